@@ -1,0 +1,42 @@
+# moe-lab — thin Makefile over CMake. `make run` and `make test` work on a fresh Debian 12
+# machine: they install what is missing with apt-get, configure, build, then run.
+BUILD ?= build
+JOBS  ?= 2
+CMAKE_FLAGS ?=
+DEB_PKGS = cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libfmt-dev \
+           libhdf5-dev doctest-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-numpy
+
+.PHONY: all deps configure build test run clean help
+
+all: build
+
+help:
+	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST"
+	@echo "make test   install deps, build, run every test (ctest)"
+	@echo "make build  configure + build into $(BUILD)/"
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "moe-lab: installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "moe-lab: all Debian packages present"; fi
+
+configure: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+run: build
+	@mkdir -p runs
+	./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o runs/pretrain_mlp_fmnist.h5
+
+clean:
+	rm -rf $(BUILD)

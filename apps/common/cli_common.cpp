@@ -1,0 +1,105 @@
+#include "cli_common.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+
+#include <fmt/core.h>
+
+#include "moe/core/error.hpp"
+#include "moe/core/log.hpp"
+
+namespace moe::apps {
+
+void add_common_options(CLI::App & app, CommonArgs & args) {
+    app.add_option("--threads", args.threads, "BLAS threads (default: exp.threads of the spec, 0 = all cores)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_flag("-q,--quiet", args.quiet, "print only errors and the final result");
+    app.add_flag("-v,--verbose", args.verbose, "print debug messages");
+}
+
+void install_logger(const CommonArgs & args) {
+    const bool quiet = args.quiet, verbose = args.verbose;
+    set_log_callback([quiet, verbose](LogLevel lvl, std::string_view msg) {
+        if (lvl == LogLevel::debug && !verbose) return;
+        if (lvl == LogLevel::info && quiet) return;
+        const char * tag = lvl == LogLevel::warn ? "warning: " : lvl == LogLevel::error ? "error: " : "";
+        std::fprintf(stderr, "%s%.*s\n", tag, (int)msg.size(), msg.data());
+    });
+}
+
+int run_guarded(const std::function<int()> & fn) {
+    try {
+        return fn();
+    } catch (const SpecError & e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        return 2;
+    } catch (const Error & e) {
+        std::fprintf(stderr, "error: %s\n", e.what());
+        for (const auto & h : e.hints()) std::fprintf(stderr, "hint: %s\n", h.c_str());
+        return static_cast<int>(e.code());
+    } catch (const std::bad_alloc &) {
+        std::fprintf(stderr, "error: out of memory\n");
+        return 1;
+    } catch (const std::exception & e) {
+        std::fprintf(stderr, "error: internal error: %s\n", e.what());
+        return 1;
+    }
+}
+
+ConsoleObserver::ConsoleObserver(const std::string & mode, bool quiet) : quiet_(quiet) {
+    none_ = mode == "none";
+    bar_ = mode == "bar" || (mode == "auto" && isatty(STDOUT_FILENO));
+}
+
+void ConsoleObserver::clear_bar() {
+    if (bar_shown_) { std::fputs("\r\033[K", stdout); bar_shown_ = false; }
+}
+
+void ConsoleObserver::on_start(const train::StartInfo & s) {
+    if (quiet_ || none_) return;
+    fmt::print("moe-train: {} model, {} classes; {} train / {} val / {} test samples; {} tasks\n", s.model_kind,
+               s.n_classes, s.n_train, s.n_val, s.n_test, s.task_names.size());
+    fmt::print("moe-train: {} trainable + {} frozen parameters; {} epochs x {} steps = {} steps\n", s.n_trainable,
+               s.n_frozen, s.epochs, s.steps_per_epoch, s.total_steps);
+    std::fflush(stdout);
+}
+
+void ConsoleObserver::on_step(const train::StepInfo & s) {
+    if (quiet_ || none_) return;
+    if (bar_) {
+        const int width = 30;
+        const int filled = s.batches ? (int)(width * s.batch / s.batches) : 0;
+        std::string bar(filled, '#');
+        bar.resize(width, '.');
+        fmt::print("\r\033[Kepoch {} [{}] {}/{} loss {:.4f} acc {:.3f} lr {:.2e} {:.0f} samples/s", s.epoch + 1, bar,
+                   s.batch, s.batches, s.loss, s.accuracy, s.lr, s.samples_per_s);
+        bar_shown_ = true;
+        std::fflush(stdout);
+    } else if (s.record) {
+        fmt::print("step {}/{} epoch {} loss {:.4f} acc {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} samples/s\n", s.step,
+                   s.total_steps, s.epoch + 1, s.loss, s.accuracy, s.lr, s.grad_norm, s.samples_per_s);
+        std::fflush(stdout);
+    }
+}
+
+void ConsoleObserver::on_eval(const train::EvalInfo & e) {
+    if (quiet_ || none_) return;
+    clear_bar();
+    std::string tasks;
+    if (e.tasks.size() > 1)
+        for (const auto & t : e.tasks) tasks += fmt::format(" {}={:.4f}", t.task, t.accuracy);
+    fmt::print("eval epoch {} {}: loss {:.4f} accuracy {:.4f}{}\n", e.epoch, e.split, e.loss, e.accuracy, tasks);
+    std::fflush(stdout);
+}
+
+void ConsoleObserver::on_end(const train::Summary & s) {
+    clear_bar();
+    std::string m;
+    for (const auto & [k, v] : s.final_metrics) m += fmt::format(" {} {:.4f}", k, v);
+    fmt::print("done: {} steps in {:.1f} s;{}\nrun file: {}\n", s.steps, s.seconds, m, s.out_path);
+    std::fflush(stdout);
+}
+
+} // namespace moe::apps

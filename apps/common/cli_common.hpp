@@ -1,0 +1,39 @@
+// apps/common — what the three binaries share: common flags, the log printer, the progress
+// display and the mapping of library errors to exit codes (DESIGN.md).
+#pragma once
+#include <functional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "moe/train/trainer.hpp"
+
+namespace moe::apps {
+
+struct CommonArgs {
+    int threads = -1;  // -1 = spec decides
+    bool quiet = false;
+    bool verbose = false;
+};
+
+void add_common_options(CLI::App & app, CommonArgs & args);
+// Installs the library log printer (stderr) honouring --quiet / --verbose.
+void install_logger(const CommonArgs & args);
+// Runs fn, maps moe::Error codes to exit codes, prints "error: ..." and hints. Never throws.
+int run_guarded(const std::function<int()> & fn);
+
+// Console observer: a progress bar on a terminal, one plain line per log step otherwise.
+class ConsoleObserver : public train::Observer {
+  public:
+    ConsoleObserver(const std::string & mode, bool quiet); // mode: auto | bar | lines | none
+    void on_start(const train::StartInfo & s) override;
+    void on_step(const train::StepInfo & s) override;
+    void on_eval(const train::EvalInfo & e) override;
+    void on_end(const train::Summary & s) override;
+
+  private:
+    void clear_bar();
+    bool bar_ = false, quiet_ = false, none_ = false, bar_shown_ = false;
+};
+
+} // namespace moe::apps

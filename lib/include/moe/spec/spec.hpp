@@ -1,0 +1,92 @@
+// moe/spec/spec.hpp — the experiment spec: JSON -> structs with defaults, every problem
+// reported at once with its JSON path, `--set a.b.c=value` overrides, and the resolved spec
+// back to JSON (stored in every run file). One description of every field (spec.cpp's visit
+// functions) drives parsing, serialisation and the README's spec reference, so they cannot
+// drift apart.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "moe/data/dataset.hpp"
+#include "moe/models/model.hpp"
+
+namespace moe::spec {
+
+struct ExpSpec {
+    std::string name = "run";
+    uint64_t seed = 0;
+    int threads = 0; // 0 = all cores (the --threads flag overrides)
+};
+
+struct ParamGroupSpec {
+    std::string pattern;       // glob over parameter names, e.g. "*.router.*"
+    double lr = 0.0;           // absolute learning rate (0 = use lr_scale)
+    double lr_scale = 1.0;     // multiplies train.lr (and follows the schedule)
+    double weight_decay = -1;  // -1 = train.weight_decay
+};
+
+struct TrainSpec {
+    int epochs = 10;
+    int64_t max_steps = 0;          // stop after this many optimizer steps (0 = epochs decide)
+    int batch_size = 128;
+    std::string optimizer = "adamw";// adamw | sgd
+    double lr = 1e-3;
+    double momentum = 0.9;          // sgd
+    bool nesterov = false;          // sgd
+    double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; // adamw
+    double weight_decay = 0.0;
+    std::string schedule = "cosine";// constant | cosine | step
+    int64_t warmup_steps = 0;       // linear warmup from 0
+    double min_lr = 0.0;            // cosine floor
+    int64_t step_size = 1000;       // step schedule: multiply by gamma every step_size steps
+    double gamma = 0.1;
+    double clip_grad_norm = 0.0;    // 0 = no clipping
+    std::vector<ParamGroupSpec> groups; // first matching pattern wins
+    std::vector<std::string> freeze;    // parameters matching any pattern are not trained
+};
+
+struct EvalSpec {
+    bool val = true;        // evaluate on the validation split
+    bool test = true;       // evaluate on the test split
+    int every_epochs = 1;   // evaluation period in epochs (the last epoch is always evaluated)
+    int batch_size = 512;
+};
+
+struct LogSpec {
+    int every = 50;                  // steps between train-metric records
+    std::string progress = "auto";   // auto | bar | lines | none
+    int64_t checkpoint_every = 0;    // reserved for checkpoints (0 = end of run only)
+};
+
+struct Spec {
+    int version = 1;
+    std::string base;   // run file of a pre-trained base model to load (frozen unless trained)
+    ExpSpec exp;
+    data::DataConfig data;
+    models::ModelConfig model;
+    TrainSpec train;
+    EvalSpec eval;
+    LogSpec log;
+};
+
+// Parse (and validate) a spec object. `source` names the file in messages.
+// Throws SpecError listing every problem with its JSON path.
+Spec parse_spec(const nlohmann::json & j, const std::string & source);
+// Read a JSON file (syntax errors report line and column), apply overrides "a.b.c=value"
+// (value parsed as JSON, else taken as a string), parse. Throws SpecError (or Error io when
+// the file cannot be read).
+Spec load_spec(const std::string & path, const std::vector<std::string> & overrides);
+// Apply one "a.b.c=value" override to a JSON object (creates missing object keys).
+void apply_override(nlohmann::json & j, const std::string & assignment);
+nlohmann::json to_json(const Spec & s);
+
+// One row of the spec reference: "train.lr", "number", "0.001", "learning rate ..."
+struct FieldDoc {
+    std::string path, type, default_value, doc;
+};
+std::vector<FieldDoc> spec_reference();
+
+} // namespace moe::spec

@@ -1,0 +1,143 @@
+// data source: HDF5 files with a features dataset (n,d), (n,H,W) or (n,C,H,W) of any numeric type
+// (read as float), a 1-D integer labels dataset (n) and an optional 1-D integer task dataset (n).
+#include <hdf5.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "moe/core/error.hpp"
+#include "moe/data/dataset.hpp"
+
+namespace moe::data {
+
+namespace {
+
+[[noreturn]] void fail_io(const std::string & msg) { throw Error(ErrorCode::io, msg); }
+
+// Owns one hid_t and closes it with the matching H5?close.
+class H5Handle {
+  public:
+    using Closer = herr_t (*)(hid_t);
+    H5Handle(hid_t id, Closer close) : id_(id), close_(close) {}
+    ~H5Handle() {
+        if (id_ >= 0) close_(id_);
+    }
+    H5Handle(const H5Handle &) = delete;
+    H5Handle & operator=(const H5Handle &) = delete;
+    hid_t get() const { return id_; }
+    bool ok() const { return id_ >= 0; }
+
+  private:
+    hid_t id_;
+    Closer close_;
+};
+
+struct H5Array {
+    std::vector<hsize_t> dims;
+    H5T_class_t cls = H5T_NO_CLASS;
+};
+
+// Opens dataset `name` and reports its shape and type class.
+H5Array describe(hid_t ds, const std::string & file, const std::string & name) {
+    H5Handle space(H5Dget_space(ds), H5Sclose);
+    H5Handle type(H5Dget_type(ds), H5Tclose);
+    if (!space.ok() || !type.ok()) fail_io(file + ": cannot read the shape of dataset '" + name + "'");
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0) fail_io(file + ": cannot read the shape of dataset '" + name + "'");
+    H5Array a;
+    a.dims.resize(size_t(rank));
+    if (rank > 0) H5Sget_simple_extent_dims(space.get(), a.dims.data(), nullptr);
+    a.cls = H5Tget_class(type.get());
+    return a;
+}
+
+std::string shape_str(const std::vector<hsize_t> & dims) {
+    std::string s = "(";
+    for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
+    return s + ")";
+}
+
+// Reads a 1-D (or (n,1)) integer dataset of length n into out, checking values are in [0, 2^31).
+void read_ids(hid_t file, const std::string & path, const std::string & name, int64_t n, std::vector<int32_t> & out,
+              const char * what) {
+    H5Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
+    if (!ds.ok()) fail_io(path + ": no dataset '" + name + "' (" + what + ")");
+    const H5Array a = describe(ds.get(), path, name);
+    const bool shape_ok = (a.dims.size() == 1 || (a.dims.size() == 2 && a.dims[1] == 1)) && a.dims[0] == hsize_t(n);
+    if (!shape_ok) {
+        fail_io(path + ": dataset '" + name + "' (" + what + ") has shape " + shape_str(a.dims) + ", expected (" +
+                std::to_string(n) + ")");
+    }
+    if (a.cls != H5T_INTEGER) fail_io(path + ": dataset '" + name + "' (" + what + ") must hold integers");
+    std::vector<long long> v(static_cast<size_t>(n));
+    if (H5Dread(ds.get(), H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) {
+        fail_io(path + ": cannot read dataset '" + name + "'");
+    }
+    out.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) {
+        if (v[i] < 0 || v[i] > 2147483647LL) {
+            fail_io(path + ": dataset '" + name + "' record " + std::to_string(i) + ": " + what +
+                    " must be a non-negative integer, got " + std::to_string(v[i]));
+        }
+        out[i] = int32_t(v[i]);
+    }
+}
+
+} // namespace
+
+Dataset load_hdf5(const std::string & path, const std::string & features, const std::string & labels,
+                  const std::string & task) {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) fail_io(path + ": HDF5 file not found");
+    H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+    if (!file.ok()) fail_io(path + ": cannot open as an HDF5 file");
+
+    Dataset out;
+    {
+        H5Handle ds(H5Dopen2(file.get(), features.c_str(), H5P_DEFAULT), H5Dclose);
+        if (!ds.ok()) fail_io(path + ": no dataset '" + features + "' (features)");
+        const H5Array a = describe(ds.get(), path, features);
+        if (a.cls != H5T_INTEGER && a.cls != H5T_FLOAT) {
+            fail_io(path + ": dataset '" + features + "' (features) is not numeric");
+        }
+        const size_t rank = a.dims.size();
+        if (rank < 2 || rank > 4) {
+            fail_io(path + ": dataset '" + features + "' (features) has shape " + shape_str(a.dims) +
+                    ", expected (n,d), (n,H,W) or (n,C,H,W)");
+        }
+        hsize_t d = 1;
+        for (size_t i = 1; i < rank; ++i) d *= a.dims[i];
+        if (a.dims[0] == 0 || d == 0) fail_io(path + ": dataset '" + features + "' is empty " + shape_str(a.dims));
+        if (d > hsize_t(1) << 30) fail_io(path + ": dataset '" + features + "' has too many features per sample");
+        out.n = int64_t(a.dims[0]);
+        out.d = int(d);
+        if (rank == 3) {
+            out.channels = 1;
+            out.height = int(a.dims[1]);
+            out.width = int(a.dims[2]);
+        } else if (rank == 4) {
+            out.channels = int(a.dims[1]);
+            out.height = int(a.dims[2]);
+            out.width = int(a.dims[3]);
+        }
+        out.x.resize(size_t(out.n) * size_t(out.d));
+        if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.x.data()) < 0) {
+            fail_io(path + ": cannot read dataset '" + features + "' as float");
+        }
+    }
+    read_ids(file.get(), path, labels, out.n, out.y, "labels");
+    if (!task.empty()) read_ids(file.get(), path, task, out.n, out.task, "task ids");
+    else out.task.assign(size_t(out.n), 0);
+
+    int32_t max_label = 0;
+    for (int32_t v : out.y) max_label = std::max(max_label, v);
+    out.n_classes = max_label + 1;
+    check_finite(out, path + ": dataset '" + features + "'");
+    return out;
+}
+
+} // namespace moe::data

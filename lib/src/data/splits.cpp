@@ -1,0 +1,281 @@
+// build_splits (source -> tasks -> train/val/test, normalised) and the deterministic Batcher.
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "moe/core/error.hpp"
+#include "moe/core/rng.hpp"
+#include "moe/data/dataset.hpp"
+
+namespace moe::data {
+
+namespace {
+
+[[noreturn]] void fail_spec(const std::string & msg) { throw Error(ErrorCode::spec, msg); }
+
+Dataset empty_like(const Dataset & ds) {
+    Dataset out;
+    out.d = ds.d;
+    out.channels = ds.channels;
+    out.height = ds.height;
+    out.width = ds.width;
+    out.n_classes = ds.n_classes;
+    return out;
+}
+
+// Copy of the given rows (in the given order).
+Dataset take_rows(const Dataset & src, const std::vector<int64_t> & rows) {
+    Dataset out = empty_like(src);
+    const size_t d = size_t(src.d);
+    out.n = int64_t(rows.size());
+    out.x.resize(rows.size() * d);
+    out.y.resize(rows.size());
+    out.task.resize(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const size_t s = size_t(rows[i]);
+        std::copy_n(&src.x[s * d], d, &out.x[i * d]);
+        out.y[i] = src.y[s];
+        out.task[i] = src.task[s];
+    }
+    return out;
+}
+
+// Keeps only `rows` (ascending) in place.
+void keep_rows(Dataset & ds, const std::vector<int64_t> & rows) {
+    const size_t d = size_t(ds.d);
+    for (size_t i = 0; i < rows.size(); ++i) {
+        const size_t s = size_t(rows[i]);
+        if (s != i) {
+            std::copy_n(&ds.x[s * d], d, &ds.x[i * d]);
+            ds.y[i] = ds.y[s];
+            ds.task[i] = ds.task[s];
+        }
+    }
+    ds.n = int64_t(rows.size());
+    ds.x.resize(rows.size() * d);
+    ds.y.resize(rows.size());
+    ds.task.resize(rows.size());
+}
+
+void truncate(Dataset & ds, int64_t limit) {
+    if (limit <= 0 || limit >= ds.n) return;
+    ds.n = limit;
+    ds.x.resize(size_t(limit) * size_t(ds.d));
+    ds.y.resize(size_t(limit));
+    ds.task.resize(size_t(limit));
+}
+
+// Seeded random subset of k of n rows, returned ascending (partial Fisher-Yates).
+std::vector<int64_t> random_subset(int64_t n, int64_t k, uint64_t seed, const std::string & name) {
+    std::vector<int64_t> p(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) p[i] = i;
+    Rng rng(seed, name);
+    for (int64_t i = 0; i < k; ++i) std::swap(p[i], p[i + int64_t(rng.below(uint64_t(n - i)))]);
+    p.resize(size_t(k));
+    std::sort(p.begin(), p.end());
+    return p;
+}
+
+Dataset rows_of_task(const Dataset & src, int t) {
+    std::vector<int64_t> rows;
+    for (int64_t s = 0; s < src.n; ++s)
+        if (src.task[s] == t) rows.push_back(s);
+    return take_rows(src, rows);
+}
+
+bool same_geometry(const Dataset & a, const Dataset & b) {
+    return a.d == b.d && a.channels == b.channels && a.height == b.height && a.width == b.width;
+}
+
+} // namespace
+
+// Source tasks: the synthetic generator, and CSV/HDF5 with a task column/dataset, already assign
+// task ids. Then the task list is one entry per source task id (empty cfg.tasks: names "task<i>";
+// otherwise cfg.tasks must have exactly that many entries, and entry i applies its classes,
+// transforms and weight to the samples of source task i). Other sources: empty cfg.tasks = one
+// task "all"; otherwise every entry starts from the whole source.
+Splits build_splits(const DataConfig & cfg, uint64_t seed) {
+    if (cfg.normalize != "none" && cfg.normalize != "standard") {
+        fail_spec("data.normalize must be \"none\" or \"standard\", got \"" + cfg.normalize + "\"");
+    }
+    if (!(cfg.val_fraction >= 0.0 && cfg.val_fraction < 1.0)) {
+        fail_spec("data.val_fraction must be in [0, 1), got " + std::to_string(cfg.val_fraction));
+    }
+    if (cfg.train_limit < 0 || cfg.test_limit < 0) fail_spec("data.train_limit and data.test_limit must be >= 0");
+
+    // ---- source
+    Dataset train_src, test_src;
+    bool has_test = true, src_tasks = false;
+    if (cfg.source == "fashion-mnist") {
+        const std::string dir = fashion_mnist_dir(cfg.dir);
+        train_src = load_fashion_mnist(dir, "train");
+        test_src = load_fashion_mnist(dir, "t10k");
+    } else if (cfg.source == "csv" || cfg.source == "hdf5") {
+        if (cfg.train_path.empty()) fail_spec("data.train_path is required for source \"" + cfg.source + "\"");
+        auto load = [&](const std::string & p) {
+            return cfg.source == "csv" ? load_csv(p, cfg.label_column, cfg.task_column, cfg.header)
+                                       : load_hdf5(p, cfg.features_dataset, cfg.labels_dataset, cfg.task_dataset);
+        };
+        train_src = load(cfg.train_path);
+        has_test = !cfg.test_path.empty();
+        if (has_test) test_src = load(cfg.test_path);
+        src_tasks = cfg.source == "csv" ? cfg.task_column != -2 : !cfg.task_dataset.empty();
+    } else if (cfg.source == "synthetic") {
+        make_synthetic(train_src, test_src, cfg.synthetic, seed);
+        src_tasks = true;
+    } else {
+        fail_spec("unknown data.source \"" + cfg.source + "\" (expected fashion-mnist, csv, hdf5 or synthetic)");
+    }
+    if (!has_test) test_src = empty_like(train_src);
+    if (!same_geometry(train_src, test_src)) {
+        throw Error(ErrorCode::io, cfg.test_path + ": test data has " + std::to_string(test_src.d) +
+                                       " features per sample, training data " + std::to_string(train_src.d));
+    }
+    truncate(train_src, cfg.train_limit);
+    truncate(test_src, cfg.test_limit);
+    const int src_classes = std::max(train_src.n_classes, test_src.n_classes);
+    train_src.n_classes = test_src.n_classes = src_classes;
+
+    // ---- task list
+    int n_src_tasks = 1;
+    if (src_tasks) {
+        int32_t mx = 0;
+        for (int32_t t : train_src.task) mx = std::max(mx, t);
+        for (int32_t t : test_src.task) mx = std::max(mx, t);
+        n_src_tasks = int(mx) + 1;
+        if (cfg.source == "synthetic") n_src_tasks = cfg.synthetic.n_tasks;
+    }
+    std::vector<TaskConfig> tasks = cfg.tasks;
+    if (tasks.empty()) {
+        tasks.resize(size_t(n_src_tasks));
+        if (!src_tasks) tasks[0].name = "all";
+    } else if (src_tasks && int(tasks.size()) != n_src_tasks) {
+        fail_spec("data.tasks has " + std::to_string(tasks.size()) + " entries but the source defines " +
+                  std::to_string(n_src_tasks) + " tasks (one entry per source task)");
+    }
+    double max_w = 0.0;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+        const double w = tasks[i].weight;
+        if (!(w > 0.0) || !std::isfinite(w)) {
+            fail_spec("data.tasks[" + std::to_string(i) + "].weight must be > 0, got " + std::to_string(w));
+        }
+        max_w = std::max(max_w, w);
+    }
+
+    // ---- build every task
+    Splits out;
+    for (size_t i = 0; i < tasks.size(); ++i) {
+        const TaskConfig & tc = tasks[i];
+        const std::string ti = "data.task" + std::to_string(i);
+        out.task_names.push_back(tc.name.empty() ? "task" + std::to_string(i) : tc.name);
+        const bool last_user = !src_tasks && i + 1 == tasks.size() && tc.classes.empty();
+        Dataset tr, te;
+        if (src_tasks) {
+            tr = subset_classes(rows_of_task(train_src, int(i)), tc.classes, tc.relabel);
+            te = subset_classes(rows_of_task(test_src, int(i)), tc.classes, tc.relabel);
+        } else if (last_user) { // nobody needs the source afterwards
+            tr = std::move(train_src);
+            te = std::move(test_src);
+        } else {
+            tr = subset_classes(train_src, tc.classes, tc.relabel);
+            te = subset_classes(test_src, tc.classes, tc.relabel);
+        }
+        // weight: keep round(weight / max_weight * n) training samples, a seeded subset
+        const int64_t n_keep = std::llround(tc.weight / max_w * double(tr.n));
+        if (n_keep < tr.n) keep_rows(tr, random_subset(tr.n, n_keep, seed, ti + ".weight"));
+        if (tr.n == 0) {
+            fail_spec("data.tasks[" + std::to_string(i) + "] (" + out.task_names.back() + ") has no training samples");
+        }
+        for (size_t j = 0; j < tc.transforms.size(); ++j) {
+            const std::string tj = ti + ".transform" + std::to_string(j);
+            apply_transform(tr, tc.transforms[j], seed_for(seed, tj + ".train"));
+            apply_transform(te, tc.transforms[j], seed_for(seed, tj + ".test"));
+        }
+        std::fill(tr.task.begin(), tr.task.end(), int32_t(i));
+        std::fill(te.task.begin(), te.task.end(), int32_t(i));
+        if (i == 0) {
+            out.train = std::move(tr);
+            out.test = std::move(te);
+        } else {
+            append(out.train, tr); // throws spec when task geometries differ
+            append(out.test, te);
+        }
+    }
+    const int n_classes = std::max(out.train.n_classes, out.test.n_classes);
+
+    // ---- validation split: a seeded subset of the training set; both keep their order
+    const int64_t n_val = std::llround(cfg.val_fraction * double(out.train.n));
+    if (n_val >= out.train.n) fail_spec("data.val_fraction leaves no training samples");
+    if (n_val > 0) {
+        const std::vector<int64_t> val_rows = random_subset(out.train.n, n_val, seed, "data.val_split");
+        std::vector<int64_t> train_rows;
+        train_rows.reserve(size_t(out.train.n - n_val));
+        size_t v = 0;
+        for (int64_t s = 0; s < out.train.n; ++s) {
+            if (v < val_rows.size() && val_rows[v] == s) ++v;
+            else train_rows.push_back(s);
+        }
+        out.val = take_rows(out.train, val_rows);
+        keep_rows(out.train, train_rows);
+    } else {
+        out.val = empty_like(out.train);
+    }
+    out.train.n_classes = out.val.n_classes = out.test.n_classes = n_classes;
+
+    // ---- normalisation with training statistics (one global scalar mean / std)
+    if (cfg.normalize == "standard") {
+        double sum = 0.0, sum2 = 0.0;
+        for (float v : out.train.x) sum += v;
+        const double cnt = double(out.train.x.size());
+        const double mean = sum / cnt;
+        for (float v : out.train.x) sum2 += (v - mean) * (v - mean);
+        double sd = std::sqrt(sum2 / cnt);
+        if (!(sd > 1e-12)) sd = 1.0;
+        const float m = float(mean), inv = float(1.0 / sd);
+        for (Dataset * ds : {&out.train, &out.val, &out.test})
+            for (float & v : ds->x) v = (v - m) * inv;
+    }
+    return out;
+}
+
+// ------------------------------------------------------------------------------ Batcher
+
+Batcher::Batcher(const Dataset & ds, int batch_size, bool shuffle, uint64_t seed)
+    : ds_(&ds), batch_(batch_size), shuffle_(shuffle), seed_(seed) {
+    if (batch_size < 1) fail_spec("batch size must be >= 1, got " + std::to_string(batch_size));
+}
+
+// The order of epoch e is a Fisher-Yates permutation from Rng(seed_for(seed, "data.order.epoch<e>")):
+// it depends only on (seed, e), so resuming at any (epoch, batch) reproduces the run exactly.
+void Batcher::start_epoch(int64_t epoch) {
+    MOE_CHECK(epoch >= 0, ErrorCode::internal, "Batcher::start_epoch: negative epoch");
+    epoch_ = epoch;
+    const int64_t n = ds_->n;
+    order_.resize(size_t(n));
+    for (int64_t i = 0; i < n; ++i) order_[i] = i;
+    if (shuffle_) {
+        Rng rng(seed_for(seed_, "data.order.epoch" + std::to_string(epoch)));
+        for (int64_t i = n; i > 1; --i) std::swap(order_[i - 1], order_[rng.below(uint64_t(i))]);
+    }
+}
+
+int64_t Batcher::batches_per_epoch() const { return (ds_->n + batch_ - 1) / batch_; }
+
+int Batcher::fill(int64_t i, float * x, int32_t * y, int32_t * task) const {
+    MOE_CHECK(epoch_ >= 0, ErrorCode::internal, "Batcher::fill before start_epoch");
+    MOE_CHECK(int64_t(order_.size()) == ds_->n, ErrorCode::internal, "Batcher: data set changed size");
+    MOE_CHECK(i >= 0 && i < batches_per_epoch(), ErrorCode::internal, "Batcher::fill: batch index out of range");
+    const int64_t begin = i * batch_;
+    const int b = int(std::min<int64_t>(batch_, ds_->n - begin));
+    const size_t d = size_t(ds_->d);
+    for (int j = 0; j < b; ++j) {
+        const size_t s = size_t(order_[size_t(begin + j)]);
+        if (x) std::copy_n(&ds_->x[s * d], d, x + size_t(j) * d);
+        if (y) y[j] = ds_->y[s];
+        if (task) task[j] = ds_->task[s];
+    }
+    return b;
+}
+
+} // namespace moe::data

@@ -1,0 +1,783 @@
+// run_file.cpp — the HDF5 run file (moe/io/run_file.hpp), written with the HDF5 C API.
+//
+// Every hid_t is owned by an RAII handle; HDF5's automatic error printing is switched off and
+// every failure becomes moe::Error(ErrorCode::io) naming the file, the object and (when HDF5
+// recorded one) the innermost HDF5 error description.
+#include "moe/io/run_file.hpp"
+
+#include <hdf5.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <set>
+#include <type_traits>
+
+#include "moe/core/error.hpp"
+
+#ifndef MOE_VERSION
+#define MOE_VERSION "0.0.0"
+#endif
+#ifndef MOE_GIT
+#define MOE_GIT "unknown"
+#endif
+
+namespace fs = std::filesystem;
+
+namespace moe::io {
+
+namespace {
+
+// ------------------------------------------------------------------------------ handles
+
+template <herr_t (*Close)(hid_t)>
+class Handle {
+  public:
+    Handle() = default;
+    explicit Handle(hid_t id) : id_(id) {}
+    ~Handle() { reset(); }
+    Handle(const Handle &) = delete;
+    Handle & operator=(const Handle &) = delete;
+    Handle(Handle && o) noexcept : id_(o.id_) { o.id_ = H5I_INVALID_HID; }
+    Handle & operator=(Handle && o) noexcept {
+        if (this != &o) {
+            reset();
+            id_ = o.id_;
+            o.id_ = H5I_INVALID_HID;
+        }
+        return *this;
+    }
+    hid_t get() const { return id_; }
+    bool valid() const { return id_ >= 0; }
+    explicit operator bool() const { return valid(); }
+    herr_t close() { // explicit close, reporting the status
+        herr_t st = 0;
+        if (id_ >= 0) st = Close(id_);
+        id_ = H5I_INVALID_HID;
+        return st;
+    }
+    void reset() { (void)close(); }
+
+  private:
+    hid_t id_ = H5I_INVALID_HID;
+};
+
+using File = Handle<H5Fclose>;
+using Group = Handle<H5Gclose>;
+using Dataset = Handle<H5Dclose>;
+using Space = Handle<H5Sclose>;
+using Type = Handle<H5Tclose>;
+using Attr = Handle<H5Aclose>;
+using Plist = Handle<H5Pclose>;
+using Object = Handle<H5Oclose>;
+
+void quiet_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+
+// Innermost description on HDF5's error stack (then cleared); "" if none.
+herr_t walk_cb(unsigned n, const H5E_error2_t * e, void * client) {
+    auto * s = static_cast<std::string *>(client);
+    if (n == 0 && e && e->desc) *s = e->desc;
+    return 0;
+}
+std::string hdf5_detail() {
+    std::string s;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &s);
+    H5Eclear2(H5E_DEFAULT);
+    return s.empty() ? std::string() : " (HDF5: " + s + ")";
+}
+
+[[noreturn]] void fail(const std::string & msg) { throw Error(ErrorCode::io, msg); }
+[[noreturn]] void fail_h5(const std::string & msg) { throw Error(ErrorCode::io, msg + hdf5_detail()); }
+
+// ------------------------------------------------------------------------------ paths
+
+// "a/b/c", "/a/b/" -> "a/b/c"; "/" or "" -> "" (root). Empty components are rejected.
+std::string norm_path(const std::string & file, const std::string & path) {
+    std::string out;
+    size_t i = 0;
+    while (i < path.size() && path[i] == '/') ++i;  // leading '/' = root
+    size_t end = path.size();
+    while (end > i && path[end - 1] == '/') --end; // trailing '/'
+    while (i < end) {
+        size_t j = path.find('/', i);
+        if (j == std::string::npos || j > end) j = end;
+        std::string comp = path.substr(i, j - i);
+        if (comp.empty() || comp == "." || comp == "..") fail(file + ": invalid object path '" + path + "'");
+        if (!out.empty()) out += '/';
+        out += comp;
+        i = j + 1;
+    }
+    return out;
+}
+
+std::string h5name(const std::string & norm) { return "/" + norm; }
+std::string shown(const std::string & norm) { return norm.empty() ? std::string("/") : norm; }
+
+std::vector<std::string> split(const std::string & norm) {
+    std::vector<std::string> parts;
+    if (norm.empty()) return parts;
+    size_t start = 0;
+    while (true) {
+        size_t p = norm.find('/', start);
+        parts.push_back(norm.substr(start, p == std::string::npos ? std::string::npos : p - start));
+        if (p == std::string::npos) break;
+        start = p + 1;
+    }
+    return parts;
+}
+
+// Does the object at `norm` exist? Walks component by component so that a missing (or
+// non-group) intermediate is "false", never an HDF5 error.
+bool exists(hid_t file, const std::string & norm) {
+    if (norm.empty()) return true;
+    auto parts = split(norm);
+    std::string prefix;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        prefix += "/" + parts[i];
+        htri_t e = H5Lexists(file, prefix.c_str(), H5P_DEFAULT);
+        if (e <= 0) {
+            H5Eclear2(H5E_DEFAULT);
+            return false;
+        }
+        if (i + 1 < parts.size()) {
+            Object o(H5Oopen(file, prefix.c_str(), H5P_DEFAULT));
+            if (!o) {
+                H5Eclear2(H5E_DEFAULT);
+                return false;
+            }
+            if (H5Iget_type(o.get()) != H5I_GROUP) return false;
+        }
+    }
+    htri_t e = H5Oexists_by_name(file, h5name(norm).c_str(), H5P_DEFAULT);
+    if (e <= 0) H5Eclear2(H5E_DEFAULT);
+    return e > 0;
+}
+
+std::string shape_str(const std::vector<int64_t> & shape) {
+    std::string s = "(";
+    for (size_t i = 0; i < shape.size(); ++i) {
+        if (i) s += ",";
+        s += std::to_string(shape[i]);
+    }
+    return s + ")";
+}
+
+// ------------------------------------------------------------------------------ types
+
+Type vlen_utf8_type() {
+    Type t(H5Tcopy(H5T_C_S1));
+    if (!t || H5Tset_size(t.get(), H5T_VARIABLE) < 0 || H5Tset_cset(t.get(), H5T_CSET_UTF8) < 0)
+        fail_h5("cannot create the HDF5 string type");
+    return t;
+}
+
+Plist lcpl_intermediate() {
+    Plist p(H5Pcreate(H5P_LINK_CREATE));
+    if (!p || H5Pset_create_intermediate_group(p.get(), 1) < 0 || H5Pset_char_encoding(p.get(), H5T_CSET_UTF8) < 0)
+        fail_h5("cannot create an HDF5 link-creation property list");
+    return p;
+}
+
+std::string utc_now_iso8601() {
+    std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// Read a string (variable- or fixed-length) from an attribute or a dataset. `is_attr` picks
+// H5Aread/H5Dread. `what` names the object for messages.
+std::string read_string_obj(hid_t obj, bool is_attr, const std::string & what) {
+    Type ftype(is_attr ? H5Aget_type(obj) : H5Dget_type(obj));
+    Space space(is_attr ? H5Aget_space(obj) : H5Dget_space(obj));
+    if (!ftype || !space) fail_h5(what + ": cannot get type/dataspace");
+    if (H5Tget_class(ftype.get()) != H5T_STRING) fail(what + ": is not a string");
+    hssize_t npoints = H5Sget_simple_extent_npoints(space.get());
+    if (npoints != 1) fail(what + ": expected a single string, found " + std::to_string(npoints) + " elements");
+    htri_t vl = H5Tis_variable_str(ftype.get());
+    if (vl < 0) fail_h5(what + ": cannot inspect the string type");
+    if (vl > 0) {
+        Type mtype(H5Tcopy(H5T_C_S1));
+        if (!mtype || H5Tset_size(mtype.get(), H5T_VARIABLE) < 0 ||
+            H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())) < 0)
+            fail_h5(what + ": cannot create the memory string type");
+        char * p = nullptr;
+        herr_t st = is_attr ? H5Aread(obj, mtype.get(), &p) : H5Dread(obj, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
+        if (st < 0) fail_h5(what + ": cannot read the string");
+        std::string out = p ? std::string(p) : std::string();
+        if (p) H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, &p);
+        return out;
+    }
+    size_t sz = H5Tget_size(ftype.get());
+    if (sz == 0) fail_h5(what + ": cannot get the string size");
+    Type mtype(H5Tcopy(ftype.get()));
+    if (!mtype) fail_h5(what + ": cannot copy the string type");
+    std::vector<char> buf(sz + 1, '\0');
+    herr_t st = is_attr ? H5Aread(obj, mtype.get(), buf.data())
+                        : H5Dread(obj, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
+    if (st < 0) fail_h5(what + ": cannot read the string");
+    std::string out(buf.data(), sz);
+    size_t end = out.find('\0');
+    if (end != std::string::npos) out.resize(end);
+    // space padding (H5T_STR_SPACEPAD)
+    if (H5Tget_strpad(ftype.get()) == H5T_STR_SPACEPAD)
+        while (!out.empty() && out.back() == ' ') out.pop_back();
+    return out;
+}
+
+std::string format_double(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    // prefer the shortest representation that round-trips
+    for (int prec = 1; prec <= 17; ++prec) {
+        char b2[64];
+        std::snprintf(b2, sizeof b2, "%.*g", prec, v);
+        if (std::strtod(b2, nullptr) == v) return b2;
+    }
+    return buf;
+}
+
+void fsync_path(const std::string & path, bool directory, const std::string & what) {
+    int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0) {
+        if (directory) return; // best effort: some filesystems do not allow opening directories
+        fail(what + ": cannot open " + path + " to sync it: " + std::strerror(errno));
+    }
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0 && !(directory && (err == EINVAL || err == EBADF || err == EROFS)))
+        fail(what + ": fsync of " + path + " failed: " + std::strerror(err));
+}
+
+} // namespace
+
+std::string temp_path_for(const std::string & final_path) {
+    return final_path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+}
+
+// ============================================================================== RunWriter
+
+struct RunWriter::Impl {
+    struct Series1 {
+        std::vector<double> buf;
+    };
+    struct Series2 {
+        int64_t width = 0;
+        std::vector<float> buf; // rows * width
+    };
+
+    std::string final_path, tmp_path;
+    File file;
+    std::map<std::string, Series1> s1; // by normalised path
+    std::map<std::string, Series2> s2;
+    bool committed = false;
+
+    hid_t fid() const {
+        if (!file) fail(final_path + ": run file writer is already " + (committed ? "committed" : "closed"));
+        return file.get();
+    }
+    std::string obj(const std::string & norm) const { return final_path + ": " + shown(norm); }
+
+    void remove_if_exists(const std::string & norm) {
+        if (norm.empty()) fail(final_path + ": cannot overwrite the root group");
+        if (exists(fid(), norm)) {
+            if (H5Ldelete(fid(), h5name(norm).c_str(), H5P_DEFAULT) < 0) fail_h5(obj(norm) + ": cannot delete the existing object");
+        }
+    }
+
+    // Create (replacing) a dataset of `ftype` with the given shape and write `data` as `mtype`.
+    void write_dataset(const std::string & path, hid_t ftype, hid_t mtype, const void * data, size_t n,
+                       const std::vector<int64_t> & shape) {
+        std::string norm = norm_path(final_path, path);
+        size_t expect = 1;
+        for (auto d : shape) {
+            if (d < 0) fail(obj(norm) + ": negative dimension in shape " + shape_str(shape));
+            expect *= static_cast<size_t>(d);
+        }
+        if (expect != n)
+            fail(obj(norm) + ": shape " + shape_str(shape) + " has " + std::to_string(expect) + " elements but " +
+                 std::to_string(n) + " values were given");
+        remove_if_exists(norm);
+        std::vector<hsize_t> dims(shape.begin(), shape.end());
+        Space space(shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+        if (!space) fail_h5(obj(norm) + ": cannot create the dataspace");
+        Plist lcpl = lcpl_intermediate();
+        Dataset ds(H5Dcreate2(fid(), h5name(norm).c_str(), ftype, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+        if (!ds) fail_h5(obj(norm) + ": cannot create the dataset");
+        if (n > 0 && H5Dwrite(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+            fail_h5(obj(norm) + ": cannot write the dataset");
+    }
+
+    // Append `rows` rows (each `width` elements; width 0 = 1-D series) to a chunked,
+    // unlimited dataset, creating it if needed.
+    void append_dataset(const std::string & norm, hid_t ftype, hid_t mtype, const void * data, hsize_t rows,
+                        hsize_t width) {
+        const int rank = width == 0 ? 1 : 2;
+        Dataset ds;
+        if (exists(fid(), norm)) {
+            ds = Dataset(H5Dopen2(fid(), h5name(norm).c_str(), H5P_DEFAULT));
+            if (!ds) fail_h5(obj(norm) + ": cannot open the series");
+        } else {
+            hsize_t dims[2] = {0, width};
+            hsize_t maxdims[2] = {H5S_UNLIMITED, width};
+            Space space(H5Screate_simple(rank, dims, maxdims));
+            if (!space) fail_h5(obj(norm) + ": cannot create the dataspace");
+            hsize_t chunk[2] = {1024, width};
+            if (rank == 2) {
+                hsize_t per_row = std::max<hsize_t>(1, width * 4);
+                chunk[0] = std::clamp<hsize_t>((256 * 1024) / per_row, 1, 1024);
+            }
+            Plist dcpl(H5Pcreate(H5P_DATASET_CREATE));
+            if (!dcpl || H5Pset_chunk(dcpl.get(), rank, chunk) < 0) fail_h5(obj(norm) + ": cannot set chunking");
+            Plist lcpl = lcpl_intermediate();
+            ds = Dataset(H5Dcreate2(fid(), h5name(norm).c_str(), ftype, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
+            if (!ds) fail_h5(obj(norm) + ": cannot create the series");
+        }
+        Space fspace(H5Dget_space(ds.get()));
+        if (!fspace) fail_h5(obj(norm) + ": cannot get the dataspace");
+        int frank = H5Sget_simple_extent_ndims(fspace.get());
+        if (frank != rank)
+            fail(obj(norm) + ": existing dataset has rank " + std::to_string(frank) + ", series expects rank " +
+                 std::to_string(rank));
+        hsize_t cur[2] = {0, 0};
+        H5Sget_simple_extent_dims(fspace.get(), cur, nullptr);
+        if (rank == 2 && cur[1] != width)
+            fail(obj(norm) + ": existing dataset has width " + std::to_string(cur[1]) + ", rows have width " +
+                 std::to_string(width));
+        if (rows == 0) return;
+        hsize_t newdims[2] = {cur[0] + rows, width};
+        if (H5Dset_extent(ds.get(), newdims) < 0) fail_h5(obj(norm) + ": cannot extend the series");
+        fspace = Space(H5Dget_space(ds.get()));
+        if (!fspace) fail_h5(obj(norm) + ": cannot get the dataspace");
+        hsize_t start[2] = {cur[0], 0};
+        hsize_t count[2] = {rows, width};
+        if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0)
+            fail_h5(obj(norm) + ": cannot select the appended rows");
+        Space mspace(H5Screate_simple(rank, count, nullptr));
+        if (!mspace) fail_h5(obj(norm) + ": cannot create the memory dataspace");
+        if (H5Dwrite(ds.get(), mtype, mspace.get(), fspace.get(), H5P_DEFAULT, data) < 0)
+            fail_h5(obj(norm) + ": cannot append to the series");
+    }
+
+    void flush_series(const std::string & norm) {
+        if (auto it = s1.find(norm); it != s1.end() && !it->second.buf.empty()) {
+            append_dataset(norm, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, it->second.buf.data(), it->second.buf.size(), 0);
+            it->second.buf.clear();
+        } else if (it != s1.end() && !exists(fid(), norm)) {
+            append_dataset(norm, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, nullptr, 0, 0);
+        }
+        if (auto it = s2.find(norm); it != s2.end()) {
+            auto & s = it->second;
+            hsize_t rows = s.width > 0 ? s.buf.size() / static_cast<size_t>(s.width) : 0;
+            if (rows > 0 || !exists(fid(), norm)) {
+                append_dataset(norm, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, s.buf.data(), rows, static_cast<hsize_t>(s.width));
+                s.buf.clear();
+            }
+        }
+    }
+
+    void flush_all() {
+        for (auto & [norm, s] : s1) flush_series(norm);
+        for (auto & [norm, s] : s2) flush_series(norm);
+        if (H5Fflush(fid(), H5F_SCOPE_LOCAL) < 0) fail_h5(final_path + ": cannot flush the run file");
+    }
+
+    // Open (creating a group if nothing exists there) the object at `norm` for attributes.
+    Object open_for_attr(const std::string & norm) {
+        if (s1.count(norm) || s2.count(norm)) flush_series(norm); // make a pending series exist
+        if (!exists(fid(), norm)) {
+            Plist lcpl = lcpl_intermediate();
+            Group g(H5Gcreate2(fid(), h5name(norm).c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+            if (!g) fail_h5(obj(norm) + ": cannot create the group");
+        }
+        Object o(H5Oopen(fid(), h5name(norm).c_str(), H5P_DEFAULT));
+        if (!o) fail_h5(obj(norm) + ": cannot open the object");
+        return o;
+    }
+
+    Attr fresh_attr(hid_t o, const std::string & norm, const std::string & name, hid_t ftype, hid_t space) {
+        htri_t e = H5Aexists(o, name.c_str());
+        if (e < 0) fail_h5(obj(norm) + ": cannot check attribute '" + name + "'");
+        if (e > 0 && H5Adelete(o, name.c_str()) < 0) fail_h5(obj(norm) + ": cannot replace attribute '" + name + "'");
+        Attr a(H5Acreate2(o, name.c_str(), ftype, space, H5P_DEFAULT, H5P_DEFAULT));
+        if (!a) fail_h5(obj(norm) + ": cannot create attribute '" + name + "'");
+        return a;
+    }
+
+    void attr_string(hid_t o, const std::string & norm, const std::string & name, const std::string & value) {
+        Type t = vlen_utf8_type();
+        Space sp(H5Screate(H5S_SCALAR));
+        if (!sp) fail_h5(obj(norm) + ": cannot create a scalar dataspace");
+        Attr a = fresh_attr(o, norm, name, t.get(), sp.get());
+        const char * p = value.c_str();
+        if (H5Awrite(a.get(), t.get(), &p) < 0) fail_h5(obj(norm) + ": cannot write attribute '" + name + "'");
+    }
+
+    template <typename V>
+    void attr_scalar(hid_t o, const std::string & norm, const std::string & name, hid_t ftype, hid_t mtype, V value) {
+        Space sp(H5Screate(H5S_SCALAR));
+        if (!sp) fail_h5(obj(norm) + ": cannot create a scalar dataspace");
+        Attr a = fresh_attr(o, norm, name, ftype, sp.get());
+        if (H5Awrite(a.get(), mtype, &value) < 0) fail_h5(obj(norm) + ": cannot write attribute '" + name + "'");
+    }
+
+    // Close the file; returns false on failure (never throws).
+    bool close_file() noexcept {
+        if (!file) return true;
+        return file.close() >= 0;
+    }
+};
+
+RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
+    : impl_(std::make_unique<Impl>()), final_path_(final_path), tmp_path_(temp_path_for(final_path)) {
+    quiet_hdf5();
+    const std::string pre = "cannot write run file " + final_path + ": ";
+    if (final_path.empty()) fail("cannot write run file: empty path");
+    fs::path fp(final_path);
+    std::string dir = fp.parent_path().string();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) fail(pre + "directory " + dir + " does not exist");
+    if (!fs::is_directory(dir, ec)) fail(pre + dir + " is not a directory");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) fail(pre + "directory " + dir + " is not writable");
+    if (fs::is_directory(fp, ec)) fail(pre + "it is an existing directory");
+
+    impl_->final_path = final_path;
+    impl_->tmp_path = tmp_path_;
+    Plist fapl(H5Pcreate(H5P_FILE_ACCESS));
+    if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
+        fail_h5(pre + "cannot create the file-access property list");
+    impl_->file = File(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+    if (!impl_->file) fail_h5(pre + "cannot create temporary file " + tmp_path_);
+    try {
+        hid_t root = impl_->fid();
+        impl_->attr_string(root, "", "format", kRunFormat);
+        impl_->attr_scalar<int>(root, "", "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, kRunFormatVersion);
+        impl_->attr_string(root, "", "tool", tool);
+        impl_->attr_string(root, "", "version", MOE_VERSION);
+        impl_->attr_string(root, "", "git", MOE_GIT);
+        impl_->attr_string(root, "", "created", utc_now_iso8601());
+    } catch (...) {
+        impl_->close_file();
+        std::error_code ec2;
+        fs::remove(tmp_path_, ec2);
+        throw;
+    }
+}
+
+RunWriter::~RunWriter() {
+    if (!impl_ || impl_->committed) return;
+    try {
+        impl_->close_file();
+        std::error_code ec;
+        fs::remove(tmp_path_, ec);
+        H5Eclear2(H5E_DEFAULT);
+    } catch (...) {
+    }
+}
+
+void RunWriter::write_string(const std::string & path, const std::string & value) {
+    std::string norm = norm_path(final_path_, path);
+    impl_->remove_if_exists(norm);
+    Type t = vlen_utf8_type();
+    Space sp(H5Screate(H5S_SCALAR));
+    if (!sp) fail_h5(impl_->obj(norm) + ": cannot create a scalar dataspace");
+    Plist lcpl = lcpl_intermediate();
+    Dataset ds(H5Dcreate2(impl_->fid(), h5name(norm).c_str(), t.get(), sp.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
+    if (!ds) fail_h5(impl_->obj(norm) + ": cannot create the string dataset");
+    const char * p = value.c_str();
+    if (H5Dwrite(ds.get(), t.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p) < 0)
+        fail_h5(impl_->obj(norm) + ": cannot write the string dataset");
+}
+
+void RunWriter::write_array(const std::string & path, std::span<const float> data, std::vector<int64_t> shape) {
+    impl_->write_dataset(path, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, data.data(), data.size(), shape);
+}
+void RunWriter::write_array(const std::string & path, std::span<const double> data, std::vector<int64_t> shape) {
+    impl_->write_dataset(path, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, data.data(), data.size(), shape);
+}
+void RunWriter::write_array(const std::string & path, std::span<const int64_t> data, std::vector<int64_t> shape) {
+    impl_->write_dataset(path, H5T_STD_I64LE, H5T_NATIVE_INT64, data.data(), data.size(), shape);
+}
+
+void RunWriter::set_attr(const std::string & path, const std::string & name, const std::string & value) {
+    std::string norm = norm_path(final_path_, path);
+    Object o = impl_->open_for_attr(norm);
+    impl_->attr_string(o.get(), norm, name, value);
+}
+
+void RunWriter::set_attr(const std::string & path, const std::string & name, double value) {
+    std::string norm = norm_path(final_path_, path);
+    Object o = impl_->open_for_attr(norm);
+    impl_->attr_scalar<double>(o.get(), norm, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, value);
+}
+
+void RunWriter::append(const std::string & series, double value) {
+    (void)impl_->fid();
+    std::string norm = norm_path(final_path_, series);
+    if (norm.empty()) fail(final_path_ + ": a series cannot be the root group");
+    if (impl_->s2.count(norm)) fail(impl_->obj(norm) + ": is a row series; use append_row");
+    impl_->s1[norm].buf.push_back(value);
+}
+
+void RunWriter::append_row(const std::string & series, std::span<const float> row) {
+    (void)impl_->fid();
+    std::string norm = norm_path(final_path_, series);
+    if (norm.empty()) fail(final_path_ + ": a series cannot be the root group");
+    if (impl_->s1.count(norm)) fail(impl_->obj(norm) + ": is a 1-D series; use append");
+    if (row.empty()) fail(impl_->obj(norm) + ": cannot append an empty row");
+    auto it = impl_->s2.find(norm);
+    if (it == impl_->s2.end()) {
+        it = impl_->s2.emplace(norm, Impl::Series2{}).first;
+        it->second.width = static_cast<int64_t>(row.size());
+    } else if (static_cast<int64_t>(row.size()) != it->second.width) {
+        fail(impl_->obj(norm) + ": row of width " + std::to_string(row.size()) + " appended to a series of width " +
+             std::to_string(it->second.width));
+    }
+    it->second.buf.insert(it->second.buf.end(), row.begin(), row.end());
+}
+
+void RunWriter::flush() { impl_->flush_all(); }
+
+template <typename T>
+void RunWriter::write_params(const ParamStore<T> & store, const std::string & group) {
+    std::string g = norm_path(final_path_, group);
+    std::vector<float> conv;
+    for (int id = 0; id < store.size(); ++id) {
+        const ParamInfo & pi = store.info(id);
+        std::string path = g.empty() ? pi.name : g + "/" + pi.name;
+        const T * v = store.value(id);
+        const float * data;
+        if constexpr (std::is_same_v<T, float>) {
+            data = v;
+        } else {
+            conv.assign(v, v + pi.size);
+            data = conv.data();
+        }
+        write_array(path, std::span<const float>(data, pi.size), pi.shape);
+        std::string norm = norm_path(final_path_, path);
+        Object o(H5Oopen(impl_->fid(), h5name(norm).c_str(), H5P_DEFAULT));
+        if (!o) fail_h5(impl_->obj(norm) + ": cannot open the parameter dataset");
+        impl_->attr_scalar<int>(o.get(), norm, "trainable", H5T_STD_I32LE, H5T_NATIVE_INT, pi.trainable ? 1 : 0);
+    }
+}
+
+template void RunWriter::write_params<float>(const ParamStore<float> &, const std::string &);
+template void RunWriter::write_params<double>(const ParamStore<double> &, const std::string &);
+
+void RunWriter::commit() {
+    impl_->flush_all();
+    if (!impl_->close_file()) fail_h5(final_path_ + ": cannot close temporary file " + tmp_path_);
+    fsync_path(tmp_path_, false, final_path_);
+    std::error_code ec;
+    fs::rename(tmp_path_, final_path_, ec);
+    if (ec) fail(final_path_ + ": cannot rename " + tmp_path_ + " into place: " + ec.message());
+    impl_->committed = true;
+    std::string dir = fs::path(final_path_).parent_path().string();
+    if (dir.empty()) dir = ".";
+    fsync_path(dir, true, final_path_);
+}
+
+// ============================================================================== RunReader
+
+struct RunReader::Impl {
+    std::string path;
+    File file;
+
+    std::string obj(const std::string & norm) const { return path + ": " + shown(norm); }
+
+    Dataset open_ds(const std::string & p, std::string * norm_out = nullptr) const {
+        std::string norm = norm_path(path, p);
+        if (norm_out) *norm_out = norm;
+        if (!exists(file.get(), norm)) fail(obj(norm) + ": no such object in the run file");
+        Object o(H5Oopen(file.get(), h5name(norm).c_str(), H5P_DEFAULT));
+        if (!o) fail_h5(obj(norm) + ": cannot open");
+        if (H5Iget_type(o.get()) != H5I_DATASET) fail(obj(norm) + ": is not a dataset");
+        o.reset();
+        Dataset ds(H5Dopen2(file.get(), h5name(norm).c_str(), H5P_DEFAULT));
+        if (!ds) fail_h5(obj(norm) + ": cannot open the dataset");
+        return ds;
+    }
+
+    std::vector<int64_t> shape_of(hid_t ds, const std::string & norm) const {
+        Space sp(H5Dget_space(ds));
+        if (!sp) fail_h5(obj(norm) + ": cannot get the dataspace");
+        int rank = H5Sget_simple_extent_ndims(sp.get());
+        if (rank < 0) fail_h5(obj(norm) + ": cannot get the rank");
+        std::vector<hsize_t> dims(static_cast<size_t>(rank));
+        if (rank > 0 && H5Sget_simple_extent_dims(sp.get(), dims.data(), nullptr) < 0)
+            fail_h5(obj(norm) + ": cannot get the dimensions");
+        return std::vector<int64_t>(dims.begin(), dims.end());
+    }
+
+    // Read the whole numeric dataset into `out` as memory type `mtype`.
+    template <typename V>
+    std::vector<V> read_numeric(const std::string & p, hid_t mtype) const {
+        std::string norm;
+        Dataset ds = open_ds(p, &norm);
+        Type ft(H5Dget_type(ds.get()));
+        if (!ft) fail_h5(obj(norm) + ": cannot get the datatype");
+        H5T_class_t cls = H5Tget_class(ft.get());
+        if (cls != H5T_INTEGER && cls != H5T_FLOAT) fail(obj(norm) + ": is not a numeric dataset");
+        auto shape = shape_of(ds.get(), norm);
+        size_t n = 1;
+        for (auto d : shape) n *= static_cast<size_t>(d);
+        std::vector<V> out(n);
+        if (n > 0 && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
+            fail_h5(obj(norm) + ": cannot read the dataset");
+        return out;
+    }
+};
+
+RunReader::RunReader(const std::string & path) : impl_(std::make_unique<Impl>()), path_(path) {
+    quiet_hdf5();
+    impl_->path = path;
+    std::error_code ec;
+    if (!fs::exists(path, ec)) fail(path + ": no such file");
+    if (fs::is_directory(path, ec)) fail(path + ": is a directory, not a run file");
+    htri_t is = H5Fis_hdf5(path.c_str());
+    if (is <= 0) fail_h5(path + ": not an HDF5 file or corrupt/truncated");
+    impl_->file = File(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    if (!impl_->file) fail_h5(path + ": not an HDF5 file or corrupt/truncated");
+    hid_t f = impl_->file.get();
+    htri_t has_fmt = H5Aexists_by_name(f, "/", "format", H5P_DEFAULT);
+    if (has_fmt <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        fail(path + " is not a moe-lab run file (no 'format' attribute)");
+    }
+    std::string fmt;
+    try {
+        fmt = attr_string("/", "format");
+    } catch (const Error &) {
+        fail(path + " is not a moe-lab run file (unreadable 'format' attribute)");
+    }
+    if (fmt != kRunFormat) fail(path + " is not a moe-lab run file (format is '" + fmt + "')");
+}
+
+RunReader::~RunReader() = default;
+
+std::string RunReader::spec_json() const { return read_string("spec"); }
+
+bool RunReader::has(const std::string & path) const {
+    return exists(impl_->file.get(), norm_path(path_, path));
+}
+
+std::vector<int64_t> RunReader::shape(const std::string & path) const {
+    std::string norm;
+    Dataset ds = impl_->open_ds(path, &norm);
+    return impl_->shape_of(ds.get(), norm);
+}
+
+std::vector<double> RunReader::read_doubles(const std::string & path) const {
+    return impl_->read_numeric<double>(path, H5T_NATIVE_DOUBLE);
+}
+
+std::vector<float> RunReader::read_floats(const std::string & path) const {
+    return impl_->read_numeric<float>(path, H5T_NATIVE_FLOAT);
+}
+
+std::string RunReader::read_string(const std::string & path) const {
+    std::string norm;
+    Dataset ds = impl_->open_ds(path, &norm);
+    return read_string_obj(ds.get(), false, impl_->obj(norm));
+}
+
+std::string RunReader::attr_string(const std::string & path, const std::string & name) const {
+    std::string norm = norm_path(path_, path);
+    hid_t f = impl_->file.get();
+    if (!exists(f, norm)) fail(impl_->obj(norm) + ": no such object in the run file");
+    Object o(H5Oopen(f, h5name(norm).c_str(), H5P_DEFAULT));
+    if (!o) fail_h5(impl_->obj(norm) + ": cannot open");
+    const std::string what = impl_->obj(norm) + " attribute '" + name + "'";
+    htri_t e = H5Aexists(o.get(), name.c_str());
+    if (e < 0) fail_h5(what + ": cannot check it");
+    if (e == 0) fail(what + ": no such attribute");
+    Attr a(H5Aopen(o.get(), name.c_str(), H5P_DEFAULT));
+    if (!a) fail_h5(what + ": cannot open it");
+    Type ft(H5Aget_type(a.get()));
+    if (!ft) fail_h5(what + ": cannot get its type");
+    H5T_class_t cls = H5Tget_class(ft.get());
+    if (cls == H5T_STRING) return read_string_obj(a.get(), true, what);
+    // Numeric scalar attributes are rendered as text (integers exactly).
+    if (cls == H5T_INTEGER || cls == H5T_FLOAT) {
+        Space sp(H5Aget_space(a.get()));
+        if (!sp || H5Sget_simple_extent_npoints(sp.get()) != 1) fail(what + ": is not a scalar");
+        if (cls == H5T_INTEGER) {
+            long long v = 0;
+            if (H5Aread(a.get(), H5T_NATIVE_LLONG, &v) < 0) fail_h5(what + ": cannot read it");
+            return std::to_string(v);
+        }
+        double v = 0;
+        if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, &v) < 0) fail_h5(what + ": cannot read it");
+        return format_double(v);
+    }
+    fail(what + ": is neither a string nor a number");
+}
+
+template <typename T>
+void RunReader::load_params(ParamStore<T> & store, const std::vector<std::string> & names) const {
+    MOE_ASSERT(store.allocated());
+    std::set<std::string> want(names.begin(), names.end());
+    std::vector<std::string> problems;
+    std::vector<int> ids;
+    for (const auto & n : want)
+        if (store.find(n) < 0) problems.push_back(n + ": requested, but the model has no such tensor");
+    hid_t f = impl_->file.get();
+    for (int id = 0; id < store.size(); ++id) {
+        const ParamInfo & pi = store.info(id);
+        if (!want.empty() && !want.count(pi.name)) continue;
+        std::string norm = "params/" + pi.name;
+        if (!exists(f, norm)) {
+            problems.push_back(norm + ": missing from the run file (model expects " + shape_str(pi.shape) + ")");
+            continue;
+        }
+        Object o(H5Oopen(f, h5name(norm).c_str(), H5P_DEFAULT));
+        if (!o || H5Iget_type(o.get()) != H5I_DATASET) {
+            H5Eclear2(H5E_DEFAULT);
+            problems.push_back(norm + ": is not a dataset");
+            continue;
+        }
+        o.reset();
+        Dataset ds = impl_->open_ds(norm);
+        Type ft(H5Dget_type(ds.get()));
+        H5T_class_t cls = ft ? H5Tget_class(ft.get()) : H5T_NO_CLASS;
+        if (cls != H5T_FLOAT && cls != H5T_INTEGER) {
+            problems.push_back(norm + ": is not a numeric dataset");
+            continue;
+        }
+        auto shp = impl_->shape_of(ds.get(), norm);
+        if (shp != pi.shape) {
+            problems.push_back(norm + ": run file has shape " + shape_str(shp) + ", model expects " + shape_str(pi.shape));
+            continue;
+        }
+        ids.push_back(id);
+    }
+    if (!problems.empty()) {
+        std::string msg = path_ + ": cannot load parameters (" + std::to_string(problems.size()) + " problem" +
+                          (problems.size() == 1 ? "" : "s") + "):";
+        for (const auto & p : problems) msg += "\n  " + p;
+        fail(msg);
+    }
+    const hid_t mtype = std::is_same_v<T, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+    for (int id : ids) {
+        const ParamInfo & pi = store.info(id);
+        std::string norm = "params/" + pi.name;
+        Dataset ds = impl_->open_ds(norm);
+        if (pi.size > 0 && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, store.value(id)) < 0)
+            fail_h5(impl_->obj(norm) + ": cannot read the parameter");
+    }
+}
+
+template void RunReader::load_params<float>(ParamStore<float> &, const std::vector<std::string> &) const;
+template void RunReader::load_params<double>(ParamStore<double> &, const std::vector<std::string> &) const;
+
+} // namespace moe::io

@@ -1,0 +1,336 @@
+// nn kernels (see moe/nn/kernels.hpp for the conventions).
+#include "moe/nn/kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "moe/blas/gemm.hpp"
+
+namespace moe::nn {
+
+using blas::gemm;
+
+// ------------------------------------------------------------------------------------- Linear
+template <typename T>
+void linear_forward(T * out, const T * inp, const T * w, const T * b, int N, int C, int OC) {
+    // out (N,OC) = inp (N,C) @ w^T (C,OC)
+    if (b) {
+        for (int n = 0; n < N; ++n) std::memcpy(out + (int64_t)n * OC, b, sizeof(T) * OC);
+        gemm<T>(false, true, N, OC, C, T(1), inp, C, w, C, T(1), out, OC);
+    } else {
+        gemm<T>(false, true, N, OC, C, T(1), inp, C, w, C, T(0), out, OC);
+    }
+}
+
+template <typename T>
+void linear_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, int N, int C, int OC) {
+    // forward was: out[n,o] = b[o] + sum_c inp[n,c] * w[o,c]
+    if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, OC, w, C, T(1), dinp, C);   // dinp += dout @ w
+    if (dw) gemm<T>(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dw, C);       // dw += dout^T @ inp
+    if (db) {
+        for (int n = 0; n < N; ++n) {
+            const T * d = dout + (int64_t)n * OC;
+            for (int o = 0; o < OC; ++o) db[o] += d[o];
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------- LayerNorm
+template <typename T>
+void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C) {
+    const T eps = T(1e-5);
+    for (int n = 0; n < N; ++n) {
+        const T * x = inp + (int64_t)n * C;
+        T m = 0;
+        for (int c = 0; c < C; ++c) m += x[c];
+        m /= C;
+        T v = 0;
+        for (int c = 0; c < C; ++c) { T d = x[c] - m; v += d * d; }
+        v /= C;
+        T s = T(1) / std::sqrt(v + eps);
+        T * o = out + (int64_t)n * C;
+        for (int c = 0; c < C; ++c) o[c] = (x[c] - m) * s * w[c] + b[c];
+        mean[n] = m;
+        rstd[n] = s;
+    }
+}
+
+template <typename T>
+void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, const T * mean,
+                        const T * rstd, int N, int C) {
+    // forward was: xhat = (x - mean) * rstd ; out = xhat * w + b
+    for (int n = 0; n < N; ++n) {
+        const T * x = inp + (int64_t)n * C;
+        const T * d = dout + (int64_t)n * C;
+        const T m = mean[n], s = rstd[n];
+        T dnorm_mean = 0, dnorm_norm_mean = 0;
+        for (int c = 0; c < C; ++c) {
+            T xhat = (x[c] - m) * s;
+            T dn = w[c] * d[c];
+            dnorm_mean += dn;
+            dnorm_norm_mean += dn * xhat;
+            if (db) db[c] += d[c];
+            if (dw) dw[c] += xhat * d[c];
+        }
+        dnorm_mean /= C;
+        dnorm_norm_mean /= C;
+        if (dinp) {
+            T * di = dinp + (int64_t)n * C;
+            for (int c = 0; c < C; ++c) {
+                T xhat = (x[c] - m) * s;
+                di[c] += (w[c] * d[c] - dnorm_mean - xhat * dnorm_norm_mean) * s;
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------- activations
+template <typename T>
+static inline T gelu1(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))); }
+template <typename T>
+static inline T gelu1_grad(T x) {
+    const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+    const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
+    return cdf + x * pdf;
+}
+
+template <typename T>
+void gelu_forward(T * out, const T * inp, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = gelu1(inp[i]);
+}
+template <typename T>
+void gelu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
+    // forward was: out = x * Phi(x)
+    for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * gelu1_grad(inp[i]);
+}
+template <typename T>
+void bias_gelu_forward(T * out, T * x, const T * b, int N, int C) {
+    for (int n = 0; n < N; ++n) {
+        T * xr = x + (int64_t)n * C;
+        T * o = out + (int64_t)n * C;
+        for (int c = 0; c < C; ++c) {
+            T v = xr[c] + (b ? b[c] : T(0));
+            xr[c] = v;
+            o[c] = gelu1(v);
+        }
+    }
+}
+template <typename T>
+void relu_forward(T * out, const T * inp, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > T(0) ? inp[i] : T(0);
+}
+template <typename T>
+void relu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dinp[i] += inp[i] > T(0) ? dout[i] : T(0);
+}
+
+template <typename T>
+void residual_forward(T * out, const T * a, const T * b, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+}
+template <typename T>
+void add_inplace(T * dst, const T * src, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+// ------------------------------------------------------------------------------------- patches, tokens
+template <typename T>
+void patchify_forward(T * patches, const T * img, int B, int Cin, int H, int W, int ps) {
+    const int GH = H / ps, GW = W / ps, P = GH * GW, D = Cin * ps * ps;
+    for (int b = 0; b < B; ++b)
+        for (int gy = 0; gy < GH; ++gy)
+            for (int gx = 0; gx < GW; ++gx) {
+                T * dst = patches + ((int64_t)b * P + gy * GW + gx) * D;
+                for (int c = 0; c < Cin; ++c)
+                    for (int py = 0; py < ps; ++py) {
+                        const T * src = img + (((int64_t)b * Cin + c) * H + gy * ps + py) * W + gx * ps;
+                        std::memcpy(dst + (c * ps + py) * ps, src, sizeof(T) * ps);
+                    }
+            }
+}
+
+template <typename T>
+void tokens_forward(T * out, const T * emb, const T * cls, const T * pos, int B, int P, int C) {
+    const int Tn = P + 1;
+    for (int b = 0; b < B; ++b) {
+        T * o = out + (int64_t)b * Tn * C;
+        for (int c = 0; c < C; ++c) o[c] = cls[c] + pos[c];
+        for (int p = 0; p < P; ++p) {
+            const T * e = emb + ((int64_t)b * P + p) * C;
+            const T * ps = pos + (int64_t)(p + 1) * C;
+            T * op = o + (int64_t)(p + 1) * C;
+            for (int c = 0; c < C; ++c) op[c] = e[c] + ps[c];
+        }
+    }
+}
+
+template <typename T>
+void tokens_backward(T * demb, T * dcls, T * dpos, const T * dout, int B, int P, int C) {
+    const int Tn = P + 1;
+    for (int b = 0; b < B; ++b) {
+        const T * d = dout + (int64_t)b * Tn * C;
+        if (dcls) for (int c = 0; c < C; ++c) dcls[c] += d[c];
+        if (dpos) for (int64_t i = 0; i < (int64_t)Tn * C; ++i) dpos[i] += d[i];
+        if (demb) {
+            T * de = demb + (int64_t)b * P * C;
+            for (int64_t i = 0; i < (int64_t)P * C; ++i) de[i] += d[C + i];
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------- attention
+template <typename T>
+void attention_forward(T * out, T * att, const T * qkv, int B, int Tn, int C, int NH, bool causal) {
+    const int hs = C / NH, C3 = 3 * C;
+    const T scale = T(1) / std::sqrt(T(hs));
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < NH; ++h) {
+            const T * q = qkv + (int64_t)b * Tn * C3 + h * hs;
+            const T * k = q + C;
+            const T * v = q + 2 * C;
+            T * a = att + ((int64_t)b * NH + h) * Tn * Tn;
+            // preatt (T,T) = scale * q (T,hs) @ k^T (hs,T)
+            gemm<T>(false, true, Tn, Tn, hs, scale, q, C3, k, C3, T(0), a, Tn);
+            for (int t = 0; t < Tn; ++t) {
+                T * row = a + (int64_t)t * Tn;
+                const int valid = causal ? t + 1 : Tn;
+                T mx = row[0];
+                for (int j = 1; j < valid; ++j) mx = std::max(mx, row[j]);
+                T sum = 0;
+                for (int j = 0; j < valid; ++j) { row[j] = std::exp(row[j] - mx); sum += row[j]; }
+                const T inv = T(1) / sum;
+                for (int j = 0; j < valid; ++j) row[j] *= inv;
+                for (int j = valid; j < Tn; ++j) row[j] = T(0);
+            }
+            // out_h (T,hs) = att (T,T) @ v (T,hs)
+            gemm<T>(false, false, Tn, hs, Tn, T(1), a, Tn, v, C3, T(0), out + (int64_t)b * Tn * C + h * hs, C);
+        }
+}
+
+template <typename T>
+void attention_backward(T * dqkv, T * datt, const T * dout, const T * qkv, const T * att, int B, int Tn, int C,
+                        int NH) {
+    const int hs = C / NH, C3 = 3 * C;
+    const T scale = T(1) / std::sqrt(T(hs));
+    for (int b = 0; b < B; ++b)
+        for (int h = 0; h < NH; ++h) {
+            const T * q = qkv + (int64_t)b * Tn * C3 + h * hs;
+            const T * k = q + C;
+            const T * v = q + 2 * C;
+            T * dq = dqkv + (int64_t)b * Tn * C3 + h * hs;
+            T * dk = dq + C;
+            T * dv = dq + 2 * C;
+            const T * a = att + ((int64_t)b * NH + h) * Tn * Tn;
+            const T * dout_h = dout + (int64_t)b * Tn * C + h * hs;
+            // forward was: out_h = att @ v   so   dv += att^T @ dout_h ; datt = dout_h @ v^T
+            gemm<T>(true, false, Tn, hs, Tn, T(1), a, Tn, dout_h, C, T(1), dv, C3);
+            gemm<T>(false, true, Tn, Tn, hs, T(1), dout_h, C, v, C3, T(0), datt, Tn);
+            // forward was: att = softmax(preatt) row-wise   so   dpre = att * (datt - sum(datt * att))
+            // (masked entries have att = 0, so they get dpre = 0)
+            for (int t = 0; t < Tn; ++t) {
+                const T * ar = a + (int64_t)t * Tn;
+                T * dr = datt + (int64_t)t * Tn;
+                T dot = 0;
+                for (int j = 0; j < Tn; ++j) dot += ar[j] * dr[j];
+                for (int j = 0; j < Tn; ++j) dr[j] = ar[j] * (dr[j] - dot);
+            }
+            // forward was: preatt = scale * q @ k^T   so   dq += scale * dpre @ k ; dk += scale * dpre^T @ q
+            gemm<T>(false, false, Tn, hs, Tn, scale, datt, Tn, k, C3, T(1), dq, C3);
+            gemm<T>(true, false, Tn, hs, Tn, scale, datt, Tn, q, C3, T(1), dk, C3);
+        }
+}
+
+// ------------------------------------------------------------------------------------- losses
+template <typename T>
+T cross_entropy_forward(T * losses, T * probs, const T * logits, const int32_t * targets, int N, int V, int v_lo,
+                        int v_hi) {
+    T total = 0;
+    for (int n = 0; n < N; ++n) {
+        const T * z = logits + (int64_t)n * V;
+        T * p = probs + (int64_t)n * V;
+        T mx = -std::numeric_limits<T>::infinity();
+        for (int v = v_lo; v < v_hi; ++v) mx = std::max(mx, z[v]);
+        T sum = 0;
+        for (int v = 0; v < V; ++v) {
+            if (v < v_lo || v >= v_hi) { p[v] = 0; continue; }
+            p[v] = std::exp(z[v] - mx);
+            sum += p[v];
+        }
+        const T inv = T(1) / sum;
+        for (int v = v_lo; v < v_hi; ++v) p[v] *= inv;
+        const int y = targets[n];
+        // -log p[y] computed from the logits for accuracy: logsumexp - z[y]
+        T l = (y >= v_lo && y < v_hi) ? (mx + std::log(sum) - z[y]) : std::numeric_limits<T>::infinity();
+        losses[n] = l;
+        total += l;
+    }
+    return N > 0 ? total / N : T(0);
+}
+
+template <typename T>
+void cross_entropy_backward(T * dlogits, const T * probs, const int32_t * targets, T dloss, int N, int V) {
+    // forward was: loss = -log softmax(z)[y]   so   dz = p - onehot(y)
+    for (int n = 0; n < N; ++n) {
+        const T * p = probs + (int64_t)n * V;
+        T * d = dlogits + (int64_t)n * V;
+        for (int v = 0; v < V; ++v) d[v] += dloss * p[v];
+        d[targets[n]] -= dloss;
+    }
+}
+
+template <typename T>
+void softmax_forward(T * probs, const T * logits, int N, int V) {
+    for (int n = 0; n < N; ++n) {
+        const T * z = logits + (int64_t)n * V;
+        T * p = probs + (int64_t)n * V;
+        T mx = z[0];
+        for (int v = 1; v < V; ++v) mx = std::max(mx, z[v]);
+        T sum = 0;
+        for (int v = 0; v < V; ++v) { p[v] = std::exp(z[v] - mx); sum += p[v]; }
+        const T inv = T(1) / sum;
+        for (int v = 0; v < V; ++v) p[v] *= inv;
+    }
+}
+
+template <typename T>
+void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int V) {
+    for (int n = 0; n < N; ++n) {
+        const T * p = probs + (int64_t)n * V;
+        const T * dp = dprobs + (int64_t)n * V;
+        T * dz = dlogits + (int64_t)n * V;
+        T dot = 0;
+        for (int v = 0; v < V; ++v) dot += p[v] * dp[v];
+        for (int v = 0; v < V; ++v) dz[v] += p[v] * (dp[v] - dot);
+    }
+}
+
+// ------------------------------------------------------------------------------------- instantiation
+#define MOE_NN_INSTANTIATE(T)                                                                              \
+    template void linear_forward<T>(T *, const T *, const T *, const T *, int, int, int);                 \
+    template void linear_backward<T>(T *, T *, T *, const T *, const T *, const T *, int, int, int);      \
+    template void layernorm_forward<T>(T *, T *, T *, const T *, const T *, const T *, int, int);         \
+    template void layernorm_backward<T>(T *, T *, T *, const T *, const T *, const T *, const T *,        \
+                                        const T *, int, int);                                             \
+    template void gelu_forward<T>(T *, const T *, int64_t);                                               \
+    template void gelu_backward<T>(T *, const T *, const T *, int64_t);                                   \
+    template void bias_gelu_forward<T>(T *, T *, const T *, int, int);                                    \
+    template void relu_forward<T>(T *, const T *, int64_t);                                               \
+    template void relu_backward<T>(T *, const T *, const T *, int64_t);                                   \
+    template void residual_forward<T>(T *, const T *, const T *, int64_t);                                \
+    template void add_inplace<T>(T *, const T *, int64_t);                                                \
+    template void patchify_forward<T>(T *, const T *, int, int, int, int, int);                           \
+    template void tokens_forward<T>(T *, const T *, const T *, const T *, int, int, int);                 \
+    template void tokens_backward<T>(T *, T *, T *, const T *, int, int, int);                            \
+    template void attention_forward<T>(T *, T *, const T *, int, int, int, int, bool);                    \
+    template void attention_backward<T>(T *, T *, const T *, const T *, const T *, int, int, int, int);   \
+    template T cross_entropy_forward<T>(T *, T *, const T *, const int32_t *, int, int, int, int);        \
+    template void cross_entropy_backward<T>(T *, const T *, const int32_t *, T, int, int);                \
+    template void softmax_forward<T>(T *, const T *, int, int);                                           \
+    template void softmax_backward<T>(T *, const T *, const T *, int, int);
+
+MOE_NN_INSTANTIATE(float)
+MOE_NN_INSTANTIATE(double)
+
+} // namespace moe::nn

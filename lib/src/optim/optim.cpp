@@ -1,0 +1,101 @@
+// optim: SGD, AdamW, schedules, clipping (see moe/optim/optim.hpp).
+#include "moe/optim/optim.hpp"
+
+#include <cmath>
+
+#include "moe/core/error.hpp"
+#include "moe/core/glob.hpp"
+
+namespace moe::optim {
+
+double schedule_factor(const ScheduleConfig & s, int64_t step, int64_t total) {
+    if (s.warmup_steps > 0 && step < s.warmup_steps) return double(step + 1) / double(s.warmup_steps);
+    const int64_t after = step - s.warmup_steps;
+    if (s.kind == "constant") return 1.0;
+    if (s.kind == "step") return std::pow(s.gamma, double(after / std::max<int64_t>(1, s.step_size)));
+    // cosine from 1 down to min_lr_ratio over the steps after warmup
+    const int64_t span = std::max<int64_t>(1, total - s.warmup_steps);
+    const double p = std::min(1.0, double(after) / double(span));
+    return s.min_lr_ratio + (1.0 - s.min_lr_ratio) * 0.5 * (1.0 + std::cos(M_PI * p));
+}
+
+template <typename T>
+double clip_grad_norm(std::span<T> g, double max_norm) {
+    double ss = 0;
+    for (T x : g) ss += double(x) * double(x);
+    const double norm = std::sqrt(ss);
+    if (max_norm > 0 && norm > max_norm && std::isfinite(norm)) {
+        const T s = static_cast<T>(max_norm / (norm + 1e-6));
+        for (T & x : g) x *= s;
+    }
+    return norm;
+}
+
+template <typename T>
+Optimizer<T>::Optimizer(const OptimConfig & cfg, ParamStore<T> & store, const std::vector<GroupConfig> & groups)
+    : cfg_(cfg), store_(&store) {
+    MOE_CHECK(cfg.kind == "adamw" || cfg.kind == "sgd", ErrorCode::spec, "unknown optimizer '" + cfg.kind + "'");
+    for (int id = 0; id < store.size(); ++id) {
+        const auto & pi = store.info(id);
+        if (!pi.trainable) continue;
+        double lr = cfg.lr, wd = cfg.weight_decay;
+        for (const auto & g : groups) {
+            if (!glob_match(g.pattern, pi.name)) continue;
+            lr = g.lr > 0 ? g.lr : cfg.lr * g.lr_scale;
+            if (g.weight_decay >= 0) wd = g.weight_decay;
+            break;
+        }
+        // ranges cover the padded extent so the whole block is updated by one flat loop
+        const size_t begin = pi.offset, end = pi.offset + pi.size;
+        if (!ranges_.empty() && ranges_.back().lr == lr && ranges_.back().weight_decay == wd)
+            ranges_.back().end = end;
+        else
+            ranges_.push_back({begin, end, lr, wd});
+    }
+    m_.assign(store.n_trainable(), T(0));
+    if (cfg.kind == "adamw") v_.assign(store.n_trainable(), T(0));
+}
+
+template <typename T>
+void Optimizer<T>::step(double lr_factor) {
+    ++t_;
+    T * p = store_->trainable_values().data();
+    const T * g = store_->trainable_grads().data();
+    if (cfg_.kind == "adamw") {
+        const double b1 = cfg_.beta1, b2 = cfg_.beta2;
+        const double bc1 = 1.0 - std::pow(b1, double(t_)), bc2 = 1.0 - std::pow(b2, double(t_));
+        for (const auto & r : ranges_) {
+            const T lr = static_cast<T>(r.lr * lr_factor);
+            const T decay = static_cast<T>(1.0 - r.lr * lr_factor * r.weight_decay);
+            const T step_size = static_cast<T>(lr / bc1);
+            const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
+            const T eps = static_cast<T>(cfg_.eps), tb1 = T(b1), tb2 = T(b2);
+            for (size_t i = r.begin; i < r.end; ++i) {
+                const T gi = g[i];
+                m_[i] = tb1 * m_[i] + (T(1) - tb1) * gi;
+                v_[i] = tb2 * v_[i] + (T(1) - tb2) * gi * gi;
+                p[i] = p[i] * decay - step_size * m_[i] / (std::sqrt(v_[i]) * inv_sqrt_bc2 + eps);
+            }
+        }
+    } else {
+        const T mom = static_cast<T>(cfg_.momentum);
+        for (const auto & r : ranges_) {
+            const T lr = static_cast<T>(r.lr * lr_factor), wd = static_cast<T>(r.weight_decay);
+            for (size_t i = r.begin; i < r.end; ++i) {
+                T gi = g[i] + wd * p[i];
+                if (cfg_.momentum > 0) {
+                    m_[i] = t_ == 1 ? gi : mom * m_[i] + gi;
+                    gi = cfg_.nesterov ? gi + mom * m_[i] : m_[i];
+                }
+                p[i] -= lr * gi;
+            }
+        }
+    }
+}
+
+template class Optimizer<float>;
+template class Optimizer<double>;
+template double clip_grad_norm<float>(std::span<float>, double);
+template double clip_grad_norm<double>(std::span<double>, double);
+
+} // namespace moe::optim

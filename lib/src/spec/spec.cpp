@@ -1,0 +1,561 @@
+// spec: one visit() per section describes every field once (key, value, doc, check); three
+// visitors use it — Reader (JSON -> structs, collecting every problem with its path), Writer
+// (structs -> JSON, the resolved spec) and Documenter (the README's spec reference).
+#include "moe/spec/spec.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "moe/core/error.hpp"
+
+namespace moe::spec {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+// every section's field list, defined below; declared first so the visitors can recurse
+template <typename V> void visit(V & v, ExpSpec & s);
+template <typename V> void visit(V & v, data::TransformConfig & s);
+template <typename V> void visit(V & v, data::TaskConfig & s);
+template <typename V> void visit(V & v, data::SyntheticConfig & s);
+template <typename V> void visit(V & v, data::DataConfig & s);
+template <typename V> void visit(V & v, models::MlpConfig & s);
+template <typename V> void visit(V & v, models::VitConfig & s);
+template <typename V> void visit(V & v, models::ModelConfig & s);
+template <typename V> void visit(V & v, ParamGroupSpec & s);
+template <typename V> void visit(V & v, TrainSpec & s);
+template <typename V> void visit(V & v, EvalSpec & s);
+template <typename V> void visit(V & v, LogSpec & s);
+template <typename V> void visit(V & v, Spec & s);
+
+namespace {
+
+struct Check {
+    std::optional<double> min, max;
+    bool min_exclusive = false;
+    std::vector<std::string> choices;
+};
+Check at_least(double v) { Check c; c.min = v; return c; }
+Check positive() { Check c; c.min = 0; c.min_exclusive = true; return c; }
+Check range(double lo, double hi) { Check c; c.min = lo; c.max = hi; return c; }
+Check one_of(std::vector<std::string> v) { Check c; c.choices = std::move(v); return c; }
+
+std::string fmt_num(double v) {
+    std::ostringstream o;
+    o << v;
+    return o.str();
+}
+
+std::string type_name(const json & j) {
+    switch (j.type()) {
+        case json::value_t::null: return "null";
+        case json::value_t::boolean: return "a boolean";
+        case json::value_t::number_integer:
+        case json::value_t::number_unsigned: return "an integer";
+        case json::value_t::number_float: return "a number";
+        case json::value_t::string: return "a string";
+        case json::value_t::array: return "an array";
+        case json::value_t::object: return "an object";
+        default: return "a value";
+    }
+}
+
+// Levenshtein distance for "did you mean" hints on unknown keys.
+size_t edit_distance(const std::string & a, const std::string & b) {
+    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+        cur[0] = i;
+        for (size_t j = 1; j <= b.size(); ++j)
+            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        std::swap(prev, cur);
+    }
+    return prev[b.size()];
+}
+
+// ---------------------------------------------------------------------------------------- Reader
+class Reader {
+  public:
+    Reader(const json * obj, std::string path, std::vector<SpecProblem> * errs)
+        : obj_(obj), path_(std::move(path)), errs_(errs) {}
+
+    template <typename F>
+    void field(const char * key, F & ref, const char * /*doc*/, const Check & c = {}) {
+        seen_.push_back(key);
+        if (!obj_ || !obj_->contains(key)) return;
+        read(obj_->at(key), sub(key), ref, c);
+    }
+    template <typename S>
+    void object(const char * key, S & s, const char * /*doc*/) {
+        seen_.push_back(key);
+        if (!obj_ || !obj_->contains(key)) return;
+        const json & j = obj_->at(key);
+        if (!j.is_object()) { err(sub(key), "expected an object, got " + type_name(j)); return; }
+        Reader r(&j, sub(key), errs_);
+        visit(r, s);
+        r.finish();
+    }
+    template <typename S>
+    void list(const char * key, std::vector<S> & v, const char * /*doc*/) {
+        seen_.push_back(key);
+        if (!obj_ || !obj_->contains(key)) return;
+        const json & j = obj_->at(key);
+        if (!j.is_array()) { err(sub(key), "expected an array of objects, got " + type_name(j)); return; }
+        v.clear();
+        for (size_t i = 0; i < j.size(); ++i) {
+            std::string p = sub(key) + "[" + std::to_string(i) + "]";
+            if (!j[i].is_object()) { err(p, "expected an object, got " + type_name(j[i])); continue; }
+            S s{};
+            Reader r(&j[i], p, errs_);
+            visit(r, s);
+            r.finish();
+            v.push_back(std::move(s));
+        }
+    }
+    void finish() {
+        if (!obj_) return;
+        for (auto it = obj_->begin(); it != obj_->end(); ++it) {
+            if (std::find(seen_.begin(), seen_.end(), it.key()) != seen_.end()) continue;
+            std::string msg = "unknown key";
+            size_t best = 3;
+            std::string hint;
+            for (const auto & k : seen_) {
+                size_t d = edit_distance(it.key(), k);
+                if (d < best) { best = d; hint = k; }
+            }
+            if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
+            else {
+                msg += "; expected one of:";
+                for (const auto & k : seen_) msg += " " + k;
+            }
+            err(sub(it.key()), msg);
+        }
+    }
+
+  private:
+    std::string sub(const std::string & key) const { return path_.empty() ? key : path_ + "." + key; }
+    void err(const std::string & p, const std::string & m) { errs_->push_back({p, m}); }
+
+    void check_num(const std::string & p, double v, const Check & c) {
+        if (c.min && (c.min_exclusive ? !(v > *c.min) : !(v >= *c.min))) {
+            err(p, "value " + fmt_num(v) + " out of range: must be " + (c.min_exclusive ? "> " : ">= ") + fmt_num(*c.min) +
+                       (c.max ? " and <= " + fmt_num(*c.max) : ""));
+            return;
+        }
+        if (c.max && !(v <= *c.max))
+            err(p, "value " + fmt_num(v) + " out of range: must be <= " + fmt_num(*c.max) +
+                       (c.min ? " and >= " + fmt_num(*c.min) : ""));
+    }
+    void read(const json & j, const std::string & p, std::string & out, const Check & c) {
+        if (!j.is_string()) { err(p, "expected a string, got " + type_name(j)); return; }
+        out = j.get<std::string>();
+        if (!c.choices.empty() && std::find(c.choices.begin(), c.choices.end(), out) == c.choices.end()) {
+            std::string m = "'" + out + "' is not one of:";
+            for (auto & s : c.choices) m += " " + s;
+            err(p, m);
+        }
+    }
+    void read(const json & j, const std::string & p, bool & out, const Check &) {
+        if (!j.is_boolean()) { err(p, "expected a boolean (true/false), got " + type_name(j)); return; }
+        out = j.get<bool>();
+    }
+    template <typename I>
+    bool read_integer(const json & j, const std::string & p, I & out, const Check & c) {
+        if (j.is_number_float()) {
+            double d = j.get<double>();
+            if (d != static_cast<double>(static_cast<int64_t>(d))) { err(p, "expected an integer, got " + fmt_num(d)); return false; }
+            out = static_cast<I>(d);
+            check_num(p, d, c);
+            return true;
+        }
+        if (!j.is_number_integer() && !j.is_number_unsigned()) { err(p, "expected an integer, got " + type_name(j)); return false; }
+        if (std::is_unsigned_v<I> && j.is_number_integer() && j.get<int64_t>() < 0) {
+            err(p, "value " + std::to_string(j.get<int64_t>()) + " out of range: must be >= 0");
+            return false;
+        }
+        out = j.get<I>();
+        check_num(p, static_cast<double>(out), c);
+        return true;
+    }
+    void read(const json & j, const std::string & p, int & out, const Check & c) {
+        int64_t v = out;
+        if (read_integer(j, p, v, c)) {
+            if (v > INT32_MAX || v < INT32_MIN) err(p, "value out of range for a 32-bit integer");
+            else out = static_cast<int>(v);
+        }
+    }
+    void read(const json & j, const std::string & p, int64_t & out, const Check & c) { read_integer(j, p, out, c); }
+    void read(const json & j, const std::string & p, uint64_t & out, const Check & c) { read_integer(j, p, out, c); }
+    void read(const json & j, const std::string & p, double & out, const Check & c) {
+        if (!j.is_number()) { err(p, "expected a number, got " + type_name(j)); return; }
+        out = j.get<double>();
+        check_num(p, out, c);
+    }
+    void read(const json & j, const std::string & p, std::vector<int> & out, const Check & c) {
+        if (!j.is_array()) { err(p, "expected an array of integers, got " + type_name(j)); return; }
+        out.clear();
+        for (size_t i = 0; i < j.size(); ++i) {
+            int v = 0;
+            read(j[i], p + "[" + std::to_string(i) + "]", v, c);
+            out.push_back(v);
+        }
+    }
+    void read(const json & j, const std::string & p, std::vector<std::string> & out, const Check & c) {
+        if (!j.is_array()) { err(p, "expected an array of strings, got " + type_name(j)); return; }
+        out.clear();
+        for (size_t i = 0; i < j.size(); ++i) {
+            std::string v;
+            read(j[i], p + "[" + std::to_string(i) + "]", v, c);
+            out.push_back(v);
+        }
+    }
+
+    const json * obj_;
+    std::string path_;
+    std::vector<SpecProblem> * errs_;
+    std::vector<std::string> seen_;
+};
+
+// ---------------------------------------------------------------------------------------- Writer
+class Writer {
+  public:
+    json out = json::object();
+    template <typename F>
+    void field(const char * key, F & ref, const char *, const Check & = {}) { out[key] = ref; }
+    template <typename S>
+    void object(const char * key, S & s, const char *) {
+        Writer w;
+        visit(w, s);
+        out[key] = std::move(w.out);
+    }
+    template <typename S>
+    void list(const char * key, std::vector<S> & v, const char *) {
+        json a = json::array();
+        for (auto & s : v) {
+            Writer w;
+            visit(w, s);
+            a.push_back(std::move(w.out));
+        }
+        out[key] = std::move(a);
+    }
+};
+
+// ---------------------------------------------------------------------------------------- Documenter
+class Documenter {
+  public:
+    explicit Documenter(std::string path, std::vector<FieldDoc> * rows) : path_(std::move(path)), rows_(rows) {}
+    template <typename F>
+    void field(const char * key, F & ref, const char * doc, const Check & c = {}) {
+        std::string d = doc;
+        if (!c.choices.empty()) {
+            d += " One of:";
+            for (auto & s : c.choices) d += " `" + s + "`";
+            d += ".";
+        }
+        rows_->push_back({sub(key), type_of(ref), json(ref).dump(), d});
+    }
+    template <typename S>
+    void object(const char * key, S & s, const char * doc) {
+        rows_->push_back({sub(key), "object", "", doc});
+        Documenter d(sub(key), rows_);
+        visit(d, s);
+    }
+    template <typename S>
+    void list(const char * key, std::vector<S> &, const char * doc) {
+        rows_->push_back({sub(key), "array of objects", "[]", doc});
+        S s{};
+        Documenter d(sub(key) + "[]", rows_);
+        visit(d, s);
+    }
+
+  private:
+    std::string sub(const std::string & k) const { return path_.empty() ? k : path_ + "." + k; }
+    static std::string type_of(const std::string &) { return "string"; }
+    static std::string type_of(const bool &) { return "bool"; }
+    static std::string type_of(const int &) { return "integer"; }
+    static std::string type_of(const int64_t &) { return "integer"; }
+    static std::string type_of(const uint64_t &) { return "integer"; }
+    static std::string type_of(const double &) { return "number"; }
+    static std::string type_of(const std::vector<int> &) { return "array of integers"; }
+    static std::string type_of(const std::vector<std::string> &) { return "array of strings"; }
+    std::string path_;
+    std::vector<FieldDoc> * rows_;
+};
+
+} // namespace
+
+// ---------------------------------------------------------------------------------------- fields
+template <typename V>
+void visit(V & v, ExpSpec & s) {
+    v.field("name", s.name, "Run name, stored in the run file and shown in summaries.");
+    v.field("seed", s.seed, "Seed of every random draw (initialisation by parameter name, data order, transforms).");
+    v.field("threads", s.threads, "BLAS threads (0 = all cores); `--threads` overrides.", at_least(0));
+}
+
+template <typename V>
+void visit(V & v, data::TransformConfig & s) {
+    v.field("kind", s.kind, "Transform applied to every image of the task.",
+            one_of({"rotate90", "rotate", "hflip", "vflip", "invert", "permute", "noise", "blur"}));
+    v.field("k", s.k, "rotate90: number of counter-clockwise quarter turns.");
+    v.field("angle", s.angle, "rotate: angle in degrees (bilinear, zero fill).");
+    v.field("seed", s.seed, "permute / noise: seed of the fixed permutation / of the noise.");
+    v.field("std", s.std, "noise: standard deviation of the additive Gaussian noise.", at_least(0));
+    v.field("sigma", s.sigma, "blur: Gaussian blur sigma in pixels.", positive());
+}
+
+template <typename V>
+void visit(V & v, data::TaskConfig & s) {
+    v.field("name", s.name, "Task name (default task<i>).");
+    v.field("classes", s.classes, "Class subset of the source (empty = all classes).", at_least(0));
+    v.field("relabel", s.relabel, "Map the class subset to labels 0..n-1 (else keep the source labels).");
+    v.list("transforms", s.transforms, "Transforms applied in order to this task's train and test images.");
+    v.field("weight", s.weight, "Relative share of training samples (the largest weight uses all).", positive());
+}
+
+template <typename V>
+void visit(V & v, data::SyntheticConfig & s) {
+    v.field("n_tasks", s.n_tasks, "Number of tasks, one random teacher network each.", range(1, 1024));
+    v.field("dim", s.dim, "Feature dimension.", range(1, 1 << 20));
+    v.field("n_classes", s.n_classes, "Classes of every teacher.", range(2, 1 << 16));
+    v.field("hidden", s.hidden, "Hidden width of the teachers (tanh).", range(1, 1 << 16));
+    v.field("n_train", s.n_train, "Training samples per task.", range(1, 1 << 28));
+    v.field("n_test", s.n_test, "Test samples per task.", at_least(0));
+    v.field("separation", s.separation, "Distance of each task's input mean from the origin.", at_least(0));
+}
+
+template <typename V>
+void visit(V & v, data::DataConfig & s) {
+    v.field("source", s.source, "Where samples come from.", one_of({"fashion-mnist", "csv", "hdf5", "synthetic"}));
+    v.field("dir", s.dir,
+            "fashion-mnist: directory of the IDX files (.gz or plain); empty = $MOE_FASHION_MNIST_DIR, "
+            "else /usr/share/datasets/fashion-mnist.");
+    v.field("train_path", s.train_path, "csv / hdf5: training file.");
+    v.field("test_path", s.test_path, "csv / hdf5: test file (empty = no test split).");
+    v.field("label_column", s.label_column, "csv: label column (-1 = last).");
+    v.field("task_column", s.task_column, "csv: task-id column (-2 = none, -1 = last; the label is then the one before).");
+    v.field("header", s.header, "csv: the first row is a header.");
+    v.field("features_dataset", s.features_dataset, "hdf5: features dataset (n,d) or images (n,h,w) / (n,c,h,w).");
+    v.field("labels_dataset", s.labels_dataset, "hdf5: integer labels dataset (n).");
+    v.field("task_dataset", s.task_dataset, "hdf5: task-id dataset (n); empty = none.");
+    v.object("synthetic", s.synthetic, "synthetic: teacher-labelled tasks with known ground-truth routing.");
+    v.field("normalize", s.normalize, "Feature normalisation with training statistics.", one_of({"standard", "none"}));
+    v.field("val_fraction", s.val_fraction, "Share of the training set held out for validation.", range(0, 0.9));
+    v.field("train_limit", s.train_limit, "Use at most this many source training samples (0 = all).", at_least(0));
+    v.field("test_limit", s.test_limit, "Use at most this many source test samples (0 = all).", at_least(0));
+    v.list("tasks", s.tasks, "Tasks built from the source (empty = one task with every class).");
+}
+
+template <typename V>
+void visit(V & v, models::MlpConfig & s) {
+    v.field("hidden", s.hidden, "Hidden layer widths; the sites are layers.0 .. layers.{n-1} and head.", range(1, 1 << 20));
+    v.field("activation", s.activation, "Hidden activation.", one_of({"gelu", "relu"}));
+}
+
+template <typename V>
+void visit(V & v, models::VitConfig & s) {
+    v.field("patch", s.patch, "Patch size in pixels (must divide the image size).", range(1, 1024));
+    v.field("width", s.width, "Token width D.", range(1, 1 << 16));
+    v.field("depth", s.depth, "Number of pre-LN transformer blocks.", range(0, 256));
+    v.field("heads", s.heads, "Attention heads (must divide width).", range(1, 1024));
+    v.field("mlp_dim", s.mlp_dim, "Hidden width of each block's MLP.", range(1, 1 << 20));
+}
+
+template <typename V>
+void visit(V & v, models::ModelConfig & s) {
+    v.field("kind", s.kind, "Base model.", one_of({"mlp", "vit"}));
+    v.object("mlp", s.mlp, "mlp settings (used when kind = mlp).");
+    v.object("vit", s.vit, "vit settings (used when kind = vit).");
+}
+
+template <typename V>
+void visit(V & v, ParamGroupSpec & s) {
+    v.field("pattern", s.pattern, "Glob over parameter names ('*' matches dots too), e.g. \"head.*\".");
+    v.field("lr", s.lr, "Absolute peak learning rate of the group (0 = train.lr * lr_scale).", at_least(0));
+    v.field("lr_scale", s.lr_scale, "Multiplier of train.lr for the group.", at_least(0));
+    v.field("weight_decay", s.weight_decay, "Weight decay of the group (-1 = train.weight_decay).", at_least(-1));
+}
+
+template <typename V>
+void visit(V & v, TrainSpec & s) {
+    v.field("epochs", s.epochs, "Passes over the training set.", at_least(0));
+    v.field("max_steps", s.max_steps, "Stop after this many optimizer steps (0 = the epochs decide).", at_least(0));
+    v.field("batch_size", s.batch_size, "Samples per optimizer step.", range(1, 1 << 20));
+    v.field("optimizer", s.optimizer, "Optimizer.", one_of({"adamw", "sgd"}));
+    v.field("lr", s.lr, "Peak learning rate.", positive());
+    v.field("momentum", s.momentum, "sgd: momentum (0 = none).", range(0, 1));
+    v.field("nesterov", s.nesterov, "sgd: Nesterov momentum.");
+    v.field("beta1", s.beta1, "adamw: beta1.", range(0, 1));
+    v.field("beta2", s.beta2, "adamw: beta2.", range(0, 1));
+    v.field("eps", s.eps, "adamw: epsilon.", positive());
+    v.field("weight_decay", s.weight_decay, "Decoupled weight decay (adamw) / L2 added to the gradient (sgd).", at_least(0));
+    v.field("schedule", s.schedule, "Learning-rate schedule after warmup.", one_of({"constant", "cosine", "step"}));
+    v.field("warmup_steps", s.warmup_steps, "Linear warmup from 0 over this many steps.", at_least(0));
+    v.field("min_lr", s.min_lr, "cosine: final learning rate (as a fraction of the peak: min_lr/lr).", at_least(0));
+    v.field("step_size", s.step_size, "step: multiply the rate by gamma every step_size steps.", at_least(1));
+    v.field("gamma", s.gamma, "step: decay factor.", range(0, 1));
+    v.field("clip_grad_norm", s.clip_grad_norm, "Clip the global gradient norm to this value (0 = off).", at_least(0));
+    v.list("groups", s.groups, "Parameter groups with their own learning rate / weight decay; first match wins.");
+    v.field("freeze", s.freeze, "Parameters matching any of these globs are frozen (no gradient buffer).");
+}
+
+template <typename V>
+void visit(V & v, EvalSpec & s) {
+    v.field("val", s.val, "Evaluate on the validation split.");
+    v.field("test", s.test, "Evaluate on the test split.");
+    v.field("every_epochs", s.every_epochs, "Evaluate every this many epochs (and after the last).", at_least(1));
+    v.field("batch_size", s.batch_size, "Evaluation batch size.", range(1, 1 << 20));
+}
+
+template <typename V>
+void visit(V & v, LogSpec & s) {
+    v.field("every", s.every, "Optimizer steps between records of the training metrics.", at_least(1));
+    v.field("progress", s.progress, "Console output: auto = a bar on a terminal, plain lines otherwise.",
+            one_of({"auto", "bar", "lines", "none"}));
+    v.field("checkpoint_every", s.checkpoint_every, "Steps between checkpoints (0 = at the end only).", at_least(0));
+}
+
+template <typename V>
+void visit(V & v, Spec & s) {
+    v.field("version", s.version, "Spec format version (1).", range(1, 1));
+    v.field("base", s.base, "Run file of a pre-trained base model whose parameters are loaded by name.");
+    v.object("exp", s.exp, "Experiment identity.");
+    v.object("data", s.data, "Data source, tasks, split and normalisation.");
+    v.object("model", s.model, "Base model architecture.");
+    v.object("train", s.train, "Optimisation.");
+    v.object("eval", s.eval, "Evaluation.");
+    v.object("log", s.log, "Logging and checkpoints.");
+}
+
+// ---------------------------------------------------------------------------------------- validation
+static void validate(const Spec & s, std::vector<SpecProblem> & errs) {
+    if (s.data.source == "fashion-mnist") {
+        std::string dir = data::fashion_mnist_dir(s.data.dir);
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec))
+            errs.push_back({"data.dir", "data directory '" + dir + "' does not exist (install the Debian package "
+                                         "dataset-fashion-mnist, or set data.dir or MOE_FASHION_MNIST_DIR)"});
+    }
+    if (s.data.source == "csv" || s.data.source == "hdf5") {
+        std::error_code ec;
+        if (s.data.train_path.empty())
+            errs.push_back({"data.train_path", "required for source '" + s.data.source + "'"});
+        else if (!fs::exists(s.data.train_path, ec))
+            errs.push_back({"data.train_path", "file '" + s.data.train_path + "' does not exist"});
+        if (!s.data.test_path.empty() && !fs::exists(s.data.test_path, ec))
+            errs.push_back({"data.test_path", "file '" + s.data.test_path + "' does not exist"});
+    }
+    if (s.model.kind == "vit" && s.model.vit.heads > 0 && s.model.vit.width % s.model.vit.heads != 0)
+        errs.push_back({"model.vit.heads", "width " + std::to_string(s.model.vit.width) +
+                                               " is not divisible by heads " + std::to_string(s.model.vit.heads)});
+    if (!s.base.empty()) {
+        std::error_code ec;
+        if (!fs::exists(s.base, ec)) errs.push_back({"base", "run file '" + s.base + "' does not exist"});
+    }
+    for (size_t i = 0; i < s.train.groups.size(); ++i)
+        if (s.train.groups[i].pattern.empty())
+            errs.push_back({"train.groups[" + std::to_string(i) + "].pattern", "must not be empty"});
+    if (s.train.schedule == "cosine" && s.train.min_lr > s.train.lr)
+        errs.push_back({"train.min_lr", "must not exceed train.lr"});
+    if (s.train.epochs == 0 && s.train.max_steps == 0)
+        errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});
+}
+
+Spec parse_spec(const json & j, const std::string & source) {
+    std::vector<SpecProblem> errs;
+    Spec s;
+    if (!j.is_object()) {
+        errs.push_back({"", "the spec must be a JSON object, got " + type_name(j)});
+        throw SpecError(source, errs);
+    }
+    Reader r(&j, "", &errs);
+    visit(r, s);
+    r.finish();
+    validate(s, errs);
+    if (!errs.empty()) throw SpecError(source, errs);
+    return s;
+}
+
+json to_json(const Spec & s) {
+    Writer w;
+    Spec copy = s;
+    visit(w, copy);
+    return w.out;
+}
+
+std::vector<FieldDoc> spec_reference() {
+    std::vector<FieldDoc> rows;
+    Documenter d("", &rows);
+    Spec s;
+    visit(d, s);
+    return rows;
+}
+
+void apply_override(json & j, const std::string & assignment) {
+    auto eq = assignment.find('=');
+    if (eq == std::string::npos || eq == 0)
+        throw SpecError("--set", {{assignment, "expected key=value, e.g. train.lr=0.001"}});
+    std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+    for (auto & c : key)
+        if (c == '[' || c == ']') c = '.';
+    std::vector<std::string> parts;
+    std::stringstream ss(key);
+    for (std::string p; std::getline(ss, p, '.');)
+        if (!p.empty()) parts.push_back(p);
+    json * cur = &j;
+    std::string path;
+    for (size_t i = 0; i < parts.size(); ++i) {
+        const std::string & p = parts[i];
+        const bool last = i + 1 == parts.size();
+        path += (path.empty() ? "" : ".") + p;
+        if (cur->is_array()) {
+            bool digits = !p.empty() && std::all_of(p.begin(), p.end(), ::isdigit);
+            if (!digits || std::stoul(p) >= cur->size())
+                throw SpecError("--set", {{path, "index '" + p + "' is not an element of the array (size " +
+                                                     std::to_string(cur->size()) + ")"}});
+            cur = &(*cur)[std::stoul(p)];
+        } else {
+            if (cur->is_null()) *cur = json::object();
+            if (!cur->is_object()) throw SpecError("--set", {{path, "cannot descend into a non-object value"}});
+            cur = &(*cur)[p];
+        }
+        if (last) {
+            json v;
+            try {
+                v = json::parse(value);
+            } catch (const json::parse_error &) {
+                v = value; // not JSON: a plain string
+            }
+            *cur = std::move(v);
+        }
+    }
+}
+
+Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    json j;
+    try {
+        j = json::parse(text);
+    } catch (const json::parse_error & e) {
+        // line/column from the byte offset
+        size_t off = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < off; ++i) {
+            if (text[i] == '\n') { ++line; col = 1; } else ++col;
+        }
+        std::string what = e.what();
+        auto pos = what.find("parse error");
+        if (pos != std::string::npos) what = what.substr(pos);
+        throw SpecError(path, {{"", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
+                                        ": " + what}});
+    }
+    for (const auto & o : overrides) apply_override(j, o);
+    return parse_spec(j, path);
+}
+
+} // namespace moe::spec

@@ -1,0 +1,241 @@
+// train: the training loop for base models (pre-training or fine-tuning a loaded base).
+#include "moe/train/trainer.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "moe/blas/gemm.hpp"
+#include "moe/core/error.hpp"
+#include "moe/core/glob.hpp"
+#include "moe/core/log.hpp"
+#include "moe/data/dataset.hpp"
+#include "moe/io/run_file.hpp"
+#include "moe/models/model.hpp"
+#include "moe/nn/kernels.hpp"
+#include "moe/optim/optim.hpp"
+
+namespace moe::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Buffers of one batch, planned once.
+struct BatchBuffers {
+    std::vector<float> x, losses, probs, dlogits;
+    std::vector<int32_t> y, task;
+    void plan(int B, int d, int V) {
+        x.assign((size_t)B * d, 0.f);
+        losses.assign(B, 0.f);
+        probs.assign((size_t)B * V, 0.f);
+        dlogits.assign((size_t)B * V, 0.f);
+        y.assign(B, 0);
+        task.assign(B, 0);
+    }
+};
+
+int argmax_row(const float * z, int V) {
+    int best = 0;
+    for (int v = 1; v < V; ++v)
+        if (z[v] > z[best]) best = v;
+    return best;
+}
+
+EvalInfo evaluate(models::Model<float> & model, const data::Dataset & ds, const std::vector<std::string> & task_names,
+                  int batch, BatchBuffers & buf, const std::string & split) {
+    EvalInfo ev;
+    ev.split = split;
+    const int V = model.n_classes();
+    const size_t n_tasks = task_names.size();
+    std::vector<double> tl(n_tasks, 0.0), ta(n_tasks, 0.0);
+    std::vector<int64_t> tn(n_tasks, 0);
+    data::Batcher b(ds, batch, false, 0);
+    b.start_epoch(0);
+    double loss_sum = 0, correct = 0;
+    for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
+        const int B = b.fill(i, buf.x.data(), buf.y.data(), buf.task.data());
+        const float * logits = model.forward(buf.x.data(), B, false);
+        nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), B, V, 0, V);
+        for (int r = 0; r < B; ++r) {
+            const double l = buf.losses[r];
+            const bool ok = argmax_row(logits + (size_t)r * V, V) == buf.y[r];
+            loss_sum += l;
+            correct += ok;
+            const int t = buf.task[r];
+            if (t >= 0 && (size_t)t < n_tasks) { tl[t] += l; ta[t] += ok; ++tn[t]; }
+        }
+    }
+    ev.n = ds.n;
+    ev.loss = ds.n ? loss_sum / ds.n : 0;
+    ev.accuracy = ds.n ? correct / ds.n : 0;
+    for (size_t t = 0; t < n_tasks; ++t)
+        ev.tasks.push_back({task_names[t], tn[t], tn[t] ? tl[t] / tn[t] : 0.0, tn[t] ? ta[t] / tn[t] : 0.0});
+    return ev;
+}
+
+void write_eval(io::RunWriter & w, const EvalInfo & ev) {
+    const std::string p = "metrics/eval/" + ev.split + "/";
+    w.append(p + "step", double(ev.step));
+    w.append(p + "epoch", double(ev.epoch));
+    w.append(p + "loss", ev.loss);
+    w.append(p + "accuracy", ev.accuracy);
+    for (const auto & t : ev.tasks) {
+        w.append(p + "tasks/" + t.task + "/loss", t.loss);
+        w.append(p + "tasks/" + t.task + "/accuracy", t.accuracy);
+    }
+}
+
+} // namespace
+
+Summary run_training(const spec::Spec & spec, const std::string & out_path, Observer & obs) {
+    const auto t_start = Clock::now();
+    blas::blas_init(spec.exp.threads);
+    const uint64_t seed = spec.exp.seed;
+
+    // ---- data
+    data::Splits splits = data::build_splits(spec.data, seed);
+    data::check_finite(splits.train, "training data");
+    data::check_finite(splits.val, "validation data");
+    data::check_finite(splits.test, "test data");
+    MOE_CHECK(splits.train.n > 0, ErrorCode::spec, "data: the training set is empty");
+    const auto & tr = splits.train;
+    const int V = std::max({tr.n_classes, splits.val.n_classes, splits.test.n_classes});
+
+    // ---- model and parameters
+    ParamStore<float> store;
+    nn::TrainablePred trainable = [&](const std::string & name) { return !glob_any(spec.train.freeze, name); };
+    models::InputShape in{tr.d, tr.channels, tr.height, tr.width};
+    auto model = models::make_model<float>(spec.model, in, V, store, trainable);
+    store.allocate(seed);
+    if (!spec.base.empty()) {
+        io::RunReader base(spec.base);
+        base.load_params(store, {});
+        log_info("loaded base parameters from " + spec.base);
+    }
+    model->bind(store);
+    MOE_CHECK(store.n_trainable() > 0, ErrorCode::spec, "train.freeze: every parameter is frozen; nothing to train");
+    const int B = spec.train.batch_size;
+    const int Be = spec.eval.batch_size;
+    model->plan(std::max(B, Be));
+    BatchBuffers buf;
+    buf.plan(std::max(B, Be), tr.d, V);
+
+    // ---- optimisation
+    optim::OptimConfig oc{spec.train.optimizer, spec.train.lr, spec.train.momentum, spec.train.nesterov,
+                          spec.train.beta1, spec.train.beta2, spec.train.eps, spec.train.weight_decay};
+    std::vector<optim::GroupConfig> groups;
+    for (const auto & g : spec.train.groups) groups.push_back({g.pattern, g.lr, g.lr_scale, g.weight_decay});
+    optim::Optimizer<float> opt(oc, store, groups);
+    optim::ScheduleConfig sc{spec.train.schedule, spec.train.warmup_steps, spec.train.min_lr / spec.train.lr,
+                             spec.train.step_size, spec.train.gamma};
+
+    data::Batcher batcher(tr, B, true, seed);
+    const int64_t spe = batcher.batches_per_epoch();
+    int64_t total = (int64_t)spec.train.epochs * spe;
+    if (spec.train.max_steps > 0) total = spec.train.epochs > 0 ? std::min(total, spec.train.max_steps) : spec.train.max_steps;
+    const int epochs = (int)((total + spe - 1) / spe);
+
+    // ---- run file
+    io::RunWriter w(out_path, "moe-train");
+    w.write_string("spec", spec::to_json(spec).dump(2));
+    w.set_attr("/", "name", spec.exp.name);
+    w.set_attr("/", "blas", blas::blas_description());
+
+    StartInfo si;
+    si.out_path = out_path;
+    si.model_kind = model->kind();
+    si.n_train = tr.n; si.n_val = splits.val.n; si.n_test = splits.test.n;
+    si.n_classes = V;
+    si.n_trainable = store.n_trainable(); si.n_frozen = store.n_frozen();
+    si.steps_per_epoch = spe; si.total_steps = total; si.epochs = epochs;
+    si.task_names = splits.task_names;
+    obs.on_start(si);
+
+    Summary sum;
+    sum.out_path = out_path;
+    int64_t step = 0;
+    double win_loss = 0, win_acc = 0;
+    int64_t win_n = 0, win_samples = 0;
+    auto win_t0 = Clock::now();
+    store.zero_grad();
+    for (int epoch = 0; epoch < epochs && step < total; ++epoch) {
+        batcher.start_epoch(epoch);
+        for (int64_t bi = 0; bi < spe && step < total; ++bi) {
+            const int n = batcher.fill(bi, buf.x.data(), buf.y.data(), buf.task.data());
+            const float * logits = model->forward(buf.x.data(), n, true);
+            const double loss = nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), n, V, 0, V);
+            int correct = 0;
+            for (int r = 0; r < n; ++r) correct += argmax_row(logits + (size_t)r * V, V) == buf.y[r];
+            std::fill(buf.dlogits.begin(), buf.dlogits.begin() + (size_t)n * V, 0.f);
+            nn::cross_entropy_backward(buf.dlogits.data(), buf.probs.data(), buf.y.data(), 1.0f / n, n, V);
+            model->backward(buf.dlogits.data(), n);
+            const double gnorm = optim::clip_grad_norm(store.trainable_grads(), spec.train.clip_grad_norm);
+            if (!std::isfinite(loss) || !std::isfinite(gnorm))
+                throw Error(ErrorCode::numeric, "non-finite " + std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
+                                                    " at step " + std::to_string(step + 1) + " (epoch " +
+                                                    std::to_string(epoch + 1) + "); try a lower train.lr or train.clip_grad_norm");
+            const double factor = optim::schedule_factor(sc, step, total);
+            opt.step(factor);
+            store.zero_grad();
+            ++step;
+
+            win_loss += loss; win_acc += double(correct) / n; ++win_n; win_samples += n;
+            const bool record = step % spec.log.every == 0 || step == total || bi + 1 == spe;
+            StepInfo st;
+            st.step = step; st.total_steps = total; st.epoch = epoch; st.batch = bi + 1; st.batches = spe;
+            st.loss = win_loss / win_n; st.accuracy = win_acc / win_n;
+            st.lr = spec.train.lr * factor; st.grad_norm = gnorm;
+            const double dt = seconds_since(win_t0);
+            st.samples_per_s = dt > 0 ? win_samples / dt : 0;
+            st.ms_per_step = 1000.0 * dt / win_n;
+            st.record = record;
+            obs.on_step(st);
+            if (record) {
+                w.append("metrics/train/step", double(step));
+                w.append("metrics/train/epoch", double(epoch) + double(bi + 1) / spe);
+                w.append("metrics/train/loss", st.loss);
+                w.append("metrics/train/accuracy", st.accuracy);
+                w.append("metrics/train/lr", st.lr);
+                w.append("metrics/train/grad_norm", gnorm);
+                w.append("metrics/train/ms_per_step", st.ms_per_step);
+                w.append("metrics/train/samples_per_s", st.samples_per_s);
+                w.flush();
+                win_loss = win_acc = 0; win_n = win_samples = 0;
+                win_t0 = Clock::now();
+            }
+        }
+        const bool last = epoch + 1 == epochs || step >= total;
+        if ((epoch + 1) % spec.eval.every_epochs == 0 || last) {
+            for (auto [on, ds, name] : {std::tuple{spec.eval.val, &splits.val, "val"}, std::tuple{spec.eval.test, &splits.test, "test"}}) {
+                if (!on || ds->n == 0) continue;
+                EvalInfo ev = evaluate(*model, *ds, splits.task_names, Be, buf, name);
+                ev.step = step; ev.epoch = epoch + 1;
+                write_eval(w, ev);
+                obs.on_eval(ev);
+                if (last) {
+                    sum.final_metrics[std::string(name) + "/accuracy"] = ev.accuracy;
+                    sum.final_metrics[std::string(name) + "/loss"] = ev.loss;
+                }
+            }
+            w.flush();
+            win_t0 = Clock::now(); // evaluation time is not training throughput
+        }
+    }
+    w.write_params(store);
+    for (const auto & [k, v] : sum.final_metrics) w.set_attr("metrics", "final/" + k, v);
+    sum.steps = step;
+    sum.seconds = seconds_since(t_start);
+    w.set_attr("metrics", "seconds", sum.seconds);
+    w.set_attr("metrics", "steps", double(step));
+    w.commit();
+    obs.on_end(sum);
+    return sum;
+}
+
+} // namespace moe::train

@@ -1,0 +1,398 @@
+// test_io.cpp — the HDF5 run file: write, commit, read back; temp-file hygiene; error reporting.
+#include <doctest/doctest.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "moe/core/error.hpp"
+#include "moe/core/params.hpp"
+#include "moe/io/run_file.hpp"
+
+namespace fs = std::filesystem;
+using moe::io::RunReader;
+using moe::io::RunWriter;
+
+namespace {
+
+// A fresh directory under the system temp dir, removed on scope exit.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        static std::atomic<int> counter{0};
+        auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
+        path = fs::temp_directory_path() /
+               ("moe_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(ticks));
+        fs::create_directories(path);
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    std::string file(const std::string & name) const { return (path / name).string(); }
+};
+
+// Runs f, expects a moe::Error with ErrorCode::io, returns its message ("" if none thrown).
+template <typename F>
+std::string io_error(F && f) {
+    try {
+        f();
+    } catch (const moe::Error & e) {
+        CHECK(e.code() == moe::ErrorCode::io);
+        return e.what();
+    } catch (const std::exception & e) {
+        FAIL_CHECK("unexpected exception type: " << e.what());
+        return "";
+    }
+    FAIL_CHECK("no exception thrown");
+    return "";
+}
+
+bool contains(const std::string & s, const std::string & sub) { return s.find(sub) != std::string::npos; }
+
+template <typename T>
+moe::ParamStore<T> small_store(uint64_t seed) {
+    moe::ParamStore<T> st;
+    st.declare("layers.0.weight", {2, 3}, true, moe::Init::Uniform(1.0));
+    st.declare("embed.pos", {4}, false, moe::Init::Normal(0.5));
+    st.allocate(seed);
+    return st;
+}
+
+const std::string kSpec = R"({"model":{"kind":"mlp","hidden":[8]},"train":{"lr":0.001},"note":"ünïcødé"})";
+
+// Writes the reference run used by several tests.
+void write_reference_run(const std::string & out, const moe::ParamStore<float> & store) {
+    RunWriter w(out, "moe-test");
+    w.write_string("spec", kSpec);
+    for (int i = 0; i < 3; ++i) {
+        w.append("metrics/train/step", i + 1);
+        w.append("metrics/train/loss", 2.0 - 0.25 * i);
+    }
+    const float r0[3] = {1, 2, 3}, r1[3] = {4, 5, 6}, r2[3] = {7, 8, 9};
+    w.append_row("routing/blocks.0.moe/load", r0);
+    w.append_row("routing/blocks.0.moe/load", r1);
+    w.flush();
+    w.append("metrics/train/step", 4);
+    w.append("metrics/train/step", 5);
+    w.append("metrics/train/loss", 1.25);
+    w.append("metrics/train/loss", 1.0);
+    w.append_row("routing/blocks.0.moe/load", r2);
+    w.write_params(store);
+    const std::vector<int64_t> ints = {1, -2, 3, 40000000000LL, 5, 6};
+    w.write_array("stream/expansions", std::span<const int64_t>(ints), {2, 3});
+    const std::vector<double> acc = {0.5, 0.75, 1.0, 0.25};
+    w.write_array("stream/accuracy", std::span<const double>(acc), {2, 2});
+    w.set_attr("/", "seed", 42.0);
+    w.set_attr("metrics/train/loss", "unit", "nats"); // series still buffered: attr must not break it
+    w.set_attr("stream", "kind", "expand");            // existing group
+    w.set_attr("extra/group", "made", "here");         // group created on demand
+    w.commit();
+}
+
+} // namespace
+
+TEST_CASE("io: write a run, commit, read it back") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    auto store = small_store<float>(7);
+    write_reference_run(out, store);
+
+    CHECK(fs::exists(out));
+    CHECK_FALSE(fs::exists(moe::io::temp_path_for(out)));
+
+    RunReader r(out);
+    CHECK(r.path() == out);
+    CHECK(r.spec_json() == kSpec);
+    CHECK(r.attr_string("/", "format") == "moe-lab-run");
+    CHECK(r.attr_string("/", "format_version") == "1");
+    CHECK(r.attr_string("/", "tool") == "moe-test");
+    CHECK_FALSE(r.attr_string("/", "version").empty());
+    CHECK_FALSE(r.attr_string("/", "git").empty());
+    const std::string created = r.attr_string("/", "created");
+    REQUIRE(created.size() == 20); // 2024-01-02T03:04:05Z
+    CHECK(created[4] == '-');
+    CHECK(created[10] == 'T');
+    CHECK(created.back() == 'Z');
+    CHECK(r.attr_string("/", "seed") == "42");
+
+    // 1-D series across two flushes (the second flushed by commit)
+    CHECK(r.shape("metrics/train/step") == std::vector<int64_t>{5});
+    CHECK(r.read_doubles("metrics/train/step") == std::vector<double>{1, 2, 3, 4, 5});
+    CHECK(r.read_doubles("metrics/train/loss") == std::vector<double>{2.0, 1.75, 1.5, 1.25, 1.0});
+    CHECK(r.attr_string("metrics/train/loss", "unit") == "nats");
+
+    // 2-D row series
+    CHECK(r.shape("routing/blocks.0.moe/load") == std::vector<int64_t>{3, 3});
+    CHECK(r.read_floats("routing/blocks.0.moe/load") == std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+
+    // arrays, any numeric type converted
+    CHECK(r.shape("stream/expansions") == std::vector<int64_t>{2, 3});
+    CHECK(r.read_doubles("stream/expansions") == std::vector<double>{1, -2, 3, 40000000000.0, 5, 6});
+    CHECK(r.read_floats("stream/accuracy") == std::vector<float>{0.5f, 0.75f, 1.0f, 0.25f});
+    CHECK(r.attr_string("stream", "kind") == "expand");
+    CHECK(r.attr_string("extra/group", "made") == "here");
+
+    // parameters: shape, values, trainable
+    CHECK(r.shape("params/layers.0.weight") == std::vector<int64_t>{2, 3});
+    CHECK(r.shape("params/embed.pos") == std::vector<int64_t>{4});
+    auto w = r.read_floats("params/layers.0.weight");
+    REQUIRE(w.size() == 6);
+    for (int i = 0; i < 6; ++i) CHECK(w[i] == store.value(0)[i]);
+    CHECK(r.attr_string("params/layers.0.weight", "trainable") == "1");
+    CHECK(r.attr_string("params/embed.pos", "trainable") == "0");
+
+    CHECK(r.has("params/embed.pos"));
+    CHECK(r.has("/metrics/train"));
+    CHECK_FALSE(r.has("params/nope"));
+    CHECK_FALSE(r.has("nope/deeper/still"));
+    CHECK_FALSE(r.has("spec/child")); // intermediate is a dataset
+
+    // missing objects and attributes name the file and the object
+    std::string msg = io_error([&] { r.read_doubles("metrics/train/nope"); });
+    CHECK(contains(msg, out));
+    CHECK(contains(msg, "metrics/train/nope"));
+    msg = io_error([&] { r.attr_string("params/embed.pos", "nope"); });
+    CHECK(contains(msg, "params/embed.pos"));
+    CHECK(contains(msg, "nope"));
+    msg = io_error([&] { r.read_string("metrics/train/loss"); });
+    CHECK(contains(msg, "metrics/train/loss"));
+
+    // load_params round trip into a differently initialised store
+    auto other = small_store<float>(99);
+    REQUIRE(other.value(0)[0] != store.value(0)[0]);
+    r.load_params(other, {});
+    for (int id = 0; id < 2; ++id)
+        for (size_t i = 0; i < store.info(id).size; ++i) CHECK(other.value(id)[i] == store.value(id)[i]);
+}
+
+TEST_CASE("io: series datasets are chunked with an unlimited first dimension") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    auto store = small_store<float>(1);
+    write_reference_run(out, store);
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    hid_t f = H5Fopen(out.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    for (const char * name : {"/metrics/train/loss", "/routing/blocks.0.moe/load"}) {
+        CAPTURE(name);
+        hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+        REQUIRE(ds >= 0);
+        hid_t sp = H5Dget_space(ds);
+        hsize_t dims[2] = {0, 0}, maxdims[2] = {0, 0};
+        int rank = H5Sget_simple_extent_dims(sp, dims, maxdims);
+        CHECK(rank >= 1);
+        CHECK(maxdims[0] == H5S_UNLIMITED);
+        hid_t dcpl = H5Dget_create_plist(ds);
+        CHECK(H5Pget_layout(dcpl) == H5D_CHUNKED);
+        hid_t t = H5Dget_type(ds);
+        CHECK(H5Tget_size(t) == (rank == 1 ? 8u : 4u)); // float64 1-D, float32 rows
+        H5Tclose(t);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+        H5Dclose(ds);
+    }
+    // parameters are float32
+    hid_t ds = H5Dopen2(f, "/params/layers.0.weight", H5P_DEFAULT);
+    REQUIRE(ds >= 0);
+    hid_t t = H5Dget_type(ds);
+    CHECK(H5Tget_class(t) == H5T_FLOAT);
+    CHECK(H5Tget_size(t) == 4u);
+    H5Tclose(t);
+    H5Dclose(ds);
+    H5Fclose(f);
+}
+
+TEST_CASE("io: writer destroyed without commit leaves nothing behind") {
+    TempDir dir;
+    const std::string out = dir.file("aborted.h5");
+    const std::string tmp = moe::io::temp_path_for(out);
+    CHECK(contains(tmp, out + ".tmp-"));
+    CHECK(contains(tmp, std::to_string(::getpid())));
+    try {
+        RunWriter w(out, "moe-test");
+        CHECK(w.temp_path() == tmp);
+        CHECK(w.final_path() == out);
+        w.write_string("spec", "{}");
+        w.append("metrics/train/loss", 1.0);
+        w.flush();
+        CHECK(fs::exists(tmp));
+        CHECK_FALSE(fs::exists(out));
+        throw std::runtime_error("simulated failure mid-run");
+    } catch (const std::runtime_error & e) {
+        CHECK(std::string(e.what()) == "simulated failure mid-run");
+    }
+    CHECK_FALSE(fs::exists(tmp));
+    CHECK_FALSE(fs::exists(out));
+    CHECK(fs::is_empty(dir.path));
+}
+
+TEST_CASE("io: writer refuses a missing or non-directory parent") {
+    TempDir dir;
+    const std::string missing_dir = (dir.path / "no_such_dir").string();
+    std::string msg = io_error([&] { RunWriter w(missing_dir + "/run.h5", "moe-test"); });
+    CHECK(contains(msg, missing_dir));
+    CHECK(contains(msg, "does not exist"));
+    CHECK(contains(msg, "run.h5"));
+
+    const std::string plain = dir.file("plain.txt");
+    std::ofstream(plain) << "x";
+    msg = io_error([&] { RunWriter w(plain + "/run.h5", "moe-test"); });
+    CHECK(contains(msg, plain));
+    CHECK(contains(msg, "not a directory"));
+    CHECK(fs::is_regular_file(plain));
+}
+
+TEST_CASE("io: writer is closed after commit; bad row widths and shapes are errors") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    RunWriter w(out, "moe-test");
+    const float a[2] = {1, 2}, b[3] = {1, 2, 3};
+    w.append_row("routing/x/load", a);
+    std::string msg = io_error([&] { w.append_row("routing/x/load", b); });
+    CHECK(contains(msg, "routing/x/load"));
+    CHECK(contains(msg, "width"));
+    const std::vector<float> v = {1, 2, 3};
+    msg = io_error([&] { w.write_array("bad", std::span<const float>(v), {2, 2}); });
+    CHECK(contains(msg, "(2,2)"));
+    // overwrite replaces the dataset (new shape) and the attribute
+    w.write_array("arr", std::span<const float>(v), {3});
+    w.write_array("arr", std::span<const float>(v.data(), 2), {1, 2});
+    w.set_attr("arr", "k", "old");
+    w.set_attr("arr", "k", "new");
+    w.commit();
+    CHECK(fs::exists(out));
+    msg = io_error([&] { w.append("metrics/train/loss", 1.0); });
+    CHECK(contains(msg, "committed"));
+    io_error([&] { w.commit(); });
+
+    RunReader r(out);
+    CHECK(r.shape("arr") == std::vector<int64_t>{1, 2});
+    CHECK(r.read_floats("arr") == std::vector<float>{1, 2});
+    CHECK(r.attr_string("arr", "k") == "new");
+    CHECK(r.read_floats("routing/x/load") == std::vector<float>{1, 2});
+    // no spec was written: spec_json names the missing object
+    msg = io_error([&] { r.spec_json(); });
+    CHECK(contains(msg, "spec"));
+}
+
+TEST_CASE("io: reader rejects missing, non-HDF5, truncated and foreign files") {
+    TempDir dir;
+    const std::string missing = dir.file("missing.h5");
+    std::string msg = io_error([&] { RunReader r(missing); });
+    CHECK(contains(msg, missing));
+    CHECK(contains(msg, "no such file"));
+
+    const std::string text = dir.file("text.h5");
+    std::ofstream(text) << "this is not an HDF5 file at all\n";
+    msg = io_error([&] { RunReader r(text); });
+    CHECK(contains(msg, text));
+    CHECK(contains(msg, "not an HDF5 file"));
+
+    // a truncated copy: the signature is intact but the file ends early
+    const std::string good = dir.file("good.h5");
+    auto store = small_store<float>(3);
+    write_reference_run(good, store);
+    const std::string cut = dir.file("cut.h5");
+    {
+        std::ifstream in(good, std::ios::binary);
+        std::vector<char> head(100);
+        in.read(head.data(), 100);
+        REQUIRE(in.gcount() == 100);
+        std::ofstream o(cut, std::ios::binary);
+        o.write(head.data(), 100);
+    }
+    REQUIRE(fs::file_size(cut) == 100);
+    msg = io_error([&] { RunReader r(cut); });
+    CHECK(contains(msg, cut));
+    CHECK(contains(msg, "corrupt/truncated"));
+
+    // a valid HDF5 file that is not a moe-lab run
+    const std::string foreign = dir.file("foreign.h5");
+    {
+        hid_t f = H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(f >= 0);
+        H5Fclose(f);
+    }
+    msg = io_error([&] { RunReader r(foreign); });
+    CHECK(contains(msg, foreign));
+    CHECK(contains(msg, "is not a moe-lab run file"));
+}
+
+TEST_CASE("io: load_params reports every shape mismatch and missing tensor at once") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    auto store = small_store<float>(5);
+    write_reference_run(out, store);
+    RunReader r(out);
+
+    moe::ParamStore<float> wrong;
+    wrong.declare("layers.0.weight", {3, 3}, true, moe::Init::Constant(0.5));
+    wrong.declare("embed.pos", {4}, false, moe::Init::Constant(0.5));
+    wrong.declare("head.bias", {2}, true, moe::Init::Constant(0.5));
+    wrong.allocate(1);
+    std::string msg = io_error([&] { r.load_params(wrong, {}); });
+    CHECK(contains(msg, out));
+    CHECK(contains(msg, "params/layers.0.weight: run file has shape (2,3), model expects (3,3)"));
+    CHECK(contains(msg, "params/head.bias"));
+    CHECK(contains(msg, "missing"));
+    CHECK_FALSE(contains(msg, "params/embed.pos")); // that one is fine
+    // nothing was loaded: the store is untouched on error
+    CHECK(wrong.value(1)[0] == 0.5f);
+
+    // a subset by name loads only the named tensors
+    r.load_params(wrong, {"embed.pos"});
+    for (int i = 0; i < 4; ++i) CHECK(wrong.value(1)[i] == store.value(1)[i]);
+    CHECK(wrong.value(2)[0] == 0.5f);
+
+    // a requested name the model does not have is reported too
+    msg = io_error([&] { r.load_params(wrong, {"embed.pos", "no.such"}); });
+    CHECK(contains(msg, "no.such"));
+}
+
+TEST_CASE("io: double parameter stores are written as float32 and loaded back") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    auto store = small_store<double>(11);
+    {
+        RunWriter w(out, "moe-test");
+        w.write_params(store, "ckpt/params");
+        w.commit();
+    }
+    RunReader r(out);
+    CHECK(r.has("ckpt/params/layers.0.weight"));
+    CHECK(r.attr_string("ckpt/params/embed.pos", "trainable") == "0");
+    auto f = r.read_floats("ckpt/params/layers.0.weight");
+    REQUIRE(f.size() == 6);
+    for (int i = 0; i < 6; ++i) CHECK(f[i] == static_cast<float>(store.value(0)[i]));
+    // load_params reads /params/<name>, which this file does not have
+    auto other = small_store<double>(12);
+    std::string msg = io_error([&] { r.load_params(other, {}); });
+    CHECK(contains(msg, "params/layers.0.weight"));
+    CHECK(contains(msg, "params/embed.pos"));
+}
+
+TEST_CASE("io: no HDF5 identifiers stay open after writers and readers are gone") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    auto store = small_store<float>(2);
+    write_reference_run(out, store);
+    {
+        RunReader r(out);
+        CHECK(r.read_doubles("metrics/train/loss").size() == 5);
+        io_error([&] { r.read_doubles("nope"); });
+        io_error([&] { r.attr_string("spec", "nope"); });
+        CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) >= 1); // the reader's file is open
+    }
+    {
+        RunWriter w(dir.file("aborted.h5"), "moe-test");
+        w.append("metrics/train/loss", 1.0);
+        w.flush();
+    }
+    CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+}
