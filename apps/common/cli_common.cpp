@@ -1,6 +1,10 @@
 #include "cli_common.hpp"
 
+#include <cblas.h>
 #include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
 
 #include <cstdio>
 #include <exception>
@@ -12,6 +16,29 @@
 
 namespace moe::apps {
 
+void select_blas_kernels(int argc, char ** argv) {
+    (void)argc;
+    if (std::getenv("OPENBLAS_CORETYPE")) return;
+    const char * flag = std::getenv("MOE_BLAS_AUTO");
+    if (flag && std::strcmp(flag, "0") == 0) return;
+    if (std::getenv("MOE_BLAS_REEXEC")) return; // already re-executed once
+    const std::string core = openblas_get_corename();
+    if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "unknown") return;
+    __builtin_cpu_init();
+    const char * want = nullptr;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    setenv("MOE_BLAS_REEXEC", core.c_str(), 1);
+    execv("/proc/self/exe", argv);
+    // exec failed: carry on with the generic kernels
+    unsetenv("OPENBLAS_CORETYPE");
+}
+
 void add_common_options(CLI::App & app, CommonArgs & args) {
     app.add_option("--threads", args.threads, "BLAS threads (default: exp.threads of the spec, 0 = all cores)")
         ->check(CLI::NonNegativeNumber);
@@ -21,6 +48,10 @@ void add_common_options(CLI::App & app, CommonArgs & args) {
 
 void install_logger(const CommonArgs & args) {
     const bool quiet = args.quiet, verbose = args.verbose;
+    if (const char * was = std::getenv("MOE_BLAS_REEXEC"); was && !quiet)
+        std::fprintf(stderr, "blas: OpenBLAS chose its generic '%s' kernels for this CPU; using OPENBLAS_CORETYPE=%s "
+                     "(set OPENBLAS_CORETYPE or MOE_BLAS_AUTO=0 to choose yourself)\n",
+                     was, std::getenv("OPENBLAS_CORETYPE"));
     set_log_callback([quiet, verbose](LogLevel lvl, std::string_view msg) {
         if (lvl == LogLevel::debug && !verbose) return;
         if (lvl == LogLevel::info && quiet) return;

@@ -17,6 +17,13 @@ struct CommonArgs {
 };
 
 void add_common_options(CLI::App & app, CommonArgs & args);
+// OpenBLAS 0.3.21 (Debian 12) does not recognise some current x86 CPUs and falls back to its
+// generic SSE3 "Prescott" kernels, 3-4x slower than the AVX2/AVX-512 ones the CPU supports.
+// Its kernel choice is read from OPENBLAS_CORETYPE when the library loads, so when that is
+// unset, OpenBLAS chose the fallback and the CPU has AVX2+FMA (Haswell) or AVX-512
+// (SkylakeX), re-execute this program once with OPENBLAS_CORETYPE set. An explicit
+// OPENBLAS_CORETYPE, or MOE_BLAS_AUTO=0, disables this. Call first thing in main().
+void select_blas_kernels(int argc, char ** argv);
 // Installs the library log printer (stderr) honouring --quiet / --verbose.
 void install_logger(const CommonArgs & args);
 // Runs fn, maps moe::Error codes to exit codes, prints "error: ..." and hints. Never throws.

@@ -7,14 +7,16 @@
 #include "moe/train/trainer.hpp"
 
 int main(int argc, char ** argv) {
+    moe::apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
                  "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
                  "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false;
+    bool print_spec = false, spec_reference = false;
     moe::apps::CommonArgs common;
-    app.add_option("spec", spec_path, "experiment spec (JSON)")->required();
+    app.add_option("spec", spec_path, "experiment spec (JSON)");
+    app.add_flag("--spec-reference", spec_reference, "print every spec key with its type, default and meaning (Markdown) and exit");
     app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
     app.add_option("--set", overrides, "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
         ->take_all();
@@ -27,6 +29,17 @@ int main(int argc, char ** argv) {
         return rc == 0 ? 0 : 2;
     }
     moe::apps::install_logger(common);
+    if (spec_reference) {
+        std::printf("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
+        for (const auto & f : moe::spec::spec_reference())
+            std::printf("| `%s` | %s | %s | %s |\n", f.path.c_str(), f.type.c_str(),
+                        f.default_value.empty() ? "" : ("`" + f.default_value + "`").c_str(), f.doc.c_str());
+        return 0;
+    }
+    if (spec_path.empty()) {
+        std::fprintf(stderr, "error: the spec argument is required (see --help)\n");
+        return 2;
+    }
     return moe::apps::run_guarded([&]() -> int {
         moe::spec::Spec spec = moe::spec::load_spec(spec_path, overrides);
         if (common.threads >= 0) spec.exp.threads = common.threads;

@@ -1,0 +1,57 @@
+// moe/adapters/adapters.hpp — LoRA and bottleneck adapter kernels, and sparse dispatch.
+//
+// LoRA (PEFT, ../shared/reference/routing.md §1):  out += s * B (A dropout(x)),
+//   A (R,C), B (OC,R), s = alpha/R (or alpha/sqrt(R) for rsLoRA). Experts are stacked per site:
+//   A (E,R,C), B (E,OC,R).
+// Bottleneck adapter (SEMA / AdaptMLP): out += up(ReLU(down(x))), down (R,C)+(R), up (OC,R)+(OC).
+//
+// Sparse dispatch: the (token, slot) pairs routed to each expert are grouped by a counting sort
+// (dispatch_plan), each expert gathers its rows into a contiguous block, runs dense GEMMs on it
+// and scatter-adds the gate-weighted result back. Compute grows with K, not with E. The
+// permutation is built once per forward and reused by backward.
+#pragma once
+#include <cstdint>
+
+namespace moe::adapters {
+
+// ---- LoRA on a contiguous block of N rows ----------------------------------------------------
+// h (N,R) cache = inp (N,C) @ a^T ; out (N,OC) += s * h @ b^T     (out is ACCUMULATED)
+template <typename T>
+void lora_forward(T * out, T * h, const T * inp, const T * a, const T * b, T s, int N, int C, int OC, int R);
+// dh (N,R) scratch (overwritten) = s * dout @ b ; db (OC,R) += s * dout^T @ h ; da (R,C) += dh^T @ inp ;
+// dinp (N,C) += dh @ a.  Null da/db/dinp are skipped.
+template <typename T>
+void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * inp, const T * h, const T * a,
+                   const T * b, T s, int N, int C, int OC, int R);
+
+// ---- bottleneck adapter on a contiguous block ------------------------------------------------
+// hpre (N,R) = inp @ wd^T + bd ; h (N,R) = relu(hpre) ; out (N,OC) += h @ wu^T + bu (ACCUMULATED)
+template <typename T>
+void bottleneck_forward(T * out, T * hpre, T * h, const T * inp, const T * wd, const T * bd, const T * wu,
+                        const T * bu, int N, int C, int OC, int R);
+// dh (N,R) scratch; grads accumulate; null pointers skipped
+template <typename T>
+void bottleneck_backward(T * dinp, T * dwd, T * dbd, T * dwu, T * dbu, T * dh, const T * dout, const T * inp,
+                         const T * hpre, const T * h, const T * wd, const T * wu, int N, int C, int OC, int R);
+
+// ---- dispatch ----------------------------------------------------------------------------------
+// idx (N,K) expert of each (token, slot) or -1. Writes offsets (E+1) and perm (N*K): perm lists
+// the flat (token*K + slot) positions grouped by expert, in token order within an expert;
+// offsets[e]..offsets[e+1] is expert e's block. Returns the number of routed pairs.
+int dispatch_plan(int32_t * perm, int32_t * offsets, const int32_t * idx, int N, int K, int E);
+// xg (n_e, C) = inp[perm[i] / K] for i in [begin, end)
+template <typename T>
+void gather_rows(T * xg, const T * inp, const int32_t * perm, int begin, int end, int K, int C);
+// out[perm[i]/K] += gate[perm[i]] * yg[i - begin]   (scatter-add, gate (N*K))
+template <typename T>
+void scatter_add_rows(T * out, const T * yg, const T * gate, const int32_t * perm, int begin, int end, int K, int OC);
+// Backward of scatter_add_rows:
+//   dyg[i-begin] (overwritten) = gate[perm[i]] * dout[token] ;  dgate[perm[i]] += <dout[token], yg[i-begin]>
+template <typename T>
+void scatter_add_rows_backward(T * dyg, T * dgate, const T * dout, const T * yg, const T * gate, const int32_t * perm,
+                               int begin, int end, int K, int OC);
+// Backward of gather_rows: dinp[perm[i]/K] += dxg[i-begin]
+template <typename T>
+void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int begin, int end, int K, int C);
+
+} // namespace moe::adapters

@@ -1,0 +1,140 @@
+// moe/routing/routing.hpp — router kernels and balancing losses (../shared/reference/routing.md).
+//
+// A router splits SELECTION (indices, no gradient) from GATING (differentiable given the
+// selection), so every gate is gradient-checked with the selection held fixed.
+//
+// Dimension letters: N tokens, E experts (true experts), M null experts, K slots per token.
+// A routing decision is a Selection: for each token n and slot j < K,
+//   idx[n*K + j]  expert index in [0,E) or -1 (empty slot / dropped token / null expert)
+//   gate[n*K + j] the weight of that expert's output (0 where idx = -1)
+// Slots of a token are ordered by decreasing score; ties go to the lower expert index.
+// All routers compute in the kernel's scalar type (float in training, double in tests).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moe::routing {
+
+// ---- selection (no gradient) -------------------------------------------------------------------
+
+// Top-k of scores (N,E) per token: idx (N,K) by decreasing score, lower index wins ties.
+template <typename T>
+void topk_select(int32_t * idx, const T * scores, int N, int E, int K);
+
+// Top-p per token (MixLoRA-dynamic): the smallest prefix of experts, by decreasing probability,
+// whose cumulative probability REACHES top_p (the crossing expert is included); at most K = E
+// slots, unused slots -1. Returns nothing; idx (N,E).
+template <typename T>
+void topp_select(int32_t * idx, const T * probs, int N, int E, T top_p);
+
+// DynMoLE: experts with cumsum <= top_p, plus the first keep_top_k in sorted order; if the
+// normalised Tsallis entropy of the token exceeds entropy_threshold, every expert. idx (N,E),
+// entropy (N) receives H_q(p). See tsallis_entropy.
+template <typename T>
+void dynmole_select(int32_t * idx, T * entropy, const T * probs, int N, int E, T top_p, int keep_top_k,
+                    T entropy_threshold, T q, T eps);
+
+// Switch capacity: given top-1 idx (N,1) in token order, keep a token only while its expert has
+// received <= capacity tokens (cumulative count, token order); dropped tokens get idx -1.
+// Returns the number of dropped tokens. capacity = ceil(capacity_factor * N / E) is the caller's.
+int switch_capacity_drop(int32_t * idx, int N, int E, int capacity);
+
+// Expert choice (Zhou et al. 2022): each expert picks its k_c highest-probability tokens
+// (lower token index wins ties). picks (E,k_c) token indices. k_c = (int)(c * N / E) is the
+// caller's (the reference golden uses T*c/E with c=2).
+template <typename T>
+void expert_choice_select(int32_t * picks, const T * probs, int N, int E, int k_c);
+
+// DeepSeek-V3 aux-loss-free: top-k of (scores + bias), scores (N,E) sigmoid scores, bias (E).
+template <typename T>
+void biased_topk_select(int32_t * idx, const T * scores, const T * bias, int N, int E, int K);
+// Bias update after an optimizer step: c_e = load (tokens routed to e in the step),
+// b_e += u * sign(mean(c) - c_e).
+template <typename T>
+void bias_update(T * bias, const int64_t * load, int E, T u);
+
+// ---- gating (differentiable given the selection) ----------------------------------------------
+// probs (N,P) where P = E (or E+M for null experts); idx (N,K); gate (N,K).
+//
+// renorm = true : gate_j = p[idx_j] / sum_{selected} p      (Mixtral, MoLA, MixLoRA, AdaMoE
+//                 among true experts: pass idx with nulls already set to -1)
+// renorm = false: gate_j = p[idx_j]                            (Switch, DynMoLE, top-p, soft)
+// scale multiplies every gate (DeepSeek route_scale). Empty slots get 0; a token with no
+// selected expert gets all zeros (the denominator is taken as 1).
+template <typename T>
+void gate_forward(T * gate, const T * probs, const int32_t * idx, int N, int P, int K, bool renorm, T scale);
+// dprobs (N,P) += ∂/∂p of sum_j dgate_j * gate_j
+template <typename T>
+void gate_backward(T * dprobs, const T * dgate, const T * gate, const T * probs, const int32_t * idx, int N, int P,
+                   int K, bool renorm, T scale);
+
+// Expert-choice gates are per (expert, pick): gate (E,k_c) = probs[picks, e] (no renorm).
+template <typename T>
+void expert_choice_gate_forward(T * gate, const T * probs, const int32_t * picks, int N, int E, int k_c);
+template <typename T>
+void expert_choice_gate_backward(T * dprobs, const T * dgate, const int32_t * picks, int N, int E, int k_c);
+
+// Sigmoid scores: s = σ(z); backward dz += ds * s * (1 - s).
+template <typename T> void sigmoid_forward(T * s, const T * z, int64_t n);
+template <typename T> void sigmoid_backward(T * dz, const T * s, const T * ds, int64_t n);
+
+// Multiplicative input jitter (Switch / Mixtral / MixLoRA): out = x * U(1-eps, 1+eps); the
+// factors are written to `noise` (N,C) so backward is dx += dout * noise.
+// (The caller draws the factors; this only applies them.)
+
+// ---- balancing and router losses (each returns its un-scaled value; *_backward adds
+// coef * ∂L/∂probs into dprobs) -------------------------------------------------------------------
+
+// Load-balancing conventions, all of the form  L = scale * sum_e f_e * P_e,  P_e = mean_n p[n,e]:
+//   "mixtral":  f_e = (1/N) * #{(n,j): idx = e}          scale = E      (balanced minimum = K)
+//   "megatron": f_e = #{(n,j): idx = e} / (K*N)          scale = E      (balanced minimum = 1)
+//   "switch":   f_e = (1/N) * #{n: top-1 = e}            scale = E      (balanced minimum = 1;
+//               = E^2 * mean_e(f*P); pass K = 1 slots)
+// counts (E) = #{(n,j): idx = e} over the tokens the statistics cover; the caller may pass
+// counts accumulated over several micro-batches ("global batch", Demons in the Detail) with
+// n_count the number of tokens they cover, while P comes from this micro-batch.
+enum class LblConvention { mixtral, megatron, switch_ };
+LblConvention parse_lbl(const std::string & s); // throws ErrorCode::spec
+// f_e from counts for a convention
+template <typename T>
+void lbl_frequencies(T * f, const int64_t * counts, int64_t n_count, int E, int K, LblConvention c);
+template <typename T>
+T lbl_forward(const T * probs, const T * f, int N, int P, int E);          // E * sum_e f_e * P_e over the first E columns
+template <typename T>
+void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E);   // dprobs[n,e] += coef * E * f_e / N
+
+// Router z-loss (ST-MoE): mean_n (logsumexp_e z[n,e])^2 over logits (N,P).
+template <typename T> T zloss_forward(const T * logits, int N, int P);
+template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P);
+
+// Normalised Tsallis entropy H_q(p) per token with DynMoLE's eps (q = 1 -> Shannon / ln N).
+template <typename T> T tsallis_entropy(const T * p, int E, T q, T eps);
+// DynMoLE router loss = beta * mean_n H_q(p_n) + alpha * E * sum_e ftilde_e * P_e with
+// ftilde_e = mean_n w[n,e] (the masked, un-renormalised weights, dense (N,E)).
+// Returns the value; entropy part and LB part are written to *ent, *lb (un-scaled).
+template <typename T>
+T dynmole_loss_forward(T * ent, T * lb, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha);
+// Gradient: the entropy term through p (d/dp of H_q), the LB term through P_e only (ftilde is
+// treated as a constant, as the reference computes it from detached routing weights).
+template <typename T>
+void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha);
+
+// AdaMoE null-expert LBL (exp_1 pooled-null version): counts over E true + M null experts,
+// null counts replaced by their mean, f = c / sum c, L = (E+M) * sum_e f_e * P_e.
+template <typename T>
+T adamoe_lbl_forward(T * f, const T * probs, const int64_t * counts, int N, int E, int M);
+template <typename T>
+void adamoe_lbl_backward(T * dprobs, const T * f, T coef, int N, int E, int M);
+
+// Poly / MHR task router (PEFT): weights w (q,S) from module logits phi (q*S) of a task.
+// eval: z = σ(phi); train: relaxed Bernoulli with u (q*S) uniforms given by the caller,
+// z = σ((log u - log(1-u) + log p - log(1-p)) / tau), p = clamp(σ(phi), eps, 1-eps), u clamped.
+// w[q,s] = z[q,s] / (sum_s z[q,s] + 1e-12). zbuf (q*S) caches z.
+template <typename T>
+void poly_weights_forward(T * w, T * zbuf, const T * phi, const T * u, int q, int S, bool train, T tau);
+template <typename T>
+void poly_weights_backward(T * dphi, const T * dw, const T * w, const T * zbuf, const T * phi, const T * u, int q,
+                           int S, bool train, T tau);
+
+} // namespace moe::routing

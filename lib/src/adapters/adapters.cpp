@@ -1,0 +1,138 @@
+// adapters: LoRA and bottleneck kernels, dispatch (see moe/adapters/adapters.hpp).
+#include "moe/adapters/adapters.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "moe/blas/gemm.hpp"
+
+namespace moe::adapters {
+
+using blas::gemm;
+
+template <typename T>
+void lora_forward(T * out, T * h, const T * inp, const T * a, const T * b, T s, int N, int C, int OC, int R) {
+    if (N == 0) return;
+    gemm<T>(false, true, N, R, C, T(1), inp, C, a, C, T(0), h, R);     // h = inp @ a^T
+    gemm<T>(false, true, N, OC, R, s, h, R, b, R, T(1), out, OC);      // out += s * h @ b^T
+}
+
+template <typename T>
+void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * inp, const T * h, const T * a,
+                   const T * b, T s, int N, int C, int OC, int R) {
+    if (N == 0) return;
+    // forward was: out += s * h @ b^T   so   db += s * dout^T @ h ; dh = s * dout @ b
+    if (db) gemm<T>(true, false, OC, R, N, s, dout, OC, h, R, T(1), db, R);
+    gemm<T>(false, false, N, R, OC, s, dout, OC, b, R, T(0), dh, R);
+    // forward was: h = inp @ a^T   so   da += dh^T @ inp ; dinp += dh @ a
+    if (da) gemm<T>(true, false, R, C, N, T(1), dh, R, inp, C, T(1), da, C);
+    if (dinp) gemm<T>(false, false, N, C, R, T(1), dh, R, a, C, T(1), dinp, C);
+}
+
+template <typename T>
+void bottleneck_forward(T * out, T * hpre, T * h, const T * inp, const T * wd, const T * bd, const T * wu,
+                        const T * bu, int N, int C, int OC, int R) {
+    if (N == 0) return;
+    for (int n = 0; n < N; ++n) std::memcpy(hpre + (int64_t)n * R, bd, sizeof(T) * R);
+    gemm<T>(false, true, N, R, C, T(1), inp, C, wd, C, T(1), hpre, R);
+    for (int64_t i = 0; i < (int64_t)N * R; ++i) h[i] = hpre[i] > T(0) ? hpre[i] : T(0);
+    gemm<T>(false, true, N, OC, R, T(1), h, R, wu, R, T(1), out, OC);
+    for (int n = 0; n < N; ++n) {
+        T * o = out + (int64_t)n * OC;
+        for (int c = 0; c < OC; ++c) o[c] += bu[c];
+    }
+}
+
+template <typename T>
+void bottleneck_backward(T * dinp, T * dwd, T * dbd, T * dwu, T * dbu, T * dh, const T * dout, const T * inp,
+                         const T * hpre, const T * h, const T * wd, const T * wu, int N, int C, int OC, int R) {
+    if (N == 0) return;
+    // forward was: out += h @ wu^T + bu
+    if (dbu)
+        for (int n = 0; n < N; ++n)
+            for (int c = 0; c < OC; ++c) dbu[c] += dout[(int64_t)n * OC + c];
+    if (dwu) gemm<T>(true, false, OC, R, N, T(1), dout, OC, h, R, T(1), dwu, R);
+    gemm<T>(false, false, N, R, OC, T(1), dout, OC, wu, R, T(0), dh, R);
+    // forward was: h = relu(hpre)
+    for (int64_t i = 0; i < (int64_t)N * R; ++i)
+        if (!(hpre[i] > T(0))) dh[i] = T(0);
+    // forward was: hpre = inp @ wd^T + bd
+    if (dbd)
+        for (int n = 0; n < N; ++n)
+            for (int r = 0; r < R; ++r) dbd[r] += dh[(int64_t)n * R + r];
+    if (dwd) gemm<T>(true, false, R, C, N, T(1), dh, R, inp, C, T(1), dwd, C);
+    if (dinp) gemm<T>(false, false, N, C, R, T(1), dh, R, wd, C, T(1), dinp, C);
+}
+
+int dispatch_plan(int32_t * perm, int32_t * offsets, const int32_t * idx, int N, int K, int E) {
+    // counting sort of the (token, slot) pairs by expert; stable in token order
+    std::fill(offsets, offsets + E + 1, 0);
+    for (int64_t i = 0; i < (int64_t)N * K; ++i)
+        if (idx[i] >= 0) ++offsets[idx[i] + 1];
+    for (int e = 0; e < E; ++e) offsets[e + 1] += offsets[e];
+    // offsets[e] is used as a cursor, then restored
+    for (int64_t i = 0; i < (int64_t)N * K; ++i)
+        if (idx[i] >= 0) perm[offsets[idx[i]]++] = (int32_t)i;
+    for (int e = E; e > 0; --e) offsets[e] = offsets[e - 1];
+    offsets[0] = 0;
+    return offsets[E];
+}
+
+template <typename T>
+void gather_rows(T * xg, const T * inp, const int32_t * perm, int begin, int end, int K, int C) {
+    for (int i = begin; i < end; ++i)
+        std::memcpy(xg + (int64_t)(i - begin) * C, inp + (int64_t)(perm[i] / K) * C, sizeof(T) * C);
+}
+
+template <typename T>
+void scatter_add_rows(T * out, const T * yg, const T * gate, const int32_t * perm, int begin, int end, int K, int OC) {
+    for (int i = begin; i < end; ++i) {
+        const T g = gate[perm[i]];
+        T * o = out + (int64_t)(perm[i] / K) * OC;
+        const T * y = yg + (int64_t)(i - begin) * OC;
+        for (int c = 0; c < OC; ++c) o[c] += g * y[c];
+    }
+}
+
+template <typename T>
+void scatter_add_rows_backward(T * dyg, T * dgate, const T * dout, const T * yg, const T * gate, const int32_t * perm,
+                               int begin, int end, int K, int OC) {
+    // forward was: out[tok] += gate[p] * yg[i]
+    for (int i = begin; i < end; ++i) {
+        const T g = gate[perm[i]];
+        const T * d = dout + (int64_t)(perm[i] / K) * OC;
+        T * dy = dyg + (int64_t)(i - begin) * OC;
+        const T * y = yg + (int64_t)(i - begin) * OC;
+        T dot = 0;
+        for (int c = 0; c < OC; ++c) { dy[c] = g * d[c]; dot += d[c] * y[c]; }
+        if (dgate) dgate[perm[i]] += dot;
+    }
+}
+
+template <typename T>
+void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int begin, int end, int K, int C) {
+    for (int i = begin; i < end; ++i) {
+        T * d = dinp + (int64_t)(perm[i] / K) * C;
+        const T * s = dxg + (int64_t)(i - begin) * C;
+        for (int c = 0; c < C; ++c) d[c] += s[c];
+    }
+}
+
+#define MOE_ADAPTERS_INSTANTIATE(T)                                                                               \
+    template void lora_forward<T>(T *, T *, const T *, const T *, const T *, T, int, int, int, int);            \
+    template void lora_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *, T, \
+                                   int, int, int, int);                                                         \
+    template void bottleneck_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *,    \
+                                        int, int, int, int);                                                    \
+    template void bottleneck_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *,          \
+                                         const T *, const T *, const T *, int, int, int, int);                  \
+    template void gather_rows<T>(T *, const T *, const int32_t *, int, int, int, int);                          \
+    template void scatter_add_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int, int);          \
+    template void scatter_add_rows_backward<T>(T *, T *, const T *, const T *, const T *, const int32_t *, int, \
+                                               int, int, int);                                                  \
+    template void gather_rows_backward<T>(T *, const T *, const int32_t *, int, int, int, int);
+
+MOE_ADAPTERS_INSTANTIATE(float)
+MOE_ADAPTERS_INSTANTIATE(double)
+
+} // namespace moe::adapters

@@ -1,0 +1,19 @@
+# Shared helpers of the CLI tests (sourced). MOE_BIN, MOE_SRC and PYTHON come from ctest.
+set -euo pipefail
+: "${MOE_BIN:?}" "${MOE_SRC:?}"
+PYTHON=${PYTHON:-/usr/bin/python3}
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+export OPENBLAS_NUM_THREADS=1
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# expect_rc CODE cmd... : run, capture stdout+stderr in $TMP/out, check the exit code
+expect_rc() {
+    local want=$1; shift
+    set +e
+    "$@" >"$TMP/out" 2>&1
+    local rc=$?
+    set -e
+    if [ "$rc" != "$want" ]; then cat "$TMP/out" >&2; fail "expected exit $want, got $rc: $*"; fi
+}
+expect_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "output lacks: $1"; }; }
+have_h5py() { "$PYTHON" -c "import h5py" 2>/dev/null; }
