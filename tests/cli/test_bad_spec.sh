@@ -29,7 +29,8 @@ expect_rc 2 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" -o "$TM
 expect_out "train.optimizer: 'adam' is not one of: adamw sgd"
 expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" --print-spec --set train.lr=0.5 --set model.mlp.hidden=[7,5]
 expect_out '"lr": 0.5'
-"$PYTHON" -c "import json,sys; s=json.load(open('$TMP/out')); assert s['model']['mlp']['hidden']==[7,5]; assert s['log']['every']==5" \
+"$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" --print-spec --set train.lr=0.5 --set model.mlp.hidden=[7,5] 2>/dev/null >"$TMP/spec.json"
+"$PYTHON" -c "import json,sys; s=json.load(open('$TMP/spec.json')); assert s['model']['mlp']['hidden']==[7,5]; assert s['log']['every']==5; assert s['train']['lr']==0.5" \
   || fail "--print-spec is not the resolved spec"
 
 # output directory that does not exist: exit 3, nothing written

@@ -403,6 +403,7 @@ TEST_CASE("load_hdf5 round trip") {
     const std::string not_h5 = td.file("plain.txt");
     std::ofstream(not_h5) << "hello\n";
     check_error([&] { load_hdf5(not_h5, "features", "labels", ""); }, ErrorCode::io, {"plain.txt"});
+    CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0); // every handle closed, error paths included
 }
 
 // ============================================================================ transforms
@@ -784,6 +785,29 @@ TEST_CASE("build_splits with synthetic, CSV and bad configurations") {
         CHECK(s.train.n_classes == cfg.synthetic.n_classes);
         std::set<int> ts(s.train.task.begin(), s.train.task.end());
         CHECK(ts == std::set<int>{0, 1, 2});
+
+        // without normalisation, train + val is exactly the generated training set
+        cfg.normalize = "none";
+        const Splits raw = build_splits(cfg, 5);
+        Dataset gen_tr, gen_te;
+        make_synthetic(gen_tr, gen_te, cfg.synthetic, 5);
+        // rows (features, label, task) of data sets, sorted
+        auto sorted_rows = [](std::initializer_list<const Dataset *> sets) {
+            std::vector<std::vector<float>> rows;
+            for (const Dataset * ds : sets)
+                for (int64_t i = 0; i < ds->n; ++i) {
+                    std::vector<float> row(ds->x.begin() + i * ds->d, ds->x.begin() + (i + 1) * ds->d);
+                    row.push_back(float(ds->y[size_t(i)]));
+                    row.push_back(float(ds->task[size_t(i)]));
+                    rows.push_back(row);
+                }
+            std::sort(rows.begin(), rows.end());
+            return rows;
+        };
+        CHECK(sorted_rows({&raw.train, &raw.val}) == sorted_rows({&gen_tr}));
+        CHECK(sorted_rows({&raw.test}) == sorted_rows({&gen_te}));
+        CHECK(std::is_sorted(raw.test.task.begin(), raw.test.task.end())); // tasks in blocks
+        CHECK(raw.val.task != std::vector<int32_t>(raw.val.task.size(), raw.val.task[0])); // mixed tasks
 
         // renaming / weighting entries, one per generated task
         cfg.tasks.resize(3);

@@ -1,6 +1,7 @@
 // build_splits (source -> tasks -> train/val/test, normalised) and the deterministic Batcher.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,65 @@ bool same_geometry(const Dataset & a, const Dataset & b) {
     return a.d == b.d && a.channels == b.channels && a.height == b.height && a.width == b.width;
 }
 
+std::string shape_str(const Dataset & ds) {
+    if (ds.is_image()) {
+        return std::to_string(ds.channels) + "x" + std::to_string(ds.height) + "x" + std::to_string(ds.width);
+    }
+    return std::to_string(ds.d) + "-feature";
+}
+
+// Concatenates parts (same geometry) in order; global row g goes to `val` when it is listed in
+// val_rows (ascending), else to `rest`. Each part is released as soon as it is copied.
+// `val` may be null when val_rows is empty; otherwise it gets the geometry even when empty.
+void concat_split(std::vector<Dataset> & parts, const std::vector<int64_t> & val_rows, Dataset & rest,
+                  Dataset * val) {
+    MOE_ASSERT(!parts.empty() && (val || val_rows.empty()));
+    if (parts.size() == 1 && val_rows.empty()) {
+        if (val) *val = empty_like(parts[0]);
+        rest = std::move(parts[0]);
+        parts.clear();
+        return;
+    }
+    int64_t total = 0;
+    for (const Dataset & p : parts) total += p.n;
+    const size_t d = size_t(parts[0].d);
+    Dataset r = empty_like(parts[0]), v = empty_like(parts[0]);
+    const size_t n_val = val_rows.size(), n_rest = size_t(total) - n_val;
+    r.x.reserve(n_rest * d);
+    r.y.reserve(n_rest);
+    r.task.reserve(n_rest);
+    v.x.reserve(n_val * d);
+    v.y.reserve(n_val);
+    v.task.reserve(n_val);
+    int64_t g = 0;
+    size_t k = 0;
+    for (Dataset & p : parts) {
+        // runs of consecutive rows that go to the same destination
+        for (int64_t s = 0; s < p.n;) {
+            const bool to_val = k < n_val && val_rows[k] == g;
+            int64_t e = s + 1;
+            if (to_val) {
+                ++k;
+                while (e < p.n && k < n_val && val_rows[k] == g + (e - s)) ++e, ++k;
+            } else {
+                const int64_t next_val = k < n_val ? val_rows[k] : INT64_MAX;
+                e = std::min(p.n, s + (next_val - g));
+            }
+            Dataset & dst = to_val ? v : r;
+            dst.x.insert(dst.x.end(), p.x.begin() + s * int64_t(d), p.x.begin() + e * int64_t(d));
+            dst.y.insert(dst.y.end(), p.y.begin() + s, p.y.begin() + e);
+            dst.task.insert(dst.task.end(), p.task.begin() + s, p.task.begin() + e);
+            g += e - s;
+            s = e;
+        }
+        p = Dataset{};
+    }
+    r.n = int64_t(r.y.size());
+    v.n = int64_t(v.y.size());
+    rest = std::move(r);
+    if (val) *val = std::move(v);
+}
+
 } // namespace
 
 // Source tasks: the synthetic generator, and CSV/HDF5 with a task column/dataset, already assign
@@ -165,6 +225,7 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
 
     // ---- build every task
     Splits out;
+    std::vector<Dataset> parts_train, parts_test; // one per task
     for (size_t i = 0; i < tasks.size(); ++i) {
         const TaskConfig & tc = tasks[i];
         const std::string ti = "data.task" + std::to_string(i);
@@ -194,33 +255,28 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
         }
         std::fill(tr.task.begin(), tr.task.end(), int32_t(i));
         std::fill(te.task.begin(), te.task.end(), int32_t(i));
-        if (i == 0) {
-            out.train = std::move(tr);
-            out.test = std::move(te);
-        } else {
-            append(out.train, tr); // throws spec when task geometries differ
-            append(out.test, te);
+        if (i > 0 && !same_geometry(parts_train[0], tr)) {
+            fail_spec("data.tasks[" + std::to_string(i) + "] (" + out.task_names.back() + ") has " +
+                      shape_str(tr) + " samples but data.tasks[0] has " + shape_str(parts_train[0]) +
+                      " (all tasks must share one shape)");
         }
+        parts_train.push_back(std::move(tr));
+        parts_test.push_back(std::move(te));
     }
-    const int n_classes = std::max(out.train.n_classes, out.test.n_classes);
+    int n_classes = 0;
+    int64_t n_train = 0;
+    for (size_t i = 0; i < parts_train.size(); ++i) {
+        n_classes = std::max({n_classes, parts_train[i].n_classes, parts_test[i].n_classes});
+        n_train += parts_train[i].n;
+    }
 
     // ---- validation split: a seeded subset of the training set; both keep their order
-    const int64_t n_val = std::llround(cfg.val_fraction * double(out.train.n));
-    if (n_val >= out.train.n) fail_spec("data.val_fraction leaves no training samples");
-    if (n_val > 0) {
-        const std::vector<int64_t> val_rows = random_subset(out.train.n, n_val, seed, "data.val_split");
-        std::vector<int64_t> train_rows;
-        train_rows.reserve(size_t(out.train.n - n_val));
-        size_t v = 0;
-        for (int64_t s = 0; s < out.train.n; ++s) {
-            if (v < val_rows.size() && val_rows[v] == s) ++v;
-            else train_rows.push_back(s);
-        }
-        out.val = take_rows(out.train, val_rows);
-        keep_rows(out.train, train_rows);
-    } else {
-        out.val = empty_like(out.train);
-    }
+    const int64_t n_val = std::llround(cfg.val_fraction * double(n_train));
+    if (n_val >= n_train) fail_spec("data.val_fraction leaves no training samples");
+    const std::vector<int64_t> val_rows =
+        n_val > 0 ? random_subset(n_train, n_val, seed, "data.val_split") : std::vector<int64_t>{};
+    concat_split(parts_train, val_rows, out.train, &out.val);
+    concat_split(parts_test, {}, out.test, nullptr);
     out.train.n_classes = out.val.n_classes = out.test.n_classes = n_classes;
 
     // ---- normalisation with training statistics (one global scalar mean / std)

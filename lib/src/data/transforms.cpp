@@ -138,24 +138,34 @@ void blur(Dataset & ds, double sigma) {
     for (int i = -R; i <= R; ++i) k[i + R] = float(std::exp(-0.5 * i * i / (sigma * sigma)) / sum);
     const size_t plane = size_t(H) * W;
     const size_t planes = size_t(ds.n) * size_t(ds.channels);
-    std::vector<float> tmp(plane);
+    std::vector<float> tmp(plane);               // (H,W) after the horizontal pass
+    std::vector<float> pad(size_t(W + 2 * R));   // one row with R replicated pixels each side
+    std::vector<const float *> rows(size_t(H + 2 * R)); // tmp rows, clamped at the edges
+    for (int r = -R; r < H + R; ++r) rows[size_t(r + R)] = &tmp[size_t(std::clamp(r, 0, H - 1)) * W];
     for (size_t q = 0; q < planes; ++q) {
         float * px = &ds.x[q * plane];
         // horizontal: px -> tmp
         for (int r = 0; r < H; ++r) {
             const float * row = px + size_t(r) * W;
-            for (int c = 0; c < W; ++c) {
-                float a = 0.f;
-                for (int i = -R; i <= R; ++i) a += k[i + R] * row[std::clamp(c + i, 0, W - 1)];
-                tmp[size_t(r) * W + c] = a;
+            std::fill(pad.begin(), pad.begin() + R, row[0]);
+            std::copy(row, row + W, pad.begin() + R);
+            std::fill(pad.begin() + R + W, pad.end(), row[W - 1]);
+            float * out = &tmp[size_t(r) * W];
+            std::fill(out, out + W, 0.f);
+            for (int i = 0; i <= 2 * R; ++i) {
+                const float ki = k[size_t(i)];
+                const float * src = &pad[size_t(i)];
+                for (int c = 0; c < W; ++c) out[c] += ki * src[c];
             }
         }
         // vertical: tmp -> px
         for (int r = 0; r < H; ++r) {
-            for (int c = 0; c < W; ++c) {
-                float a = 0.f;
-                for (int i = -R; i <= R; ++i) a += k[i + R] * tmp[size_t(std::clamp(r + i, 0, H - 1)) * W + c];
-                px[size_t(r) * W + c] = a;
+            float * out = px + size_t(r) * W;
+            std::fill(out, out + W, 0.f);
+            for (int i = 0; i <= 2 * R; ++i) {
+                const float ki = k[size_t(i)];
+                const float * src = rows[size_t(r + i)];
+                for (int c = 0; c < W; ++c) out[c] += ki * src[c];
             }
         }
     }
@@ -219,14 +229,24 @@ void apply_transform(Dataset & ds, const TransformConfig & t, uint64_t seed) {
         permute(ds, t.seed);
     } else if (kind == "noise") {
         if (!(t.std >= 0.0) || !std::isfinite(t.std)) fail_spec("transform 'noise': std must be >= 0");
-        // sequential draws over samples: fixed for a given (seed, t.seed) and data set
+        // sequential draws over the (n,d) features: fixed for a given (seed, t.seed) and data set.
+        // Box-Muller using both outputs of each pair of uniforms.
         Rng rng(seed_for(seed, "data.transform.noise." + std::to_string(t.seed)));
-        const float sd = float(t.std);
+        const double sd = t.std;
         const bool clip = ds.is_image();
-        for (float & v : ds.x) {
-            float u = v + sd * float(rng.normal());
-            if (clip) u = std::clamp(u, 0.0f, 1.0f);
-            v = u;
+        const size_t total = ds.x.size();
+        for (size_t i = 0; i < total; i += 2) {
+            double u1 = rng.uniform();
+            const double u2 = rng.uniform();
+            if (u1 < 1e-300) u1 = 1e-300;
+            const double r = sd * std::sqrt(-2.0 * std::log(u1)), a = 6.283185307179586 * u2;
+            float z[2] = {float(ds.x[i] + r * std::cos(a)), i + 1 < total ? float(ds.x[i + 1] + r * std::sin(a)) : 0.f};
+            if (clip) {
+                z[0] = std::clamp(z[0], 0.0f, 1.0f);
+                z[1] = std::clamp(z[1], 0.0f, 1.0f);
+            }
+            ds.x[i] = z[0];
+            if (i + 1 < total) ds.x[i + 1] = z[1];
         }
     } else if (kind == "blur") {
         need_image(ds, kind);

@@ -4,6 +4,7 @@
 #include "moe/spec/spec.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -45,6 +46,7 @@ Check range(double lo, double hi) { Check c; c.min = lo; c.max = hi; return c; }
 Check one_of(std::vector<std::string> v) { Check c; c.choices = std::move(v); return c; }
 
 std::string fmt_num(double v) {
+    if (std::fabs(v) < 1e15 && v == static_cast<double>(static_cast<int64_t>(v))) return std::to_string(static_cast<int64_t>(v));
     std::ostringstream o;
     o << v;
     return o.str();
@@ -458,7 +460,7 @@ static void validate(const Spec & s, std::vector<SpecProblem> & errs) {
     for (size_t i = 0; i < s.train.groups.size(); ++i)
         if (s.train.groups[i].pattern.empty())
             errs.push_back({"train.groups[" + std::to_string(i) + "].pattern", "must not be empty"});
-    if (s.train.schedule == "cosine" && s.train.min_lr > s.train.lr)
+    if (s.train.schedule == "cosine" && s.train.lr > 0 && s.train.min_lr > s.train.lr)
         errs.push_back({"train.min_lr", "must not exceed train.lr"});
     if (s.train.epochs == 0 && s.train.max_steps == 0)
         errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});

@@ -119,7 +119,7 @@ void check_finite(const Dataset & ds, const std::string & what);
 
 // ---- batching ----------------------------------------------------------------------------------
 // Deterministic shuffling: the order of epoch e is a permutation drawn from
-// Rng(seed, "data.order") advanced e times — so a run can resume at any (epoch, position).
+// Rng(seed_for(seed, "data.order.epoch<e>")) — so a run can resume at any (epoch, position).
 class Batcher {
   public:
     Batcher(const Dataset & ds, int batch_size, bool shuffle, uint64_t seed);

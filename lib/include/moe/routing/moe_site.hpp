@@ -1,0 +1,143 @@
+// moe/routing/moe_site.hpp — a mixture of adapter experts at one Linear site:
+//
+//     y = W x + b + Σ_{e ∈ S(x)} g_e(x) · Δ_e(x)        Δ_e = s · B_e A_e dropout(x)  (LoRA)
+//                                                         or up_e(ReLU(down_e(x)))   (bottleneck)
+//
+// The router (by name, with the reference defaults of ../shared/reference/routing.md) selects
+// S(x) and computes the gates g; experts run on contiguous token blocks through sparse dispatch;
+// auxiliary losses report their un-scaled value and add their gradient in backward. A single
+// LoRA is the E = 1 case (router "none"). Parameters (stacked per site):
+//   <site>.experts.lora_a (E,R,C)   <site>.experts.lora_b (E,OC,R)
+//   <site>.experts.down_w (E,R,C) down_b (E,R) up_w (E,OC,R) up_b (E,OC)      (bottleneck)
+//   <site>.router.weight (E+M, C)   <site>.router.expert_bias (E, frozen; sigmoid_bias)
+//   <site>.router.module_logits (n_tasks, q*S)   (task / Poly)
+//   <site>.experts.poly_a (q,S,C/q,R) <site>.experts.poly_b (q,S,R,OC/q)         (task / Poly)
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "moe/core/params.hpp"
+#include "moe/core/rng.hpp"
+#include "moe/nn/modules.hpp"
+#include "moe/routing/routing.hpp"
+
+namespace moe::routing {
+
+struct AdapterConfig {
+    std::vector<std::string> sites;   // glob patterns over site names, e.g. "blocks.*.mlp.fc1"
+    std::string kind = "lora";        // lora | bottleneck
+    int experts = 1;                  // E
+    int rank = 8;                     // R (bottleneck width for kind = bottleneck)
+    double alpha = 8.0;               // LoRA scale s = alpha / R (or alpha / sqrt(R) with rslora)
+    bool rslora = false;
+    double dropout = 0.0;             // dropout on the LoRA input (training only)
+    std::string init = "kaiming";     // kaiming (PEFT: A ~ U(±1/sqrt(C)), B = 0) | gaussian (A ~ N(0, 1/R))
+};
+
+struct RouterConfig {
+    std::string kind = "topk";  // none | soft | topk | switch | topp | dynmole | expert_choice |
+                                // null_experts | sigmoid_bias | random_fixed | task
+    int k = 2;                  // experts per token (topk, null_experts, sigmoid_bias, random_fixed final k)
+    bool renormalize = true;    // topk: renormalise the selected probabilities (Mixtral); false = MoLA-style raw
+    double jitter = 0.0;        // multiplicative input jitter U(1-eps, 1+eps) on the router input (training)
+    double capacity_factor = 1.0; // switch: capacity = ceil(cf * N / E); expert_choice: k_c = cf * N / E
+    double top_p = 0.8;         // topp (MixLoRA-dynamic 0.8); dynmole uses its own default 0.75 below
+    double dynmole_top_p = 0.75;
+    int keep_top_k = 2;         // dynmole
+    double entropy_threshold = 0.9; // dynmole
+    double entropy_q = 1.1;     // dynmole Tsallis index
+    double entropy_eps = 1e-5;  // dynmole
+    int null_experts = 0;       // null_experts: M
+    double bias_update_rate = 1e-3; // sigmoid_bias: u
+    double route_scale = 1.0;   // sigmoid_bias: gates multiplied after renormalisation
+    double init_std = 0.02;     // router weight init N(0, init_std^2) (MixLoRA router_init_range)
+    int k_start = 1;            // random_fixed: active experts at step 0
+    int64_t k_grow_steps = 0;   // random_fixed: steps over which k grows linearly to k
+    int n_splits = 1;           // task: heads q (MHR when > 1)
+    int n_tasks = 1;            // task: number of task ids
+    double temperature = 1.0;   // task: relaxed-Bernoulli temperature
+};
+
+struct BalanceConfig {
+    std::string lbl = "none";   // none | mixtral | megatron | switch   (named convention, no rescaling)
+    double lbl_coef = 0.0;
+    std::string lbl_scope = "micro"; // micro | global (f accumulated over the step's micro-batches)
+    double z_coef = 0.0;        // router z-loss
+    double dynmole_beta = 0.01; // dynmole: Tsallis entropy term
+    double dynmole_alpha = 0.001; // dynmole: its soft load-balancing term
+    double null_coef = 0.0;     // null_experts: AdaMoE pooled-null LBL
+};
+
+// Routing telemetry of one site, accumulated over forwards until reset_stats().
+struct SiteStats {
+    std::vector<int64_t> load;  // (E) (token, expert) assignments
+    int64_t tokens = 0, dropped = 0;
+    double entropy_sum = 0;     // Σ_tokens H(p) (natural log, over the router's distribution)
+    double active_sum = 0;      // Σ_tokens #true experts used
+    double aux_lbl = 0, aux_z = 0, aux_dyn = 0, aux_null = 0; // Σ over forwards of un-scaled values
+    int64_t forwards = 0;
+};
+
+template <typename T>
+class MoeSite final : public nn::SiteHook<T> {
+  public:
+    void declare(ParamStore<T> & s, const std::string & site, int C, int OC, const AdapterConfig & a,
+                 const RouterConfig & r, const BalanceConfig & b, const nn::TrainablePred & tr);
+    void bind(ParamStore<T> & s);
+    void plan(int N);
+    // per-batch context: task id of every sample and tokens per sample (token n is sample n / T)
+    void set_context(const int32_t * task, int tokens_per_sample, int64_t step, uint64_t seed);
+    void forward(T * out, const T * inp, int N, bool train) override;
+    void backward(T * dinp, const T * dout, const T * inp, int N) override;
+    // After an optimizer step: DeepSeek bias update from the step's load; reset the step counts.
+    void after_step();
+    // Weighted sum of this site's auxiliary losses of the last forward (for the total loss).
+    double aux_loss() const { return last_aux_; }
+    const SiteStats & stats() const { return stats_; }
+    void reset_stats();
+    // adapter multiply-adds spent in the last forward / those of running every expert densely
+    double flops_ratio() const;
+    const std::string & name() const { return site_; }
+    int experts() const { return E_; }
+    // inference-time overrides (moe-eval): another k, disabled experts
+    void set_eval_k(int k) { eval_k_ = k; }
+
+  private:
+    int K_now(bool train) const;
+    void route(const T * inp, int N, bool train);
+
+    std::string site_;
+    AdapterConfig ac_;
+    RouterConfig rc_;
+    BalanceConfig bc_;
+    int C_ = 0, OC_ = 0, E_ = 1, R_ = 1, M_ = 0, P_ = 1, K_ = 1, Nmax_ = 0;
+    T scale_ = 1;
+    bool has_router_ = false;
+    int id_a_ = -1, id_b_ = -1, id_bd_ = -1, id_bu_ = -1, id_rw_ = -1, id_bias_ = -1;
+    T *a_ = nullptr, *b_ = nullptr, *bd_ = nullptr, *bu_ = nullptr, *rw_ = nullptr, *bias_ = nullptr;
+    T *da_ = nullptr, *db_ = nullptr, *dbd_ = nullptr, *dbu_ = nullptr, *drw_ = nullptr;
+    // per-forward state (planned)
+    std::vector<T> xr_, noise_, logits_, probs_, gate_, xd_, mask_, xg_, h_, hpre_, yg_;
+    std::vector<T> dyg_, dxg_, dh_, dgate_, dprobs_, dlogits_, dxd_, ec_gate_, wdense_, ent_;
+    std::vector<int32_t> idx_, perm_, offsets_, picks_;
+    std::vector<int64_t> step_load_, micro_counts_, global_counts_;
+    int64_t global_tokens_ = 0;
+    std::vector<T> f_;
+    int N_ = 0, Kslots_ = 1, routed_ = 0;
+    bool train_ = false;
+    double last_aux_ = 0;
+    SiteStats stats_;
+    // context
+    const int32_t * task_ = nullptr;
+    int tps_ = 1;
+    int64_t step_ = 0;
+    uint64_t seed_ = 0;
+    Rng rng_;
+    int eval_k_ = 0;
+};
+
+extern template class MoeSite<float>;
+extern template class MoeSite<double>;
+
+} // namespace moe::routing

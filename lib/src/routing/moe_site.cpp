@@ -1,0 +1,399 @@
+// routing: a mixture of adapter experts at one site (see moe/routing/moe_site.hpp).
+#include "moe/routing/moe_site.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "moe/adapters/adapters.hpp"
+#include "moe/blas/gemm.hpp"
+#include "moe/core/error.hpp"
+#include "moe/nn/kernels.hpp"
+
+namespace moe::routing {
+
+namespace {
+bool dense_slots(const std::string & k) {
+    return k == "soft" || k == "topp" || k == "dynmole" || k == "expert_choice";
+}
+} // namespace
+
+template <typename T>
+void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const AdapterConfig & a,
+                         const RouterConfig & r, const BalanceConfig & b, const nn::TrainablePred & tr) {
+    site_ = site; ac_ = a; rc_ = r; bc_ = b;
+    C_ = C; OC_ = OC; E_ = a.experts; R_ = a.rank;
+    MOE_CHECK(E_ >= 1 && R_ >= 1, ErrorCode::spec, "adapters: experts and rank must be >= 1");
+    has_router_ = r.kind != "none" && !(E_ == 1 && r.kind == "topk");
+    M_ = r.kind == "null_experts" ? r.null_experts : 0;
+    P_ = E_ + M_;
+    K_ = std::max(1, r.kind == "switch" ? 1 : r.k);
+    MOE_CHECK(!has_router_ || r.kind == "soft" || dense_slots(r.kind) || K_ <= P_, ErrorCode::spec,
+              "routing.k (" + std::to_string(K_) + ") must not exceed the number of experts (" + std::to_string(P_) + ")");
+    scale_ = static_cast<T>(a.rslora ? a.alpha / std::sqrt(double(R_)) : a.alpha / double(R_));
+    const std::string ex = site + ".experts.";
+    if (a.kind == "lora") {
+        Init ai = a.init == "gaussian" ? Init::Normal(1.0 / R_) : Init::KaimingUniform(C);
+        id_a_ = s.declare(ex + "lora_a", {E_, R_, C}, tr(ex + "lora_a"), ai);
+        id_b_ = s.declare(ex + "lora_b", {E_, OC, R_}, tr(ex + "lora_b"), Init::Zeros());
+    } else if (a.kind == "bottleneck") {
+        id_a_ = s.declare(ex + "down_w", {E_, R_, C}, tr(ex + "down_w"), Init::KaimingUniform(C));
+        id_bd_ = s.declare(ex + "down_b", {E_, R_}, tr(ex + "down_b"), Init::Zeros());
+        id_b_ = s.declare(ex + "up_w", {E_, OC, R_}, tr(ex + "up_w"), Init::Zeros());
+        id_bu_ = s.declare(ex + "up_b", {E_, OC}, tr(ex + "up_b"), Init::Zeros());
+    } else {
+        throw Error(ErrorCode::spec, "adapters.kind: unknown adapter '" + a.kind + "' (expected lora or bottleneck)");
+    }
+    if (has_router_) {
+        const std::string rn = site + ".router.weight";
+        const bool frozen_router = r.kind == "random_fixed";
+        id_rw_ = s.declare(rn, {P_, C}, !frozen_router && tr(rn), Init::Normal(r.init_std));
+        if (r.kind == "sigmoid_bias") id_bias_ = s.declare(site + ".router.expert_bias", {E_}, false, Init::Zeros());
+    }
+}
+
+template <typename T>
+void MoeSite<T>::bind(ParamStore<T> & s) {
+    a_ = s.value(id_a_); da_ = s.grad(id_a_);
+    b_ = s.value(id_b_); db_ = s.grad(id_b_);
+    if (id_bd_ >= 0) { bd_ = s.value(id_bd_); dbd_ = s.grad(id_bd_); bu_ = s.value(id_bu_); dbu_ = s.grad(id_bu_); }
+    if (id_rw_ >= 0) { rw_ = s.value(id_rw_); drw_ = s.grad(id_rw_); }
+    if (id_bias_ >= 0) bias_ = s.value(id_bias_);
+}
+
+template <typename T>
+void MoeSite<T>::plan(int N) {
+    Nmax_ = N;
+    int kmax = has_router_ ? (dense_slots(rc_.kind) ? E_ : std::max(K_, rc_.k_start)) : 1;
+    if (rc_.kind == "null_experts") kmax = std::min(K_, P_);
+    Kslots_ = kmax;
+    const size_t NK = (size_t)N * kmax;
+    xr_.assign((size_t)N * C_, T(0)); noise_.assign((size_t)N * C_, T(1));
+    logits_.assign((size_t)N * P_, T(0)); probs_.assign((size_t)N * P_, T(0));
+    dprobs_.assign((size_t)N * P_, T(0)); dlogits_.assign((size_t)N * P_, T(0));
+    gate_.assign(NK, T(0)); dgate_.assign(NK, T(0));
+    idx_.assign(NK, -1); perm_.assign(NK, 0); offsets_.assign(E_ + 1, 0);
+    xd_.assign((size_t)N * C_, T(0)); mask_.assign((size_t)N * C_, T(1)); dxd_.assign((size_t)N * C_, T(0));
+    xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
+    h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0));
+    yg_.assign(NK * OC_, T(0)); dyg_.assign(NK * OC_, T(0));
+    if (rc_.kind == "expert_choice") picks_.assign((size_t)E_ * N, 0);
+    if (rc_.kind == "dynmole") { wdense_.assign((size_t)N * E_, T(0)); ent_.assign(N, T(0)); }
+    f_.assign(P_, T(0));
+    step_load_.assign(E_, 0); micro_counts_.assign(P_, 0); global_counts_.assign(P_, 0);
+    stats_.load.assign(E_, 0);
+}
+
+template <typename T>
+void MoeSite<T>::set_context(const int32_t * task, int tokens_per_sample, int64_t step, uint64_t stream) {
+    task_ = task; tps_ = std::max(1, tokens_per_sample); step_ = step;
+    rng_.reseed(seed_for(stream, site_));
+}
+
+template <typename T>
+int MoeSite<T>::K_now(bool train) const {
+    if (!train && eval_k_ > 0) return std::min(eval_k_, Kslots_);
+    if (rc_.kind == "random_fixed" && rc_.k_grow_steps > 0) {
+        const double frac = std::min(1.0, double(step_) / double(rc_.k_grow_steps));
+        return std::clamp(rc_.k_start + (int)std::floor(frac * (K_ - rc_.k_start) + 1e-9), 1, K_);
+    }
+    return std::min(K_, Kslots_);
+}
+
+template <typename T>
+void MoeSite<T>::route(const T * inp, int N, bool train) {
+    const std::string & kind = rc_.kind;
+    if (!has_router_) {
+        Kslots_ = 1;
+        for (int n = 0; n < N; ++n) { idx_[n] = 0; gate_[n] = T(1); }
+        return;
+    }
+    // router input, with multiplicative jitter in training
+    const T * xr = inp;
+    if (train && rc_.jitter > 0) {
+        for (size_t i = 0; i < (size_t)N * C_; ++i) {
+            noise_[i] = static_cast<T>(rng_.uniform(1.0 - rc_.jitter, 1.0 + rc_.jitter));
+            xr_[i] = inp[i] * noise_[i];
+        }
+        xr = xr_.data();
+    } else {
+        std::fill(noise_.begin(), noise_.begin() + (size_t)N * C_, T(1));
+        std::memcpy(xr_.data(), inp, sizeof(T) * (size_t)N * C_);
+    }
+    nn::linear_forward(logits_.data(), xr, rw_, (const T *)nullptr, N, C_, P_);
+    if (kind == "sigmoid_bias") sigmoid_forward(probs_.data(), logits_.data(), (int64_t)N * P_);
+    else nn::softmax_forward(probs_.data(), logits_.data(), N, P_);
+
+    const T * p = probs_.data();
+    int K = K_now(train);
+    if (kind == "soft" || kind == "topp" || kind == "dynmole" || kind == "expert_choice") {
+        Kslots_ = E_;
+        if (kind == "soft") {
+            for (int n = 0; n < N; ++n)
+                for (int e = 0; e < E_; ++e) idx_[(size_t)n * E_ + e] = e;
+        } else if (kind == "topp") {
+            topp_select(idx_.data(), p, N, E_, static_cast<T>(rc_.top_p));
+        } else if (kind == "dynmole") {
+            dynmole_select(idx_.data(), ent_.data(), p, N, E_, static_cast<T>(rc_.dynmole_top_p), rc_.keep_top_k,
+                           static_cast<T>(rc_.entropy_threshold), static_cast<T>(rc_.entropy_q), static_cast<T>(rc_.entropy_eps));
+        } else {
+            const int kc = std::clamp((int)(rc_.capacity_factor * N / E_), 1, N);
+            expert_choice_select(picks_.data(), p, N, E_, kc);
+            std::fill(idx_.begin(), idx_.begin() + (size_t)N * E_, -1);
+            for (int e = 0; e < E_; ++e)
+                for (int j = 0; j < kc; ++j) idx_[(size_t)picks_[(size_t)e * kc + j] * E_ + e] = e;
+        }
+        gate_forward(gate_.data(), p, idx_.data(), N, P_, E_, false, T(1));
+        if (kind == "dynmole")
+            for (size_t i = 0; i < (size_t)N * E_; ++i) wdense_[i] = idx_[i] >= 0 ? p[i] : T(0);
+        return;
+    }
+    Kslots_ = K;
+    if (kind == "switch") {
+        topk_select(idx_.data(), p, N, P_, 1);
+        const int cap = std::max(1, (int)std::ceil(rc_.capacity_factor * N / E_));
+        switch_capacity_drop(idx_.data(), N, E_, cap);
+        gate_forward(gate_.data(), p, idx_.data(), N, P_, 1, false, T(1));
+    } else if (kind == "sigmoid_bias") {
+        biased_topk_select(idx_.data(), p, bias_, N, E_, K);
+        gate_forward(gate_.data(), p, idx_.data(), N, P_, K, true, static_cast<T>(rc_.route_scale));
+    } else if (kind == "null_experts") {
+        topk_select(idx_.data(), p, N, P_, K);
+        // null experts are the zero function: their slots carry no compute
+        for (size_t i = 0; i < (size_t)N * K; ++i) {
+            micro_counts_[idx_[i]] += 1; // counts over E+M for the AdaMoE loss (before nulls are cleared)
+            if (idx_[i] >= E_) idx_[i] = -1;
+        }
+        gate_forward(gate_.data(), p, idx_.data(), N, P_, K, true, T(1));
+    } else { // topk, random_fixed
+        topk_select(idx_.data(), p, N, P_, K);
+        gate_forward(gate_.data(), p, idx_.data(), N, P_, K, kind == "random_fixed" || rc_.renormalize, T(1));
+    }
+}
+
+template <typename T>
+void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
+    MOE_ASSERT(N <= Nmax_);
+    N_ = N;
+    train_ = train;
+    if (rc_.kind != "null_experts") std::fill(micro_counts_.begin(), micro_counts_.end(), 0);
+    else std::fill(micro_counts_.begin(), micro_counts_.end(), 0);
+    route(inp, N, train);
+    const int K = Kslots_;
+
+    // dropout on the adapter input (training only)
+    const T * xd = inp;
+    if (train && ac_.dropout > 0) {
+        const T keep = static_cast<T>(1.0 / (1.0 - ac_.dropout));
+        for (size_t i = 0; i < (size_t)N * C_; ++i) {
+            mask_[i] = rng_.uniform() < ac_.dropout ? T(0) : keep;
+            xd_[i] = inp[i] * mask_[i];
+        }
+        xd = xd_.data();
+    }
+    // sparse dispatch: group (token, slot) pairs by expert, dense GEMMs per block, scatter-add
+    routed_ = adapters::dispatch_plan(perm_.data(), offsets_.data(), idx_.data(), N, K, E_);
+    for (int e = 0; e < E_; ++e) {
+        const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
+        if (n == 0) continue;
+        T * xg = xg_.data() + (size_t)b * C_;
+        T * yg = yg_.data() + (size_t)b * OC_;
+        adapters::gather_rows(xg, xd, perm_.data(), b, en, K, C_);
+        std::fill(yg, yg + (size_t)n * OC_, T(0));
+        if (ac_.kind == "lora")
+            adapters::lora_forward(yg, h_.data() + (size_t)b * R_, xg, a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_,
+                                   scale_, n, C_, OC_, R_);
+        else
+            adapters::bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg,
+                                         a_ + (size_t)e * R_ * C_, bd_ + (size_t)e * R_, b_ + (size_t)e * OC_ * R_,
+                                         bu_ + (size_t)e * OC_, n, C_, OC_, R_);
+        adapters::scatter_add_rows(out, yg, gate_.data(), perm_.data(), b, en, K, OC_);
+    }
+
+    // counts, auxiliary losses, telemetry
+    std::vector<int64_t> & cnt = micro_counts_;
+    if (rc_.kind != "null_experts")
+        for (size_t i = 0; i < (size_t)N * K; ++i)
+            if (idx_[i] >= 0) cnt[idx_[i]] += 1;
+    for (int e = 0; e < E_; ++e) {
+        const int64_t c = offsets_[e + 1] - offsets_[e];
+        stats_.load[e] += c;
+        if (train) step_load_[e] += c;
+    }
+    last_aux_ = 0;
+    if (has_router_) {
+        const T * p = probs_.data();
+        if (bc_.lbl != "none") {
+            const LblConvention conv = parse_lbl(bc_.lbl);
+            std::vector<int64_t> & use = global_counts_;
+            int64_t ntok = N;
+            if (conv == LblConvention::switch_) {
+                // Switch counts top-1 of the probabilities whatever the router selected
+                std::fill(use.begin(), use.end(), 0);
+                for (int n = 0; n < N; ++n) {
+                    int best = 0;
+                    for (int e = 1; e < P_; ++e) if (p[(size_t)n * P_ + e] > p[(size_t)n * P_ + best]) best = e;
+                    if (best < E_) use[best] += 1;
+                }
+                lbl_frequencies(f_.data(), use.data(), N, E_, 1, conv);
+                if (bc_.lbl_scope == "global") { /* top-1 fractions are per micro-batch by definition */ }
+            } else {
+                if (bc_.lbl_scope == "global") {
+                    if (train) {
+                        for (int e = 0; e < P_; ++e) use[e] += cnt[e];
+                        global_tokens_ += N;
+                        ntok = global_tokens_;
+                    } else {
+                        std::copy(cnt.begin(), cnt.end(), use.begin());
+                    }
+                } else {
+                    std::copy(cnt.begin(), cnt.end(), use.begin());
+                }
+                lbl_frequencies(f_.data(), use.data(), ntok, E_, std::max(1, K), conv);
+                if (bc_.lbl_scope == "global" && train) { /* keep accumulating until after_step() */ }
+                else std::fill(use.begin(), use.end(), 0);
+            }
+            const double v = lbl_forward(p, f_.data(), N, P_, E_);
+            stats_.aux_lbl += v;
+            last_aux_ += bc_.lbl_coef * v;
+        }
+        if (bc_.z_coef > 0 || bc_.lbl != "none") {
+            const double z = zloss_forward(logits_.data(), N, P_);
+            stats_.aux_z += z;
+            last_aux_ += bc_.z_coef * z;
+        }
+        if (rc_.kind == "dynmole") {
+            T ent = 0, lb = 0;
+            const double v = dynmole_loss_forward(&ent, &lb, p, wdense_.data(), N, E_, static_cast<T>(rc_.entropy_q),
+                                                  static_cast<T>(rc_.entropy_eps), static_cast<T>(bc_.dynmole_beta),
+                                                  static_cast<T>(bc_.dynmole_alpha));
+            stats_.aux_dyn += v;
+            last_aux_ += v;
+        }
+        if (rc_.kind == "null_experts") {
+            const double v = adamoe_lbl_forward(f_.data(), p, cnt.data(), N, E_, M_);
+            stats_.aux_null += v;
+            last_aux_ += bc_.null_coef * v;
+        }
+        for (int n = 0; n < N; ++n) {
+            double h = 0;
+            for (int e = 0; e < P_; ++e) {
+                const double q = p[(size_t)n * P_ + e];
+                if (rc_.kind != "sigmoid_bias" && q > 0) h -= q * std::log(q);
+            }
+            if (rc_.kind == "sigmoid_bias") { // entropy of the normalised sigmoid scores
+                double s = 0;
+                for (int e = 0; e < P_; ++e) s += p[(size_t)n * P_ + e];
+                for (int e = 0; e < P_; ++e) {
+                    const double q = p[(size_t)n * P_ + e] / s;
+                    if (q > 0) h -= q * std::log(q);
+                }
+            }
+            stats_.entropy_sum += h;
+        }
+    }
+    int64_t dropped = 0;
+    for (int n = 0; n < N; ++n) {
+        bool any = false;
+        for (int j = 0; j < K; ++j) any |= idx_[(size_t)n * K + j] >= 0;
+        dropped += !any && (rc_.kind == "switch" || rc_.kind == "expert_choice");
+    }
+    stats_.dropped += dropped;
+    stats_.tokens += N;
+    stats_.active_sum += routed_;
+    stats_.forwards += 1;
+}
+
+template <typename T>
+void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
+    MOE_ASSERT(N == N_);
+    const int K = Kslots_;
+    const bool dropout = train_ && ac_.dropout > 0;
+    const T * xd = dropout ? xd_.data() : inp;
+    T * dxd = dinp ? (dropout ? dxd_.data() : dinp) : nullptr;
+    if (dropout && dinp) std::fill(dxd_.begin(), dxd_.begin() + (size_t)N * C_, T(0));
+    std::fill(dgate_.begin(), dgate_.begin() + (size_t)N * K, T(0));
+    for (int e = 0; e < E_; ++e) {
+        const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
+        if (n == 0) continue;
+        T * dyg = dyg_.data() + (size_t)b * OC_;
+        T * dxg = dxg_.data() + (size_t)b * C_;
+        adapters::scatter_add_rows_backward(dyg, has_router_ ? dgate_.data() : (T *)nullptr, dout,
+                                            yg_.data() + (size_t)b * OC_, gate_.data(), perm_.data(), b, en, K, OC_);
+        if (dxd) std::fill(dxg, dxg + (size_t)n * C_, T(0));
+        const T * xg = xg_.data() + (size_t)b * C_;
+        (void)xd;
+        if (ac_.kind == "lora")
+            adapters::lora_backward(dxd ? dxg : (T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
+                                    db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg, xg,
+                                    h_.data() + (size_t)b * R_, a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_,
+                                    scale_, n, C_, OC_, R_);
+        else
+            adapters::bottleneck_backward(dxd ? dxg : (T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
+                                          dbd_ ? dbd_ + (size_t)e * R_ : (T *)nullptr,
+                                          db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr,
+                                          dbu_ ? dbu_ + (size_t)e * OC_ : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg,
+                                          xg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_,
+                                          a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, n, C_, OC_, R_);
+        if (dxd) adapters::gather_rows_backward(dxd, dxg, perm_.data(), b, en, K, C_);
+    }
+    if (dropout && dinp)
+        for (size_t i = 0; i < (size_t)N * C_; ++i) dinp[i] += dxd_[i] * mask_[i];
+    if (!has_router_) return;
+
+    // router: gates, auxiliary losses, scores, logits, weights and the router's input gradient
+    const T * p = probs_.data();
+    std::fill(dprobs_.begin(), dprobs_.begin() + (size_t)N * P_, T(0));
+    const std::string & kind = rc_.kind;
+    const bool renorm = kind == "sigmoid_bias" || kind == "null_experts" || kind == "random_fixed" ||
+                        (kind == "topk" && rc_.renormalize);
+    const T scale = kind == "sigmoid_bias" ? static_cast<T>(rc_.route_scale) : T(1);
+    gate_backward(dprobs_.data(), dgate_.data(), gate_.data(), p, idx_.data(), N, P_, K, renorm, scale);
+    if (bc_.lbl != "none" && bc_.lbl_coef > 0) lbl_backward(dprobs_.data(), f_.data(), static_cast<T>(bc_.lbl_coef), N, P_, E_);
+    if (kind == "dynmole")
+        dynmole_loss_backward(dprobs_.data(), p, wdense_.data(), N, E_, static_cast<T>(rc_.entropy_q),
+                              static_cast<T>(rc_.entropy_eps), static_cast<T>(bc_.dynmole_beta), static_cast<T>(bc_.dynmole_alpha));
+    if (kind == "null_experts" && bc_.null_coef > 0)
+        adamoe_lbl_backward(dprobs_.data(), f_.data(), static_cast<T>(bc_.null_coef), N, E_, M_);
+    std::fill(dlogits_.begin(), dlogits_.begin() + (size_t)N * P_, T(0));
+    if (kind == "sigmoid_bias") sigmoid_backward(dlogits_.data(), p, dprobs_.data(), (int64_t)N * P_);
+    else nn::softmax_backward(dlogits_.data(), p, dprobs_.data(), N, P_);
+    if (bc_.z_coef > 0) zloss_backward(dlogits_.data(), logits_.data(), static_cast<T>(bc_.z_coef), N, P_);
+    // forward was: logits = xr @ W^T with xr = inp * noise
+    if (drw_) blas::gemm<T>(true, false, P_, C_, N, T(1), dlogits_.data(), P_, xr_.data(), C_, T(1), drw_, C_);
+    if (dinp) {
+        if (train_ && rc_.jitter > 0) {
+            std::fill(dxd_.begin(), dxd_.begin() + (size_t)N * C_, T(0));
+            blas::gemm<T>(false, false, N, C_, P_, T(1), dlogits_.data(), P_, rw_, C_, T(1), dxd_.data(), C_);
+            for (size_t i = 0; i < (size_t)N * C_; ++i) dinp[i] += dxd_[i] * noise_[i];
+        } else {
+            blas::gemm<T>(false, false, N, C_, P_, T(1), dlogits_.data(), P_, rw_, C_, T(1), dinp, C_);
+        }
+    }
+}
+
+template <typename T>
+void MoeSite<T>::after_step() {
+    if (rc_.kind == "sigmoid_bias" && bias_) bias_update(bias_, step_load_.data(), E_, static_cast<T>(rc_.bias_update_rate));
+    std::fill(step_load_.begin(), step_load_.end(), 0);
+    std::fill(global_counts_.begin(), global_counts_.end(), 0);
+    global_tokens_ = 0;
+}
+
+template <typename T>
+void MoeSite<T>::reset_stats() {
+    auto load = std::move(stats_.load);
+    stats_ = SiteStats{};
+    std::fill(load.begin(), load.end(), 0);
+    stats_.load = std::move(load);
+}
+
+template <typename T>
+double MoeSite<T>::flops_ratio() const {
+    return stats_.tokens ? stats_.active_sum / (double(stats_.tokens) * E_) : 0.0;
+}
+
+template class MoeSite<float>;
+template class MoeSite<double>;
+
+} // namespace moe::routing
