@@ -2,16 +2,24 @@
 #include "moe/blas/gemm.hpp"
 
 #include <cblas.h>
+
+#include <atomic>
 #include <thread>
 
 #include "moe/core/log.hpp"
 
 namespace moe::blas {
 
+static std::atomic<double> g_flops{0.0};
+static inline void count(double f) { g_flops.fetch_add(f, std::memory_order_relaxed); }
+double gemm_flops() { return g_flops.load(std::memory_order_relaxed); }
+void reset_gemm_flops() { g_flops.store(0.0, std::memory_order_relaxed); }
+
 template <>
 void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda,
                  const float * B, int ldb, float beta, float * C, int ldc) {
     if (M == 0 || N == 0) return;
+    count(2.0 * M * N * K);
     cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
@@ -20,17 +28,20 @@ template <>
 void gemm<double>(bool ta, bool tb, int M, int N, int K, double alpha, const double * A, int lda,
                   const double * B, int ldb, double beta, double * C, int ldc) {
     if (M == 0 || N == 0) return;
+    count(2.0 * M * N * K);
     cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 template <>
 void gemv<float>(bool ta, int M, int N, float alpha, const float * A, int lda, const float * x, float beta, float * y) {
+    count(2.0 * M * N);
     cblas_sgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
 }
 
 template <>
 void gemv<double>(bool ta, int M, int N, double alpha, const double * A, int lda, const double * x, double beta, double * y) {
+    count(2.0 * M * N);
     cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
 }
 

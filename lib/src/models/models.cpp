@@ -88,6 +88,7 @@ class Mlp final : public Model<T> {
         s.push_back(&head_);
         return s;
     }
+    int tokens_per_sample() const override { return 1; }
     double forward_macs_per_sample() const override {
         double m = 0;
         for (auto & l : layers_) m += (double)l.C * l.OC;
@@ -177,6 +178,7 @@ class Vit final : public Model<T> {
         s.push_back(&head_);
         return s;
     }
+    int tokens_per_sample() const override { return Tn_; }
     double forward_macs_per_sample() const override {
         double m = (double)embed_.P * embed_.proj.C * D_;
         for (auto & b : blocks_) {

@@ -82,11 +82,12 @@ void MoeSite<T>::plan(int N) {
     f_.assign(P_, T(0));
     step_load_.assign(E_, 0); micro_counts_.assign(P_, 0); global_counts_.assign(P_, 0);
     stats_.load.assign(E_, 0);
+    off_stats_.load.assign(E_, 0);
 }
 
 template <typename T>
-void MoeSite<T>::set_context(const int32_t * task, int tokens_per_sample, int64_t step, uint64_t stream) {
-    task_ = task; tps_ = std::max(1, tokens_per_sample); step_ = step;
+void MoeSite<T>::set_context(const int32_t * task, int n_samples, int64_t step, uint64_t stream) {
+    task_ = task; n_samples_ = std::max(1, n_samples); step_ = step;
     rng_.reseed(seed_for(stream, site_));
 }
 
@@ -144,8 +145,7 @@ void MoeSite<T>::route(const T * inp, int N, bool train) {
                 for (int j = 0; j < kc; ++j) idx_[(size_t)picks_[(size_t)e * kc + j] * E_ + e] = e;
         }
         gate_forward(gate_.data(), p, idx_.data(), N, P_, E_, false, T(1));
-        if (kind == "dynmole")
-            for (size_t i = 0; i < (size_t)N * E_; ++i) wdense_[i] = idx_[i] >= 0 ? p[i] : T(0);
+        if (kind == "dynmole") gates_to_dense(wdense_.data(), gate_.data(), idx_.data(), N, E_, E_); // w = p * mask
         return;
     }
     Kslots_ = K;
@@ -176,8 +176,7 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     MOE_ASSERT(N <= Nmax_);
     N_ = N;
     train_ = train;
-    if (rc_.kind != "null_experts") std::fill(micro_counts_.begin(), micro_counts_.end(), 0);
-    else std::fill(micro_counts_.begin(), micro_counts_.end(), 0);
+    std::fill(micro_counts_.begin(), micro_counts_.end(), 0);
     route(inp, N, train);
     const int K = Kslots_;
 
@@ -215,9 +214,10 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     if (rc_.kind != "null_experts")
         for (size_t i = 0; i < (size_t)N * K; ++i)
             if (idx_[i] >= 0) cnt[idx_[i]] += 1;
+    SiteStats & st = stats_on_ ? stats_ : off_stats_;
     for (int e = 0; e < E_; ++e) {
         const int64_t c = offsets_[e + 1] - offsets_[e];
-        stats_.load[e] += c;
+        st.load[e] += c;
         if (train) step_load_[e] += c;
     }
     last_aux_ = 0;
@@ -254,12 +254,12 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
                 else std::fill(use.begin(), use.end(), 0);
             }
             const double v = lbl_forward(p, f_.data(), N, P_, E_);
-            stats_.aux_lbl += v;
+            st.aux_lbl += v;
             last_aux_ += bc_.lbl_coef * v;
         }
         if (bc_.z_coef > 0 || bc_.lbl != "none") {
             const double z = zloss_forward(logits_.data(), N, P_);
-            stats_.aux_z += z;
+            st.aux_z += z;
             last_aux_ += bc_.z_coef * z;
         }
         if (rc_.kind == "dynmole") {
@@ -267,12 +267,12 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
             const double v = dynmole_loss_forward(&ent, &lb, p, wdense_.data(), N, E_, static_cast<T>(rc_.entropy_q),
                                                   static_cast<T>(rc_.entropy_eps), static_cast<T>(bc_.dynmole_beta),
                                                   static_cast<T>(bc_.dynmole_alpha));
-            stats_.aux_dyn += v;
+            st.aux_dyn += v;
             last_aux_ += v;
         }
         if (rc_.kind == "null_experts") {
             const double v = adamoe_lbl_forward(f_.data(), p, cnt.data(), N, E_, M_);
-            stats_.aux_null += v;
+            st.aux_null += v;
             last_aux_ += bc_.null_coef * v;
         }
         for (int n = 0; n < N; ++n) {
@@ -289,7 +289,7 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
                     if (q > 0) h -= q * std::log(q);
                 }
             }
-            stats_.entropy_sum += h;
+            st.entropy_sum += h;
         }
     }
     int64_t dropped = 0;
@@ -298,10 +298,10 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
         for (int j = 0; j < K; ++j) any |= idx_[(size_t)n * K + j] >= 0;
         dropped += !any && (rc_.kind == "switch" || rc_.kind == "expert_choice");
     }
-    stats_.dropped += dropped;
-    stats_.tokens += N;
-    stats_.active_sum += routed_;
-    stats_.forwards += 1;
+    st.dropped += dropped;
+    st.tokens += N;
+    st.active_sum += routed_;
+    st.forwards += 1;
 }
 
 template <typename T>
@@ -349,16 +349,18 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
                         (kind == "topk" && rc_.renormalize);
     const T scale = kind == "sigmoid_bias" ? static_cast<T>(rc_.route_scale) : T(1);
     gate_backward(dprobs_.data(), dgate_.data(), gate_.data(), p, idx_.data(), N, P_, K, renorm, scale);
-    if (bc_.lbl != "none" && bc_.lbl_coef > 0) lbl_backward(dprobs_.data(), f_.data(), static_cast<T>(bc_.lbl_coef), N, P_, E_);
+    const T as = static_cast<T>(aux_scale_);
+    if (bc_.lbl != "none" && bc_.lbl_coef > 0) lbl_backward(dprobs_.data(), f_.data(), static_cast<T>(bc_.lbl_coef) * as, N, P_, E_);
     if (kind == "dynmole")
         dynmole_loss_backward(dprobs_.data(), p, wdense_.data(), N, E_, static_cast<T>(rc_.entropy_q),
-                              static_cast<T>(rc_.entropy_eps), static_cast<T>(bc_.dynmole_beta), static_cast<T>(bc_.dynmole_alpha));
+                              static_cast<T>(rc_.entropy_eps), static_cast<T>(bc_.dynmole_beta) * as,
+                              static_cast<T>(bc_.dynmole_alpha) * as);
     if (kind == "null_experts" && bc_.null_coef > 0)
-        adamoe_lbl_backward(dprobs_.data(), f_.data(), static_cast<T>(bc_.null_coef), N, E_, M_);
+        adamoe_lbl_backward(dprobs_.data(), f_.data(), static_cast<T>(bc_.null_coef) * as, N, E_, M_);
     std::fill(dlogits_.begin(), dlogits_.begin() + (size_t)N * P_, T(0));
     if (kind == "sigmoid_bias") sigmoid_backward(dlogits_.data(), p, dprobs_.data(), (int64_t)N * P_);
     else nn::softmax_backward(dlogits_.data(), p, dprobs_.data(), N, P_);
-    if (bc_.z_coef > 0) zloss_backward(dlogits_.data(), logits_.data(), static_cast<T>(bc_.z_coef), N, P_);
+    if (bc_.z_coef > 0) zloss_backward(dlogits_.data(), logits_.data(), static_cast<T>(bc_.z_coef) * as, N, P_);
     // forward was: logits = xr @ W^T with xr = inp * noise
     if (drw_) blas::gemm<T>(true, false, P_, C_, N, T(1), dlogits_.data(), P_, xr_.data(), C_, T(1), drw_, C_);
     if (dinp) {

@@ -28,6 +28,9 @@ template <typename V> void visit(V & v, models::MlpConfig & s);
 template <typename V> void visit(V & v, models::VitConfig & s);
 template <typename V> void visit(V & v, models::ModelConfig & s);
 template <typename V> void visit(V & v, ParamGroupSpec & s);
+template <typename V> void visit(V & v, routing::AdapterConfig & s);
+template <typename V> void visit(V & v, routing::RouterConfig & s);
+template <typename V> void visit(V & v, routing::BalanceConfig & s);
 template <typename V> void visit(V & v, TrainSpec & s);
 template <typename V> void visit(V & v, EvalSpec & s);
 template <typename V> void visit(V & v, LogSpec & s);
@@ -374,6 +377,60 @@ void visit(V & v, models::ModelConfig & s) {
 }
 
 template <typename V>
+void visit(V & v, routing::AdapterConfig & s) {
+    v.field("sites", s.sites, "Glob patterns of the Linear sites that get an adapter mixture, e.g. \"blocks.*.mlp.fc1\" "
+                              "(empty = no adapters; the base itself trains).");
+    v.field("kind", s.kind, "Expert type: LoRA (PEFT) or bottleneck (down, ReLU, up).", one_of({"lora", "bottleneck"}));
+    v.field("experts", s.experts, "Experts per site E (1 = a single adapter).", range(1, 4096));
+    v.field("rank", s.rank, "LoRA rank r / bottleneck width.", range(1, 1 << 16));
+    v.field("alpha", s.alpha, "LoRA alpha: scale alpha/r (or alpha/sqrt(r) with rslora).", positive());
+    v.field("rslora", s.rslora, "rsLoRA scaling alpha/sqrt(r).");
+    v.field("dropout", s.dropout, "Dropout on the LoRA input (training only).", range(0, 0.95));
+    v.field("init", s.init, "A initialisation: PEFT kaiming-uniform U(±1/sqrt(d_in)) or gaussian N(0, 1/r); B = 0.",
+            one_of({"kaiming", "gaussian"}));
+}
+
+template <typename V>
+void visit(V & v, routing::RouterConfig & s) {
+    v.field("router", s.kind, "Router (routing.md): soft = LoRAMoE dense softmax; topk = Mixtral/MoLA/MixLoRA; switch = top-1 "
+                              "with capacity; topp = MixLoRA-dynamic; dynmole = Tsallis hybrid; expert_choice; null_experts = "
+                              "AdaMoE; sigmoid_bias = DeepSeek-V3 aux-loss-free; random_fixed = SMoE-Dropout; none = every "
+                              "token to expert 0.",
+            one_of({"none", "soft", "topk", "switch", "topp", "dynmole", "expert_choice", "null_experts", "sigmoid_bias",
+                    "random_fixed"}));
+    v.field("k", s.k, "Experts per token (topk, null_experts incl. null slots, sigmoid_bias, random_fixed final k).", range(1, 4096));
+    v.field("renormalize", s.renormalize, "topk: renormalise the selected probabilities (Mixtral) or not (raw softmax weights).");
+    v.field("jitter", s.jitter, "Multiplicative router-input jitter U(1-eps, 1+eps) in training (Switch default 0.01).", range(0, 1));
+    v.field("capacity_factor", s.capacity_factor, "switch: expert capacity ceil(cf*N/E); expert_choice: each expert takes cf*N/E tokens.", positive());
+    v.field("top_p", s.top_p, "topp: keep the smallest prefix whose cumulative probability reaches top_p (MixLoRA 0.8).", range(0, 1));
+    v.field("dynmole_top_p", s.dynmole_top_p, "dynmole: keep experts with cumulative probability <= top_p (DynMoLE 0.75).", range(0, 1));
+    v.field("keep_top_k", s.keep_top_k, "dynmole: minimum experts per token.", range(1, 4096));
+    v.field("entropy_threshold", s.entropy_threshold, "dynmole: above this normalised Tsallis entropy every expert is used.", range(0, 1));
+    v.field("entropy_q", s.entropy_q, "dynmole: Tsallis index q (0 < q <= 2).", range(1e-6, 2));
+    v.field("entropy_eps", s.entropy_eps, "dynmole: epsilon added to the probabilities.", at_least(0));
+    v.field("null_experts", s.null_experts, "null_experts: number M of zero-compute experts in the softmax.", range(0, 4096));
+    v.field("bias_update_rate", s.bias_update_rate, "sigmoid_bias: u in b_e += u*sign(mean load - load_e) after each step.", at_least(0));
+    v.field("route_scale", s.route_scale, "sigmoid_bias: gates multiplied after renormalisation (DeepSeek-V3 uses 2.5).", positive());
+    v.field("init_std", s.init_std, "Router weight initialisation N(0, init_std^2) (MixLoRA 0.02).", positive());
+    v.field("k_start", s.k_start, "random_fixed: active experts at step 0.", range(1, 4096));
+    v.field("k_grow_steps", s.k_grow_steps, "random_fixed: steps over which the active experts grow linearly to k.", at_least(0));
+}
+
+template <typename V>
+void visit(V & v, routing::BalanceConfig & s) {
+    v.field("lbl", s.lbl, "Load-balancing convention (no silent rescaling): mixtral = E*sum f*P with f over k slots (balanced "
+                          "= k); megatron = f/k (balanced = 1); switch = top-1 f (balanced = 1).",
+            one_of({"none", "mixtral", "megatron", "switch"}));
+    v.field("lbl_coef", s.lbl_coef, "Coefficient of the load-balancing loss.", at_least(0));
+    v.field("lbl_scope", s.lbl_scope, "micro = f per micro-batch; global = f accumulated over the step's micro-batches "
+                                      "(Demons in the Detail; Megatron's running form).", one_of({"micro", "global"}));
+    v.field("z_coef", s.z_coef, "Router z-loss coefficient (ST-MoE 0.001).", at_least(0));
+    v.field("dynmole_beta", s.dynmole_beta, "dynmole: Tsallis entropy loss coefficient.", at_least(0));
+    v.field("dynmole_alpha", s.dynmole_alpha, "dynmole: its load-balancing coefficient.", at_least(0));
+    v.field("null_coef", s.null_coef, "null_experts: AdaMoE pooled-null load-balancing coefficient.", at_least(0));
+}
+
+template <typename V>
 void visit(V & v, ParamGroupSpec & s) {
     v.field("pattern", s.pattern, "Glob over parameter names ('*' matches dots too), e.g. \"head.*\".");
     v.field("lr", s.lr, "Absolute peak learning rate of the group (0 = train.lr * lr_scale).", at_least(0));
@@ -384,6 +441,7 @@ void visit(V & v, ParamGroupSpec & s) {
 template <typename V>
 void visit(V & v, TrainSpec & s) {
     v.field("epochs", s.epochs, "Passes over the training set.", at_least(0));
+    v.field("grad_accum", s.grad_accum, "Micro-batches per optimizer step (batch_size is split among them).", range(1, 1 << 16));
     v.field("max_steps", s.max_steps, "Stop after this many optimizer steps (0 = the epochs decide).", at_least(0));
     v.field("batch_size", s.batch_size, "Samples per optimizer step.", range(1, 1 << 20));
     v.field("optimizer", s.optimizer, "Optimizer.", one_of({"adamw", "sgd"}));
@@ -402,6 +460,9 @@ void visit(V & v, TrainSpec & s) {
     v.field("clip_grad_norm", s.clip_grad_norm, "Clip the global gradient norm to this value (0 = off).", at_least(0));
     v.list("groups", s.groups, "Parameter groups with their own learning rate / weight decay; first match wins.");
     v.field("freeze", s.freeze, "Parameters matching any of these globs are frozen (no gradient buffer).");
+    v.field("unfreeze", s.unfreeze, "With adapters the base is frozen; base parameters matching these globs still train.");
+    v.field("router_lr", s.router_lr, "Peak learning rate of router parameters (0 = train.lr).", at_least(0));
+    v.field("adapter_lr", s.adapter_lr, "Peak learning rate of expert parameters (0 = train.lr).", at_least(0));
 }
 
 template <typename V>
@@ -427,6 +488,9 @@ void visit(V & v, Spec & s) {
     v.object("exp", s.exp, "Experiment identity.");
     v.object("data", s.data, "Data source, tasks, split and normalisation.");
     v.object("model", s.model, "Base model architecture.");
+    v.object("adapters", s.adapters, "Adapter experts attached to base sites (the base is then frozen).");
+    v.object("routing", s.routing, "Router of every adapted site.");
+    v.object("loss", s.loss, "Balancing and router losses.");
     v.object("train", s.train, "Optimisation.");
     v.object("eval", s.eval, "Evaluation.");
     v.object("log", s.log, "Logging and checkpoints.");
@@ -462,6 +526,21 @@ static void validate(const Spec & s, std::vector<SpecProblem> & errs) {
             errs.push_back({"train.groups[" + std::to_string(i) + "].pattern", "must not be empty"});
     if (s.train.schedule == "cosine" && s.train.lr > 0 && s.train.min_lr > s.train.lr)
         errs.push_back({"train.min_lr", "must not exceed train.lr"});
+    if (!s.adapters.sites.empty()) {
+        const auto & r = s.routing;
+        const int P = s.adapters.experts + (r.kind == "null_experts" ? r.null_experts : 0);
+        const bool uses_k = r.kind == "topk" || r.kind == "null_experts" || r.kind == "sigmoid_bias" || r.kind == "random_fixed";
+        if (uses_k && r.k > P)
+            errs.push_back({"routing.k", "k = " + std::to_string(r.k) + " exceeds the " + std::to_string(P) + " experts of adapters.experts"});
+        if (r.kind == "random_fixed" && r.k_start > r.k) errs.push_back({"routing.k_start", "must not exceed routing.k"});
+        if (r.kind == "null_experts" && r.null_experts == 0)
+            errs.push_back({"routing.null_experts", "router null_experts needs at least one null expert"});
+        if (s.adapters.experts > 1 && r.kind == "none")
+            errs.push_back({"routing.router", "'none' sends every token to expert 0; use it only with adapters.experts = 1"});
+    }
+    if (s.train.batch_size % s.train.grad_accum != 0)
+        errs.push_back({"train.grad_accum", "train.batch_size (" + std::to_string(s.train.batch_size) +
+                                                ") must be divisible by grad_accum (" + std::to_string(s.train.grad_accum) + ")"});
     if (s.train.epochs == 0 && s.train.max_steps == 0)
         errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});
 }

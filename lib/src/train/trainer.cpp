@@ -15,6 +15,7 @@
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
+#include "moe/routing/moe_site.hpp"
 
 namespace moe::train {
 
@@ -47,9 +48,12 @@ int argmax_row(const float * z, int V) {
     return best;
 }
 
-EvalInfo evaluate(models::Model<float> & model, const data::Dataset & ds, const std::vector<std::string> & task_names,
-                  int batch, BatchBuffers & buf, const std::string & split) {
+using Sites = std::vector<std::unique_ptr<routing::MoeSite<float>>>;
+
+EvalInfo evaluate(models::Model<float> & model, Sites & sites, const data::Dataset & ds,
+                  const std::vector<std::string> & task_names, int batch, BatchBuffers & buf, const std::string & split) {
     EvalInfo ev;
+    for (auto & s : sites) s->set_stats_enabled(false);
     ev.split = split;
     const int V = model.n_classes();
     const size_t n_tasks = task_names.size();
@@ -60,6 +64,7 @@ EvalInfo evaluate(models::Model<float> & model, const data::Dataset & ds, const 
     double loss_sum = 0, correct = 0;
     for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
         const int B = b.fill(i, buf.x.data(), buf.y.data(), buf.task.data());
+        for (auto & s : sites) s->set_context(buf.task.data(), B, 0, 0);
         const float * logits = model.forward(buf.x.data(), B, false);
         nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), B, V, 0, V);
         for (int r = 0; r < B; ++r) {
@@ -71,6 +76,7 @@ EvalInfo evaluate(models::Model<float> & model, const data::Dataset & ds, const 
             if (t >= 0 && (size_t)t < n_tasks) { tl[t] += l; ta[t] += ok; ++tn[t]; }
         }
     }
+    for (auto & s : sites) s->set_stats_enabled(true);
     ev.n = ds.n;
     ev.loss = ds.n ? loss_sum / ds.n : 0;
     ev.accuracy = ds.n ? correct / ds.n : 0;
@@ -91,6 +97,36 @@ void write_eval(io::RunWriter & w, const EvalInfo & ev) {
     }
 }
 
+// One telemetry record per adapted site: /routing/<site>/{step, load (n_log,E), entropy, active,
+// dropped, flops_ratio, lbl, z_loss, dynmole_loss, null_loss}; then the window restarts.
+void write_routing(io::RunWriter & w, Sites & sites, int64_t step) {
+    for (auto & s : sites) {
+        const auto & st = s->stats();
+        if (st.tokens == 0) continue;
+        const std::string p = "routing/" + s->name() + "/";
+        std::vector<float> load(st.load.size());
+        int64_t total = 0;
+        for (auto c : st.load) total += c;
+        for (size_t e = 0; e < load.size(); ++e) load[e] = total ? float(double(st.load[e]) / double(total)) : 0.f;
+        const double fw = std::max<int64_t>(1, st.forwards);
+        w.append(p + "step", double(step));
+        w.append_row(p + "load", load);
+        w.append(p + "entropy", st.entropy_sum / st.tokens);
+        w.append(p + "active", st.active_sum / st.tokens);
+        w.append(p + "dropped", double(st.dropped) / st.tokens);
+        w.append(p + "flops_ratio", s->flops_ratio());
+        w.append(p + "lbl", st.aux_lbl / fw);
+        w.append(p + "z_loss", st.aux_z / fw);
+        w.append(p + "dynmole_loss", st.aux_dyn / fw);
+        w.append(p + "null_loss", st.aux_null / fw);
+        s->reset_stats();
+    }
+}
+
+bool is_adapter_param(const std::string & name) {
+    return name.find(".experts.") != std::string::npos || name.find(".router.") != std::string::npos;
+}
+
 } // namespace
 
 Summary run_training(const spec::Spec & spec, const std::string & out_path, Observer & obs) {
@@ -109,20 +145,58 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
 
     // ---- model and parameters
     ParamStore<float> store;
-    nn::TrainablePred trainable = [&](const std::string & name) { return !glob_any(spec.train.freeze, name); };
+    const bool adapted = !spec.adapters.sites.empty();
+    // with adapters the base is frozen (but for train.unfreeze); train.freeze always wins
+    nn::TrainablePred trainable = [&](const std::string & name) {
+        if (glob_any(spec.train.freeze, name)) return false;
+        if (!adapted) return true;
+        return is_adapter_param(name) || glob_any(spec.train.unfreeze, name);
+    };
     models::InputShape in{tr.d, tr.channels, tr.height, tr.width};
     auto model = models::make_model<float>(spec.model, in, V, store, trainable);
+    Sites sites;
+    if (adapted) {
+        auto all = model->sites();
+        std::vector<SpecProblem> problems;
+        for (size_t i = 0; i < spec.adapters.sites.size(); ++i) {
+            const auto & pat = spec.adapters.sites[i];
+            bool any = false;
+            for (auto * l : all) any |= glob_match(pat, l->name);
+            if (!any) {
+                std::string names;
+                for (auto * l : all) names += " " + l->name;
+                problems.push_back({"adapters.sites[" + std::to_string(i) + "]", "pattern '" + pat + "' matches no site; the sites are:" + names});
+            }
+        }
+        if (!problems.empty()) throw SpecError("", problems);
+        for (auto * l : all) {
+            if (!glob_any(spec.adapters.sites, l->name)) continue;
+            auto site = std::make_unique<routing::MoeSite<float>>();
+            site->declare(store, l->name, l->C, l->OC, spec.adapters, spec.routing, spec.loss, trainable);
+            l->hook = site.get();
+            sites.push_back(std::move(site));
+        }
+    }
     store.allocate(seed);
     if (!spec.base.empty()) {
         io::RunReader base(spec.base);
-        base.load_params(store, {});
-        log_info("loaded base parameters from " + spec.base);
+        std::vector<std::string> names;
+        for (const auto & pi : store.infos())
+            if (!is_adapter_param(pi.name)) names.push_back(pi.name);
+        base.load_params(store, names);
+        log_info("loaded " + std::to_string(names.size()) + " base tensors from " + spec.base);
+    } else if (adapted) {
+        log_warn("adapters on a randomly initialised base (no \"base\" run file given)");
     }
     model->bind(store);
+    for (auto & s : sites) s->bind(store);
     MOE_CHECK(store.n_trainable() > 0, ErrorCode::spec, "train.freeze: every parameter is frozen; nothing to train");
-    const int B = spec.train.batch_size;
+    const int accum = spec.train.grad_accum;
+    const int B = spec.train.batch_size / accum; // micro-batch
     const int Be = spec.eval.batch_size;
     model->plan(std::max(B, Be));
+    for (auto & s : sites) s->plan(std::max(B, Be) * model->tokens_per_sample());
+    for (auto & s : sites) s->set_aux_scale(1.0 / accum);
     BatchBuffers buf;
     buf.plan(std::max(B, Be), tr.d, V);
 
@@ -130,13 +204,16 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     optim::OptimConfig oc{spec.train.optimizer, spec.train.lr, spec.train.momentum, spec.train.nesterov,
                           spec.train.beta1, spec.train.beta2, spec.train.eps, spec.train.weight_decay};
     std::vector<optim::GroupConfig> groups;
+    if (spec.train.router_lr > 0) groups.push_back({"*.router.*", spec.train.router_lr, 1.0, -1});
+    if (spec.train.adapter_lr > 0) groups.push_back({"*.experts.*", spec.train.adapter_lr, 1.0, -1});
     for (const auto & g : spec.train.groups) groups.push_back({g.pattern, g.lr, g.lr_scale, g.weight_decay});
     optim::Optimizer<float> opt(oc, store, groups);
     optim::ScheduleConfig sc{spec.train.schedule, spec.train.warmup_steps, spec.train.min_lr / spec.train.lr,
                              spec.train.step_size, spec.train.gamma};
 
     data::Batcher batcher(tr, B, true, seed);
-    const int64_t spe = batcher.batches_per_epoch();
+    const int64_t micro_per_epoch = batcher.batches_per_epoch();
+    const int64_t spe = (micro_per_epoch + accum - 1) / accum;
     int64_t total = (int64_t)spec.train.epochs * spe;
     if (spec.train.max_steps > 0) total = spec.train.epochs > 0 ? std::min(total, spec.train.max_steps) : spec.train.max_steps;
     const int epochs = (int)((total + spe - 1) / spe);
@@ -160,21 +237,35 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     Summary sum;
     sum.out_path = out_path;
     int64_t step = 0;
-    double win_loss = 0, win_acc = 0;
+    double win_loss = 0, win_acc = 0, win_aux = 0;
     int64_t win_n = 0, win_samples = 0;
     auto win_t0 = Clock::now();
     store.zero_grad();
     for (int epoch = 0; epoch < epochs && step < total; ++epoch) {
         batcher.start_epoch(epoch);
         for (int64_t bi = 0; bi < spe && step < total; ++bi) {
-            const int n = batcher.fill(bi, buf.x.data(), buf.y.data(), buf.task.data());
-            const float * logits = model->forward(buf.x.data(), n, true);
-            const double loss = nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), n, V, 0, V);
-            int correct = 0;
-            for (int r = 0; r < n; ++r) correct += argmax_row(logits + (size_t)r * V, V) == buf.y[r];
-            std::fill(buf.dlogits.begin(), buf.dlogits.begin() + (size_t)n * V, 0.f);
-            nn::cross_entropy_backward(buf.dlogits.data(), buf.probs.data(), buf.y.data(), 1.0f / n, n, V);
-            model->backward(buf.dlogits.data(), n);
+            double loss = 0, aux = 0;
+            int n = 0, correct = 0;
+            for (int mi = 0; mi < accum; ++mi) {
+                const int64_t micro = bi * accum + mi;
+                if (micro >= micro_per_epoch) break;
+                const int nm = batcher.fill(micro, buf.x.data(), buf.y.data(), buf.task.data());
+                for (auto & s : sites) s->set_context(buf.task.data(), nm, step, seed_for(seed, "micro") + (uint64_t)(epoch * micro_per_epoch + micro));
+                const float * logits = model->forward(buf.x.data(), nm, true);
+                const double ce = nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), nm, V, 0, V);
+                for (int r = 0; r < nm; ++r) correct += argmax_row(logits + (size_t)r * V, V) == buf.y[r];
+                double a = 0;
+                for (auto & s : sites) a += s->aux_loss();
+                std::fill(buf.dlogits.begin(), buf.dlogits.begin() + (size_t)nm * V, 0.f);
+                nn::cross_entropy_backward(buf.dlogits.data(), buf.probs.data(), buf.y.data(), 1.0f / (nm * accum), nm, V);
+                model->backward(buf.dlogits.data(), nm);
+                loss += ce * nm;
+                aux += a;
+                n += nm;
+            }
+            loss /= n;
+            aux /= accum;
+            loss += aux;
             const double gnorm = optim::clip_grad_norm(store.trainable_grads(), spec.train.clip_grad_norm);
             if (!std::isfinite(loss) || !std::isfinite(gnorm))
                 throw Error(ErrorCode::numeric, "non-finite " + std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
@@ -182,10 +273,11 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                                                     std::to_string(epoch + 1) + "); try a lower train.lr or train.clip_grad_norm");
             const double factor = optim::schedule_factor(sc, step, total);
             opt.step(factor);
+            for (auto & s : sites) s->after_step();
             store.zero_grad();
             ++step;
 
-            win_loss += loss; win_acc += double(correct) / n; ++win_n; win_samples += n;
+            win_loss += loss; win_aux += aux; win_acc += double(correct) / n; ++win_n; win_samples += n;
             const bool record = step % spec.log.every == 0 || step == total || bi + 1 == spe;
             StepInfo st;
             st.step = step; st.total_steps = total; st.epoch = epoch; st.batch = bi + 1; st.batches = spe;
@@ -200,13 +292,15 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                 w.append("metrics/train/step", double(step));
                 w.append("metrics/train/epoch", double(epoch) + double(bi + 1) / spe);
                 w.append("metrics/train/loss", st.loss);
+                w.append("metrics/train/aux_loss", win_aux / win_n);
                 w.append("metrics/train/accuracy", st.accuracy);
                 w.append("metrics/train/lr", st.lr);
                 w.append("metrics/train/grad_norm", gnorm);
                 w.append("metrics/train/ms_per_step", st.ms_per_step);
                 w.append("metrics/train/samples_per_s", st.samples_per_s);
+                write_routing(w, sites, step);
                 w.flush();
-                win_loss = win_acc = 0; win_n = win_samples = 0;
+                win_loss = win_acc = win_aux = 0; win_n = win_samples = 0;
                 win_t0 = Clock::now();
             }
         }
@@ -214,7 +308,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         if ((epoch + 1) % spec.eval.every_epochs == 0 || last) {
             for (auto [on, ds, name] : {std::tuple{spec.eval.val, &splits.val, "val"}, std::tuple{spec.eval.test, &splits.test, "test"}}) {
                 if (!on || ds->n == 0) continue;
-                EvalInfo ev = evaluate(*model, *ds, splits.task_names, Be, buf, name);
+                EvalInfo ev = evaluate(*model, sites, *ds, splits.task_names, Be, buf, name);
                 ev.step = step; ev.epoch = epoch + 1;
                 write_eval(w, ev);
                 obs.on_eval(ev);

@@ -22,6 +22,11 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T * A,
 template <typename T>
 void gemv(bool trans_a, int M, int N, T alpha, const T * A, int lda, const T * x, T beta, T * y);
 
+// FLOPs (2 per multiply-add) of every gemm/gemv issued since the last reset — how benchmarks
+// count "every matrix product actually performed". A relaxed atomic add per call.
+double gemm_flops();
+void reset_gemm_flops();
+
 // Set the BLAS thread count (0 = number of online cores) and log the policy once.
 // Returns the thread count in force.
 int blas_init(int n_threads);

@@ -51,7 +51,8 @@ class Model {
     // Accumulate parameter gradients from dlogits (B, n_classes) of the last forward.
     virtual void backward(const T * dlogits, int B) = 0;
     virtual std::vector<nn::Linear<T> *> sites() = 0;
-    // Pooled input of a site for the last forward (SEMA-style descriptors): not needed yet.
+    // Rows each sample contributes at a site (1 for mlp, patches + CLS for vit).
+    virtual int tokens_per_sample() const = 0;
     int n_classes() const { return n_classes_; }
     int input_dim() const { return input_dim_; }
     int planned_batch() const { return planned_; }

@@ -86,8 +86,14 @@ class MoeSite final : public nn::SiteHook<T> {
                  const RouterConfig & r, const BalanceConfig & b, const nn::TrainablePred & tr);
     void bind(ParamStore<T> & s);
     void plan(int N);
-    // per-batch context: task id of every sample and tokens per sample (token n is sample n / T)
-    void set_context(const int32_t * task, int tokens_per_sample, int64_t step, uint64_t seed);
+    // Per-forward context: task id of each of the n_samples samples of the batch (row n of the
+    // site belongs to sample n * n_samples / N), the optimizer step (schedules), and the stream
+    // that seeds jitter and dropout (same stream => same noise).
+    void set_context(const int32_t * task, int n_samples, int64_t step, uint64_t stream);
+    // Multiplies every auxiliary-loss gradient (1 / grad_accum when micro-batches are averaged).
+    void set_aux_scale(double s) { aux_scale_ = s; }
+    // Telemetry is collected only while enabled (the trainer disables it during evaluation).
+    void set_stats_enabled(bool on) { stats_on_ = on; }
     void forward(T * out, const T * inp, int N, bool train) override;
     void backward(T * dinp, const T * dout, const T * inp, int N) override;
     // After an optimizer step: DeepSeek bias update from the step's load; reset the step counts.
@@ -127,10 +133,12 @@ class MoeSite final : public nn::SiteHook<T> {
     int N_ = 0, Kslots_ = 1, routed_ = 0;
     bool train_ = false;
     double last_aux_ = 0;
-    SiteStats stats_;
+    SiteStats stats_, off_stats_; // off_stats_ absorbs the counts while telemetry is disabled
     // context
     const int32_t * task_ = nullptr;
-    int tps_ = 1;
+    int n_samples_ = 1;
+    double aux_scale_ = 1.0;
+    bool stats_on_ = true;
     int64_t step_ = 0;
     uint64_t seed_ = 0;
     Rng rng_;

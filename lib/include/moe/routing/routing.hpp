@@ -25,12 +25,19 @@ void topk_select(int32_t * idx, const T * scores, int N, int E, int K);
 // Top-p per token (MixLoRA-dynamic): the smallest prefix of experts, by decreasing probability,
 // whose cumulative probability REACHES top_p (the crossing expert is included); at most K = E
 // slots, unused slots -1. Returns nothing; idx (N,E).
+// Exactly as MoE-PEFT `_dynamic_top_p` (mask = cumsum > top_p, minus its first true entry):
+// expert j of the sorted order is kept iff the cumsum BEFORE it is <= top_p. So an expert whose
+// cumsum equals top_p exactly does not stop the prefix (the next one, which exceeds it, is kept
+// too), and if the cumsum never exceeds top_p every expert is kept.
 template <typename T>
 void topp_select(int32_t * idx, const T * probs, int N, int E, T top_p);
 
 // DynMoLE: experts with cumsum <= top_p, plus the first keep_top_k in sorted order; if the
 // normalised Tsallis entropy of the token exceeds entropy_threshold, every expert. idx (N,E),
 // entropy (N) receives H_q(p). See tsallis_entropy.
+// The selected experts always form a prefix of the sorted order: idx[n, 0..m) holds them by
+// decreasing probability, idx[n, m..E) = -1 (slot j is NOT expert j; use gates_to_dense to get
+// the dense (N,E) weights w = p * mask that dynmole_loss_* take).
 template <typename T>
 void dynmole_select(int32_t * idx, T * entropy, const T * probs, int N, int E, T top_p, int keep_top_k,
                     T entropy_threshold, T q, T eps);
@@ -38,6 +45,7 @@ void dynmole_select(int32_t * idx, T * entropy, const T * probs, int N, int E, T
 // Switch capacity: given top-1 idx (N,1) in token order, keep a token only while its expert has
 // received <= capacity tokens (cumulative count, token order); dropped tokens get idx -1.
 // Returns the number of dropped tokens. capacity = ceil(capacity_factor * N / E) is the caller's.
+// Tokens whose idx is already -1 (or outside [0,E)) are left alone and not counted.
 int switch_capacity_drop(int32_t * idx, int N, int E, int capacity);
 
 // Expert choice (Zhou et al. 2022): each expert picks its k_c highest-probability tokens
@@ -75,13 +83,21 @@ void expert_choice_gate_forward(T * gate, const T * probs, const int32_t * picks
 template <typename T>
 void expert_choice_gate_backward(T * dprobs, const T * dgate, const int32_t * picks, int N, int E, int k_c);
 
+// Scatter per-slot gates into a dense (N,E) matrix: dense[n, idx[n,j]] += gate[n,j] after
+// zeroing dense (overwrites). Slots with idx -1 or idx >= E (null experts) are skipped. With
+// un-renormalised gates (scale 1) this is DynMoLE's w = p * mask for dynmole_loss_*.
+template <typename T>
+void gates_to_dense(T * dense, const T * gate, const int32_t * idx, int N, int E, int K);
+
 // Sigmoid scores: s = σ(z); backward dz += ds * s * (1 - s).
 template <typename T> void sigmoid_forward(T * s, const T * z, int64_t n);
 template <typename T> void sigmoid_backward(T * dz, const T * s, const T * ds, int64_t n);
 
 // Multiplicative input jitter (Switch / Mixtral / MixLoRA): out = x * U(1-eps, 1+eps); the
 // factors are written to `noise` (N,C) so backward is dx += dout * noise.
-// (The caller draws the factors; this only applies them.)
+// (The caller draws the factors; this only applies them.) n = N*C elements.
+template <typename T> void jitter_forward(T * out, const T * inp, const T * noise, int64_t n);
+template <typename T> void jitter_backward(T * dinp, const T * dout, const T * noise, int64_t n);
 
 // ---- balancing and router losses (each returns its un-scaled value; *_backward adds
 // coef * ∂L/∂probs into dprobs) -------------------------------------------------------------------
@@ -96,7 +112,7 @@ template <typename T> void sigmoid_backward(T * dz, const T * s, const T * ds, i
 // n_count the number of tokens they cover, while P comes from this micro-batch.
 enum class LblConvention { mixtral, megatron, switch_ };
 LblConvention parse_lbl(const std::string & s); // throws ErrorCode::spec
-// f_e from counts for a convention
+// f_e from counts for a convention ("switch" ignores K: pass top-1 counts). n_count = 0 gives f = 0.
 template <typename T>
 void lbl_frequencies(T * f, const int64_t * counts, int64_t n_count, int E, int K, LblConvention c);
 template <typename T>
@@ -108,15 +124,21 @@ void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E);   // dp
 template <typename T> T zloss_forward(const T * logits, int N, int P);
 template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P);
 
-// Normalised Tsallis entropy H_q(p) per token with DynMoLE's eps (q = 1 -> Shannon / ln N).
+// Normalised Tsallis entropy H_q(p) per token with DynMoLE's eps (q = 1 -> Shannon / ln N):
+//   q != 1: (1 - sum_i (p_i+eps)^q) / (1 - E^(1-q))      q == 1 (exactly): -sum (p_i+eps) ln(p_i+eps) / ln E
+// E = 1 gives 0 (the normaliser vanishes). H_q(uniform) < 1 because of eps (0.999704 for E=4, q=1.1).
 template <typename T> T tsallis_entropy(const T * p, int E, T q, T eps);
 // DynMoLE router loss = beta * mean_n H_q(p_n) + alpha * E * sum_e ftilde_e * P_e with
 // ftilde_e = mean_n w[n,e] (the masked, un-renormalised weights, dense (N,E)).
 // Returns the value; entropy part and LB part are written to *ent, *lb (un-scaled).
 template <typename T>
 T dynmole_loss_forward(T * ent, T * lb, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha);
-// Gradient: the entropy term through p (d/dp of H_q), the LB term through P_e only (ftilde is
-// treated as a constant, as the reference computes it from detached routing weights).
+// Gradient, as the reference (mikecovlee/DynMoLE@9354b27 `_dynamic_load_balancing_loss_func`:
+// routing_weights = softmax * final_mask is NOT detached; only the 0/1 mask has no gradient):
+// w = p * m with the mask m held fixed, so
+//   dprobs[n,e] += beta/N * dH_q(p_n)/dp_e + alpha * E/N * (ftilde_e + m[n,e] * P_e)
+// where m[n,e] = (w_dense[n,e] != 0) (p > 0 after a softmax; a p that underflowed to 0 gets no
+// gradient through the softmax anyway).
 template <typename T>
 void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha);
 

@@ -12,6 +12,7 @@
 
 #include "moe/data/dataset.hpp"
 #include "moe/models/model.hpp"
+#include "moe/routing/moe_site.hpp"
 
 namespace moe::spec {
 
@@ -30,6 +31,7 @@ struct ParamGroupSpec {
 
 struct TrainSpec {
     int epochs = 10;
+    int grad_accum = 1;             // micro-batches per optimizer step (batch_size is the whole step)
     int64_t max_steps = 0;          // stop after this many optimizer steps (0 = epochs decide)
     int batch_size = 128;
     std::string optimizer = "adamw";// adamw | sgd
@@ -46,6 +48,9 @@ struct TrainSpec {
     double clip_grad_norm = 0.0;    // 0 = no clipping
     std::vector<ParamGroupSpec> groups; // first matching pattern wins
     std::vector<std::string> freeze;    // parameters matching any pattern are not trained
+    std::vector<std::string> unfreeze;  // with adapters: base parameters that still train (e.g. "head.*")
+    double router_lr = 0.0;             // peak lr of "*.router.*" (0 = train.lr)
+    double adapter_lr = 0.0;            // peak lr of "*.experts.*" (0 = train.lr)
 };
 
 struct EvalSpec {
@@ -67,6 +72,9 @@ struct Spec {
     ExpSpec exp;
     data::DataConfig data;
     models::ModelConfig model;
+    routing::AdapterConfig adapters;  // empty sites = no adapters (the base itself trains)
+    routing::RouterConfig routing;
+    routing::BalanceConfig loss;
     TrainSpec train;
     EvalSpec eval;
     LogSpec log;

@@ -1,0 +1,209 @@
+// moe-bench: the standard workloads of ../shared/BENCHMARKS.md (mlp-mole, vit-mole,
+// mlp-mole-wide) and the machine's GEMM peak, measured in the same run.
+// For each workload: samples/s (median of timed repeats after 3 warm-up steps), achieved
+// GFLOP/s (2 FLOP per multiply-add of every matrix product actually issued, counted by the blas
+// wrapper), the ratio to the 1024x1024 SGEMM peak, and peak resident memory. Prints a table and,
+// with --json, one JSON line per workload.
+//   moe-bench [--workloads mlp-mole,vit-mole,mlp-mole-wide] [--repeats 5] [--steps 10]
+//             [--threads N] [--experts E --k K --batch B] [--json]
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include "../../apps/common/cli_common.hpp"
+#include "moe/blas/gemm.hpp"
+#include "moe/core/glob.hpp"
+#include "moe/core/rng.hpp"
+#include "moe/models/model.hpp"
+#include "moe/nn/kernels.hpp"
+#include "moe/optim/optim.hpp"
+#include "moe/routing/moe_site.hpp"
+
+using namespace moe;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Workload {
+    std::string name;
+    models::ModelConfig model;
+    models::InputShape in;
+    std::vector<std::string> sites;
+    std::vector<std::string> trainable_base; // base params that train (vit-mole: the head)
+    int experts = 8, rank = 16, k = 2, batch = 512;
+};
+
+Workload make_workload(const std::string & name) {
+    Workload w;
+    w.name = name;
+    if (name == "mlp-mole" || name == "mlp-mole-wide") {
+        w.model.kind = "mlp";
+        w.model.mlp.hidden = {1024, 1024};
+        w.model.mlp.activation = "gelu";
+        w.in = {784, 0, 0, 0};
+        w.sites = {"layers.0", "layers.1"};
+        w.experts = name == "mlp-mole-wide" ? 64 : 8;
+        w.batch = 512;
+    } else if (name == "vit-mole") {
+        w.model.kind = "vit";
+        w.model.vit = {4, 192, 6, 3, 768};
+        w.in = {784, 1, 28, 28};
+        w.sites = {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"};
+        w.trainable_base = {"head.*"};
+        w.batch = 64;
+    } else {
+        throw Error(ErrorCode::spec, "unknown workload '" + name + "' (mlp-mole, vit-mole, mlp-mole-wide)");
+    }
+    return w;
+}
+
+struct Result {
+    double samples_per_s = 0, gflops = 0, ms_per_step = 0, flops_per_step = 0;
+};
+
+Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
+    ParamStore<float> store;
+    auto trainable = [&](const std::string & n) {
+        return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos ||
+               glob_any(w.trainable_base, n);
+    };
+    auto model = models::make_model<float>(w.model, w.in, 10, store, trainable);
+    routing::AdapterConfig ac;
+    ac.experts = w.experts; ac.rank = w.rank; ac.alpha = 2.0 * w.rank;
+    routing::RouterConfig rc;
+    rc.kind = "topk"; rc.k = w.k; rc.renormalize = true;
+    routing::BalanceConfig bc;
+    bc.lbl = "switch"; bc.lbl_coef = 0.01;
+    std::vector<std::unique_ptr<routing::MoeSite<float>>> sites;
+    for (auto * l : model->sites()) {
+        if (!glob_any(w.sites, l->name)) continue;
+        auto s = std::make_unique<routing::MoeSite<float>>();
+        s->declare(store, l->name, l->C, l->OC, ac, rc, bc, trainable);
+        l->hook = s.get();
+        sites.push_back(std::move(s));
+    }
+    store.allocate(1);
+    model->bind(store);
+    for (auto & s : sites) s->bind(store);
+    // trained LoRA B is non-zero; make it so the work is the real work (B = 0 changes nothing in cost)
+    const int B = w.batch, V = 10;
+    model->plan(B);
+    for (auto & s : sites) s->plan(B * model->tokens_per_sample());
+    optim::OptimConfig oc;
+    oc.kind = "adamw"; oc.lr = 1e-3;
+    optim::Optimizer<float> opt(oc, store, {});
+    std::vector<float> x((size_t)B * w.in.d), probs((size_t)B * V), losses(B), dlogits((size_t)B * V);
+    std::vector<int32_t> y(B), task(B, 0);
+    Rng rng(5);
+    for (auto & v : x) v = (float)rng.normal();
+    for (auto & v : y) v = (int32_t)rng.below(10);
+    int64_t step = 0;
+    auto one_step = [&] {
+        for (auto & s : sites) s->set_context(task.data(), B, step, (uint64_t)step);
+        const float * logits = model->forward(x.data(), B, true);
+        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
+        std::fill(dlogits.begin(), dlogits.end(), 0.f);
+        nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
+        model->backward(dlogits.data(), B);
+        opt.step(1.0);
+        for (auto & s : sites) s->after_step();
+        store.zero_grad();
+        ++step;
+    };
+    for (int i = 0; i < 3; ++i) one_step(); // warm-up
+    std::vector<double> times;
+    double flops = 0;
+    for (int r = 0; r < repeats; ++r) {
+        blas::reset_gemm_flops();
+        auto t0 = Clock::now();
+        for (int i = 0; i < steps_per_repeat; ++i) one_step();
+        times.push_back(std::chrono::duration<double>(Clock::now() - t0).count() / steps_per_repeat);
+        flops = blas::gemm_flops() / steps_per_repeat;
+    }
+    std::sort(times.begin(), times.end());
+    const double t = times[times.size() / 2];
+    Result res;
+    res.ms_per_step = 1000 * t;
+    res.samples_per_s = B / t;
+    res.flops_per_step = flops;
+    res.gflops = flops / t / 1e9;
+    return res;
+}
+
+double gemm_peak_gflops() {
+    const int n = 1024;
+    std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n);
+    blas::gemm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    std::vector<double> ts;
+    for (int r = 0; r < 7; ++r) {
+        auto t0 = Clock::now();
+        blas::gemm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+        ts.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    std::sort(ts.begin(), ts.end());
+    return 2.0 * n * n * n / ts[ts.size() / 2] / 1e9;
+}
+
+double peak_rss_mb() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+} // namespace
+
+int main(int argc, char ** argv) {
+    apps::select_blas_kernels(argc, argv);
+    CLI::App app{"moe-bench: the standard workloads (../shared/BENCHMARKS.md) against this machine's GEMM peak"};
+    std::string list = "mlp-mole,vit-mole,mlp-mole-wide";
+    int repeats = 5, steps = 5, experts = 0, k = 0, batch = 0;
+    bool json = false;
+    apps::CommonArgs common;
+    app.add_option("--workloads", list, "comma-separated workloads");
+    app.add_option("--repeats", repeats, "timed repeats (median reported)")->check(CLI::PositiveNumber);
+    app.add_option("--steps", steps, "steps per timed repeat")->check(CLI::PositiveNumber);
+    app.add_option("--experts", experts, "override E of every workload (cost-growth tables)");
+    app.add_option("--k", k, "override k of every workload");
+    app.add_option("--batch", batch, "override the batch of every workload");
+    app.add_flag("--json", json, "also print one JSON line per workload");
+    apps::add_common_options(app, common);
+    CLI11_PARSE(app, argc, argv);
+    apps::install_logger(common);
+    return apps::run_guarded([&]() -> int {
+        blas::blas_init(common.threads < 0 ? 0 : common.threads);
+        const double peak = gemm_peak_gflops();
+        fmt::print("GEMM peak (1024^3 SGEMM, {} threads): {:.1f} GFLOP/s\n", blas::blas_threads(), peak);
+        fmt::print("| workload | E | k | batch | samples/s | ms/step | GFLOP/step | GFLOP/s | of peak | peak RSS MB |\n");
+        fmt::print("|---|---|---|---|---|---|---|---|---|---|\n");
+        std::stringstream ss(list);
+        std::vector<std::string> jsonl;
+        for (std::string name; std::getline(ss, name, ',');) {
+            Workload w = make_workload(name);
+            if (experts > 0) w.experts = experts;
+            if (k > 0) w.k = k;
+            if (batch > 0) w.batch = batch;
+            Result r = run_workload(w, repeats, steps);
+            const double rss = peak_rss_mb();
+            fmt::print("| {} | {} | {} | {} | {:.0f} | {:.2f} | {:.3f} | {:.1f} | {:.1f}% | {:.0f} |\n", w.name, w.experts, w.k,
+                       w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9, r.gflops, 100 * r.gflops / peak, rss);
+            jsonl.push_back(fmt::format("{{\"workload\":\"{}\",\"experts\":{},\"k\":{},\"batch\":{},\"samples_per_s\":{:.2f},"
+                                        "\"ms_per_step\":{:.4f},\"gflop_per_step\":{:.5f},\"gflops\":{:.3f},\"peak_gflops\":{:.3f},"
+                                        "\"ratio\":{:.4f},\"peak_rss_mb\":{:.1f},\"threads\":{}}}",
+                                        w.name, w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9,
+                                        r.gflops, peak, r.gflops / peak, rss, blas::blas_threads()));
+            std::fflush(stdout);
+        }
+        if (json)
+            for (auto & l : jsonl) fmt::print("{}\n", l);
+        return 0;
+    });
+}

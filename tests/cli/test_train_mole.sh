@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Base-then-adapt: pre-train a tiny MLP, load it frozen, train a mixture of LoRA experts with a
+# router on a two-domain mixture; check the run file (frozen base equal to the base run, stacked
+# experts, router, routing telemetry per site) and every router family end to end.
+source "$(dirname "$0")/lib.sh"
+expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" -o "$TMP/base.h5" -q --set train.epochs=1
+expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole.h5" --set base="$TMP/base.h5"
+expect_out "loaded 4 base tensors"
+expect_out "eval epoch 2 test"
+for r in soft switch topp dynmole expert_choice null_experts sigmoid_bias random_fixed; do
+    extra=()
+    [ $r = null_experts ] && extra=(--set routing.null_experts=2 --set loss.null_coef=0.01)
+    expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole_$r.h5" -q \
+        --set base="$TMP/base.h5" --set routing.router=$r --set train.epochs=1 "${extra[@]}"
+done
+# contradictory settings are spec errors with their paths
+expect_rc 2 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set routing.k=9 --set adapters.rank=0
+expect_out "routing.k: k = 9 exceeds the 4 experts"
+expect_out "adapters.rank: value 0 out of range"
+expect_rc 2 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set 'adapters.sites=["blocks.*.mlp.fc1"]'
+expect_out "adapters.sites\[0\]: pattern 'blocks.\*.mlp.fc1' matches no site; the sites are: layers.0 head"
+[ ! -e "$TMP/bad.h5" ] || fail "bad run left a file"
+# a base with the wrong shapes is reported by name
+expect_rc 3 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set base="$TMP/base.h5" --set 'model.mlp.hidden=[16]'
+expect_out "params/layers.0.weight: run file has shape (32,784), model expects (16,784)"
+have_h5py || { echo "SKIP h5py checks"; exit 0; }
+"$PYTHON" - "$TMP" <<'PY'
+import sys, glob, h5py, numpy as np
+d = sys.argv[1]
+base = h5py.File(f"{d}/base.h5", "r"); m = h5py.File(f"{d}/mole.h5", "r")
+for n in ("layers.0.weight", "layers.0.bias", "head.weight", "head.bias"):
+    assert np.array_equal(base["params"][n][:], m["params"][n][:]), n      # frozen base untouched
+    assert int(m["params"][n].attrs["trainable"]) == 0
+assert m["params/layers.0.experts.lora_a"].shape == (4, 4, 784)
+assert m["params/layers.0.experts.lora_b"].shape == (4, 32, 4)
+assert m["params/layers.0.router.weight"].shape == (4, 784)
+assert np.abs(m["params/layers.0.experts.lora_b"][:]).max() > 0           # B trained away from 0
+g = m["routing/layers.0"]
+load = g["load"][:]
+assert load.shape[1] == 4 and load.shape[0] == len(g["step"][:]) >= 2
+assert np.allclose(load.sum(axis=1), 1.0, atol=1e-5)
+assert np.allclose(g["active"][:], 2.0)                                  # top-2
+assert np.allclose(g["flops_ratio"][:], 0.5)                             # k/E of dense
+assert (g["lbl"][:] > 0.5).all() and (g["z_loss"][:] > 0).all()           # losses are reported
+assert "tasks" in m["metrics/eval/test"] and set(m["metrics/eval/test/tasks"].keys()) == {"rot90", "invert"}
+ne = h5py.File(f"{d}/mole_null_experts.h5", "r")["routing/layers.0"]
+assert ne["flops_ratio"][-1] < 0.5                                       # null slots cost nothing
+sw = h5py.File(f"{d}/mole_switch.h5", "r")["routing/layers.0"]
+assert np.allclose(sw["active"][:] + sw["dropped"][:], 1.0, atol=1e-6)  # top-1, dropped tokens get none
+sb = h5py.File(f"{d}/mole_sigmoid_bias.h5", "r")
+assert np.abs(sb["params/layers.0.router.expert_bias"][:]).max() > 0     # bias moved by the update rule
+print("mole run file ok")
+PY
