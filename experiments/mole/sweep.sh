@@ -10,7 +10,7 @@ mkdir -p runs/mole
 if [ ! -f runs/pretrain_mlp_fmnist.h5 ]; then
     "$BIN" experiments/pretrain_mlp_fmnist.json -o runs/pretrain_mlp_fmnist.h5 "$@"
 fi
-for r in soft topk topk_nolbl switch topp dynmole expert_choice null_experts sigmoid_bias random_fixed; do
+for r in soft topk topk_nolbl switch topp dynmole expert_choice null_experts sigmoid_bias random_fixed task; do
     echo "== $r"
     "$BIN" "experiments/mole/$r.json" -o "runs/mole/$r.h5" -q "$@"
 done

@@ -7,7 +7,7 @@ expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" -o "$TM
 expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole.h5" --set base="$TMP/base.h5"
 expect_out "loaded 4 base tensors"
 expect_out "eval epoch 2 test"
-for r in soft switch topp dynmole expert_choice null_experts sigmoid_bias random_fixed; do
+for r in soft switch topp dynmole expert_choice null_experts sigmoid_bias random_fixed task; do
     extra=()
     [ $r = null_experts ] && extra=(--set routing.null_experts=2 --set loss.null_coef=0.01)
     expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole_$r.h5" -q \
@@ -49,5 +49,8 @@ sw = h5py.File(f"{d}/mole_switch.h5", "r")["routing/layers.0"]
 assert np.allclose(sw["active"][:] + sw["dropped"][:], 1.0, atol=1e-6)  # top-1, dropped tokens get none
 sb = h5py.File(f"{d}/mole_sigmoid_bias.h5", "r")
 assert np.abs(sb["params/layers.0.router.expert_bias"][:]).max() > 0     # bias moved by the update rule
+tk = h5py.File(f"{d}/mole_task.h5", "r")
+assert tk["params/layers.0.router.module_logits"].shape == (2, 4)      # (n_tasks from the data, q*S)
+assert np.allclose(tk["routing/layers.0/flops_ratio"][:], 0.25)         # one mixed LoRA of 4 skills
 print("mole run file ok")
 PY

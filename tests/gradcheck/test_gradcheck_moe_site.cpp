@@ -27,16 +27,18 @@ struct SiteCase {
 GradCase case_site(const std::string & router, const std::string & adapter, routing::BalanceConfig bc,
                    routing::RouterConfig rc = {}, double dropout = 0.0) {
     auto s = std::make_shared<SiteCase>();
-    const int C = 6, OC = 5;
+    const int C = 6, OC = 6;
     routing::AdapterConfig ac;
     ac.kind = adapter;
     ac.experts = router == "none" ? 1 : 4;
     ac.rank = 3;
     ac.alpha = 6;
     ac.dropout = dropout;
-    rc.kind = router;
+    rc.kind = router == "task_mhr" ? "task" : router;
     if (router == "null_experts") { rc.null_experts = 2; rc.k = 3; }
     if (router == "random_fixed") { rc.k = 3; rc.k_start = 1; rc.k_grow_steps = 10; }
+    if (router == "task") { rc.n_tasks = 3; rc.n_splits = 1; rc.temperature = 0.7; }
+    if (router == "task_mhr") { rc.kind = "task"; rc.n_tasks = 3; rc.n_splits = 3; }
     rc.init_std = 0.8; // well-spread router probabilities: no near-ties
     auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
     s->base.declare(s->st, "layers.0", C, OC, true, frozen);
@@ -50,7 +52,7 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
     s->dinp.resize(s->inp.size());
     s->out.resize(s->N * OC);
     s->G = random_vec(s->out.size(), 202);
-    s->task.assign(s->N, 0);
+    s->task = {0, 2, 1, 2, 0, 0, 1, 2};
     GradCase c;
     c.name = "moe_site_" + router + "_" + adapter + (bc.lbl != "none" ? "_" + bc.lbl : "") + (rc.jitter > 0 ? "_jitter" : "") +
              (dropout > 0 ? "_dropout" : "");
@@ -99,6 +101,8 @@ TEST_CASE("gradcheck: MoE site for every router (selection fixed)") {
     cases.push_back(case_site("null_experts", "lora", nullb));
     cases.push_back(case_site("sigmoid_bias", "lora", none));
     cases.push_back(case_site("random_fixed", "lora", none));
+    cases.push_back(case_site("task", "lora", none));      // Poly, relaxed Bernoulli (training)
+    cases.push_back(case_site("task_mhr", "lora", none));  // MHR: 3 heads over the 6 input / 6 output columns
     for (auto & c : cases) {
         SUBCASE(c.name.c_str()) {
             auto r = grad_check(c);

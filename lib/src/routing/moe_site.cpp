@@ -25,6 +25,23 @@ void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int
     C_ = C; OC_ = OC; E_ = a.experts; R_ = a.rank;
     MOE_CHECK(E_ >= 1 && R_ >= 1, ErrorCode::spec, "adapters: experts and rank must be >= 1");
     has_router_ = r.kind != "none" && !(E_ == 1 && r.kind == "topk");
+    if (r.kind == "task") {
+        q_ = r.n_splits;
+        n_tasks_ = std::max(1, r.n_tasks);
+        MOE_CHECK(a.kind == "lora", ErrorCode::spec, "routing.router task (Poly/MHR) mixes LoRA parameters: adapters.kind must be lora");
+        MOE_CHECK(q_ >= 1 && C % q_ == 0 && OC % q_ == 0, ErrorCode::spec,
+                  "routing.n_splits (" + std::to_string(q_) + ") must divide the input and output widths of site " + site +
+                      " (" + std::to_string(C) + ", " + std::to_string(OC) + ")");
+        const std::string ex = site + ".experts.";
+        // PEFT Poly: A per (split, skill) with fan-in d_in/q, B = 0, scale 1/r (no alpha)
+        id_a_ = s.declare(ex + "lora_a", {E_, R_, C}, tr(ex + "lora_a"), Init::KaimingUniform(C / q_));
+        id_b_ = s.declare(ex + "lora_b", {E_, OC, R_}, tr(ex + "lora_b"), Init::Zeros());
+        const std::string pn = site + ".router.module_logits";
+        id_phi_ = s.declare(pn, {n_tasks_, q_ * E_}, tr(pn), Init::Uniform(1e-3));
+        scale_ = static_cast<T>(1.0 / R_);
+        K_ = 1;
+        return;
+    }
     M_ = r.kind == "null_experts" ? r.null_experts : 0;
     P_ = E_ + M_;
     K_ = std::max(1, r.kind == "switch" ? 1 : r.k);
@@ -59,12 +76,21 @@ void MoeSite<T>::bind(ParamStore<T> & s) {
     if (id_bd_ >= 0) { bd_ = s.value(id_bd_); dbd_ = s.grad(id_bd_); bu_ = s.value(id_bu_); dbu_ = s.grad(id_bu_); }
     if (id_rw_ >= 0) { rw_ = s.value(id_rw_); drw_ = s.grad(id_rw_); }
     if (id_bias_ >= 0) bias_ = s.value(id_bias_);
+    if (id_phi_ >= 0) { phi_ = s.value(id_phi_); dphi_ = s.grad(id_phi_); }
 }
 
 template <typename T>
 void MoeSite<T>::plan(int N) {
     Nmax_ = N;
     int kmax = has_router_ ? (dense_slots(rc_.kind) ? E_ : std::max(K_, rc_.k_start)) : 1;
+    if (rc_.kind == "task") {
+        kmax = 1;
+        const size_t QS = (size_t)q_ * E_;
+        mixA_.assign((size_t)n_tasks_ * R_ * C_, T(0)); mixB_.assign((size_t)n_tasks_ * OC_ * R_, T(0));
+        pw_.assign(n_tasks_ * QS, T(0)); pz_.assign(n_tasks_ * QS, T(0)); pu_.assign(n_tasks_ * QS, T(0.5));
+        dmixA_.assign((size_t)R_ * C_, T(0)); dmixB_.assign((size_t)OC_ * R_, T(0)); dpw_.assign(QS, T(0));
+        toff_.assign(n_tasks_ + 1, 0);
+    }
     if (rc_.kind == "null_experts") kmax = std::min(K_, P_);
     Kslots_ = kmax;
     const size_t NK = (size_t)N * kmax;
@@ -177,6 +203,7 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     N_ = N;
     train_ = train;
     std::fill(micro_counts_.begin(), micro_counts_.end(), 0);
+    if (rc_.kind == "task") { forward_task(out, inp, N, train); return; }
     route(inp, N, train);
     const int K = Kslots_;
 
@@ -307,6 +334,7 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
 template <typename T>
 void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     MOE_ASSERT(N == N_);
+    if (rc_.kind == "task") { backward_task(dinp, dout, N); return; }
     const int K = Kslots_;
     const bool dropout = train_ && ac_.dropout > 0;
     const T * xd = dropout ? xd_.data() : inp;
@@ -371,6 +399,123 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
         } else {
             blas::gemm<T>(false, false, N, C_, P_, T(1), dlogits_.data(), P_, rw_, C_, T(1), dinp, C_);
         }
+    }
+}
+
+// Poly / MHR (PEFT poly/layer.py): for the task t of each row, w = poly weights of Φ[t] (q,S);
+// A_t = Σ_s w[q(c),s] A_s (split q(c) of input column c), B_t = Σ_s w[q(o),s] B_s (split of output
+// row o); out += (1/r) (x A_t^T) B_t^T. Rows are grouped by task (counting sort) so each task is
+// two dense GEMMs on a contiguous block.
+template <typename T>
+void MoeSite<T>::forward_task(T * out, const T * inp, int N, bool train) {
+    const int S = E_, QS = q_ * E_, cs = C_ / q_, os = OC_ / q_;
+    for (int n = 0; n < N; ++n) {
+        const int sample = (int)((int64_t)n * n_samples_ / N);
+        const int t = task_ ? task_[sample] : 0;
+        if (t < 0 || t >= n_tasks_)
+            throw Error(ErrorCode::spec, "routing.n_tasks: task id " + std::to_string(t) + " at site " + site_ +
+                                             " is outside [0, " + std::to_string(n_tasks_) + ")");
+        idx_[n] = t;
+        gate_[n] = T(1);
+    }
+    Kslots_ = 1;
+    routed_ = adapters::dispatch_plan(perm_.data(), toff_.data(), idx_.data(), N, 1, n_tasks_);
+    SiteStats & st = stats_on_ ? stats_ : off_stats_;
+    for (int t = 0; t < n_tasks_; ++t) {
+        const int b = toff_[t], en = toff_[t + 1], n = en - b;
+        if (n == 0) continue;
+        T * w = pw_.data() + (size_t)t * QS;
+        T * z = pz_.data() + (size_t)t * QS;
+        T * u = pu_.data() + (size_t)t * QS;
+        if (train)
+            for (int i = 0; i < QS; ++i) u[i] = static_cast<T>(rng_.uniform());
+        poly_weights_forward(w, z, phi_ + (size_t)t * QS, u, q_, S, train, static_cast<T>(rc_.temperature));
+        T * A = mixA_.data() + (size_t)t * R_ * C_;
+        T * B = mixB_.data() + (size_t)t * OC_ * R_;
+        std::fill(A, A + (size_t)R_ * C_, T(0));
+        std::fill(B, B + (size_t)OC_ * R_, T(0));
+        for (int s = 0; s < S; ++s) {
+            const T * As = a_ + (size_t)s * R_ * C_;
+            const T * Bs = b_ + (size_t)s * OC_ * R_;
+            for (int r = 0; r < R_; ++r)
+                for (int c = 0; c < C_; ++c) A[(size_t)r * C_ + c] += w[(c / cs) * S + s] * As[(size_t)r * C_ + c];
+            for (int o = 0; o < OC_; ++o) {
+                const T wo = w[(o / os) * S + s];
+                for (int r = 0; r < R_; ++r) B[(size_t)o * R_ + r] += wo * Bs[(size_t)o * R_ + r];
+            }
+        }
+        T * xg = xg_.data() + (size_t)b * C_;
+        T * yg = yg_.data() + (size_t)b * OC_;
+        adapters::gather_rows(xg, inp, perm_.data(), b, en, 1, C_);
+        std::fill(yg, yg + (size_t)n * OC_, T(0));
+        adapters::lora_forward(yg, h_.data() + (size_t)b * R_, xg, A, B, scale_, n, C_, OC_, R_);
+        adapters::scatter_add_rows(out, yg, gate_.data(), perm_.data(), b, en, 1, OC_);
+        // telemetry: each row counts for the skill with the largest weight (averaged over heads)
+        int best = 0;
+        double bw = -1;
+        for (int s = 0; s < S; ++s) {
+            double m = 0;
+            for (int h = 0; h < q_; ++h) m += w[h * S + s];
+            if (m > bw) { bw = m; best = s; }
+        }
+        st.load[best] += n;
+        for (int h = 0; h < q_; ++h)
+            for (int s = 0; s < S; ++s) {
+                const double v = w[h * S + s];
+                if (v > 0) st.entropy_sum -= n * v * std::log(v) / q_;
+            }
+    }
+    st.tokens += N;
+    st.active_sum += N; // one mixed LoRA per row: 1/S of the work of running every skill
+    st.forwards += 1;
+    last_aux_ = 0;
+}
+
+template <typename T>
+void MoeSite<T>::backward_task(T * dinp, const T * dout, int N) {
+    const int S = E_, QS = q_ * E_, cs = C_ / q_, os = OC_ / q_;
+    for (int t = 0; t < n_tasks_; ++t) {
+        const int b = toff_[t], en = toff_[t + 1], n = en - b;
+        if (n == 0) continue;
+        const T * w = pw_.data() + (size_t)t * QS;
+        const T * A = mixA_.data() + (size_t)t * R_ * C_;
+        const T * B = mixB_.data() + (size_t)t * OC_ * R_;
+        T * dyg = dyg_.data() + (size_t)b * OC_;
+        T * dxg = dxg_.data() + (size_t)b * C_;
+        adapters::scatter_add_rows_backward(dyg, (T *)nullptr, dout, yg_.data() + (size_t)b * OC_, gate_.data(), perm_.data(),
+                                            b, en, 1, OC_);
+        std::fill(dmixA_.begin(), dmixA_.end(), T(0));
+        std::fill(dmixB_.begin(), dmixB_.end(), T(0));
+        if (dinp) std::fill(dxg, dxg + (size_t)n * C_, T(0));
+        adapters::lora_backward(dinp ? dxg : (T *)nullptr, dmixA_.data(), dmixB_.data(), dh_.data() + (size_t)b * R_, dyg,
+                                xg_.data() + (size_t)b * C_, h_.data() + (size_t)b * R_, A, B, scale_, n, C_, OC_, R_);
+        if (dinp) adapters::gather_rows_backward(dinp, dxg, perm_.data(), b, en, 1, C_);
+        // forward was: A_t = Σ_s w[q(c),s] A_s ; B_t = Σ_s w[q(o),s] B_s
+        std::fill(dpw_.begin(), dpw_.end(), T(0));
+        for (int s = 0; s < S; ++s) {
+            const T * As = a_ + (size_t)s * R_ * C_;
+            const T * Bs = b_ + (size_t)s * OC_ * R_;
+            T * dAs = da_ ? da_ + (size_t)s * R_ * C_ : nullptr;
+            T * dBs = db_ ? db_ + (size_t)s * OC_ * R_ : nullptr;
+            for (int r = 0; r < R_; ++r)
+                for (int c = 0; c < C_; ++c) {
+                    const size_t i = (size_t)r * C_ + c;
+                    const int h = c / cs;
+                    if (dAs) dAs[i] += w[h * S + s] * dmixA_[i];
+                    dpw_[h * S + s] += As[i] * dmixA_[i];
+                }
+            for (int o = 0; o < OC_; ++o) {
+                const int h = o / os;
+                for (int r = 0; r < R_; ++r) {
+                    const size_t i = (size_t)o * R_ + r;
+                    if (dBs) dBs[i] += w[h * S + s] * dmixB_[i];
+                    dpw_[h * S + s] += Bs[i] * dmixB_[i];
+                }
+            }
+        }
+        if (dphi_)
+            poly_weights_backward(dphi_ + (size_t)t * QS, dpw_.data(), w, pz_.data() + (size_t)t * QS, phi_ + (size_t)t * QS,
+                                  pu_.data() + (size_t)t * QS, q_, S, train_, static_cast<T>(rc_.temperature));
     }
 }
 

@@ -394,10 +394,10 @@ template <typename V>
 void visit(V & v, routing::RouterConfig & s) {
     v.field("router", s.kind, "Router (routing.md): soft = LoRAMoE dense softmax; topk = Mixtral/MoLA/MixLoRA; switch = top-1 "
                               "with capacity; topp = MixLoRA-dynamic; dynmole = Tsallis hybrid; expert_choice; null_experts = "
-                              "AdaMoE; sigmoid_bias = DeepSeek-V3 aux-loss-free; random_fixed = SMoE-Dropout; none = every "
-                              "token to expert 0.",
+                              "AdaMoE; sigmoid_bias = DeepSeek-V3 aux-loss-free; random_fixed = SMoE-Dropout; task = Poly/MHR "
+                              "per-task skill weights mixed before the matmul; none = every token to expert 0.",
             one_of({"none", "soft", "topk", "switch", "topp", "dynmole", "expert_choice", "null_experts", "sigmoid_bias",
-                    "random_fixed"}));
+                    "random_fixed", "task"}));
     v.field("k", s.k, "Experts per token (topk, null_experts incl. null slots, sigmoid_bias, random_fixed final k).", range(1, 4096));
     v.field("renormalize", s.renormalize, "topk: renormalise the selected probabilities (Mixtral) or not (raw softmax weights).");
     v.field("jitter", s.jitter, "Multiplicative router-input jitter U(1-eps, 1+eps) in training (Switch default 0.01).", range(0, 1));
@@ -414,6 +414,9 @@ void visit(V & v, routing::RouterConfig & s) {
     v.field("init_std", s.init_std, "Router weight initialisation N(0, init_std^2) (MixLoRA 0.02).", positive());
     v.field("k_start", s.k_start, "random_fixed: active experts at step 0.", range(1, 4096));
     v.field("k_grow_steps", s.k_grow_steps, "random_fixed: steps over which the active experts grow linearly to k.", at_least(0));
+    v.field("n_splits", s.n_splits, "task: heads q (Poly = 1, MHR > 1; must divide the site widths).", range(1, 4096));
+    v.field("n_tasks", s.n_tasks, "task: number of task ids (0 = the number of tasks in the data).", at_least(0));
+    v.field("temperature", s.temperature, "task: relaxed-Bernoulli temperature in training (evaluation uses the sigmoid).", positive());
 }
 
 template <typename V>

@@ -172,7 +172,9 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         for (auto * l : all) {
             if (!glob_any(spec.adapters.sites, l->name)) continue;
             auto site = std::make_unique<routing::MoeSite<float>>();
-            site->declare(store, l->name, l->C, l->OC, spec.adapters, spec.routing, spec.loss, trainable);
+            routing::RouterConfig rc = spec.routing;
+            if (rc.n_tasks == 0) rc.n_tasks = (int)splits.task_names.size();
+            site->declare(store, l->name, l->C, l->OC, spec.adapters, rc, spec.loss, trainable);
             l->hook = site.get();
             sites.push_back(std::move(site));
         }

@@ -55,7 +55,7 @@ struct RouterConfig {
     int k_start = 1;            // random_fixed: active experts at step 0
     int64_t k_grow_steps = 0;   // random_fixed: steps over which k grows linearly to k
     int n_splits = 1;           // task: heads q (MHR when > 1)
-    int n_tasks = 1;            // task: number of task ids
+    int n_tasks = 0;            // task: number of task ids (0 = the number of tasks in the data)
     double temperature = 1.0;   // task: relaxed-Bernoulli temperature
 };
 
@@ -112,6 +112,14 @@ class MoeSite final : public nn::SiteHook<T> {
   private:
     int K_now(bool train) const;
     void route(const T * inp, int N, bool train);
+    // task (Poly / MHR): per-task weights over skills, parameters mixed before the matmul
+    void forward_task(T * out, const T * inp, int N, bool train);
+    void backward_task(T * dinp, const T * dout, int N);
+    int q_ = 1, n_tasks_ = 1;
+    int id_phi_ = -1;
+    T *phi_ = nullptr, *dphi_ = nullptr;
+    std::vector<T> mixA_, mixB_, pw_, pz_, pu_, dmixA_, dmixB_, dpw_;
+    std::vector<int32_t> toff_;
 
     std::string site_;
     AdapterConfig ac_;
