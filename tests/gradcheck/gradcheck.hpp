@@ -98,6 +98,21 @@ inline GradCheckResult grad_check(GradCase & c) {
     return r;
 }
 
+// Runs every case of a gradient-check list as its own doctest subcase (doctest must be
+// included by the test file before this header is used from a TEST_CASE).
+#ifdef DOCTEST_LIBRARY_INCLUDED
+inline void check_all(std::vector<GradCase> & cases) {
+    for (auto & c : cases) {
+        SUBCASE(c.name.c_str()) {
+            auto r = grad_check(c);
+            INFO(r.report);
+            CHECK_MESSAGE(r.ok, c.name);
+            CHECK(r.checked > 0);
+        }
+    }
+}
+#endif
+
 // f = <out, G>
 inline double dot(const double * a, const double * b, size_t n) {
     double s = 0;

@@ -133,14 +133,7 @@ TEST_CASE("gradcheck: adapter kernels and sparse dispatch") {
     cases.push_back(case_lora());
     cases.push_back(case_bottleneck());
     cases.push_back(case_dispatch());
-    for (auto & c : cases) {
-        SUBCASE(c.name.c_str()) {
-            auto r = grad_check(c);
-            INFO(r.report);
-            CHECK_MESSAGE(r.ok, c.name);
-            CHECK(r.checked > 0);
-        }
-    }
+    check_all(cases);
 }
 
 TEST_CASE("dispatch_plan groups (token, slot) pairs by expert in token order") {

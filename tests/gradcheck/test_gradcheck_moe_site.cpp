@@ -103,14 +103,7 @@ TEST_CASE("gradcheck: MoE site for every router (selection fixed)") {
     cases.push_back(case_site("random_fixed", "lora", none));
     cases.push_back(case_site("task", "lora", none));      // Poly, relaxed Bernoulli (training)
     cases.push_back(case_site("task_mhr", "lora", none));  // MHR: 3 heads over the 6 input / 6 output columns
-    for (auto & c : cases) {
-        SUBCASE(c.name.c_str()) {
-            auto r = grad_check(c);
-            INFO(r.report);
-            CHECK_MESSAGE(r.ok, c.name);
-            CHECK(r.checked > 0);
-        }
-    }
+    check_all(cases);
 }
 
 TEST_CASE("MoE site: a fresh LoRA mixture leaves the base output unchanged (B = 0)") {

@@ -256,14 +256,7 @@ TEST_CASE("gradcheck: every nn kernel, module and base model") {
     cases.push_back(case_transformer_block());
     cases.push_back(case_model("mlp"));
     cases.push_back(case_model("vit"));
-    for (auto & c : cases) {
-        SUBCASE(c.name.c_str()) {
-            auto r = grad_check(c);
-            INFO(r.report);
-            CHECK_MESSAGE(r.ok, c.name);
-            CHECK(r.checked > 0);
-        }
-    }
+    check_all(cases);
 }
 
 TEST_CASE("gradcheck: the checker catches a backward that overwrites instead of accumulating") {

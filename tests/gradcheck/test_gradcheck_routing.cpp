@@ -311,14 +311,7 @@ TEST_CASE("gradcheck: every routing gate and router loss (selection fixed)") {
     cases.push_back(case_adamoe(Front::direct));
     cases.push_back(case_poly(false));
     cases.push_back(case_poly(true));
-    for (auto & c : cases) {
-        SUBCASE(c.name.c_str()) {
-            auto r = grad_check(c);
-            INFO(r.report);
-            CHECK_MESSAGE(r.ok, c.name);
-            CHECK(r.checked > 0);
-        }
-    }
+    check_all(cases);
 }
 
 TEST_CASE("gradcheck routing: the cases are not vacuous") {
