@@ -21,12 +21,12 @@
 
 #include "../../apps/common/cli_common.hpp"
 #include "moe/blas/gemm.hpp"
-#include "moe/core/glob.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/routing/moe_site.hpp"
+#include "moe/train/network.hpp"
 
 using namespace moe;
 using Clock = std::chrono::steady_clock;
@@ -71,33 +71,27 @@ struct Result {
 };
 
 Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
-    ParamStore<float> store;
-    auto trainable = [&](const std::string & n) {
-        return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos ||
-               glob_any(w.trainable_base, n);
-    };
-    auto model = models::make_model<float>(w.model, w.in, 10, store, trainable);
-    routing::AdapterConfig ac;
-    ac.experts = w.experts; ac.rank = w.rank; ac.alpha = 2.0 * w.rank;
-    routing::RouterConfig rc;
-    rc.kind = "topk"; rc.k = w.k; rc.renormalize = true;
-    routing::BalanceConfig bc;
-    bc.lbl = "switch"; bc.lbl_coef = 0.01;
-    std::vector<std::unique_ptr<routing::MoeSite<float>>> sites;
-    for (auto * l : model->sites()) {
-        if (!glob_any(w.sites, l->name)) continue;
-        auto s = std::make_unique<routing::MoeSite<float>>();
-        s->declare(store, l->name, l->C, l->OC, ac, rc, bc, trainable);
-        l->hook = s.get();
-        sites.push_back(std::move(s));
-    }
-    store.allocate(1);
-    model->bind(store);
-    for (auto & s : sites) s->bind(store);
-    // trained LoRA B is non-zero; make it so the work is the real work (B = 0 changes nothing in cost)
+    // the workload as a spec: frozen base, LoRA experts (A kaiming-uniform, B = 0, alpha = 2r),
+    // softmax top-k router with renormalisation, Switch load-balancing loss 0.01
+    spec::Spec sp;
+    sp.model = w.model;
+    sp.adapters.sites = w.sites;
+    sp.adapters.kind = "lora";
+    sp.adapters.experts = w.experts;
+    sp.adapters.rank = w.rank;
+    sp.adapters.alpha = 2.0 * w.rank;
+    sp.routing.kind = "topk";
+    sp.routing.k = w.k;
+    sp.routing.renormalize = true;
+    sp.loss.lbl = "switch";
+    sp.loss.lbl_coef = 0.01;
+    sp.train.unfreeze = w.trainable_base;
+    auto net = train::build_network(sp, w.in, 10, 1, 1);
+    auto & store = net->store;
+    auto & model = net->model;
+    auto & sites = net->sites;
     const int B = w.batch, V = 10;
-    model->plan(B);
-    for (auto & s : sites) s->plan(B * model->tokens_per_sample());
+    net->plan(B);
     optim::OptimConfig oc;
     oc.kind = "adamw"; oc.lr = 1e-3;
     optim::Optimizer<float> opt(oc, store, {});
@@ -108,7 +102,7 @@ Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
     for (auto & v : y) v = (int32_t)rng.below(10);
     int64_t step = 0;
     auto one_step = [&] {
-        for (auto & s : sites) s->set_context(task.data(), B, step, (uint64_t)step);
+        net->set_context(task.data(), B, step, (uint64_t)step);
         const float * logits = model->forward(x.data(), B, true);
         nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
         std::fill(dlogits.begin(), dlogits.end(), 0.f);

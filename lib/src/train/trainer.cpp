@@ -16,6 +16,7 @@
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/routing/moe_site.hpp"
+#include "moe/train/network.hpp"
 
 namespace moe::train {
 
@@ -123,10 +124,6 @@ void write_routing(io::RunWriter & w, Sites & sites, int64_t step) {
     }
 }
 
-bool is_adapter_param(const std::string & name) {
-    return name.find(".experts.") != std::string::npos || name.find(".router.") != std::string::npos;
-}
-
 } // namespace
 
 Summary run_training(const spec::Spec & spec, const std::string & out_path, Observer & obs) {
@@ -143,43 +140,12 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     const auto & tr = splits.train;
     const int V = std::max({tr.n_classes, splits.val.n_classes, splits.test.n_classes});
 
-    // ---- model and parameters
-    ParamStore<float> store;
-    const bool adapted = !spec.adapters.sites.empty();
-    // with adapters the base is frozen (but for train.unfreeze); train.freeze always wins
-    nn::TrainablePred trainable = [&](const std::string & name) {
-        if (glob_any(spec.train.freeze, name)) return false;
-        if (!adapted) return true;
-        return is_adapter_param(name) || glob_any(spec.train.unfreeze, name);
-    };
+    // ---- model, adapter sites and parameters
     models::InputShape in{tr.d, tr.channels, tr.height, tr.width};
-    auto model = models::make_model<float>(spec.model, in, V, store, trainable);
-    Sites sites;
-    if (adapted) {
-        auto all = model->sites();
-        std::vector<SpecProblem> problems;
-        for (size_t i = 0; i < spec.adapters.sites.size(); ++i) {
-            const auto & pat = spec.adapters.sites[i];
-            bool any = false;
-            for (auto * l : all) any |= glob_match(pat, l->name);
-            if (!any) {
-                std::string names;
-                for (auto * l : all) names += " " + l->name;
-                problems.push_back({"adapters.sites[" + std::to_string(i) + "]", "pattern '" + pat + "' matches no site; the sites are:" + names});
-            }
-        }
-        if (!problems.empty()) throw SpecError("", problems);
-        for (auto * l : all) {
-            if (!glob_any(spec.adapters.sites, l->name)) continue;
-            auto site = std::make_unique<routing::MoeSite<float>>();
-            routing::RouterConfig rc = spec.routing;
-            if (rc.n_tasks == 0) rc.n_tasks = (int)splits.task_names.size();
-            site->declare(store, l->name, l->C, l->OC, spec.adapters, rc, spec.loss, trainable);
-            l->hook = site.get();
-            sites.push_back(std::move(site));
-        }
-    }
-    store.allocate(seed);
+    auto net = build_network(spec, in, V, (int)splits.task_names.size(), seed);
+    auto & store = net->store;
+    auto & model = net->model;
+    auto & sites = net->sites;
     if (!spec.base.empty()) {
         io::RunReader base(spec.base);
         std::vector<std::string> names;
@@ -187,17 +153,14 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
             if (!is_adapter_param(pi.name)) names.push_back(pi.name);
         base.load_params(store, names);
         log_info("loaded " + std::to_string(names.size()) + " base tensors from " + spec.base);
-    } else if (adapted) {
+    } else if (!sites.empty()) {
         log_warn("adapters on a randomly initialised base (no \"base\" run file given)");
     }
-    model->bind(store);
-    for (auto & s : sites) s->bind(store);
     MOE_CHECK(store.n_trainable() > 0, ErrorCode::spec, "train.freeze: every parameter is frozen; nothing to train");
     const int accum = spec.train.grad_accum;
     const int B = spec.train.batch_size / accum; // micro-batch
     const int Be = spec.eval.batch_size;
-    model->plan(std::max(B, Be));
-    for (auto & s : sites) s->plan(std::max(B, Be) * model->tokens_per_sample());
+    net->plan(std::max(B, Be));
     for (auto & s : sites) s->set_aux_scale(1.0 / accum);
     BatchBuffers buf;
     buf.plan(std::max(B, Be), tr.d, V);

@@ -1,0 +1,37 @@
+// moe/train/network.hpp — a base model with its adapter sites, built from a spec. Shared by
+// the trainer (moe-train) and the evaluator (moe-eval).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moe/core/params.hpp"
+#include "moe/models/model.hpp"
+#include "moe/routing/moe_site.hpp"
+#include "moe/spec/spec.hpp"
+
+namespace moe::train {
+
+// Expert and router tensors ("<site>.experts.*", "<site>.router.*") versus base tensors.
+bool is_adapter_param(const std::string & name);
+
+struct Network {
+    ParamStore<float> store;
+    std::unique_ptr<models::Model<float>> model;
+    std::vector<std::unique_ptr<routing::MoeSite<float>>> sites;
+
+    // Size the model's and the sites' buffers for batches of up to B samples.
+    void plan(int B);
+    // Context of the next forward for every site (task ids of the n samples, step, noise stream).
+    void set_context(const int32_t * task, int n, int64_t step, uint64_t stream);
+    void set_stats_enabled(bool on);
+};
+
+// Declares the model and one MoE site per Linear matching spec.adapters.sites (an unmatched
+// pattern is a SpecError naming the available sites), allocates and initialises the store from
+// (seed, name) and binds the views. Trainability follows the spec (with adapters the base is
+// frozen but for train.unfreeze; train.freeze always wins). Loads no weights.
+std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
+                                       int n_tasks, uint64_t seed);
+
+} // namespace moe::train
