@@ -671,6 +671,22 @@ bool RunReader::has(const std::string & path) const {
     return exists(impl_->file.get(), norm_path(path_, path));
 }
 
+static herr_t collect_name(hid_t, const char * name, const H5L_info_t *, void * op) {
+    static_cast<std::vector<std::string> *>(op)->push_back(name);
+    return 0;
+}
+
+std::vector<std::string> RunReader::list(const std::string & group) const {
+    std::vector<std::string> names;
+    const std::string norm = norm_path(path_, group);
+    if (!exists(impl_->file.get(), norm)) return names;
+    hsize_t idx = 0;
+    if (H5Literate_by_name(impl_->file.get(), h5name(norm).c_str(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names,
+                           H5P_DEFAULT) < 0)
+        fail_h5(impl_->obj(norm) + ": cannot list");
+    return names;
+}
+
 std::vector<int64_t> RunReader::shape(const std::string & path) const {
     std::string norm;
     Dataset ds = impl_->open_ds(path, &norm);

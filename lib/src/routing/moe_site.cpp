@@ -83,6 +83,8 @@ template <typename T>
 void MoeSite<T>::plan(int N) {
     Nmax_ = N;
     int kmax = has_router_ ? (dense_slots(rc_.kind) ? E_ : std::max(K_, rc_.k_start)) : 1;
+    if (eval_k_ > 0) kmax = std::max(kmax, std::min(eval_k_, P_));
+    if (!force_.empty()) kmax = std::max(kmax, force_ == "uniform" ? E_ : 1);
     if (rc_.kind == "task") {
         kmax = 1;
         const size_t QS = (size_t)q_ * E_;
@@ -109,6 +111,16 @@ void MoeSite<T>::plan(int N) {
     step_load_.assign(E_, 0); micro_counts_.assign(P_, 0); global_counts_.assign(P_, 0);
     stats_.load.assign(E_, 0);
     off_stats_.load.assign(E_, 0);
+    stats_.task_load.assign((size_t)an_tasks_ * E_, 0);
+    stats_.class_load.assign((size_t)an_classes_ * E_, 0);
+}
+
+template <typename T>
+void MoeSite<T>::set_analysis(int n_tasks, int n_classes) {
+    an_tasks_ = std::max(0, n_tasks);
+    an_classes_ = std::max(0, n_classes);
+    stats_.task_load.assign((size_t)an_tasks_ * E_, 0);
+    stats_.class_load.assign((size_t)an_classes_ * E_, 0);
 }
 
 template <typename T>
@@ -119,7 +131,7 @@ void MoeSite<T>::set_context(const int32_t * task, int n_samples, int64_t step, 
 
 template <typename T>
 int MoeSite<T>::K_now(bool train) const {
-    if (!train && eval_k_ > 0) return std::min(eval_k_, Kslots_);
+    if (!train && eval_k_ > 0) return std::min(eval_k_, P_);
     if (rc_.kind == "random_fixed" && rc_.k_grow_steps > 0) {
         const double frac = std::min(1.0, double(step_) / double(rc_.k_grow_steps));
         return std::clamp(rc_.k_start + (int)std::floor(frac * (K_ - rc_.k_start) + 1e-9), 1, K_);
@@ -130,6 +142,21 @@ int MoeSite<T>::K_now(bool train) const {
 template <typename T>
 void MoeSite<T>::route(const T * inp, int N, bool train) {
     const std::string & kind = rc_.kind;
+    if (!train && force_ == "uniform") { // every expert with the same weight
+        Kslots_ = E_;
+        for (int n = 0; n < N; ++n)
+            for (int e = 0; e < E_; ++e) { idx_[(size_t)n * E_ + e] = e; gate_[(size_t)n * E_ + e] = T(1) / E_; }
+        return;
+    }
+    if (!train && force_ == "oracle") { // the expert of the sample's task
+        Kslots_ = 1;
+        for (int n = 0; n < N; ++n) {
+            const int t = task_ ? task_[(int64_t)n * n_samples_ / N] : 0;
+            idx_[n] = t % E_;
+            gate_[n] = T(1);
+        }
+        return;
+    }
     if (!has_router_) {
         Kslots_ = 1;
         for (int n = 0; n < N; ++n) { idx_[n] = 0; gate_[n] = T(1); }
@@ -148,6 +175,9 @@ void MoeSite<T>::route(const T * inp, int N, bool train) {
         std::memcpy(xr_.data(), inp, sizeof(T) * (size_t)N * C_);
     }
     nn::linear_forward(logits_.data(), xr, rw_, (const T *)nullptr, N, C_, P_);
+    for (int e : disabled_) // removed experts are never selected and carry no probability
+        if (e >= 0 && e < E_)
+            for (int n = 0; n < N; ++n) logits_[(size_t)n * P_ + e] = T(-1e30);
     if (kind == "sigmoid_bias") sigmoid_forward(probs_.data(), logits_.data(), (int64_t)N * P_);
     else nn::softmax_forward(probs_.data(), logits_.data(), N, P_);
 
@@ -247,8 +277,22 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
         st.load[e] += c;
         if (train) step_load_[e] += c;
     }
+    if (stats_on_ && (an_tasks_ > 0 || an_classes_ > 0)) {
+        for (int e = 0; e < E_; ++e)
+            for (int i = offsets_[e]; i < offsets_[e + 1]; ++i) {
+                const int64_t sample = (int64_t)(perm_[i] / K) * n_samples_ / N;
+                if (task_ && an_tasks_ > 0) {
+                    const int t = task_[sample];
+                    if (t >= 0 && t < an_tasks_) stats_.task_load[(size_t)t * E_ + e] += 1;
+                }
+                if (labels_ && an_classes_ > 0) {
+                    const int y = labels_[sample];
+                    if (y >= 0 && y < an_classes_) stats_.class_load[(size_t)y * E_ + e] += 1;
+                }
+            }
+    }
     last_aux_ = 0;
-    if (has_router_) {
+    if (has_router_ && (train || force_.empty())) { // forced evaluation routing has no router output
         const T * p = probs_.data();
         if (bc_.lbl != "none") {
             const LblConvention conv = parse_lbl(bc_.lbl);
@@ -529,10 +573,14 @@ void MoeSite<T>::after_step() {
 
 template <typename T>
 void MoeSite<T>::reset_stats() {
-    auto load = std::move(stats_.load);
+    auto load = std::move(stats_.load), tl = std::move(stats_.task_load), cl = std::move(stats_.class_load);
     stats_ = SiteStats{};
     std::fill(load.begin(), load.end(), 0);
+    std::fill(tl.begin(), tl.end(), 0);
+    std::fill(cl.begin(), cl.end(), 0);
     stats_.load = std::move(load);
+    stats_.task_load = std::move(tl);
+    stats_.class_load = std::move(cl);
 }
 
 template <typename T>

@@ -3,6 +3,8 @@
 
 #include "moe/core/error.hpp"
 #include "moe/core/glob.hpp"
+#include "moe/data/dataset.hpp"
+#include "moe/nn/kernels.hpp"
 
 namespace moe::train {
 
@@ -61,6 +63,52 @@ std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::In
     net->model->bind(net->store);
     for (auto & s : net->sites) s->bind(net->store);
     return net;
+}
+
+int argmax_row(const float * z, int V) {
+    int best = 0;
+    for (int v = 1; v < V; ++v)
+        if (z[v] > z[best]) best = v;
+    return best;
+}
+
+EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::vector<std::string> & task_names,
+                          int batch, const std::string & split, bool collect_stats) {
+    EvalInfo ev;
+    ev.split = split;
+    const int V = net.model->n_classes();
+    const size_t n_tasks = task_names.size();
+    std::vector<double> tl(n_tasks, 0.0), ta(n_tasks, 0.0);
+    std::vector<int64_t> tn(n_tasks, 0);
+    std::vector<float> x((size_t)batch * ds.d), losses(batch), probs((size_t)batch * V);
+    std::vector<int32_t> y(batch), task(batch);
+    net.set_stats_enabled(collect_stats);
+    for (auto & s : net.sites) s->set_labels(y.data());
+    data::Batcher b(ds, batch, false, 0);
+    b.start_epoch(0);
+    double loss_sum = 0, correct = 0;
+    for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
+        const int B = b.fill(i, x.data(), y.data(), task.data());
+        net.set_context(task.data(), B, 0, 0);
+        const float * logits = net.model->forward(x.data(), B, false);
+        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
+        for (int r = 0; r < B; ++r) {
+            const double l = losses[r];
+            const bool ok = argmax_row(logits + (size_t)r * V, V) == y[r];
+            loss_sum += l;
+            correct += ok;
+            const int t = task[r];
+            if (t >= 0 && (size_t)t < n_tasks) { tl[t] += l; ta[t] += ok; ++tn[t]; }
+        }
+    }
+    for (auto & s : net.sites) s->set_labels(nullptr);
+    net.set_stats_enabled(true);
+    ev.n = ds.n;
+    ev.loss = ds.n ? loss_sum / ds.n : 0;
+    ev.accuracy = ds.n ? correct / ds.n : 0;
+    for (size_t t = 0; t < n_tasks; ++t)
+        ev.tasks.push_back({task_names[t], tn[t], tn[t] ? tl[t] / tn[t] : 0.0, tn[t] ? ta[t] / tn[t] : 0.0});
+    return ev;
 }
 
 } // namespace moe::train

@@ -42,49 +42,8 @@ struct BatchBuffers {
     }
 };
 
-int argmax_row(const float * z, int V) {
-    int best = 0;
-    for (int v = 1; v < V; ++v)
-        if (z[v] > z[best]) best = v;
-    return best;
-}
 
 using Sites = std::vector<std::unique_ptr<routing::MoeSite<float>>>;
-
-EvalInfo evaluate(models::Model<float> & model, Sites & sites, const data::Dataset & ds,
-                  const std::vector<std::string> & task_names, int batch, BatchBuffers & buf, const std::string & split) {
-    EvalInfo ev;
-    for (auto & s : sites) s->set_stats_enabled(false);
-    ev.split = split;
-    const int V = model.n_classes();
-    const size_t n_tasks = task_names.size();
-    std::vector<double> tl(n_tasks, 0.0), ta(n_tasks, 0.0);
-    std::vector<int64_t> tn(n_tasks, 0);
-    data::Batcher b(ds, batch, false, 0);
-    b.start_epoch(0);
-    double loss_sum = 0, correct = 0;
-    for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
-        const int B = b.fill(i, buf.x.data(), buf.y.data(), buf.task.data());
-        for (auto & s : sites) s->set_context(buf.task.data(), B, 0, 0);
-        const float * logits = model.forward(buf.x.data(), B, false);
-        nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), B, V, 0, V);
-        for (int r = 0; r < B; ++r) {
-            const double l = buf.losses[r];
-            const bool ok = argmax_row(logits + (size_t)r * V, V) == buf.y[r];
-            loss_sum += l;
-            correct += ok;
-            const int t = buf.task[r];
-            if (t >= 0 && (size_t)t < n_tasks) { tl[t] += l; ta[t] += ok; ++tn[t]; }
-        }
-    }
-    for (auto & s : sites) s->set_stats_enabled(true);
-    ev.n = ds.n;
-    ev.loss = ds.n ? loss_sum / ds.n : 0;
-    ev.accuracy = ds.n ? correct / ds.n : 0;
-    for (size_t t = 0; t < n_tasks; ++t)
-        ev.tasks.push_back({task_names[t], tn[t], tn[t] ? tl[t] / tn[t] : 0.0, tn[t] ? ta[t] / tn[t] : 0.0});
-    return ev;
-}
 
 void write_eval(io::RunWriter & w, const EvalInfo & ev) {
     const std::string p = "metrics/eval/" + ev.split + "/";
@@ -273,7 +232,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         if ((epoch + 1) % spec.eval.every_epochs == 0 || last) {
             for (auto [on, ds, name] : {std::tuple{spec.eval.val, &splits.val, "val"}, std::tuple{spec.eval.test, &splits.test, "test"}}) {
                 if (!on || ds->n == 0) continue;
-                EvalInfo ev = evaluate(*model, sites, *ds, splits.task_names, Be, buf, name);
+                EvalInfo ev = evaluate_dataset(*net, *ds, splits.task_names, Be, name, false);
                 ev.step = step; ev.epoch = epoch + 1;
                 write_eval(w, ev);
                 obs.on_eval(ev);

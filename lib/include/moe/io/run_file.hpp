@@ -75,6 +75,8 @@ class RunReader {
 
     std::string spec_json() const;
     bool has(const std::string & path) const;
+    // Names of the members of a group, sorted (empty when the group does not exist).
+    std::vector<std::string> list(const std::string & group) const;
     std::vector<int64_t> shape(const std::string & path) const;
     std::vector<double> read_doubles(const std::string & path) const;
     std::vector<float> read_floats(const std::string & path) const;

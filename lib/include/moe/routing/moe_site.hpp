@@ -77,6 +77,9 @@ struct SiteStats {
     double active_sum = 0;      // Σ_tokens #true experts used
     double aux_lbl = 0, aux_z = 0, aux_dyn = 0, aux_null = 0; // Σ over forwards of un-scaled values
     int64_t forwards = 0;
+    // (token, expert) assignments by task (n_tasks, E) and by label (n_classes, E) — the
+    // specialisation analysis of moe-eval; sized by set_analysis(), empty otherwise
+    std::vector<int64_t> task_load, class_load;
 };
 
 template <typename T>
@@ -106,8 +109,16 @@ class MoeSite final : public nn::SiteHook<T> {
     double flops_ratio() const;
     const std::string & name() const { return site_; }
     int experts() const { return E_; }
-    // inference-time overrides (moe-eval): another k, disabled experts
+    // Inference-time overrides (moe-eval); call before plan().
+    //   k > 0: another top-k at evaluation (self-slimmable evaluation)
+    //   force: "" (the router), "uniform" (every expert, gate 1/E), "oracle" (expert = task id mod E)
+    //   disabled: experts removed from routing (their logits set to -inf before selection)
     void set_eval_k(int k) { eval_k_ = k; }
+    void set_force(const std::string & mode) { force_ = mode; }
+    void set_disabled(std::vector<int> experts) { disabled_ = std::move(experts); }
+    // Collect task x expert and label x expert assignment counts (labels via set_labels).
+    void set_analysis(int n_tasks, int n_classes);
+    void set_labels(const int32_t * labels) { labels_ = labels; }
 
   private:
     int K_now(bool train) const;
@@ -151,6 +162,10 @@ class MoeSite final : public nn::SiteHook<T> {
     uint64_t seed_ = 0;
     Rng rng_;
     int eval_k_ = 0;
+    std::string force_;
+    std::vector<int> disabled_;
+    const int32_t * labels_ = nullptr;
+    int an_tasks_ = 0, an_classes_ = 0;
 };
 
 extern template class MoeSite<float>;

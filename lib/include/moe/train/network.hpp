@@ -9,6 +9,7 @@
 #include "moe/models/model.hpp"
 #include "moe/routing/moe_site.hpp"
 #include "moe/spec/spec.hpp"
+#include "moe/train/trainer.hpp"
 
 namespace moe::train {
 
@@ -33,5 +34,14 @@ struct Network {
 // frozen but for train.unfreeze; train.freeze always wins). Loads no weights.
 std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
                                        int n_tasks, uint64_t seed);
+
+// Index of the largest of V logits (the lower index on ties).
+int argmax_row(const float * z, int V);
+
+// Loss and accuracy on a data set, overall and per task, with the network in evaluation mode
+// (batches of `batch` samples; the network must be planned for them). Site telemetry is
+// collected only when collect_stats (moe-eval); the trainer keeps it for training windows.
+EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::vector<std::string> & task_names,
+                          int batch, const std::string & split, bool collect_stats);
 
 } // namespace moe::train

@@ -1,0 +1,138 @@
+// moe-eval: evaluate a run, analyse its routing, change routing at inference, ablate experts;
+// `moe-eval summarize RUN.h5 ...` tabulates many runs.
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/core.h>
+
+#include "../common/cli_common.hpp"
+#include "moe/train/evaluator.hpp"
+#include "moe/train/summary.hpp"
+
+using namespace moe;
+
+static std::vector<int> parse_ints(const std::string & s) {
+    std::vector<int> v;
+    std::stringstream ss(s);
+    for (std::string t; std::getline(ss, t, ',');)
+        if (!t.empty()) {
+            try {
+                v.push_back(std::stoi(t));
+            } catch (const std::exception &) {
+                throw SpecError("--disable", {{"--disable", "'" + t + "' is not an expert index"}});
+            }
+        }
+    return v;
+}
+
+static void print_report(const train::EvalReport & r) {
+    fmt::print("run {} ({} split, {} samples): loss {:.4f} accuracy {:.4f}\n\n", r.run_path, r.split, r.overall.n,
+               r.overall.loss, r.overall.accuracy);
+    fmt::print("| task | samples | loss | accuracy |\n|---|---|---|---|\n");
+    for (const auto & t : r.overall.tasks) fmt::print("| {} | {} | {:.4f} | {:.4f} |\n", t.task, t.n, t.loss, t.accuracy);
+    if (r.sites.empty()) return;
+    fmt::print("\n| site | experts | load (share per expert) | entropy | experts/token | dropped | FLOPs vs dense | task-expert MI | NMI{} |\n",
+               r.ground_truth ? " (vs true routing)" : "");
+    fmt::print("|---|---|---|---|---|---|---|---|---|\n");
+    for (const auto & s : r.sites) {
+        std::string load;
+        for (double l : s.load) load += fmt::format("{}{:.2f}", load.empty() ? "" : " ", l);
+        fmt::print("| {} | {} | {} | {:.3f} | {:.2f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", s.site, s.experts, load,
+                   s.entropy, s.active, s.dropped, s.flops_ratio, s.mi, s.nmi);
+    }
+    for (const auto & s : r.sites) {
+        fmt::print("\naffinity {} (share of each task's assignments per expert)\n| task |", s.site);
+        for (int e = 0; e < s.experts; ++e) fmt::print(" e{} |", e);
+        fmt::print("\n|---|");
+        for (int e = 0; e < s.experts; ++e) fmt::print("---|");
+        fmt::print("\n");
+        for (size_t t = 0; t < r.task_names.size(); ++t) {
+            fmt::print("| {} |", r.task_names[t]);
+            for (int e = 0; e < s.experts; ++e) fmt::print(" {:.2f} |", s.affinity[t * s.experts + e]);
+            fmt::print("\n");
+        }
+    }
+    if (!r.ablations.empty()) {
+        fmt::print("\nablation: accuracy change per task when one expert is removed\n| site | expert |");
+        for (auto & t : r.task_names) fmt::print(" {} |", t);
+        fmt::print("\n|---|---|");
+        for (size_t t = 0; t < r.task_names.size(); ++t) fmt::print("---|");
+        fmt::print("\n");
+        for (const auto & a : r.ablations) {
+            fmt::print("| {} | {} |", a.site, a.expert);
+            for (double d : a.delta) fmt::print(" {:+.4f} |", d);
+            fmt::print("\n");
+        }
+    }
+}
+
+int main(int argc, char ** argv) {
+    apps::select_blas_kernels(argc, argv);
+    CLI::App app{"moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
+                 "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle] [--disable 0,3] [--ablate]\n"
+                 "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
+                 "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
+    std::string run, out, split = "test", disable, csv, by;
+    std::vector<std::string> overrides, runs;
+    int k = 0;
+    bool uniform = false, oracle = false, ablate = false;
+    apps::CommonArgs common;
+    app.add_option("run", run, "run file written by moe-train");
+    app.add_option("-o,--out", out, "write the analysis to this HDF5 file (never into the run file)");
+    app.add_option("--set", overrides, "override a key of the run's spec (e.g. other tasks or data)")->take_all();
+    app.add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}));
+    app.add_option("--k", k, "evaluate with another top-k (self-slimmable evaluation)")->check(CLI::PositiveNumber);
+    app.add_flag("--uniform", uniform, "route every token to every expert with weight 1/E");
+    app.add_flag("--oracle", oracle, "route every token to the expert of its task (task id mod E)");
+    app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
+    app.add_flag("--ablate", ablate, "drop each (site, expert) in turn and report the accuracy change per task");
+    apps::add_common_options(app, common);
+    auto * sum = app.add_subcommand("summarize", "one row per run: spec values that differ and final metrics");
+    sum->add_option("runs", runs, "run files")->required();
+    sum->add_option("--csv", csv, "also write the table as CSV");
+    sum->add_option("--by", by, "group by these spec keys (comma-separated): means and standard deviations");
+    app.require_subcommand(0, 1);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError & e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 2;
+    }
+    apps::install_logger(common);
+    return apps::run_guarded([&]() -> int {
+        if (sum->parsed()) {
+            std::vector<std::string> keys;
+            std::stringstream ss(by);
+            for (std::string t; std::getline(ss, t, ',');)
+                if (!t.empty()) keys.push_back(t);
+            auto res = train::summarize_runs(runs, keys);
+            fmt::print("{}", res.runs.markdown());
+            if (!keys.empty()) fmt::print("\n{}", res.groups.markdown());
+            if (!csv.empty()) {
+                std::ofstream f(csv);
+                if (!f) throw Error(ErrorCode::io, "cannot write " + csv);
+                f << (keys.empty() ? res.runs.csv() : res.groups.csv());
+                if (!f) throw Error(ErrorCode::io, "cannot write " + csv);
+            }
+            return 0;
+        }
+        if (run.empty()) throw SpecError("usage", {{"run", "give a run file (see --help)"}});
+        if (uniform && oracle) throw SpecError("usage", {{"--uniform/--oracle", "choose one routing override"}});
+        train::EvalOptions opt;
+        opt.overrides = overrides;
+        opt.split = split;
+        opt.k = k;
+        opt.force = uniform ? "uniform" : oracle ? "oracle" : "";
+        opt.disable = parse_ints(disable);
+        opt.ablate = ablate;
+        opt.threads = common.threads;
+        auto rep = train::evaluate_run(run, opt);
+        print_report(rep);
+        if (!out.empty()) {
+            train::write_eval_report(rep, out);
+            fmt::print("\neval file: {}\n", out);
+        }
+        return 0;
+    });
+}

@@ -1,0 +1,161 @@
+// train: moe-eval's library half — rebuild a run's network, evaluate, analyse routing, ablate.
+#include "moe/train/evaluator.hpp"
+
+#include <cmath>
+
+#include "moe/blas/gemm.hpp"
+#include "moe/core/error.hpp"
+#include "moe/data/dataset.hpp"
+#include "moe/io/run_file.hpp"
+#include "moe/train/network.hpp"
+
+namespace moe::train {
+
+void mutual_information(const std::vector<double> & joint, int rows, int cols, double & mi, double & nmi) {
+    mi = nmi = 0;
+    double total = 0;
+    for (double c : joint) total += c;
+    if (total <= 0) return;
+    std::vector<double> pr(rows, 0.0), pc(cols, 0.0);
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const double p = joint[(size_t)r * cols + c] / total;
+            pr[r] += p;
+            pc[c] += p;
+        }
+    for (int r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const double p = joint[(size_t)r * cols + c] / total;
+            if (p > 0) mi += p * std::log(p / (pr[r] * pc[c]));
+        }
+    double hr = 0, hc = 0;
+    for (double p : pr) if (p > 0) hr -= p * std::log(p);
+    for (double p : pc) if (p > 0) hc -= p * std::log(p);
+    nmi = (hr > 0 && hc > 0) ? mi / std::sqrt(hr * hc) : 0.0;
+}
+
+static std::vector<double> row_shares(const std::vector<int64_t> & counts, int rows, int cols) {
+    std::vector<double> out(counts.size(), 0.0);
+    for (int r = 0; r < rows; ++r) {
+        double s = 0;
+        for (int c = 0; c < cols; ++c) s += counts[(size_t)r * cols + c];
+        for (int c = 0; c < cols; ++c) out[(size_t)r * cols + c] = s > 0 ? counts[(size_t)r * cols + c] / s : 0.0;
+    }
+    return out;
+}
+
+EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
+    io::RunReader run(run_path);
+    nlohmann::json j;
+    try {
+        j = nlohmann::json::parse(run.spec_json());
+    } catch (const nlohmann::json::parse_error & e) {
+        throw Error(ErrorCode::io, run_path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
+    }
+    for (const auto & o : opt.overrides) spec::apply_override(j, o);
+    spec::Spec sp = spec::parse_spec(j, run_path + ":/spec");
+    blas::blas_init(opt.threads >= 0 ? opt.threads : sp.exp.threads);
+    MOE_CHECK(opt.split == "test" || opt.split == "val", ErrorCode::spec, "--split must be test or val");
+    MOE_CHECK(opt.force.empty() || opt.force == "uniform" || opt.force == "oracle", ErrorCode::spec,
+              "routing override must be uniform or oracle");
+
+    data::Splits splits = data::build_splits(sp.data, sp.exp.seed);
+    const data::Dataset & ds = opt.split == "test" ? splits.test : splits.val;
+    MOE_CHECK(ds.n > 0, ErrorCode::spec, "the " + opt.split + " split of " + run_path + " is empty");
+    data::check_finite(ds, opt.split + " data");
+    const auto & tr = splits.train;
+    const int V = std::max({tr.n_classes, splits.val.n_classes, splits.test.n_classes});
+    const int n_tasks = (int)splits.task_names.size();
+    models::InputShape in{ds.d, ds.channels, ds.height, ds.width};
+    auto net = build_network(sp, in, V, n_tasks, sp.exp.seed);
+    run.load_params(net->store, {});
+    for (auto & s : net->sites) {
+        s->set_eval_k(opt.k);
+        s->set_force(opt.force);
+        s->set_disabled(opt.disable);
+        s->set_analysis(n_tasks, V);
+    }
+    const int batch = sp.eval.batch_size;
+    net->plan(batch);
+
+    EvalReport rep;
+    rep.run_path = run_path;
+    rep.split = opt.split;
+    rep.source = sp.data.source;
+    rep.ground_truth = sp.data.source == "synthetic";
+    rep.task_names = splits.task_names;
+    rep.n_classes = V;
+    rep.overall = evaluate_dataset(*net, ds, splits.task_names, batch, opt.split, true);
+    for (auto & s : net->sites) {
+        const auto & st = s->stats();
+        SiteReport r;
+        r.site = s->name();
+        r.experts = s->experts();
+        const int E = r.experts;
+        int64_t total = 0;
+        for (auto c : st.load) total += c;
+        for (auto c : st.load) r.load.push_back(total ? double(c) / total : 0.0);
+        r.entropy = st.tokens ? st.entropy_sum / st.tokens : 0;
+        r.active = st.tokens ? st.active_sum / st.tokens : 0;
+        r.dropped = st.tokens ? double(st.dropped) / st.tokens : 0;
+        r.flops_ratio = s->flops_ratio();
+        r.affinity = row_shares(st.task_load, n_tasks, E);
+        r.class_affinity = row_shares(st.class_load, V, E);
+        std::vector<double> joint(st.task_load.begin(), st.task_load.end());
+        mutual_information(joint, n_tasks, E, r.mi, r.nmi);
+        rep.sites.push_back(std::move(r));
+    }
+    if (opt.ablate) {
+        for (auto & s : net->sites) {
+            for (int e = 0; e < s->experts(); ++e) {
+                std::vector<int> off = opt.disable;
+                off.push_back(e);
+                s->set_disabled(off);
+                EvalInfo ev = evaluate_dataset(*net, ds, splits.task_names, batch, opt.split, false);
+                Ablation a;
+                a.site = s->name();
+                a.expert = e;
+                for (size_t t = 0; t < ev.tasks.size(); ++t) a.delta.push_back(ev.tasks[t].accuracy - rep.overall.tasks[t].accuracy);
+                rep.ablations.push_back(std::move(a));
+            }
+            s->set_disabled(opt.disable);
+        }
+    }
+    return rep;
+}
+
+void write_eval_report(const EvalReport & r, const std::string & out_path) {
+    io::RunWriter w(out_path, "moe-eval");
+    w.set_attr("/", "run", r.run_path);
+    w.set_attr("/", "split", r.split);
+    w.set_attr("/", "source", r.source);
+    w.set_attr("eval", "loss", r.overall.loss);
+    w.set_attr("eval", "accuracy", r.overall.accuracy);
+    const int T = (int)r.task_names.size();
+    std::vector<double> tl, ta;
+    std::string names;
+    for (const auto & t : r.overall.tasks) {
+        tl.push_back(t.loss);
+        ta.push_back(t.accuracy);
+        names += (names.empty() ? "" : ",") + t.task;
+    }
+    w.set_attr("eval", "tasks", names);
+    w.write_array("eval/task_loss", std::span<const double>(tl), {T});
+    w.write_array("eval/task_accuracy", std::span<const double>(ta), {T});
+    for (const auto & s : r.sites) {
+        const std::string p = "eval/sites/" + s.site + "/";
+        const int E = s.experts;
+        w.write_array(p + "load", std::span<const double>(s.load), {E});
+        w.write_array(p + "affinity", std::span<const double>(s.affinity), {T, E});
+        w.write_array(p + "class_affinity", std::span<const double>(s.class_affinity), {r.n_classes, E});
+        w.set_attr(p + "load", "entropy", s.entropy);
+        for (auto [k, v] : {std::pair{"entropy", s.entropy}, {"active", s.active}, {"dropped", s.dropped},
+                            {"flops_ratio", s.flops_ratio}, {"mi", s.mi}, {"nmi", s.nmi}})
+            w.set_attr("eval/sites/" + s.site, k, v);
+    }
+    for (const auto & a : r.ablations)
+        w.write_array("eval/ablation/" + a.site + "/expert_" + std::to_string(a.expert), std::span<const double>(a.delta), {T});
+    w.commit();
+}
+
+} // namespace moe::train
