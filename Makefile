@@ -4,9 +4,10 @@ BUILD ?= build
 JOBS  ?= 2
 CMAKE_FLAGS ?=
 DEB_PKGS = cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libfmt-dev \
-           libhdf5-dev doctest-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-numpy
+           libhdf5-dev doctest-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-numpy \
+           python3-matplotlib
 
-.PHONY: all deps configure build test run clean help
+.PHONY: all deps configure build test run clean help plots bench
 
 all: build
 
@@ -37,6 +38,15 @@ test: build
 run: build
 	@mkdir -p runs
 	./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o runs/pretrain_mlp_fmnist.h5
+
+# make plots RUN=runs/x.h5 [EVAL=runs/x_eval.h5]  -> PNGs beside the run file
+plots:
+	@[ -n "$(RUN)" ] || { echo "usage: make plots RUN=runs/x.h5 [EVAL=eval.h5]"; exit 2; }
+	/usr/bin/python3 experiments/tools/plot_run.py $(RUN) $(if $(EVAL),--eval $(EVAL))
+
+# the standard workloads of BENCHMARKS.md against this machine's GEMM peak
+bench: build
+	./$(BUILD)/moe-bench --json
 
 clean:
 	rm -rf $(BUILD)
