@@ -276,4 +276,26 @@ void append(Dataset & a, const Dataset & b) {
     a.n_classes = std::max(a.n_classes, b.n_classes);
 }
 
+void augment_batch(float * x, int B, int C, int H, int W, const AugmentConfig & a, Rng & rng, float * scratch) {
+    if (!a.hflip && a.shift <= 0) return;
+    const size_t d = (size_t)C * H * W;
+    for (int b = 0; b < B; ++b) {
+        float * img = x + (size_t)b * d;
+        const bool flip = a.hflip && rng.uniform() < 0.5;
+        const int dx = a.shift > 0 ? (int)rng.below(2 * a.shift + 1) - a.shift : 0;
+        const int dy = a.shift > 0 ? (int)rng.below(2 * a.shift + 1) - a.shift : 0;
+        if (!flip && dx == 0 && dy == 0) continue;
+        std::copy(img, img + d, scratch);
+        for (int c = 0; c < C; ++c)
+            for (int yy = 0; yy < H; ++yy) {
+                const int sy = std::clamp(yy - dy, 0, H - 1);
+                for (int xx = 0; xx < W; ++xx) {
+                    int sx = std::clamp(xx - dx, 0, W - 1);
+                    if (flip) sx = W - 1 - sx;
+                    img[((size_t)c * H + yy) * W + xx] = scratch[((size_t)c * H + sy) * W + sx];
+                }
+            }
+    }
+}
+
 } // namespace moe::data

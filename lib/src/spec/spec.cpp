@@ -23,6 +23,7 @@ template <typename V> void visit(V & v, ExpSpec & s);
 template <typename V> void visit(V & v, data::TransformConfig & s);
 template <typename V> void visit(V & v, data::TaskConfig & s);
 template <typename V> void visit(V & v, data::SyntheticConfig & s);
+template <typename V> void visit(V & v, data::AugmentConfig & s);
 template <typename V> void visit(V & v, data::DataConfig & s);
 template <typename V> void visit(V & v, models::MlpConfig & s);
 template <typename V> void visit(V & v, models::VitConfig & s);
@@ -333,6 +334,12 @@ void visit(V & v, data::SyntheticConfig & s) {
 }
 
 template <typename V>
+void visit(V & v, data::AugmentConfig & s) {
+    v.field("hflip", s.hflip, "Flip training images horizontally with probability 1/2.");
+    v.field("shift", s.shift, "Translate training images by up to this many pixels (edge pixels repeated).", range(0, 64));
+}
+
+template <typename V>
 void visit(V & v, data::DataConfig & s) {
     v.field("source", s.source, "Where samples come from.", one_of({"fashion-mnist", "csv", "hdf5", "synthetic"}));
     v.field("dir", s.dir,
@@ -352,6 +359,7 @@ void visit(V & v, data::DataConfig & s) {
     v.field("train_limit", s.train_limit, "Use at most this many source training samples (0 = all).", at_least(0));
     v.field("test_limit", s.test_limit, "Use at most this many source test samples (0 = all).", at_least(0));
     v.list("tasks", s.tasks, "Tasks built from the source (empty = one task with every class).");
+    v.object("augment", s.augment, "Training-time augmentation of image batches (validation and test are never augmented).");
 }
 
 template <typename V>

@@ -84,7 +84,9 @@ EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::ve
     std::vector<int32_t> y(batch), task(batch);
     net.set_stats_enabled(collect_stats);
     for (auto & s : net.sites) s->set_labels(y.data());
-    data::Batcher b(ds, batch, false, 0);
+    // a fixed shuffled order, so every batch mixes the tasks (the data is grouped by task) —
+    // capacity-based routers (switch, expert_choice) see batches like the training ones
+    data::Batcher b(ds, batch, true, 0x5eedULL);
     b.start_epoch(0);
     double loss_sum = 0, correct = 0;
     for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {

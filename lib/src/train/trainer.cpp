@@ -121,6 +121,9 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     const int Be = spec.eval.batch_size;
     net->plan(std::max(B, Be));
     for (auto & s : sites) s->set_aux_scale(1.0 / accum);
+    const bool augment = spec.data.augment.hflip || spec.data.augment.shift > 0;
+    MOE_CHECK(!augment || tr.is_image(), ErrorCode::spec, "data.augment: the data has no image geometry");
+    std::vector<float> aug_scratch(augment ? (size_t)tr.d : 0);
     BatchBuffers buf;
     buf.plan(std::max(B, Be), tr.d, V);
 
@@ -174,6 +177,10 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                 const int64_t micro = bi * accum + mi;
                 if (micro >= micro_per_epoch) break;
                 const int nm = batcher.fill(micro, buf.x.data(), buf.y.data(), buf.task.data());
+                if (augment) {
+                    Rng arng(seed_for(seed, "data.augment") + (uint64_t)(epoch * micro_per_epoch + micro));
+                    data::augment_batch(buf.x.data(), nm, tr.channels, tr.height, tr.width, spec.data.augment, arng, aug_scratch.data());
+                }
                 for (auto & s : sites) s->set_context(buf.task.data(), nm, step, seed_for(seed, "micro") + (uint64_t)(epoch * micro_per_epoch + micro));
                 const float * logits = model->forward(buf.x.data(), nm, true);
                 const double ce = nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), nm, V, 0, V);

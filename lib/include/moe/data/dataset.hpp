@@ -63,6 +63,12 @@ struct SyntheticConfig {
     double separation = 3.0;// distance between task input means (so tasks are recognisable)
 };
 
+// Training-time augmentation of image batches (never applied to validation or test data).
+struct AugmentConfig {
+    bool hflip = false;  // flip each image horizontally with probability 1/2
+    int shift = 0;       // translate by up to ±shift pixels in x and y (edge pixels repeated)
+};
+
 struct DataConfig {
     std::string source = "fashion-mnist";   // "fashion-mnist" | "csv" | "hdf5" | "synthetic"
     std::string dir;                        // fashion-mnist directory; "" = $MOE_FASHION_MNIST_DIR
@@ -81,6 +87,7 @@ struct DataConfig {
     int64_t train_limit = 0;                // use at most this many source training samples (0 = all)
     int64_t test_limit = 0;
     std::vector<TaskConfig> tasks;          // empty = one task with every class, no transform
+    AugmentConfig augment;
 };
 
 // ---- sources ---------------------------------------------------------------------------------
@@ -116,6 +123,9 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed);
 
 // Checks every feature is finite; throws ErrorCode::io naming `what` and the first bad sample.
 void check_finite(const Dataset & ds, const std::string & what);
+
+// Augment a batch of B images in place, x (B, C*H*W); scratch holds one image (C*H*W floats).
+void augment_batch(float * x, int B, int C, int H, int W, const AugmentConfig & a, Rng & rng, float * scratch);
 
 // ---- batching ----------------------------------------------------------------------------------
 // Deterministic shuffling: the order of epoch e is a permutation drawn from
