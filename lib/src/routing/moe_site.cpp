@@ -96,12 +96,14 @@ void MoeSite<T>::plan(int N) {
     if (rc_.kind == "null_experts") kmax = std::min(K_, P_);
     Kslots_ = kmax;
     const size_t NK = (size_t)N * kmax;
-    xr_.assign((size_t)N * C_, T(0)); noise_.assign((size_t)N * C_, T(1));
+    // jitter and dropout buffers only when those are on (they are (N,C) each)
+    const size_t nj = rc_.jitter > 0 ? (size_t)N * C_ : 0, nd = ac_.dropout > 0 ? (size_t)N * C_ : 0;
+    xr_.assign(nj, T(0)); noise_.assign(nj, T(1));
     logits_.assign((size_t)N * P_, T(0)); probs_.assign((size_t)N * P_, T(0));
     dprobs_.assign((size_t)N * P_, T(0)); dlogits_.assign((size_t)N * P_, T(0));
     gate_.assign(NK, T(0)); dgate_.assign(NK, T(0));
     idx_.assign(NK, -1); perm_.assign(NK, 0); offsets_.assign(E_ + 1, 0);
-    xd_.assign((size_t)N * C_, T(0)); mask_.assign((size_t)N * C_, T(1)); dxd_.assign((size_t)N * C_, T(0));
+    xd_.assign(nd, T(0)); mask_.assign(nd, T(1)); dxd_.assign(std::max(nd, nj), T(0));
     xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
     h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0));
     yg_.assign(NK * OC_, T(0)); dyg_.assign(NK * OC_, T(0));
@@ -170,9 +172,6 @@ void MoeSite<T>::route(const T * inp, int N, bool train) {
             xr_[i] = inp[i] * noise_[i];
         }
         xr = xr_.data();
-    } else {
-        std::fill(noise_.begin(), noise_.begin() + (size_t)N * C_, T(1));
-        std::memcpy(xr_.data(), inp, sizeof(T) * (size_t)N * C_);
     }
     nn::linear_forward(logits_.data(), xr, rw_, (const T *)nullptr, N, C_, P_);
     for (int e : disabled_) // removed experts are never selected and carry no probability
@@ -434,9 +433,10 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     else nn::softmax_backward(dlogits_.data(), p, dprobs_.data(), N, P_);
     if (bc_.z_coef > 0) zloss_backward(dlogits_.data(), logits_.data(), static_cast<T>(bc_.z_coef) * as, N, P_);
     // forward was: logits = xr @ W^T with xr = inp * noise
-    if (drw_) blas::gemm<T>(true, false, P_, C_, N, T(1), dlogits_.data(), P_, xr_.data(), C_, T(1), drw_, C_);
+    const bool jittered = train_ && rc_.jitter > 0;
+    if (drw_) blas::gemm<T>(true, false, P_, C_, N, T(1), dlogits_.data(), P_, jittered ? xr_.data() : inp, C_, T(1), drw_, C_);
     if (dinp) {
-        if (train_ && rc_.jitter > 0) {
+        if (jittered) {
             std::fill(dxd_.begin(), dxd_.begin() + (size_t)N * C_, T(0));
             blas::gemm<T>(false, false, N, C_, P_, T(1), dlogits_.data(), P_, rw_, C_, T(1), dxd_.data(), C_);
             for (size_t i = 0; i < (size_t)N * C_; ++i) dinp[i] += dxd_[i] * noise_[i];
