@@ -104,12 +104,13 @@ Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
     auto one_step = [&] {
         net->set_context(task.data(), B, step, (uint64_t)step);
         const float * logits = model->forward(x.data(), B, true);
+        net->pool_lbl(true);
         nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
         std::fill(dlogits.begin(), dlogits.end(), 0.f);
         nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
         model->backward(dlogits.data(), B);
         opt.step(1.0);
-        for (auto & s : sites) s->after_step();
+        net->after_step();
         store.zero_grad();
         ++step;
     };

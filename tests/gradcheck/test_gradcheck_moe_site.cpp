@@ -79,6 +79,7 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
 
 TEST_CASE("gradcheck: MoE site for every router (selection fixed)") {
     routing::BalanceConfig none, mixtral, megatron, sw, zl;
+    mixtral.lbl_pool = megatron.lbl_pool = sw.lbl_pool = "site"; // one loss per site here; pooling below
     mixtral.lbl = "mixtral"; mixtral.lbl_coef = 0.3;
     megatron.lbl = "megatron"; megatron.lbl_coef = 0.3; megatron.z_coef = 0.05;
     sw.lbl = "switch"; sw.lbl_coef = 0.3;
@@ -104,6 +105,108 @@ TEST_CASE("gradcheck: MoE site for every router (selection fixed)") {
     cases.push_back(case_site("task", "lora", none));      // Poly, relaxed Bernoulli (training)
     cases.push_back(case_site("task_mhr", "lora", none));  // MHR: 3 heads over the 6 input / 6 output columns
     check_all(cases);
+}
+
+// Two sites whose load-balancing loss is pooled (HF Mixtral / Switch): value and gradient.
+static GradCase case_pooled(const std::string & conv) {
+    struct S {
+        ParamStore<double> st;
+        nn::Linear<double> l0, l1;
+        routing::MoeSite<double> s0, s1;
+        std::vector<double> x0, x1, d0, d1, o0, o1, G0, G1;
+        std::vector<int64_t> acc;
+        int64_t acc_rows = 0;
+        routing::BalanceConfig bc;
+    };
+    auto s = std::make_shared<S>();
+    routing::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
+    routing::RouterConfig rc; rc.k = 2; rc.init_std = 0.8;
+    s->bc.lbl = conv; s->bc.lbl_coef = 0.5; s->bc.lbl_pool = "layers";
+    auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
+    auto all = [](const std::string &) { return true; };
+    s->l0.declare(s->st, "a", 5, 4, true, frozen); s->s0.declare(s->st, "a", 5, 4, ac, rc, s->bc, all);
+    s->l1.declare(s->st, "b", 4, 3, true, frozen); s->s1.declare(s->st, "b", 4, 3, ac, rc, s->bc, all);
+    s->st.allocate(3);
+    s->l0.bind(s->st); s->s0.bind(s->st); s->l1.bind(s->st); s->s1.bind(s->st);
+    s->s0.plan(6); s->s1.plan(9);
+    s->l0.hook = &s->s0; s->l1.hook = &s->s1;
+    s->x0 = random_vec(6 * 5, 51, 1.5); s->x1 = random_vec(9 * 4, 52, 1.5);
+    s->d0.resize(s->x0.size()); s->d1.resize(s->x1.size());
+    s->o0.resize(6 * 4); s->o1.resize(9 * 3);
+    s->G0 = random_vec(s->o0.size(), 53); s->G1 = random_vec(s->o1.size(), 54);
+    GradCase c;
+    c.name = "moe_sites_pooled_" + conv;
+    c.keep = s;
+    for (int id = 0; id < s->st.size(); ++id) {
+        const auto & pi = s->st.info(id);
+        if (!pi.trainable) continue;
+        auto r = random_vec(pi.size, 400 + id, 0.7);
+        std::copy(r.begin(), r.end(), s->st.value(id));
+        c.tensors.push_back({pi.name, s->st.value(id), s->st.grad(id), pi.size});
+    }
+    c.tensors.push_back({"x0", s->x0.data(), s->d0.data(), s->x0.size()});
+    c.loss = [s] {
+        s->s0.set_context(nullptr, 6, 0, 1); s->s1.set_context(nullptr, 9, 0, 2);
+        s->l0.forward(s->o0.data(), s->x0.data(), 6, true);
+        s->l1.forward(s->o1.data(), s->x1.data(), 9, true);
+        const double v = routing::pool_lbl<double>({&s->s0, &s->s1}, s->bc, false, s->acc, s->acc_rows);
+        return dot(s->o0.data(), s->G0.data(), s->o0.size()) + dot(s->o1.data(), s->G1.data(), s->o1.size()) +
+               s->bc.lbl_coef * v + s->s0.aux_loss() + s->s1.aux_loss();
+    };
+    c.backward = [s] {
+        s->l0.backward(s->d0.data(), s->G0.data(), s->x0.data(), 6);
+        s->l1.backward(s->d1.data(), s->G1.data(), s->x1.data(), 9);
+    };
+    return c;
+}
+
+TEST_CASE("gradcheck: load balancing pooled over two sites") {
+    vector<GradCase> cases;
+    cases.push_back(case_pooled("mixtral"));
+    cases.push_back(case_pooled("switch"));
+    check_all(cases);
+}
+
+TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated logits (golden 1.984953)") {
+    // golden_routing.py LOGITS: tokens 0-1 reach site a, tokens 2-3 site b; router weight = I so
+    // the router logits are the inputs themselves.
+    const double L[4][4] = {{2.0, 1.0, 0.5, -1.0}, {0.1, 0.3, 2.2, 0.0}, {1.5, 1.4, -0.3, 0.2}, {-0.5, 0.0, 0.4, 1.8}};
+    for (std::string pool : {"layers", "site"}) {
+        ParamStore<double> st;
+        nn::Linear<double> la, lb;
+        routing::MoeSite<double> sa, sb;
+        routing::AdapterConfig ac; ac.experts = 4; ac.rank = 1;
+        routing::RouterConfig rc; rc.k = 2;
+        routing::BalanceConfig bc; bc.lbl = "mixtral"; bc.lbl_coef = 1.0; bc.lbl_pool = pool;
+        auto all = [](const std::string &) { return true; };
+        la.declare(st, "a", 4, 2, true, all); sa.declare(st, "a", 4, 2, ac, rc, bc, all);
+        lb.declare(st, "b", 4, 2, true, all); sb.declare(st, "b", 4, 2, ac, rc, bc, all);
+        st.allocate(1);
+        la.bind(st); sa.bind(st); lb.bind(st); sb.bind(st);
+        sa.plan(2); sb.plan(2);
+        la.hook = &sa; lb.hook = &sb;
+        for (auto * name : {"a.router.weight", "b.router.weight"}) {
+            double * w = st.value(st.find(name));
+            for (int i = 0; i < 16; ++i) w[i] = (i % 5 == 0) ? 1.0 : 0.0;
+        }
+        std::vector<double> xa = {L[0][0], L[0][1], L[0][2], L[0][3], L[1][0], L[1][1], L[1][2], L[1][3]};
+        std::vector<double> xb = {L[2][0], L[2][1], L[2][2], L[2][3], L[3][0], L[3][1], L[3][2], L[3][3]};
+        std::vector<double> oa(4), ob(4);
+        std::vector<int64_t> acc;
+        int64_t rows = 0;
+        sa.set_context(nullptr, 2, 0, 0); sb.set_context(nullptr, 2, 0, 0);
+        la.forward(oa.data(), xa.data(), 2, true);
+        lb.forward(ob.data(), xb.data(), 2, true);
+        const double pooled = routing::pool_lbl<double>({&sa, &sb}, bc, true, acc, rows);
+        if (pool == "layers") {
+            CHECK(pooled == doctest::Approx(1.984953).epsilon(1e-6));
+        } else {
+            CHECK(pooled == 0.0);                                   // not pooled: each site has its own loss
+            const double per_site = sa.aux_loss() + sb.aux_loss();  // z-loss is 0 (z_coef = 0)
+            CHECK(per_site != doctest::Approx(1.984953).epsilon(1e-3));
+            CHECK(per_site > 0);
+        }
+    }
 }
 
 TEST_CASE("MoE site: a fresh LoRA mixture leaves the base output unchanged (B = 0)") {

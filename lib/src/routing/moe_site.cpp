@@ -22,6 +22,7 @@ template <typename T>
 void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const AdapterConfig & a,
                          const RouterConfig & r, const BalanceConfig & b, const nn::TrainablePred & tr) {
     site_ = site; ac_ = a; rc_ = r; bc_ = b;
+    pooled_ = b.lbl != "none" && (b.lbl_pool == "layers" || (b.lbl_pool == "auto" && b.lbl != "megatron"));
     C_ = C; OC_ = OC; E_ = a.experts; R_ = a.rank;
     MOE_CHECK(E_ >= 1 && R_ >= 1, ErrorCode::spec, "adapters: experts and rank must be >= 1");
     has_router_ = r.kind != "none" && !(E_ == 1 && r.kind == "topk");
@@ -110,6 +111,8 @@ void MoeSite<T>::plan(int N) {
     if (rc_.kind == "expert_choice") picks_.assign((size_t)E_ * N, 0);
     if (rc_.kind == "dynmole") { wdense_.assign((size_t)N * E_, T(0)); ent_.assign(N, T(0)); }
     f_.assign(P_, T(0));
+    lbl_counts_.assign(E_, 0);
+    psum_.assign(E_, 0.0);
     step_load_.assign(E_, 0); micro_counts_.assign(P_, 0); global_counts_.assign(P_, 0);
     stats_.load.assign(E_, 0);
     off_stats_.load.assign(E_, 0);
@@ -295,37 +298,37 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
         const T * p = probs_.data();
         if (bc_.lbl != "none") {
             const LblConvention conv = parse_lbl(bc_.lbl);
-            std::vector<int64_t> & use = global_counts_;
-            int64_t ntok = N;
-            if (conv == LblConvention::switch_) {
-                // Switch counts top-1 of the probabilities whatever the router selected
-                std::fill(use.begin(), use.end(), 0);
-                for (int n = 0; n < N; ++n) {
-                    int best = 0;
-                    for (int e = 1; e < P_; ++e) if (p[(size_t)n * P_ + e] > p[(size_t)n * P_ + best]) best = e;
-                    if (best < E_) use[best] += 1;
+            // this forward's counts under the convention (Switch: top-1 of the probabilities,
+            // whatever the router selected) and the probability sums
+            std::fill(lbl_counts_.begin(), lbl_counts_.end(), 0);
+            std::fill(psum_.begin(), psum_.end(), 0.0);
+            for (int n = 0; n < N; ++n) {
+                const T * pn = p + (size_t)n * P_;
+                int best = 0;
+                for (int e = 0; e < P_; ++e) {
+                    if (e < E_) psum_[e] += pn[e];
+                    if (pn[e] > pn[best]) best = e;
                 }
-                lbl_frequencies(f_.data(), use.data(), N, E_, 1, conv);
-                if (bc_.lbl_scope == "global") { /* top-1 fractions are per micro-batch by definition */ }
-            } else {
-                if (bc_.lbl_scope == "global") {
-                    if (train) {
-                        for (int e = 0; e < P_; ++e) use[e] += cnt[e];
-                        global_tokens_ += N;
-                        ntok = global_tokens_;
-                    } else {
-                        std::copy(cnt.begin(), cnt.end(), use.begin());
-                    }
-                } else {
-                    std::copy(cnt.begin(), cnt.end(), use.begin());
-                }
-                lbl_frequencies(f_.data(), use.data(), ntok, E_, std::max(1, K), conv);
-                if (bc_.lbl_scope == "global" && train) { /* keep accumulating until after_step() */ }
-                else std::fill(use.begin(), use.end(), 0);
+                if (conv == LblConvention::switch_ && best < E_) lbl_counts_[best] += 1;
             }
-            const double v = lbl_forward(p, f_.data(), N, P_, E_);
-            st.aux_lbl += v;
-            last_aux_ += bc_.lbl_coef * v;
+            if (conv != LblConvention::switch_)
+                for (int e = 0; e < E_; ++e) lbl_counts_[e] = cnt[e];
+            if (!pooled_) {
+                std::vector<int64_t> & use = global_counts_;
+                int64_t ntok = N;
+                if (bc_.lbl_scope == "global" && train && conv != LblConvention::switch_) {
+                    for (int e = 0; e < E_; ++e) use[e] += lbl_counts_[e]; // until after_step()
+                    global_tokens_ += N;
+                    ntok = global_tokens_;
+                } else {
+                    std::copy(lbl_counts_.begin(), lbl_counts_.end(), use.begin());
+                }
+                lbl_frequencies(f_.data(), use.data(), ntok, E_, conv == LblConvention::switch_ ? 1 : std::max(1, K), conv);
+                if (!(bc_.lbl_scope == "global" && train)) std::fill(use.begin(), use.end(), 0);
+                const double v = lbl_forward(p, f_.data(), N, P_, E_);
+                st.aux_lbl += v;
+                last_aux_ += bc_.lbl_coef * v;
+            }
         }
         if (bc_.z_coef > 0 || bc_.lbl != "none") {
             const double z = zloss_forward(logits_.data(), N, P_);
@@ -562,6 +565,52 @@ void MoeSite<T>::backward_task(T * dinp, const T * dout, int N) {
                                   pu_.data() + (size_t)t * QS, q_, S, train_, static_cast<T>(rc_.temperature));
     }
 }
+
+template <typename T>
+void MoeSite<T>::set_pooled_lbl(const double * f_eff, double value) {
+    for (int e = 0; e < E_; ++e) f_[e] = static_cast<T>(f_eff[e]);
+    SiteStats & st = stats_on_ ? stats_ : off_stats_;
+    st.aux_lbl += value;
+}
+
+template <typename T>
+double pool_lbl(const std::vector<MoeSite<T> *> & sites, const BalanceConfig & bc, bool train,
+                std::vector<int64_t> & acc_counts, int64_t & acc_rows) {
+    if (sites.empty() || bc.lbl == "none" || !sites[0]->lbl_pooled()) return 0.0;
+    const LblConvention conv = parse_lbl(bc.lbl);
+    const int E = sites[0]->experts();
+    std::vector<int64_t> counts(E, 0);
+    std::vector<double> psum(E, 0.0), f(E, 0.0), feff(E, 0.0);
+    int64_t rows = 0;
+    for (auto * s : sites) {
+        MOE_ASSERT(s->experts() == E);
+        for (int e = 0; e < E; ++e) { counts[e] += s->lbl_counts()[e]; psum[e] += s->prob_sums()[e]; }
+        rows += s->rows();
+    }
+    if (rows == 0) return 0.0;
+    const int K = conv == LblConvention::switch_ ? 1 : std::max(1, sites[0]->lbl_slots());
+    if (bc.lbl_scope == "global" && train && conv != LblConvention::switch_) {
+        if ((int)acc_counts.size() != E) acc_counts.assign(E, 0);
+        for (int e = 0; e < E; ++e) acc_counts[e] += counts[e];
+        acc_rows += rows;
+        lbl_frequencies(f.data(), acc_counts.data(), acc_rows, E, K, conv);
+    } else {
+        lbl_frequencies(f.data(), counts.data(), rows, E, K, conv);
+    }
+    double value = 0;
+    for (int e = 0; e < E; ++e) value += f[e] * psum[e] / rows;
+    value *= E;
+    for (auto * s : sites) {
+        for (int e = 0; e < E; ++e) feff[e] = f[e] * s->rows() / double(rows);
+        s->set_pooled_lbl(feff.data(), value);
+    }
+    return value;
+}
+
+template double pool_lbl<float>(const std::vector<MoeSite<float> *> &, const BalanceConfig &, bool,
+                                std::vector<int64_t> &, int64_t &);
+template double pool_lbl<double>(const std::vector<MoeSite<double> *> &, const BalanceConfig &, bool,
+                                 std::vector<int64_t> &, int64_t &);
 
 template <typename T>
 void MoeSite<T>::after_step() {

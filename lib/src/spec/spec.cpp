@@ -435,6 +435,9 @@ void visit(V & v, routing::BalanceConfig & s) {
     v.field("lbl_coef", s.lbl_coef, "Coefficient of the load-balancing loss.", at_least(0));
     v.field("lbl_scope", s.lbl_scope, "micro = f per micro-batch; global = f accumulated over the step's micro-batches "
                                       "(Demons in the Detail; Megatron's running form).", one_of({"micro", "global"}));
+    v.field("lbl_pool", s.lbl_pool, "layers = f and P pooled over every adapted site (HF Mixtral / Switch concatenate all "
+                                    "layers' router logits); site = one loss per site, summed (Megatron); auto = layers for "
+                                    "mixtral and switch, site for megatron.", one_of({"auto", "layers", "site"}));
     v.field("z_coef", s.z_coef, "Router z-loss coefficient (ST-MoE 0.001).", at_least(0));
     v.field("dynmole_beta", s.dynmole_beta, "dynmole: Tsallis entropy loss coefficient.", at_least(0));
     v.field("dynmole_alpha", s.dynmole_alpha, "dynmole: its load-balancing coefficient.", at_least(0));

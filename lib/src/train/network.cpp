@@ -21,6 +21,20 @@ void Network::set_context(const int32_t * task, int n, int64_t step, uint64_t st
     for (auto & s : sites) s->set_context(task, n, step, stream);
 }
 
+double Network::pool_lbl(bool train) {
+    if (sites.empty()) return 0.0;
+    std::vector<routing::MoeSite<float> *> ptrs;
+    ptrs.reserve(sites.size());
+    for (auto & s : sites) ptrs.push_back(s.get());
+    return routing::pool_lbl(ptrs, balance, train, lbl_acc_counts, lbl_acc_rows);
+}
+
+void Network::after_step() {
+    for (auto & s : sites) s->after_step();
+    std::fill(lbl_acc_counts.begin(), lbl_acc_counts.end(), 0);
+    lbl_acc_rows = 0;
+}
+
 void Network::set_stats_enabled(bool on) {
     for (auto & s : sites) s->set_stats_enabled(on);
 }
@@ -28,6 +42,7 @@ void Network::set_stats_enabled(bool on) {
 std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
                                        int n_tasks, uint64_t seed) {
     auto net = std::make_unique<Network>();
+    net->balance = spec.loss;
     const bool adapted = !spec.adapters.sites.empty();
     nn::TrainablePred trainable = [&](const std::string & name) {
         if (glob_any(spec.train.freeze, name)) return false;

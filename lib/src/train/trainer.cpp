@@ -1,4 +1,5 @@
-// train: the training loop for base models (pre-training or fine-tuning a loaded base).
+// train: the training loop — a base model from scratch, or adapter experts and routers on a frozen
+// base, with micro-batch accumulation, routing telemetry and per-epoch evaluation.
 #include "moe/train/trainer.hpp"
 
 #include <algorithm>
@@ -41,7 +42,6 @@ struct BatchBuffers {
         task.assign(B, 0);
     }
 };
-
 
 using Sites = std::vector<std::unique_ptr<routing::MoeSite<float>>>;
 
@@ -124,8 +124,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     const bool augment = spec.data.augment.hflip || spec.data.augment.shift > 0;
     MOE_CHECK(!augment || tr.is_image(), ErrorCode::spec, "data.augment: the data has no image geometry");
     std::vector<float> aug_scratch(augment ? (size_t)tr.d : 0);
-    BatchBuffers buf;
-    buf.plan(std::max(B, Be), tr.d, V);
+    BatchBuffers buf; // one training micro-batch (evaluation keeps its own)
+    buf.plan(B, tr.d, V);
 
     // ---- optimisation
     optim::OptimConfig oc{spec.train.optimizer, spec.train.lr, spec.train.momentum, spec.train.nesterov,
@@ -185,7 +185,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                 const float * logits = model->forward(buf.x.data(), nm, true);
                 const double ce = nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, buf.y.data(), nm, V, 0, V);
                 for (int r = 0; r < nm; ++r) correct += argmax_row(logits + (size_t)r * V, V) == buf.y[r];
-                double a = 0;
+                double a = spec.loss.lbl_coef * net->pool_lbl(true);
                 for (auto & s : sites) a += s->aux_loss();
                 std::fill(buf.dlogits.begin(), buf.dlogits.begin() + (size_t)nm * V, 0.f);
                 nn::cross_entropy_backward(buf.dlogits.data(), buf.probs.data(), buf.y.data(), 1.0f / (nm * accum), nm, V);
@@ -204,7 +204,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                                                     std::to_string(epoch + 1) + "); try a lower train.lr or train.clip_grad_norm");
             const double factor = optim::schedule_factor(sc, step, total);
             opt.step(factor);
-            for (auto & s : sites) s->after_step();
+            net->after_step();
             store.zero_grad();
             ++step;
 

@@ -63,6 +63,10 @@ struct BalanceConfig {
     std::string lbl = "none";   // none | mixtral | megatron | switch   (named convention, no rescaling)
     double lbl_coef = 0.0;
     std::string lbl_scope = "micro"; // micro | global (f accumulated over the step's micro-batches)
+    std::string lbl_pool = "auto";   // layers: f and P pooled over all adapted sites (HF Mixtral /
+                                     // Switch concatenate every layer's router logits); site: one
+                                     // loss per site, summed (Megatron); auto: layers for mixtral
+                                     // and switch, site for megatron
     double z_coef = 0.0;        // router z-loss
     double dynmole_beta = 0.01; // dynmole: Tsallis entropy term
     double dynmole_alpha = 0.001; // dynmole: its soft load-balancing term
@@ -101,8 +105,19 @@ class MoeSite final : public nn::SiteHook<T> {
     void backward(T * dinp, const T * dout, const T * inp, int N) override;
     // After an optimizer step: DeepSeek bias update from the step's load; reset the step counts.
     void after_step();
-    // Weighted sum of this site's auxiliary losses of the last forward (for the total loss).
+    // Weighted sum of this site's auxiliary losses of the last forward (for the total loss);
+    // in pooled LBL mode the load-balancing term is not included (pool_lbl returns it).
     double aux_loss() const { return last_aux_; }
+    // Pooled load balancing (see pool_lbl): per-forward statistics and the pooled f.
+    bool lbl_pooled() const { return pooled_; }
+    void set_lbl_pooled(bool on) { pooled_ = on; }
+    const std::vector<int64_t> & lbl_counts() const { return lbl_counts_; } // (E) this forward
+    const std::vector<double> & prob_sums() const { return psum_; }          // (E) Σ_rows p[n,e]
+    int rows() const { return N_; }
+    int lbl_slots() const { return Kslots_; }
+    // f_eff (E) used by backward: coef * E * f_eff[e] / N_site is added to dprobs[n,e]; value is
+    // the pooled (un-scaled) loss, recorded in this site's telemetry.
+    void set_pooled_lbl(const double * f_eff, double value);
     const SiteStats & stats() const { return stats_; }
     void reset_stats();
     // adapter multiply-adds spent in the last forward / those of running every expert densely
@@ -149,6 +164,9 @@ class MoeSite final : public nn::SiteHook<T> {
     std::vector<int64_t> step_load_, micro_counts_, global_counts_;
     int64_t global_tokens_ = 0;
     std::vector<T> f_;
+    bool pooled_ = false;
+    std::vector<int64_t> lbl_counts_;
+    std::vector<double> psum_;
     int N_ = 0, Kslots_ = 1, routed_ = 0;
     bool train_ = false;
     double last_aux_ = 0;
@@ -167,6 +185,16 @@ class MoeSite final : public nn::SiteHook<T> {
     const int32_t * labels_ = nullptr;
     int an_tasks_ = 0, an_classes_ = 0;
 };
+
+// Pooled load-balancing loss over sites (HF Mixtral / Switch pool every layer's router
+// statistics): f from the summed counts over all rows of all sites (accumulated over the step's
+// micro-batches when scope is global: pass the step's running counts in acc_counts / acc_rows,
+// which this updates in training and the caller resets after each optimizer step), P from the
+// summed probabilities; value = E * Σ_e f_e P_e. Gives every site its share of the gradient and
+// returns the un-scaled value (0 when the sites are not in pooled mode).
+template <typename T>
+double pool_lbl(const std::vector<MoeSite<T> *> & sites, const BalanceConfig & bc, bool train,
+                std::vector<int64_t> & acc_counts, int64_t & acc_rows);
 
 extern template class MoeSite<float>;
 extern template class MoeSite<double>;

@@ -26,6 +26,14 @@ struct Network {
     // Context of the next forward for every site (task ids of the n samples, step, noise stream).
     void set_context(const int32_t * task, int n, int64_t step, uint64_t stream);
     void set_stats_enabled(bool on);
+    // After a forward: the load-balancing loss pooled over all sites (HF Mixtral / Switch) when
+    // the spec asks for pooling; returns its un-scaled value (0 otherwise). Call after_step()
+    // after every optimizer step (sites' bias updates, the step's running LBL counts).
+    double pool_lbl(bool train);
+    void after_step();
+    routing::BalanceConfig balance;
+    std::vector<int64_t> lbl_acc_counts;
+    int64_t lbl_acc_rows = 0;
 };
 
 // Declares the model and one MoE site per Linear matching spec.adapters.sites (an unmatched
