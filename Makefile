@@ -7,7 +7,7 @@ DEB_PKGS = cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas
            libhdf5-dev doctest-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-numpy \
            python3-matplotlib
 
-.PHONY: all deps configure build test run clean help plots bench
+.PHONY: all deps configure build test run clean help plots bench test-asan
 
 all: build
 
@@ -39,6 +39,13 @@ run: build
 	@mkdir -p runs
 	./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o runs/pretrain_mlp_fmnist.h5
 
+# the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+test-asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
 # make plots RUN=runs/x.h5 [EVAL=runs/x_eval.h5]  -> PNGs beside the run file
 plots:
 	@[ -n "$(RUN)" ] || { echo "usage: make plots RUN=runs/x.h5 [EVAL=eval.h5]"; exit 2; }
@@ -49,4 +56,4 @@ bench: build
 	./$(BUILD)/moe-bench --json
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan

@@ -22,10 +22,12 @@ template <typename T>
 void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const AdapterConfig & a,
                          const RouterConfig & r, const BalanceConfig & b, const nn::TrainablePred & tr) {
     site_ = site; ac_ = a; rc_ = r; bc_ = b;
-    pooled_ = b.lbl != "none" && (b.lbl_pool == "layers" || (b.lbl_pool == "auto" && b.lbl != "megatron"));
     C_ = C; OC_ = OC; E_ = a.experts; R_ = a.rank;
     MOE_CHECK(E_ >= 1 && R_ >= 1, ErrorCode::spec, "adapters: experts and rank must be >= 1");
     has_router_ = r.kind != "none" && !(E_ == 1 && r.kind == "topk");
+    // pooled load balancing needs a per-token router (task routing has no token loads)
+    pooled_ = has_router_ && r.kind != "task" && b.lbl != "none" &&
+              (b.lbl_pool == "layers" || (b.lbl_pool == "auto" && b.lbl != "megatron"));
     if (r.kind == "task") {
         q_ = r.n_splits;
         n_tasks_ = std::max(1, r.n_tasks);
