@@ -89,7 +89,6 @@ Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
     auto net = train::build_network(sp, w.in, 10, 1, 1);
     auto & store = net->store;
     auto & model = net->model;
-    auto & sites = net->sites;
     const int B = w.batch, V = 10;
     net->plan(B);
     optim::OptimConfig oc;
