@@ -581,8 +581,13 @@ double pool_lbl(const std::vector<MoeSite<T> *> & sites, const BalanceConfig & b
     if (sites.empty() || bc.lbl == "none" || !sites[0]->lbl_pooled()) return 0.0;
     const LblConvention conv = parse_lbl(bc.lbl);
     const int E = sites[0]->experts();
-    std::vector<int64_t> counts(E, 0);
-    std::vector<double> psum(E, 0.0), f(E, 0.0), feff(E, 0.0);
+    // scratch kept across calls: after the first step this allocates nothing
+    thread_local std::vector<int64_t> counts;
+    thread_local std::vector<double> psum, f, feff;
+    counts.assign(E, 0);
+    psum.assign(E, 0.0);
+    f.assign(E, 0.0);
+    feff.assign(E, 0.0);
     int64_t rows = 0;
     for (auto * s : sites) {
         MOE_ASSERT(s->experts() == E);

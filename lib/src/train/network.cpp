@@ -22,11 +22,8 @@ void Network::set_context(const int32_t * task, int n, int64_t step, uint64_t st
 }
 
 double Network::pool_lbl(bool train) {
-    if (sites.empty()) return 0.0;
-    std::vector<routing::MoeSite<float> *> ptrs;
-    ptrs.reserve(sites.size());
-    for (auto & s : sites) ptrs.push_back(s.get());
-    return routing::pool_lbl(ptrs, balance, train, lbl_acc_counts, lbl_acc_rows);
+    if (site_ptrs.empty()) return 0.0;
+    return routing::pool_lbl(site_ptrs, balance, train, lbl_acc_counts, lbl_acc_rows);
 }
 
 void Network::after_step() {
@@ -74,6 +71,7 @@ std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::In
             net->sites.push_back(std::move(site));
         }
     }
+    for (auto & s : net->sites) net->site_ptrs.push_back(s.get());
     net->store.allocate(seed);
     net->model->bind(net->store);
     for (auto & s : net->sites) s->bind(net->store);

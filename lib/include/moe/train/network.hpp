@@ -20,6 +20,7 @@ struct Network {
     ParamStore<float> store;
     std::unique_ptr<models::Model<float>> model;
     std::vector<std::unique_ptr<routing::MoeSite<float>>> sites;
+    std::vector<routing::MoeSite<float> *> site_ptrs; // the same sites, for pool_lbl
 
     // Size the model's and the sites' buffers for batches of up to B samples.
     void plan(int B);
