@@ -170,7 +170,12 @@ int main(int argc, char ** argv) {
     app.add_option("--batch", batch, "override the batch of every workload");
     app.add_flag("--json", json, "also print one JSON line per workload");
     apps::add_common_options(app, common);
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError & e) {
+        const int rc = app.exit(e);
+        return rc == 0 ? 0 : 2; // usage errors exit 2, as in every binary
+    }
     apps::install_logger(common);
     return apps::run_guarded([&]() -> int {
         blas::blas_init(common.threads < 0 ? 0 : common.threads);
