@@ -35,6 +35,9 @@ template <typename V> void visit(V & v, routing::BalanceConfig & s);
 template <typename V> void visit(V & v, TrainSpec & s);
 template <typename V> void visit(V & v, EvalSpec & s);
 template <typename V> void visit(V & v, LogSpec & s);
+template <typename V> void visit(V & v, expand::ClassSplit & s);
+template <typename V> void visit(V & v, expand::StreamConfig & s);
+template <typename V> void visit(V & v, expand::ExpandConfig & s);
 template <typename V> void visit(V & v, Spec & s);
 
 namespace {
@@ -496,6 +499,53 @@ void visit(V & v, LogSpec & s) {
 }
 
 template <typename V>
+void visit(V & v, expand::ClassSplit & s) {
+    v.field("init", s.init, "Classes of the first task (0 = no class split: data.tasks is the stream).", at_least(0));
+    v.field("increment", s.increment, "Classes of every later task (a remainder forms a last task).", at_least(1));
+    v.field("shuffle", s.shuffle, "Seeded class order (else natural order).");
+    v.field("order_seed", s.order_seed, "Seed of the class order (SEMA / PILOT use 1993).");
+}
+
+template <typename V>
+void visit(V & v, expand::StreamConfig & s) {
+    v.object("class_split", s.class_split,
+             "Class-incremental split; data.tasks, when given, adds each block's name and transforms.");
+    v.field("labels", s.labels,
+            "Label space: shared (every task uses all logits), growing (logits of the classes seen so far; "
+            "training masks all but the current task's), auto = growing with a class split.",
+            one_of({"auto", "shared", "growing"}));
+}
+
+template <typename V>
+void visit(V & v, expand::ExpandConfig & s) {
+    v.field("strategy", s.strategy, "Continual-learning strategy.",
+            one_of({"sema", "adapter_per_task", "single_adapter", "head_only", "mole_joint"}));
+    v.field("sites", s.sites, "Adapted Linear sites (glob patterns); empty = every site but the head.");
+    v.field("expandable", s.expandable, "Adapted sites that may expand (empty = all); the others keep one adapter trained in the first task.");
+    v.field("adapter", s.adapter, "Functional adapter: bottleneck (SEMA) or lora.", one_of({"bottleneck", "lora"}));
+    v.field("rank", s.rank, "Bottleneck width / LoRA rank (SEMA ffn_num).", range(1, 1 << 16));
+    v.field("lora_alpha", s.lora_alpha, "LoRA scale alpha / rank.", positive());
+    v.field("rd_dim", s.rd_dim, "Width of the representation descriptor (linear autoencoder).", range(1, 1 << 16));
+    v.field("buffer_size", s.buffer_size, "FIFO of descriptor losses behind the z-score statistics.", range(3, 1 << 24));
+    v.field("threshold", s.threshold, "Expand when every descriptor of a site finds the batch novel: min_k mean_b z > threshold.", positive());
+    v.field("detect_batch_size", s.detect_batch_size, "Batch size of the detection passes.", range(1, 1 << 20));
+    v.field("detect_drop_last", s.detect_drop_last, "Skip the last partial detection batch (the reference keeps it).");
+    v.field("max_adapters", s.max_adapters, "Adapters per site at most (0 = one per task).", at_least(0));
+    v.field("head", s.head, "Classifier: reinit (a fresh one, SEMA) or base (start from the base model's head).",
+            one_of({"reinit", "base"}));
+    v.field("batch_size", s.batch_size, "Training batch size of both phases.", range(1, 1 << 20));
+    v.field("optimizer", s.optimizer, "Optimizer of both phases (a fresh one per phase).", one_of({"sgd", "adamw"}));
+    v.field("momentum", s.momentum, "sgd momentum.", range(0, 1));
+    v.field("weight_decay", s.weight_decay, "Weight decay of both phases.", at_least(0));
+    v.field("func_epochs", s.func_epochs, "Epochs of the functional phase (adapters, new router column, classifier).", at_least(1));
+    v.field("func_lr", s.func_lr, "Peak learning rate of the functional phase (cosine per epoch).", positive());
+    v.field("rd_epochs", s.rd_epochs, "Epochs of the descriptor phase.", at_least(1));
+    v.field("rd_lr", s.rd_lr, "Peak learning rate of the descriptor phase (cosine per epoch).", positive());
+    v.field("min_lr", s.min_lr, "Cosine floor of both phases.", at_least(0));
+    v.field("eval_batch_size", s.eval_batch_size, "Evaluation batch size.", range(1, 1 << 20));
+}
+
+template <typename V>
 void visit(V & v, Spec & s) {
     v.field("version", s.version, "Spec format version (1).", range(1, 1));
     v.field("base", s.base, "Run file of a pre-trained base model whose parameters are loaded by name.");
@@ -508,6 +558,8 @@ void visit(V & v, Spec & s) {
     v.object("train", s.train, "Optimisation.");
     v.object("eval", s.eval, "Evaluation.");
     v.object("log", s.log, "Logging and checkpoints.");
+    v.object("stream", s.stream, "moe-expand: the stream of tasks (data.tasks in order, or a class split).");
+    v.object("expand", s.expand, "moe-expand: strategy, adapters, descriptors and training phases.");
 }
 
 // ---------------------------------------------------------------------------------------- validation

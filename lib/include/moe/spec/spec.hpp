@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "moe/data/dataset.hpp"
+#include "moe/expand/config.hpp"
 #include "moe/models/model.hpp"
 #include "moe/routing/moe_site.hpp"
 
@@ -78,6 +79,8 @@ struct Spec {
     TrainSpec train;
     EvalSpec eval;
     LogSpec log;
+    expand::StreamConfig stream;   // moe-expand: the task stream
+    expand::ExpandConfig expand;   // moe-expand: strategy, adapters, descriptors, phases
 };
 
 // Parse (and validate) a spec object. `source` names the file in messages.
