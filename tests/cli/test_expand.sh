@@ -70,6 +70,21 @@ for i in range(4):     # trained once on every task: each row evaluates the same
 for s, g in S.items(): print(s, "A_N %.3f" % g["A_N"][()])
 PY
 
+# ---- label spaces: a class-incremental split (4 tasks: 4, 2, 2, 2 classes in a seeded order) and
+#      a domain stream with a growing head (a block of 10 logits per domain)
+expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/class.h5" --threads 1 -q --set 'data.tasks=[]' \
+  --set stream.class_split.init=4 --set stream.class_split.increment=2
+expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/grow.h5" --threads 1 -q --set stream.labels=growing
+"$PYTHON" - "$TMP/class.h5" "$TMP/grow.h5" <<'PY' || fail "label spaces"
+import sys, h5py, numpy as np
+c, g = (h5py.File(p, "r") for p in sys.argv[1:3])
+assert c["stream"].attrs["labels"] == "growing" and c["stream/accuracy_matrix"].shape == (4, 4)
+assert c["params/head.weight"].shape[0] == 10                 # disjoint classes: one logit each
+assert c["stream/task_names"].asstr()[()].count("classes-") == 4
+assert g["params/head.weight"].shape[0] == 40                 # 4 domains x 10 classes
+print("label spaces ok", c["stream/task_names"].asstr()[()])
+PY
+
 # ---- stop after task 2, resume: bitwise the same as the uninterrupted stream
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --threads 1 -q --stop-after 2
 [ ! -e "$TMP/part.h5" ] || fail "a stopped stream wrote its run file"

@@ -82,8 +82,10 @@ struct Stream {
     std::vector<data::Dataset> train, test;
     std::vector<int> lo, hi;     // training mask [lo, hi) of task i
     std::vector<int> eval_hi;    // evaluation: argmax over [0, eval_hi) after task i
-    data::Dataset all_train;     // every task (mole_joint)
-    int V = 0;
+    std::vector<int> logit_class;// source class of every logit
+    data::Dataset all_train;     // every task (mole_joint), logit labels
+    int V = 0;                   // source classes
+    int n_logits = 0;            // classifier outputs (V when shared)
     bool growing = false;
 };
 
@@ -155,10 +157,10 @@ Stream build_stream(const spec::Spec & spec, uint64_t seed) {
         MOE_CHECK(st.train.back().n > 0, ErrorCode::spec, "stream task '" + st.names[t] + "' has no training samples");
     }
     if (st.growing) {
-        // labels -> their rank in the order of first appearance along the stream, so every
-        // task's classes form one block [lo, hi) and the seen classes a prefix [0, hi)
-        std::vector<int> rank(st.V, -1);
-        int next = 0;
+        // every task gets its own block of logits [lo, hi) for its classes (class-incremental:
+        // the class order; domain-incremental: a new copy of the classes per domain), so
+        // training masks the old blocks and inference is an argmax over every seen block;
+        // logit_class maps a logit back to its source class
         for (int t = 0; t < N; ++t) {
             std::vector<int> cls = task_classes[t];
             if (cs.init > 0) { // keep the class order within the block
@@ -167,30 +169,28 @@ Stream build_stream(const spec::Spec & spec, uint64_t seed) {
                     if (std::find(cls.begin(), cls.end(), c) != cls.end()) ord.push_back(c);
                 cls = ord;
             }
-            st.lo.push_back(next);
+            std::vector<int> local(st.V, -1);
+            st.lo.push_back((int)st.logit_class.size());
             for (int c : cls) {
-                MOE_CHECK(rank[c] < 0, ErrorCode::spec,
-                          "stream.labels = growing needs disjoint class sets, but class " + std::to_string(c) +
-                              " appears in task '" + st.names[t] + "' and in an earlier task");
-                rank[c] = next++;
+                local[c] = (int)st.logit_class.size();
+                st.logit_class.push_back(c);
             }
-            st.hi.push_back(next);
-            st.eval_hi.push_back(next);
-        }
-        for (auto * ds : {&sp.train, &sp.test})
-            for (auto & y : ds->y) y = rank[y] >= 0 ? rank[y] : y;
-        for (int t = 0; t < N; ++t) {
-            for (auto & y : st.train[t].y) y = rank[y];
-            for (auto & y : st.test[t].y) y = rank[y] >= 0 ? rank[y] : y;
+            st.hi.push_back((int)st.logit_class.size());
+            st.eval_hi.push_back(st.hi.back());
+            for (auto & y : st.train[t].y) y = local[y];
         }
     } else {
+        for (int c = 0; c < st.V; ++c) st.logit_class.push_back(c);
         for (int t = 0; t < N; ++t) {
             st.lo.push_back(0);
             st.hi.push_back(st.V);
             st.eval_hi.push_back(st.V);
         }
     }
-    st.all_train = std::move(sp.train);
+    st.n_logits = (int)st.logit_class.size();
+    // every task's training samples with their logit labels (mole_joint trains on all at once)
+    st.all_train = st.train[0];
+    for (int t = 1; t < N; ++t) data::append(st.all_train, st.train[t]);
     return st;
 }
 
@@ -261,7 +261,10 @@ void Expander::build() {
     if (strat == "mole_joint") S_ = std::max(S_, N);
     nn::TrainablePred trainable = [](const std::string & name) { return name.rfind("head.", 0) == 0; };
     models::InputShape in{tr.d, tr.channels, tr.height, tr.width};
-    net_.model = models::make_model<float>(spec_.model, in, st_.V, net_.store, trainable);
+    MOE_CHECK(!(st_.growing && cfg_.head == "base" && st_.n_logits != st_.V), ErrorCode::spec,
+              "expand.head = base: the growing label space has " + std::to_string(st_.n_logits) +
+                  " logits, the base head " + std::to_string(st_.V) + "; use expand.head = reinit");
+    net_.model = models::make_model<float>(spec_.model, in, st_.n_logits, net_.store, trainable);
     auto all = net_.model->sites();
     // which sites carry adapters
     std::vector<SpecProblem> problems;
@@ -320,7 +323,7 @@ void Expander::build() {
     net_.model->plan(Bmax_);
     const int tok = net_.model->tokens_per_sample();
     for (auto & s : net_.sites) s->plan(Bmax_ * tok, tok);
-    const int V = st_.V, d = tr.d;
+    const int V = st_.n_logits, d = tr.d;
     buf_.x.assign((size_t)Bmax_ * d, 0.f);
     buf_.losses.assign(Bmax_, 0.f);
     buf_.probs.assign((size_t)Bmax_ * V, 0.f);
@@ -346,6 +349,13 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
     groups.push_back({"*", 0.0, 0.0, 0.0}); // everything else: lr 0 (frozen in this phase)
     auto & store = net_.store;
     optim::Optimizer<float> opt(oc, store, groups);
+    // only this phase's tensors receive gradients (frozen slots skip theirs), so only they are zeroed
+    std::vector<int> ids;
+    for (const auto & p : params) {
+        const int id = store.find(p);
+        MOE_ASSERT(id >= 0 && store.grad(id));
+        ids.push_back(id);
+    }
     optim::ScheduleConfig sc;
     sc.kind = "cosine";
     sc.min_lr_ratio = cfg_.min_lr / lr;
@@ -359,7 +369,7 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
                 for (const auto & n : site.rd_params(k))
                     if (std::find(params.begin(), params.end(), n) != params.end()) train_rd[s][k] = true;
         }
-    const int V = st_.V, B = cfg_.batch_size;
+    const int V = st_.n_logits, B = cfg_.batch_size;
     data::Batcher batcher(ds, B, true, seed_for(seed_, tag));
     for (int e = 0; e < epochs; ++e) {
         const double f = optim::schedule_factor(sc, e, epochs); // stepped per epoch (CosineAnnealingLR)
@@ -373,7 +383,7 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
                 data::augment_batch(buf_.x.data(), n, ds.channels, ds.height, ds.width, spec_.data.augment, aug,
                                     buf_.aug.data());
             const float * logits = net_.model->forward(buf_.x.data(), n, true);
-            store.zero_grad();
+            for (int id : ids) std::fill_n(store.grad(id), store.info(id).size, 0.f);
             double loss = 0;
             if (rd) {
                 for (size_t s = 0; s < net_.sites.size(); ++s) loss += net_.sites[s]->rd_loss_backward(train_rd[s]);
@@ -437,7 +447,7 @@ void Expander::rd_phase(const data::Dataset & ds, const std::vector<int> & new_s
         for (const auto & n : site.rd_params(new_slot[s])) params.push_back(n);
     }
     if (params.empty()) return;
-    train_phase("rd", ds, 0, st_.V, params, cfg_.rd_epochs, cfg_.rd_lr, tag + ".rd" + std::to_string(phase_counter_++));
+    train_phase("rd", ds, 0, st_.n_logits, params, cfg_.rd_epochs, cfg_.rd_lr, tag + ".rd" + std::to_string(phase_counter_++));
 }
 
 void Expander::freeze_all() {
@@ -526,7 +536,7 @@ std::vector<std::string> Expander::detect_and_expand(int t, std::vector<double> 
 void Expander::evaluate_after(int t) {
     const int N = (int)st_.names.size();
     std::vector<double> row(N, kNaN);
-    const int V = st_.V, hi = st_.eval_hi[t];
+    const int V = st_.n_logits, hi = st_.eval_hi[t];
     const int Be = cfg_.eval_batch_size;
     for (int j = 0; j <= t; ++j) {
         const auto & ds = st_.test[j];
@@ -539,7 +549,7 @@ void Expander::evaluate_after(int t) {
             const float * logits = net_.model->forward(buf_.x.data(), n, false);
             for (int r = 0; r < n; ++r) {
                 const float * z = logits + (size_t)r * V;
-                correct += int(std::max_element(z, z + hi) - z) == buf_.y[r];
+                correct += st_.logit_class[std::max_element(z, z + hi) - z] == buf_.y[r];
             }
         }
         row[j] = double(correct) / double(ds.n);
@@ -723,7 +733,7 @@ StreamSummary Expander::run() {
             // the upper bound: one MoLE trained on every task at once (done at the first task;
             // later rows evaluate the same model)
             if (t == 0) {
-                const int hi = st_.growing ? st_.hi.back() : st_.V;
+                const int hi = st_.hi.back();
                 func_phase(st_.all_train, 0, hi, std::vector<int>(nS, -1), true, tag);
                 freeze_all();
             }

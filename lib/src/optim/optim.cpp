@@ -65,6 +65,7 @@ void Optimizer<T>::step(double lr_factor) {
         const double b1 = cfg_.beta1, b2 = cfg_.beta2;
         const double bc1 = 1.0 - std::pow(b1, double(t_)), bc2 = 1.0 - std::pow(b2, double(t_));
         for (const auto & r : ranges_) {
+            if (r.lr == 0) continue; // a group with learning rate 0 is frozen: no update, no state
             const T lr = static_cast<T>(r.lr * lr_factor);
             const T decay = static_cast<T>(1.0 - r.lr * lr_factor * r.weight_decay);
             const T step_size = static_cast<T>(lr / bc1);
@@ -80,6 +81,7 @@ void Optimizer<T>::step(double lr_factor) {
     } else {
         const T mom = static_cast<T>(cfg_.momentum);
         for (const auto & r : ranges_) {
+            if (r.lr == 0) continue; // a group with learning rate 0 is frozen: no update, no state
             const T lr = static_cast<T>(r.lr * lr_factor), wd = static_cast<T>(r.weight_decay);
             for (size_t i = r.begin; i < r.end; ++i) {
                 T gi = g[i] + wd * p[i];
