@@ -1,6 +1,7 @@
 #include "cli_common.hpp"
 
 #include <cblas.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,6 +13,7 @@
 #include <fmt/core.h>
 
 #include "moe/core/error.hpp"
+#include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
 
 namespace moe::apps {
@@ -63,6 +65,9 @@ void install_logger(const CommonArgs & args) {
 int run_guarded(const std::function<int()> & fn) {
     try {
         return fn();
+    } catch (const Interrupted & e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return static_cast<int>(ErrorCode::interrupted);
     } catch (const SpecError & e) {
         std::fprintf(stderr, "error: %s\n", e.what());
         return 2;
@@ -77,6 +82,46 @@ int run_guarded(const std::function<int()> & fn) {
         std::fprintf(stderr, "error: internal error: %s\n", e.what());
         return 1;
     }
+}
+
+namespace {
+void on_stop_signal(int) {
+    if (moe::interrupt_requested()) { // the second signal: leave now (only async-signal-safe calls)
+        static const char msg[] = "\ninterrupted again: exiting at once; the last complete checkpoint is kept\n";
+        ssize_t rc = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)rc;
+        ::_exit(130);
+    }
+    moe::request_interrupt();
+}
+} // namespace
+
+void install_interrupt_handlers() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; // file writes in progress carry on; the trainer stops at a safe point
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string resume_command(int argc, char ** argv) {
+    auto quote = [](const std::string & a) {
+        const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                             "0123456789_-+=./,:@%") == std::string::npos;
+        if (plain) return a;
+        std::string q = "'";
+        for (char c : a) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+        return q + "'";
+    };
+    std::string cmd;
+    bool has_resume = false;
+    for (int i = 0; i < argc; ++i) {
+        const std::string a = argv[i];
+        has_resume |= i > 0 && a == "--resume";
+        cmd += (i ? " " : "") + quote(a);
+    }
+    return has_resume ? cmd : cmd + " --resume";
 }
 
 ConsoleObserver::ConsoleObserver(const std::string & mode, bool quiet) : quiet_(quiet) {
@@ -94,6 +139,8 @@ void ConsoleObserver::on_start(const train::StartInfo & s) {
                s.n_classes, s.n_train, s.n_val, s.n_test, s.task_names.size());
     fmt::print("moe-train: {} trainable + {} frozen parameters; {} epochs x {} steps = {} steps\n", s.n_trainable,
                s.n_frozen, s.epochs, s.steps_per_epoch, s.total_steps);
+    if (s.resumed_step >= 0)
+        fmt::print("moe-train: resuming from {} after step {}\n", s.checkpoint, s.resumed_step);
     std::fflush(stdout);
 }
 
@@ -123,6 +170,10 @@ void ConsoleObserver::on_eval(const train::EvalInfo & e) {
         for (const auto & t : e.tasks) tasks += fmt::format(" {}={:.4f}", t.task, t.accuracy);
     fmt::print("eval epoch {} {}: loss {:.4f} accuracy {:.4f}{}\n", e.epoch, e.split, e.loss, e.accuracy, tasks);
     std::fflush(stdout);
+}
+
+void ConsoleObserver::on_checkpoint(const train::CheckpointInfo & c) {
+    if (c.reason == "interrupt") clear_bar(); // the interrupt message gets a line of its own
 }
 
 void ConsoleObserver::on_end(const train::Summary & s) {

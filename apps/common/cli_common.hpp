@@ -26,8 +26,15 @@ void add_common_options(CLI::App & app, CommonArgs & args);
 void select_blas_kernels(int argc, char ** argv);
 // Installs the library log printer (stderr) honouring --quiet / --verbose.
 void install_logger(const CommonArgs & args);
-// Runs fn, maps moe::Error codes to exit codes, prints "error: ..." and hints. Never throws.
+// Runs fn, maps moe::Error codes to exit codes, prints "error: ..." and hints (an interrupt:
+// its one-line message, exit 130). Never throws.
 int run_guarded(const std::function<int()> & fn);
+// SIGINT / SIGTERM: the first one asks the library to stop (moe::request_interrupt; the trainer
+// writes a checkpoint after the current step and throws ErrorCode::interrupted); a second one
+// exits at once with 130, leaving the last complete checkpoint in place.
+void install_interrupt_handlers();
+// This process's command line, shell-quoted, with --resume appended (once).
+std::string resume_command(int argc, char ** argv);
 
 // Console observer: a progress bar on a terminal, one plain line per log step otherwise.
 class ConsoleObserver : public train::Observer {
@@ -36,6 +43,7 @@ class ConsoleObserver : public train::Observer {
     void on_start(const train::StartInfo & s) override;
     void on_step(const train::StepInfo & s) override;
     void on_eval(const train::EvalInfo & e) override;
+    void on_checkpoint(const train::CheckpointInfo & c) override;
     void on_end(const train::Summary & s) override;
 
   private:

@@ -10,10 +10,12 @@ int main(int argc, char ** argv) {
     moe::apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
                  "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
-                 "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure."};
+                 "Checkpoints go to OUT.ckpt (log.checkpoint_every steps, every epoch, on SIGINT/SIGTERM); --resume continues.\n"
+                 "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
+                 "130 interrupted (checkpoint written)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false, spec_reference = false;
+    bool print_spec = false, spec_reference = false, resume = false;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON)");
     app.add_flag("--spec-reference", spec_reference, "print every spec key with its type, default and meaning (Markdown) and exit");
@@ -21,6 +23,7 @@ int main(int argc, char ** argv) {
     app.add_option("--set", overrides, "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
         ->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
+    app.add_flag("--resume", resume, "continue the run from its checkpoint OUT.ckpt (same spec and --set overrides)");
     moe::apps::add_common_options(app, common);
     try {
         app.parse(argc, argv);
@@ -52,7 +55,13 @@ int main(int argc, char ** argv) {
             std::filesystem::create_directories("runs");
         }
         moe::apps::ConsoleObserver obs(spec.log.progress, common.quiet);
-        moe::train::run_training(spec, out_path, obs);
+        moe::train::TrainOptions opt;
+        opt.resume = resume;
+        opt.spec_source = spec_path;
+        opt.resume_command = moe::apps::resume_command(argc, argv);
+        moe::apps::install_interrupt_handlers();
+        const auto sum = moe::train::run_training(spec, out_path, obs, opt);
+        if (sum.already_finished) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
         return 0;
     });
 }

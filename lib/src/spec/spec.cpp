@@ -495,7 +495,9 @@ void visit(V & v, LogSpec & s) {
     v.field("every", s.every, "Optimizer steps between records of the training metrics.", at_least(1));
     v.field("progress", s.progress, "Console output: auto = a bar on a terminal, plain lines otherwise.",
             one_of({"auto", "bar", "lines", "none"}));
-    v.field("checkpoint_every", s.checkpoint_every, "Steps between checkpoints (0 = at the end only).", at_least(0));
+    v.field("checkpoint_every", s.checkpoint_every,
+            "moe-train: optimizer steps between checkpoints to <out>.ckpt (0 = only after each epoch and on SIGINT/SIGTERM).",
+            at_least(0));
 }
 
 template <typename V>

@@ -64,7 +64,7 @@ struct EvalSpec {
 struct LogSpec {
     int every = 50;                  // steps between train-metric records
     std::string progress = "auto";   // auto | bar | lines | none
-    int64_t checkpoint_every = 0;    // reserved for checkpoints (0 = end of run only)
+    int64_t checkpoint_every = 0;    // moe-train: steps between checkpoints (0 = after each epoch and on a signal)
 };
 
 struct Spec {

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Checkpoints and --resume: a run killed (kill -9) or interrupted (SIGINT) and resumed gives the
+# same bits as an uninterrupted run (weights, optimizer-driven metrics, eval and routing series);
+# --resume on a finished run, on a missing checkpoint and with another spec.
+source "$(dirname "$0")/lib.sh"
+have_h5py || { echo "SKIP: python3-h5py not installed"; exit 0; }
+TRAIN="$MOE_BIN/moe-train"
+MLP="$MOE_SRC/tests/fixtures/tiny_mlp.json"
+MOLE="$MOE_SRC/tests/fixtures/tiny_mole.json"
+
+# same_run A B: every dataset bitwise equal (but the wall-clock series), same final attributes
+same_run() {
+    "$PYTHON" - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+clock = {"ms_per_step", "samples_per_s"}
+def datasets(f):
+    out = {}
+    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) and n.split("/")[-1] not in clock else None)
+    return out
+A, B = datasets(a), datasets(b)
+assert A.keys() == B.keys(), sorted(set(A) ^ set(B))
+assert any(k.startswith("metrics/eval/") for k in A) and any(k.startswith("params/") for k in A)
+for k in A:
+    x, y = np.asarray(A[k]), np.asarray(B[k])
+    assert x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes(), f"{k} differs"
+for k, v in a["metrics"].attrs.items():
+    if k != "seconds": assert b["metrics"].attrs[k] == v, f"metrics attr {k} differs"
+assert "checkpoint" not in a and "optim" not in a, "a run file carries no checkpoint groups"
+print(f"bitwise identical: {len(A)} datasets")
+PY
+}
+# wait_for FILE PID: until FILE exists (fails if PID ends first)
+wait_for() {
+    local end=$((SECONDS + 120))
+    while [ $SECONDS -lt $end ]; do
+        [ -e "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || fail "run ended before $1 appeared"
+        sleep 0.01
+    done
+    fail "timed out waiting for $1"
+}
+
+ARGS=("$MLP" --threads 1 --set train.epochs=6 --set log.checkpoint_every=5 --set log.progress=lines)
+expect_rc 0 "$TRAIN" "${ARGS[@]}" -q -o "$TMP/full.h5"
+[ ! -e "$TMP/full.h5.ckpt" ] || fail "a finished run leaves no checkpoint"
+
+# (a) kill -9 somewhere after the first checkpoint, then resume
+"$TRAIN" "${ARGS[@]}" -q -o "$TMP/killed.h5" >"$TMP/killed.log" 2>&1 &
+pid=$!
+wait_for "$TMP/killed.h5.ckpt" $pid
+sleep 0.$((RANDOM % 5))
+kill -9 $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
+if [ -e "$TMP/killed.h5" ]; then
+    echo "note: the run finished before kill -9; resuming it is then a no-op"
+else
+    [ -e "$TMP/killed.h5.ckpt" ] || fail "kill -9 lost the checkpoint"
+    "$PYTHON" -c "import h5py,sys; f=h5py.File(sys.argv[1]); print('kill -9 after checkpoint at step', int(f['checkpoint'].attrs['step']))" "$TMP/killed.h5.ckpt"
+fi
+expect_rc 0 "$TRAIN" "${ARGS[@]}" -q -o "$TMP/killed.h5" --resume
+[ ! -e "$TMP/killed.h5.ckpt" ] || fail "the checkpoint is removed after a resumed run"
+ls "$TMP" | grep -q 'killed.h5.*tmp-' && fail "stale temporary files left: $(ls "$TMP")"
+same_run "$TMP/full.h5" "$TMP/killed.h5"
+
+# (b) SIGINT once the first checkpoint exists: exit 130, one line naming the step and the resume
+# command (run as printed), checkpoint at that step; resumed run identical
+"$TRAIN" "${ARGS[@]}" -q -o "$TMP/int.h5" >"$TMP/int.out" 2>"$TMP/int.err" &
+pid=$!
+wait_for "$TMP/int.h5.ckpt" $pid
+kill -INT $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 130 ] || { cat "$TMP/int.err"; fail "SIGINT: expected exit 130, got $rc"; }
+grep -v '^blas:' "$TMP/int.err" >"$TMP/int.msg" || true
+[ "$(wc -l <"$TMP/int.msg")" = 1 ] || { cat "$TMP/int.err"; fail "SIGINT: expected one line on stderr"; }
+msg=$(cat "$TMP/int.msg")
+[[ "$msg" =~ ^interrupted\ at\ step\ ([0-9]+):\ checkpoint\ written\ to\ (.*)\;\ resume\ with:\ (.*--resume)$ ]] ||
+    fail "SIGINT message: $msg"
+step=${BASH_REMATCH[1]}; ckpt=${BASH_REMATCH[2]}; cmd=${BASH_REMATCH[3]}
+[ "$ckpt" = "$TMP/int.h5.ckpt" ] && [ -e "$ckpt" ] || fail "SIGINT: no checkpoint at $ckpt"
+[ ! -e "$TMP/int.h5" ] || fail "SIGINT: an interrupted run writes no run file"
+"$PYTHON" -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert int(f['checkpoint'].attrs['step']) == int(sys.argv[2])" "$ckpt" "$step"
+# another spec than the checkpoint's: exit 2, both files and the difference named, checkpoint kept
+expect_rc 2 "$TRAIN" "${ARGS[@]}" -o "$TMP/int.h5" --resume --set train.lr=0.01
+expect_out "$TMP/int.h5.ckpt"
+expect_out "$MLP"
+expect_out "train.lr: stored 0.003, now 0.01"
+[ -e "$ckpt" ] || fail "a refused resume keeps the checkpoint"
+echo "SIGINT at step $step; resuming with: $cmd"
+eval "$cmd" >"$TMP/out" 2>&1 || { cat "$TMP/out"; fail "the printed resume command failed"; }
+same_run "$TMP/full.h5" "$TMP/int.h5"
+
+# (b2) two signals at once: exit 130 at once or after a checkpoint; the last checkpoint resumes
+"$TRAIN" "${ARGS[@]}" -q -o "$TMP/twice.h5" >"$TMP/out" 2>&1 &
+pid=$!
+wait_for "$TMP/twice.h5.ckpt" $pid
+kill -INT $pid; kill -TERM $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 130 ] || fail "two signals: expected exit 130, got $rc"
+expect_rc 0 "$TRAIN" "${ARGS[@]}" -q -o "$TMP/twice.h5" --resume
+same_run "$TMP/full.h5" "$TMP/twice.h5"
+
+# (c) --resume on a finished run: nothing to do, the file untouched
+sum=$(md5sum <"$TMP/full.h5")
+expect_rc 0 "$TRAIN" "${ARGS[@]}" -o "$TMP/full.h5" --resume
+expect_out "run $TMP/full.h5 already finished; nothing to do"
+[ "$(md5sum <"$TMP/full.h5")" = "$sum" ] || fail "--resume modified a finished run"
+[ ! -e "$TMP/full.h5.ckpt" ] || fail "--resume on a finished run wrote a checkpoint"
+
+# no checkpoint and no run: exit 3
+expect_rc 3 "$TRAIN" "${ARGS[@]}" -o "$TMP/none.h5" --resume
+expect_out "no checkpoint $TMP/none.h5.ckpt to resume from"
+
+# (d) adapters and a router on a frozen base (routing telemetry, LBL): SIGINT mid-run, resume
+MARGS=("$MOLE" --threads 1 --set base="$TMP/full.h5" --set train.epochs=3 --set log.checkpoint_every=3 -q)
+expect_rc 0 "$TRAIN" "${MARGS[@]}" -o "$TMP/mole_full.h5"
+"$TRAIN" "${MARGS[@]}" -o "$TMP/mole.h5" >"$TMP/out" 2>&1 &
+pid=$!
+wait_for "$TMP/mole.h5.ckpt" $pid
+kill -INT $pid
+set +e; wait $pid; rc=$?; set -e
+[ "$rc" = 130 ] || [ -e "$TMP/mole.h5" ] || fail "mole SIGINT: expected exit 130, got $rc"
+expect_rc 0 "$TRAIN" "${MARGS[@]}" -o "$TMP/mole.h5" --resume
+same_run "$TMP/mole_full.h5" "$TMP/mole.h5"
+echo "resume: all checks passed"
