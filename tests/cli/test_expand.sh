@@ -136,6 +136,21 @@ expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/other.h5" --threads 1 -q --stop-aft
 expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/other.h5" --threads 1 -q --resume --set expand.threshold=3
 expect_out "was written for another spec"
 
+# ---- bad input: clear messages, documented exit codes, no output left behind
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/bad.h5" --set 'expand.sites=["blocks.*"]'
+expect_out "expand.sites\[0\]: pattern 'blocks.\*' matches no site; the sites are: layers.0 head"
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/bad.h5" --set expand.strategy=ewc --set expand.rank=0
+expect_out "expand.strategy: 'ewc' is not one of"
+expect_out "expand.rank: value 0 out of range"
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/bad.h5" --set 'data.tasks=[]' --set stream.class_split.init=11
+expect_out "stream.class_split.init: 11 exceeds the 10 classes"
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/bad.h5" --set stream.labels=growing --set expand.head=base
+expect_out "use expand.head = reinit"
+expect_rc 3 "$X" "$TMP/stream.json" -o "$TMP/bad.h5" --resume
+expect_out "no checkpoint $TMP/bad.h5.ckpt to resume from"
+expect_rc 3 "$X" "$TMP/stream.json" -o "$TMP/missing/dir/bad.h5" --threads 1 -q
+ls "$TMP" | grep -q -e '^bad' -e 'tmp-' && fail "output left behind by a failed run: $(ls "$TMP")"
+
 # ---- plots of a moe-expand run
 if "$PYTHON" -c "import matplotlib" 2>/dev/null; then
   "$PYTHON" "$MOE_SRC/experiments/tools/plot_run.py" "$TMP/sema.h5" --out "$TMP/plots" > "$TMP/plots.txt"

@@ -687,6 +687,9 @@ void Expander::restore(const io::RunReader & r) {
 
 StreamSummary Expander::run() {
     const auto t0 = Clock::now();
+    // an output that cannot be written fails now, not after the first task (the probe's
+    // temporary file is removed when it goes out of scope uncommitted)
+    { io::RunWriter probe(out_, "moe-expand"); }
     blas::blas_init(spec_.exp.threads);
     build();
     const int N = (int)st_.names.size();
