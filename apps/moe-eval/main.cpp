@@ -2,11 +2,13 @@
 // `moe-eval summarize RUN.h5 ...` tabulates many runs.
 #include <cstdio>
 #include <fstream>
+#include <filesystem>
 #include <sstream>
 
 #include <fmt/core.h>
 
 #include "../common/cli_common.hpp"
+#include "moe/io/run_file.hpp"
 #include "moe/train/evaluator.hpp"
 #include "moe/train/summary.hpp"
 
@@ -110,14 +112,16 @@ int main(int argc, char ** argv) {
             fmt::print("{}", res.runs.markdown());
             if (!keys.empty()) fmt::print("\n{}", res.groups.markdown());
             if (!csv.empty()) {
-                std::ofstream f(csv);
-                if (!f) throw Error(ErrorCode::io, "cannot write " + csv);
-                f << (keys.empty() ? res.runs.csv() : res.groups.csv());
-                if (!f) throw Error(ErrorCode::io, "cannot write " + csv);
+                io::write_text_atomic(csv, keys.empty() ? res.runs.csv() : res.groups.csv());
             }
             return 0;
         }
         if (run.empty()) throw SpecError("usage", {{"run", "give a run file (see --help)"}});
+        {
+            std::error_code ec;
+            if (!out.empty() && (out == run || std::filesystem::equivalent(out, run, ec)))
+                throw SpecError("usage", {{"-o", "'" + out + "' is the run file itself; the analysis goes to a new file (the run is never modified)"}});
+        }
         if (uniform && oracle) throw SpecError("usage", {{"--uniform/--oracle", "choose one routing override"}});
         train::EvalOptions opt;
         opt.overrides = overrides;

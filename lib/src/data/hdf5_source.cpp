@@ -92,9 +92,11 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
                   const std::string & task) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, expected an HDF5 file");
     if (!std::filesystem::is_regular_file(path, ec)) fail_io(path + ": HDF5 file not found");
+    if (H5Fis_hdf5(path.c_str()) <= 0) fail_io(path + ": not an HDF5 file (or a corrupt/truncated one)");
     H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (!file.ok()) fail_io(path + ": cannot open as an HDF5 file");
+    if (!file.ok()) fail_io(path + ": cannot open as an HDF5 file (corrupt or truncated)");
 
     Dataset out;
     {

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,16 @@ struct GzFile {
     GzFile & operator=(const GzFile &) = delete;
 };
 
+// zlib's gzerror() text without the "<path>: " prefix zlib puts in front of it.
+std::string gz_reason(gzFile f, const std::string & path) {
+    int errnum = 0;
+    const char * msg = gzerror(f, &errnum);
+    std::string m = msg ? msg : "unknown error";
+    if (m.rfind(path + ": ", 0) == 0) m = m.substr(path.size() + 2);
+    if (errnum == Z_DATA_ERROR) m = "corrupt gzip data: " + m;
+    return m;
+}
+
 // Whole (decompressed) content of a file. Throws io when it cannot be opened or read, or when a
 // gzip stream ends early.
 std::vector<unsigned char> read_all(const std::string & path) {
@@ -55,11 +66,7 @@ std::vector<unsigned char> read_all(const std::string & path) {
         const size_t old = buf.size();
         buf.resize(old + chunk);
         const int got = gzread(g.f, buf.data() + old, static_cast<unsigned>(chunk));
-        if (got < 0) {
-            int errnum = 0;
-            const char * msg = gzerror(g.f, &errnum);
-            fail_io(path + ": read error (" + std::string(msg ? msg : "unknown") + ")");
-        }
+        if (got < 0) fail_io(path + ": read error (" + gz_reason(g.f, path) + ")");
         buf.resize(old + static_cast<size_t>(got));
         if (got == 0) break;
     }
@@ -79,11 +86,7 @@ size_t read_some(GzFile & g, const std::string & path, unsigned char * dst, size
     while (total < len) {
         const unsigned want = unsigned(std::min<size_t>(len - total, size_t(1) << 30));
         const int got = gzread(g.f, dst + total, want);
-        if (got < 0) {
-            int errnum = 0;
-            const char * msg = gzerror(g.f, &errnum);
-            fail_io(path + ": read error (" + std::string(msg ? msg : "unknown") + ")");
-        }
+        if (got < 0) fail_io(path + ": read error (" + gz_reason(g.f, path) + ")");
         if (got == 0) break;
         total += size_t(got);
     }
@@ -177,6 +180,10 @@ std::string find_idx(const std::string & dir, const std::string & name) {
     const std::string base = (std::filesystem::path(dir) / name).string();
     if (file_exists(base + ".gz")) return base + ".gz";
     if (file_exists(base)) return base;
+    for (const std::string & p : {base + ".gz", base}) {
+        std::error_code ec;
+        if (std::filesystem::exists(p, ec)) fail_io(p + ": is not a regular file (a directory or a device), expected an IDX file");
+    }
     fail_io("Fashion-MNIST file not found: " + base + "[.gz]", fashion_hints());
 }
 
@@ -188,12 +195,16 @@ std::string_view trim(std::string_view s) {
     return s.substr(a, b - a);
 }
 
-// Locale-independent full-cell number parse.
-bool parse_number(std::string_view s, double & v) {
+// Locale-independent full-cell number parse: "" when the cell is a number, else why it is not.
+std::string parse_number(std::string_view s, double & v) {
+    const std::string_view cell = s;
     if (!s.empty() && s[0] == '+') s.remove_prefix(1);
-    if (s.empty()) return false;
+    if (s.empty()) return "expected a number, got an empty cell";
     const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-    return r.ec == std::errc() && r.ptr == s.data() + s.size();
+    if (r.ptr != s.data() + s.size() || (r.ec != std::errc() && r.ec != std::errc::result_out_of_range))
+        return "expected a number, got '" + std::string(cell) + "'";
+    if (r.ec == std::errc::result_out_of_range) return "number '" + std::string(cell) + "' is out of range";
+    return "";
 }
 
 std::string where(const std::string & path, int64_t line, int64_t col) {
@@ -265,9 +276,9 @@ Dataset load_fashion_mnist(const std::string & dir, const std::string & split) {
 // ------------------------------------------------------------------------------ CSV
 
 Dataset load_csv(const std::string & path, int label_column, int task_column, bool header) {
-    if (task_column < -2) fail_spec("csv task_column must be -2 (none), -1 (last) or a column index, got " +
+    if (task_column < -2) fail_spec("data.task_column: must be -2 (none), -1 (last) or a column index, got " +
                                     std::to_string(task_column));
-    if (label_column < -1) fail_spec("csv label_column must be -1 (last) or a column index, got " +
+    if (label_column < -1) fail_spec("data.label_column: must be -1 (last) or a column index, got " +
                                      std::to_string(label_column));
     const std::vector<unsigned char> raw = read_all(path);
     const std::string_view text(reinterpret_cast<const char *>(raw.data()), raw.size());
@@ -276,6 +287,7 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
     int lcol = -1, tcol = -1;
     bool header_pending = header;
     std::vector<double> row;
+    std::vector<std::string_view> cells;
     Dataset ds;
     int max_label = -1;
 
@@ -291,6 +303,7 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
 
         // split into cells, remembering each cell's 1-based column
         row.clear();
+        cells.clear();
         int count = 0;
         size_t cpos = 0;
         for (;;) {
@@ -300,13 +313,20 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
             ++count;
             if (!header_pending) {
                 double v = 0.0;
-                if (!parse_number(cell, v)) {
-                    fail_io(where(path, line_no, count) + "expected a number, got '" + std::string(cell) + "'");
+                if (std::string why = parse_number(cell, v); !why.empty()) {
+                    const bool first_row = ncols < 0 && !header;
+                    fail_io(where(path, line_no, count) + why +
+                            (first_row ? " (if the first row is a header, set data.header to true)" : ""));
                 }
                 if (!std::isfinite(v)) {
                     fail_io(where(path, line_no, count) + "non-finite value '" + std::string(cell) + "'");
                 }
+                if (std::fabs(v) > double(std::numeric_limits<float>::max())) {
+                    fail_io(where(path, line_no, count) + "value '" + std::string(cell) +
+                            "' does not fit a 32-bit float (largest magnitude 3.4e38)");
+                }
                 row.push_back(v);
+                cells.push_back(cell);
             }
             if (comma == line.size()) break;
             cpos = comma + 1;
@@ -323,11 +343,14 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
             tcol = task_column == -2 ? -1 : (task_column == -1 ? ncols - 1 : task_column);
             if (label_column == -1) lcol = (tcol == ncols - 1) ? ncols - 2 : ncols - 1;
             else lcol = label_column;
-            if (lcol >= ncols) fail_spec(path + ": label column " + std::to_string(lcol) + " out of range (" +
-                                         std::to_string(ncols) + " columns)");
-            if (tcol >= ncols) fail_spec(path + ": task column " + std::to_string(tcol) + " out of range (" +
-                                         std::to_string(ncols) + " columns)");
-            if (tcol == lcol) fail_spec(path + ": label and task column are both " + std::to_string(lcol));
+            if (lcol >= ncols) fail_spec("data.label_column: column " + std::to_string(lcol) + " is out of range: " +
+                                         path + " has " + std::to_string(ncols) + " columns (0.." +
+                                         std::to_string(ncols - 1) + ")");
+            if (tcol >= ncols) fail_spec("data.task_column: column " + std::to_string(tcol) + " is out of range: " +
+                                         path + " has " + std::to_string(ncols) + " columns (0.." +
+                                         std::to_string(ncols - 1) + ")");
+            if (tcol == lcol) fail_spec("data.label_column, data.task_column: both name column " + std::to_string(lcol) +
+                                        " of " + path);
             ds.d = ncols - (tcol >= 0 ? 2 : 1);
         } else if (count != ncols) {
             fail_io(where(path, line_no, std::min(count, ncols) + 1) + "row has " + std::to_string(count) +
@@ -343,7 +366,7 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
             if (c == lcol || c == tcol) {
                 if (v < 0.0 || v != std::floor(v) || v > 2147483647.0) {
                     fail_io(where(path, line_no, c + 1) + (c == lcol ? "label" : "task id") +
-                            " must be a non-negative integer, got " + std::to_string(v));
+                            " must be a non-negative integer, got '" + std::string(cells[size_t(c)]) + "'");
                 }
                 if (c == lcol) {
                     ds.y.push_back(int32_t(v));

@@ -148,6 +148,17 @@ void concat_split(std::vector<Dataset> & parts, const std::vector<int64_t> & val
     if (val) *val = std::move(v);
 }
 
+// Runs fn; a spec error it throws gets the JSON path of the setting in front of its message.
+template <typename F>
+void with_path(const std::string & path, F && fn) {
+    try {
+        fn();
+    } catch (const Error & e) {
+        if (e.code() != ErrorCode::spec) throw;
+        throw Error(ErrorCode::spec, path + ": " + e.what(), e.hints());
+    }
+}
+
 } // namespace
 
 // Source tasks: the synthetic generator, and CSV/HDF5 with a task column/dataset, already assign
@@ -189,8 +200,11 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
     }
     if (!has_test) test_src = empty_like(train_src);
     if (!same_geometry(train_src, test_src)) {
-        throw Error(ErrorCode::io, cfg.test_path + ": test data has " + std::to_string(test_src.d) +
-                                       " features per sample, training data " + std::to_string(train_src.d));
+        const bool fm = cfg.source == "fashion-mnist";
+        const std::string test_name = fm ? fashion_mnist_dir(cfg.dir) + "/t10k-images-idx3-ubyte[.gz]" : cfg.test_path;
+        const std::string train_name = fm ? "train-images-idx3-ubyte[.gz]" : cfg.train_path;
+        throw Error(ErrorCode::io, test_name + ": test samples are " + shape_str(test_src) + " but the training samples (" +
+                                       train_name + ") are " + shape_str(train_src));
     }
     truncate(train_src, cfg.train_limit);
     truncate(test_src, cfg.test_limit);
@@ -231,17 +245,20 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
         const std::string ti = "data.task" + std::to_string(i);
         out.task_names.push_back(tc.name.empty() ? "task" + std::to_string(i) : tc.name);
         const bool last_user = !src_tasks && i + 1 == tasks.size() && tc.classes.empty();
+        const std::string at = "data.tasks[" + std::to_string(i) + "]";
         Dataset tr, te;
-        if (src_tasks) {
-            tr = subset_classes(rows_of_task(train_src, int(i)), tc.classes, tc.relabel);
-            te = subset_classes(rows_of_task(test_src, int(i)), tc.classes, tc.relabel);
-        } else if (last_user) { // nobody needs the source afterwards
-            tr = std::move(train_src);
-            te = std::move(test_src);
-        } else {
-            tr = subset_classes(train_src, tc.classes, tc.relabel);
-            te = subset_classes(test_src, tc.classes, tc.relabel);
-        }
+        with_path(at + ".classes", [&] {
+            if (src_tasks) {
+                tr = subset_classes(rows_of_task(train_src, int(i)), tc.classes, tc.relabel);
+                te = subset_classes(rows_of_task(test_src, int(i)), tc.classes, tc.relabel);
+            } else if (last_user) { // nobody needs the source afterwards
+                tr = std::move(train_src);
+                te = std::move(test_src);
+            } else {
+                tr = subset_classes(train_src, tc.classes, tc.relabel);
+                te = subset_classes(test_src, tc.classes, tc.relabel);
+            }
+        });
         // weight: keep round(weight / max_weight * n) training samples, a seeded subset
         const int64_t n_keep = std::llround(tc.weight / max_w * double(tr.n));
         if (n_keep < tr.n) keep_rows(tr, random_subset(tr.n, n_keep, seed, ti + ".weight"));
@@ -250,8 +267,10 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
         }
         for (size_t j = 0; j < tc.transforms.size(); ++j) {
             const std::string tj = ti + ".transform" + std::to_string(j);
-            apply_transform(tr, tc.transforms[j], seed_for(seed, tj + ".train"));
-            apply_transform(te, tc.transforms[j], seed_for(seed, tj + ".test"));
+            with_path(at + ".transforms[" + std::to_string(j) + "]", [&] {
+                apply_transform(tr, tc.transforms[j], seed_for(seed, tj + ".train"));
+                apply_transform(te, tc.transforms[j], seed_for(seed, tj + ".test"));
+            });
         }
         std::fill(tr.task.begin(), tr.task.end(), int32_t(i));
         std::fill(te.task.begin(), te.task.end(), int32_t(i));

@@ -3,6 +3,12 @@
 // Every hid_t is owned by an RAII handle; HDF5's automatic error printing is switched off and
 // every failure becomes moe::Error(ErrorCode::io) naming the file, the object and (when HDF5
 // recorded one) the innermost HDF5 error description.
+//
+// The writer builds the file in memory (HDF5's core driver without a backing store) and writes
+// the finished image to the temporary file itself on commit(). HDF5 therefore never writes to the
+// disk: a full disk or an I/O error is a plain POSIX write() failure we report and clean up after.
+// (With the sec2 driver a failed metadata flush makes H5Fclose fail and leaves the file id open;
+// HDF5 1.10 then crashes when it closes that id again at exit.)
 #include "moe/io/run_file.hpp"
 
 #include <hdf5.h>
@@ -12,6 +18,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
@@ -85,11 +92,26 @@ herr_t walk_cb(unsigned n, const H5E_error2_t * e, void * client) {
     if (n == 0 && e && e->desc) *s = e->desc;
     return 0;
 }
+// One line: the system's message when HDF5 quotes one ("..., error message = 'No space left on
+// device', buf = 0x..."), else the description with line breaks folded.
+std::string condense_hdf5_desc(std::string s) {
+    const std::string key = "error message = '";
+    if (auto a = s.find(key); a != std::string::npos) {
+        a += key.size();
+        if (auto b = s.find('\'', a); b != std::string::npos) {
+            std::string head = s.substr(0, s.find_first_of(":,\n"));
+            return head + ": " + s.substr(a, b - a);
+        }
+    }
+    for (auto & c : s)
+        if (c == '\n' || c == '\r') c = ' ';
+    return s;
+}
 std::string hdf5_detail() {
     std::string s;
     H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk_cb, &s);
     H5Eclear2(H5E_DEFAULT);
-    return s.empty() ? std::string() : " (HDF5: " + s + ")";
+    return s.empty() ? std::string() : " (HDF5: " + condense_hdf5_desc(s) + ")";
 }
 
 [[noreturn]] void fail(const std::string & msg) { throw Error(ErrorCode::io, msg); }
@@ -276,7 +298,8 @@ struct RunWriter::Impl {
     };
 
     std::string final_path, tmp_path;
-    File file;
+    File file;     // in memory (core driver, no backing store)
+    int fd = -1;   // the temporary file on disk, created by the constructor, filled by commit()
     std::map<std::string, Series1> s1; // by normalised path
     std::map<std::string, Series2> s2;
     bool committed = false;
@@ -435,6 +458,35 @@ struct RunWriter::Impl {
         if (!file) return true;
         return file.close() >= 0;
     }
+    // Close the temporary file's descriptor; returns the errno of a failed close (0 = ok).
+    int close_fd() noexcept {
+        if (fd < 0) return 0;
+        const int rc = ::close(fd);
+        fd = -1;
+        return rc == 0 ? 0 : errno;
+    }
+    // Everything without commit(): the in-memory file, the descriptor and the temporary file.
+    void discard() noexcept {
+        close_file();
+        close_fd();
+        ::unlink(tmp_path.c_str());
+        H5Eclear2(H5E_DEFAULT);
+    }
+
+    // Write all of buf to fd (short writes and EINTR retried); throws naming the temp file.
+    void write_image(const std::vector<unsigned char> & buf) {
+        size_t done = 0;
+        while (done < buf.size()) {
+            const ssize_t n = ::write(fd, buf.data() + done, buf.size() - done);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) {
+                const int err = n < 0 ? errno : ENOSPC;
+                fail(final_path + ": cannot write temporary file " + tmp_path + ": " + std::strerror(err) + " (" +
+                     std::to_string(done) + " of " + std::to_string(buf.size()) + " bytes written)");
+            }
+            done += size_t(n);
+        }
+    }
 };
 
 RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
@@ -448,17 +500,23 @@ RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
     std::error_code ec;
     if (!fs::exists(dir, ec)) fail(pre + "directory " + dir + " does not exist");
     if (!fs::is_directory(dir, ec)) fail(pre + dir + " is not a directory");
-    if (::access(dir.c_str(), W_OK | X_OK) != 0) fail(pre + "directory " + dir + " is not writable");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        fail(pre + "directory " + dir + " is not writable (" + std::strerror(errno) + ")");
     if (fs::is_directory(fp, ec)) fail(pre + "it is an existing directory");
 
     impl_->final_path = final_path;
     impl_->tmp_path = tmp_path_;
-    Plist fapl(H5Pcreate(H5P_FILE_ACCESS));
-    if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0)
-        fail_h5(pre + "cannot create the file-access property list");
-    impl_->file = File(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
-    if (!impl_->file) fail_h5(pre + "cannot create temporary file " + tmp_path_);
+    // The temporary file is created now, so an unwritable location (read-only file system,
+    // immutable directory, no free inode) fails before any work is done; commit() fills it.
+    impl_->fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (impl_->fd < 0) fail(pre + "cannot create temporary file " + tmp_path_ + ": " + std::strerror(errno));
     try {
+        Plist fapl(H5Pcreate(H5P_FILE_ACCESS));
+        if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
+            H5Pset_fapl_core(fapl.get(), size_t(1) << 20, /*backing_store=*/0) < 0)
+            fail_h5(pre + "cannot create the file-access property list");
+        impl_->file = File(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+        if (!impl_->file) fail_h5(pre + "cannot create the in-memory HDF5 file");
         hid_t root = impl_->fid();
         impl_->attr_string(root, "", "format", kRunFormat);
         impl_->attr_scalar<int>(root, "", "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, kRunFormatVersion);
@@ -467,22 +525,14 @@ RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
         impl_->attr_string(root, "", "git", MOE_GIT);
         impl_->attr_string(root, "", "created", utc_now_iso8601());
     } catch (...) {
-        impl_->close_file();
-        std::error_code ec2;
-        fs::remove(tmp_path_, ec2);
+        impl_->discard();
         throw;
     }
 }
 
 RunWriter::~RunWriter() {
     if (!impl_ || impl_->committed) return;
-    try {
-        impl_->close_file();
-        std::error_code ec;
-        fs::remove(tmp_path_, ec);
-        H5Eclear2(H5E_DEFAULT);
-    } catch (...) {
-    }
+    impl_->discard();
 }
 
 void RunWriter::write_string(const std::string & path, const std::string & value) {
@@ -575,9 +625,21 @@ template void RunWriter::write_params<float>(const ParamStore<float> &, const st
 template void RunWriter::write_params<double>(const ParamStore<double> &, const std::string &);
 
 void RunWriter::commit() {
-    impl_->flush_all();
-    if (!impl_->close_file()) fail_h5(final_path_ + ": cannot close temporary file " + tmp_path_);
-    fsync_path(tmp_path_, false, final_path_);
+    impl_->flush_all(); // throws "already committed" after a commit
+    // the finished file as bytes, then the in-memory file is closed
+    const hid_t f = impl_->fid();
+    const ssize_t size = H5Fget_file_image(f, nullptr, 0);
+    if (size < 0) fail_h5(final_path_ + ": cannot get the HDF5 file image");
+    std::vector<unsigned char> image(static_cast<size_t>(size));
+    if (size > 0 && H5Fget_file_image(f, image.data(), image.size()) != size)
+        fail_h5(final_path_ + ": cannot get the HDF5 file image");
+    if (!impl_->close_file()) fail_h5(final_path_ + ": cannot close the in-memory HDF5 file");
+    // write, sync and close the temporary file, then rename it into place
+    impl_->write_image(image);
+    if (::fsync(impl_->fd) != 0 && errno != EINVAL && errno != EROFS)
+        fail(final_path_ + ": fsync of " + tmp_path_ + " failed: " + std::strerror(errno));
+    if (int err = impl_->close_fd(); err != 0)
+        fail(final_path_ + ": cannot write temporary file " + tmp_path_ + ": " + std::strerror(err));
     std::error_code ec;
     fs::rename(tmp_path_, final_path_, ec);
     if (ec) fail(final_path_ + ": cannot rename " + tmp_path_ + " into place: " + ec.message());
@@ -788,12 +850,66 @@ void RunReader::load_params(ParamStore<T> & store, const std::vector<std::string
         const ParamInfo & pi = store.info(id);
         std::string norm = "params/" + pi.name;
         Dataset ds = impl_->open_ds(norm);
-        if (pi.size > 0 && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, store.value(id)) < 0)
+        T * v = store.value(id);
+        if (pi.size > 0 && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
             fail_h5(impl_->obj(norm) + ": cannot read the parameter");
+        // a NaN/Inf weight would only surface as a NaN loss much later
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < int64_t(pi.size); ++i)
+            if (!std::isfinite(v[i])) {
+                if (first < 0) first = i;
+                ++bad;
+            }
+        if (bad > 0)
+            problems.push_back(norm + ": " + std::to_string(bad) + " non-finite value" + (bad == 1 ? "" : "s") +
+                               " (first at element " + std::to_string(first) + ": " + format_double(double(v[first])) + ")");
+    }
+    if (!problems.empty()) {
+        std::string msg = path_ + ": cannot load parameters (" + std::to_string(problems.size()) + " problem" +
+                          (problems.size() == 1 ? "" : "s") + "):";
+        for (const auto & p : problems) msg += "\n  " + p;
+        fail(msg);
     }
 }
 
 template void RunReader::load_params<float>(ParamStore<float> &, const std::vector<std::string> &) const;
 template void RunReader::load_params<double>(ParamStore<double> &, const std::vector<std::string> &) const;
+
+} // namespace moe::io
+
+namespace moe::io {
+
+void write_text_atomic(const std::string & path, const std::string & text) {
+    const std::string tmp = temp_path_for(path);
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
+    auto fail = [&](const std::string & why) {
+        ::close(fd);
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw Error(ErrorCode::io, "cannot write " + path + ": " + why);
+    };
+    size_t done = 0;
+    while (done < text.size()) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            fail(std::strerror(errno));
+        }
+        done += size_t(n);
+    }
+    if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) fail(std::string("fsync: ") + std::strerror(errno));
+    if (::close(fd) != 0) {
+        std::error_code ec;
+        fs::remove(tmp, ec);
+        throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
+    }
+    std::error_code ec;
+    fs::rename(tmp, path, ec);
+    if (ec) {
+        fs::remove(tmp, ec);
+        throw Error(ErrorCode::io, "cannot write " + path + ": rename failed");
+    }
+}
 
 } // namespace moe::io

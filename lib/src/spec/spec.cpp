@@ -4,9 +4,11 @@
 #include "moe/spec/spec.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -149,15 +151,21 @@ class Reader {
     std::string sub(const std::string & key) const { return path_.empty() ? key : path_ + "." + key; }
     void err(const std::string & p, const std::string & m) { errs_->push_back({p, m}); }
 
-    void check_num(const std::string & p, double v, const Check & c) {
+    // false (and the problem recorded) when v is outside the check; the caller then keeps the
+    // default, so validate() only ever sees values inside their ranges (a grad_accum of 0 once
+    // reached `batch_size % grad_accum`; found by tests/fuzz/fuzz_spec).
+    bool check_num(const std::string & p, double v, const Check & c) {
         if (c.min && (c.min_exclusive ? !(v > *c.min) : !(v >= *c.min))) {
             err(p, "value " + fmt_num(v) + " out of range: must be " + (c.min_exclusive ? "> " : ">= ") + fmt_num(*c.min) +
                        (c.max ? " and <= " + fmt_num(*c.max) : ""));
-            return;
+            return false;
         }
-        if (c.max && !(v <= *c.max))
+        if (c.max && !(v <= *c.max)) {
             err(p, "value " + fmt_num(v) + " out of range: must be <= " + fmt_num(*c.max) +
                        (c.min ? " and >= " + fmt_num(*c.min) : ""));
+            return false;
+        }
+        return true;
     }
     void read(const json & j, const std::string & p, std::string & out, const Check & c) {
         if (!j.is_string()) { err(p, "expected a string, got " + type_name(j)); return; }
@@ -172,22 +180,38 @@ class Reader {
         if (!j.is_boolean()) { err(p, "expected a boolean (true/false), got " + type_name(j)); return; }
         out = j.get<bool>();
     }
+    // I is int64_t or uint64_t. Values outside I are reported, never converted (a float-to-integer
+    // conversion out of range is undefined behaviour; found by tests/fuzz/fuzz_spec).
     template <typename I>
     bool read_integer(const json & j, const std::string & p, I & out, const Check & c) {
+        const char * what = std::is_unsigned_v<I> ? "an unsigned 64-bit integer" : "a 64-bit integer";
         if (j.is_number_float()) {
             double d = j.get<double>();
-            if (d != static_cast<double>(static_cast<int64_t>(d))) { err(p, "expected an integer, got " + fmt_num(d)); return false; }
+            if (std::trunc(d) != d) { err(p, "expected an integer, got " + fmt_num(d)); return false; }
+            // [min, max + 1) of I, exact in double: [-2^63, 2^63) or [0, 2^64)
+            if (!(d >= static_cast<double>(std::numeric_limits<I>::min()) &&
+                  d < static_cast<double>(std::numeric_limits<I>::max()))) {
+                err(p, "value " + fmt_num(d) + " out of range for " + what);
+                return false;
+            }
+            if (!check_num(p, d, c)) return false;
             out = static_cast<I>(d);
-            check_num(p, d, c);
             return true;
         }
-        if (!j.is_number_integer() && !j.is_number_unsigned()) { err(p, "expected an integer, got " + type_name(j)); return false; }
-        if (std::is_unsigned_v<I> && j.is_number_integer() && j.get<int64_t>() < 0) {
+        // (is_number_integer() is true for signed and unsigned JSON integers)
+        if (!j.is_number_integer()) { err(p, "expected an integer, got " + type_name(j)); return false; }
+        if (j.is_number_unsigned()) {
+            if (j.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<I>::max())) {
+                err(p, "value " + std::to_string(j.get<uint64_t>()) + " out of range for " + what);
+                return false;
+            }
+        } else if (std::is_unsigned_v<I> && j.get<int64_t>() < 0) {
             err(p, "value " + std::to_string(j.get<int64_t>()) + " out of range: must be >= 0");
             return false;
         }
-        out = j.get<I>();
-        check_num(p, static_cast<double>(out), c);
+        const I v = j.get<I>();
+        if (!check_num(p, static_cast<double>(v), c)) return false;
+        out = v;
         return true;
     }
     void read(const json & j, const std::string & p, int & out, const Check & c) {
@@ -201,8 +225,8 @@ class Reader {
     void read(const json & j, const std::string & p, uint64_t & out, const Check & c) { read_integer(j, p, out, c); }
     void read(const json & j, const std::string & p, double & out, const Check & c) {
         if (!j.is_number()) { err(p, "expected a number, got " + type_name(j)); return; }
-        out = j.get<double>();
-        check_num(p, out, c);
+        const double v = j.get<double>();
+        if (check_num(p, v, c)) out = v;
     }
     void read(const json & j, const std::string & p, std::vector<int> & out, const Check & c) {
         if (!j.is_array()) { err(p, "expected an array of integers, got " + type_name(j)); return; }
@@ -648,6 +672,12 @@ void apply_override(json & j, const std::string & assignment) {
     if (eq == std::string::npos || eq == 0)
         throw SpecError("--set", {{assignment, "expected key=value, e.g. train.lr=0.001"}});
     std::string key = assignment.substr(0, eq), value = assignment.substr(eq + 1);
+    try { // a JSON string must be UTF-8 (dumping the resolved spec would fail much later)
+        (void)json(assignment).dump();
+    } catch (const json::type_error &) {
+        throw SpecError("--set", {{json(key).dump(-1, ' ', false, json::error_handler_t::replace),
+                                   "the assignment is not valid UTF-8"}});
+    }
     for (auto & c : key)
         if (c == '[' || c == ']') c = '.';
     std::vector<std::string> parts;
@@ -661,7 +691,8 @@ void apply_override(json & j, const std::string & assignment) {
         const bool last = i + 1 == parts.size();
         path += (path.empty() ? "" : ".") + p;
         if (cur->is_array()) {
-            bool digits = !p.empty() && std::all_of(p.begin(), p.end(), ::isdigit);
+            bool digits = !p.empty() && p.size() < 19 &&
+                          std::all_of(p.begin(), p.end(), [](unsigned char c) { return std::isdigit(c); });
             if (!digits || std::stoul(p) >= cur->size())
                 throw SpecError("--set", {{path, "index '" + p + "' is not an element of the array (size " +
                                                      std::to_string(cur->size()) + ")"}});
@@ -677,6 +708,8 @@ void apply_override(json & j, const std::string & assignment) {
                 v = json::parse(value);
             } catch (const json::parse_error &) {
                 v = value; // not JSON: a plain string
+            } catch (const json::out_of_range &) { // a number beyond double, e.g. 1e999
+                throw SpecError("--set", {{path, "value " + value + " is out of range of a number"}});
             }
             *cur = std::move(v);
         }
@@ -684,9 +717,12 @@ void apply_override(json & j, const std::string & assignment) {
 }
 
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) throw SpecError(path, {{"", "cannot read spec file '" + path + "': it is a directory"}});
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (in.bad()) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     json j;
     try {
         j = json::parse(text);
@@ -697,9 +733,15 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
         for (size_t i = 0; i < off; ++i) {
             if (text[i] == '\n') { ++line; col = 1; } else ++col;
         }
+        // nlohmann's message repeats a position of its own ("parse error at line 3, column 0: ..."):
+        // keep only what went wrong
         std::string what = e.what();
         auto pos = what.find("parse error");
         if (pos != std::string::npos) what = what.substr(pos);
+        if (what.rfind("parse error at line", 0) == 0) {
+            auto colon = what.find(": ");
+            if (colon != std::string::npos) what = "parse error: " + what.substr(colon + 2);
+        }
         throw SpecError(path, {{"", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
                                         ": " + what}});
     }

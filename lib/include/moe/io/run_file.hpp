@@ -6,10 +6,12 @@
 //   /metrics/train/... 1-D unlimited series (step, loss, lr, grad_norm, ms_per_step, ...)
 //   /metrics/eval/...  per evaluation (step, epoch, <split>/<task>/loss|accuracy, ...)
 //
-// RunWriter writes to a temporary file beside the final path ("<out>.tmp-<pid>") and renames
-// it into place on commit(); if it is destroyed without commit() the temporary file is removed,
-// so a failed run never leaves a half-written run file. Series are buffered in memory and
-// appended to chunked, unlimited datasets on flush(). Paths are '/'-separated group paths;
+// RunWriter builds the HDF5 file in memory; its constructor creates the temporary file beside
+// the final path ("<out>.tmp-<pid>"), so an unwritable location fails at once, and commit()
+// writes the finished image there, syncs it and renames it into place. If it is destroyed
+// without commit(), or any step fails (a full disk included), the temporary file is removed,
+// so a failed run never leaves a half-written run file. Series are buffered and appended to
+// chunked, unlimited datasets on flush(). Paths are '/'-separated group paths;
 // parameter names may contain dots ("layers.0.weight") and are used as dataset names verbatim.
 // Every HDF5 failure throws moe::Error(ErrorCode::io) naming the file and the object.
 #pragma once
@@ -100,5 +102,9 @@ class RunReader {
 // Removes stale temporary files is NOT done automatically; this helper names the temp file
 // a writer for final_path would use (for tests and messages).
 std::string temp_path_for(const std::string & final_path);
+
+// Writes a text file atomically (temporary file, fsync, rename); on any failure nothing is left
+// behind and Error(ErrorCode::io) names the path and the reason (e.g. a full disk).
+void write_text_atomic(const std::string & path, const std::string & text);
 
 } // namespace moe::io

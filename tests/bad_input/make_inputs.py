@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Generate the bad-input corpus files that cannot be static (tests/bad_input/README in tests/README.md).
+
+  make_inputs.py data DIR      tiny IDX directories (valid, .gz, truncated, mislabelled, ...)
+                               and HDF5 data files (valid, NaN feature, float labels, ...)
+  make_inputs.py runs RUN DIR  damaged copies of the valid run file RUN (truncated, corrupt,
+                               bad /spec, missing or reshaped or non-finite parameters)
+
+Only the standard library is needed for the IDX files; the HDF5 files need h5py and numpy
+(when they are missing, the files needing them are simply not written and the runner skips
+their cases).
+"""
+import gzip
+import os
+import shutil
+import struct
+import sys
+
+N_TRAIN, N_TEST, H, W = 48, 16, 6, 6
+
+
+def idx_images(n, h=H, w=W, magic=0x803, seed=1):
+    pix = bytes(((i * 37 + seed * 11) % 251) for i in range(n * h * w))
+    return struct.pack(">IIII", magic, n, h, w) + pix
+
+
+def idx_labels(n, magic=0x801):
+    return struct.pack(">II", magic, n) + bytes(i % 4 for i in range(n))
+
+
+def write(path, data):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def idx_dir(root, name, train_img=None, train_lbl=None, test_img=None, test_lbl=None, gz=False):
+    """A Fashion-MNIST-like directory; None = the valid file, False = no file."""
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    files = {
+        "train-images-idx3-ubyte": idx_images(N_TRAIN) if train_img is None else train_img,
+        "train-labels-idx1-ubyte": idx_labels(N_TRAIN) if train_lbl is None else train_lbl,
+        "t10k-images-idx3-ubyte": idx_images(N_TEST, seed=2) if test_img is None else test_img,
+        "t10k-labels-idx1-ubyte": idx_labels(N_TEST) if test_lbl is None else test_lbl,
+    }
+    for fname, data in files.items():
+        if data is False:
+            continue
+        if gz:
+            write(os.path.join(d, fname + ".gz"), gzip.compress(data, mtime=0))
+        else:
+            write(os.path.join(d, fname), data)
+    return d
+
+
+def make_data(root):
+    good_img = idx_images(N_TRAIN)
+    idx_dir(root, "idx_ok")
+    idx_dir(root, "idx_ok_gz", gz=True)
+    idx_dir(root, "idx_missing_labels", train_lbl=False)
+    idx_dir(root, "idx_trunc_payload", train_img=good_img[: len(good_img) - 100])
+    idx_dir(root, "idx_trunc_header", train_img=good_img[:10])
+    idx_dir(root, "idx_tiny", train_img=good_img[:3])
+    idx_dir(root, "idx_empty_file", train_img=b"")
+    idx_dir(root, "idx_oversized", train_img=good_img + b"\0" * 7)
+    # mislabelled: the labels file where the images file should be (and vice versa)
+    idx_dir(root, "idx_swapped", train_img=idx_labels(N_TRAIN), train_lbl=good_img)
+    idx_dir(root, "idx_count_mismatch", train_lbl=idx_labels(N_TRAIN - 1))
+    idx_dir(root, "idx_zero_images", train_img=idx_images(0), train_lbl=idx_labels(0))
+    idx_dir(root, "idx_zero_rows", train_img=struct.pack(">IIII", 0x803, N_TRAIN, 0, W))
+    idx_dir(root, "idx_huge_dims", train_img=struct.pack(">IIII", 0x803, 0xFFFFFFFF, 0xFFFF, 0xFFFF) + b"\0" * 64)
+    # the test split is the broken one
+    idx_dir(root, "idx_test_trunc", test_img=idx_images(N_TEST, seed=2)[:40])
+    # test images of another geometry than the training images
+    idx_dir(root, "idx_test_geometry", test_img=idx_images(N_TEST, h=5, w=5, seed=2))
+    # gzip: cut short, and garbage in the middle of the deflate stream
+    gz = gzip.compress(good_img, mtime=0)
+    d = idx_dir(root, "idx_gz_trunc", gz=True)
+    write(os.path.join(d, "train-images-idx3-ubyte.gz"), gz[: len(gz) // 2])
+    d = idx_dir(root, "idx_gz_corrupt", gz=True)
+    bad = bytearray(gz)
+    for i in range(20, min(len(bad) - 8, 60)):
+        bad[i] ^= 0x5A
+    write(os.path.join(d, "train-images-idx3-ubyte.gz"), bytes(bad))
+    # a directory standing where a file should be
+    d = idx_dir(root, "idx_dir_as_file", train_img=False)
+    os.makedirs(os.path.join(d, "train-images-idx3-ubyte.gz"), exist_ok=True)
+    # a FIFO where the images file should be: never opened (a read would block), reported
+    d = idx_dir(root, "idx_fifo", train_img=False)
+    os.mkfifo(os.path.join(d, "train-images-idx3-ubyte"))
+    # no read permission (only effective when not running as root)
+    d = idx_dir(root, "idx_unreadable")
+    os.chmod(os.path.join(d, "train-images-idx3-ubyte"), 0)
+    # a directory without any IDX file
+    os.makedirs(os.path.join(root, "empty_dir"), exist_ok=True)
+    # data.dir names a regular file
+    write(os.path.join(root, "not_a_dir"), b"plain file\n")
+    write(os.path.join(root, "not_hdf5.h5"), b"this is not an HDF5 file\n" * 4)
+
+    try:
+        import h5py
+        import numpy as np
+    except ImportError:
+        return
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    y = (np.arange(40) % 3).astype(np.int64)
+
+    def h5(name, **dsets):
+        with h5py.File(os.path.join(root, name), "w") as f:
+            for k, v in dsets.items():
+                f[k] = v
+
+    h5("h5_ok.h5", features=x, labels=y)
+    xn = x.copy()
+    xn[7, 2] = np.nan
+    h5("h5_nan.h5", features=xn, labels=y)
+    xi = x.copy()
+    xi[3, 0] = np.inf
+    h5("h5_inf.h5", features=xi, labels=y)
+    h5("h5_no_labels.h5", features=x)
+    h5("h5_float_labels.h5", features=x, labels=y.astype(np.float32) + 0.5)
+    h5("h5_short_labels.h5", features=x, labels=y[:30])
+    h5("h5_negative_label.h5", features=x, labels=np.where(np.arange(40) == 5, -1, y))
+    h5("h5_string_features.h5", features=np.array([b"a", b"b"]), labels=y[:2])
+    h5("h5_1d_features.h5", features=x[:, 0], labels=y)
+
+
+def make_runs(run, root):
+    os.makedirs(root, exist_ok=True)
+    data = open(run, "rb").read()
+    for frac, name in ((0.5, "run_trunc_half.h5"), (0.9, "run_trunc_tail.h5")):
+        write(os.path.join(root, name), data[: int(len(data) * frac)])
+    write(os.path.join(root, "run_trunc_sb.h5"), data[:40])  # inside the superblock
+    write(os.path.join(root, "run_empty.h5"), b"")
+    # garbage over everything after the superblock: metadata and raw data alike
+    bad = bytearray(data)
+    for i in range(96, len(bad)):
+        bad[i] = (i * 131 + 7) & 0xFF
+    write(os.path.join(root, "run_corrupt.h5"), bytes(bad))
+    try:
+        import h5py
+        import numpy as np
+    except ImportError:
+        return
+
+    def variant(name, edit):
+        p = os.path.join(root, name)
+        shutil.copyfile(run, p)
+        with h5py.File(p, "r+") as f:
+            edit(f)
+
+    def bad_spec(f):
+        del f["spec"]
+        f["spec"] = "{ this is not json"
+
+    def no_param(f):
+        del f["params/head.weight"]
+
+    def reshape(f):
+        w = f["params/layers.0.weight"][:]
+        del f["params/layers.0.weight"]
+        f["params/layers.0.weight"] = w[:, :-1]
+
+    def nan_param(f):
+        w = f["params/head.bias"]
+        v = w[:]
+        v[0] = np.nan
+        w[...] = v
+
+    def not_a_run(f):
+        del f.attrs["format"]
+
+    def bad_format(f):
+        f.attrs["format"] = "something-else"
+
+    variant("run_bad_spec.h5", bad_spec)
+    variant("run_no_param.h5", no_param)
+    variant("run_reshaped.h5", reshape)
+    variant("run_nan_param.h5", nan_param)
+    variant("run_no_format.h5", not_a_run)
+    variant("run_other_format.h5", bad_format)
+    with h5py.File(os.path.join(root, "plain.h5"), "w") as f:
+        f["x"] = np.zeros(3)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "data":
+        make_data(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "runs":
+        make_runs(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)
