@@ -6,8 +6,11 @@ CMAKE_FLAGS ?=
 DEB_PKGS = cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libfmt-dev \
            libhdf5-dev doctest-dev zlib1g-dev dataset-fashion-mnist python3-h5py python3-numpy \
            python3-matplotlib
+# `make fuzz` only: clang with libFuzzer and the sanitizer runtimes
+FUZZ_PKGS = clang libclang-rt-14-dev
+FUZZ_SECONDS ?= 300
 
-.PHONY: all deps configure build test run clean help plots bench test-asan
+.PHONY: all deps configure build test run clean help plots bench test-asan bench-compare fuzz-deps fuzz
 
 all: build
 
@@ -15,6 +18,7 @@ help:
 	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST"
 	@echo "make test   install deps, build, run every test (ctest)"
 	@echo "make build  configure + build into $(BUILD)/"
+	@echo "make fuzz   libFuzzer on the spec parser and the run-file reader, FUZZ_SECONDS (300) each"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -46,6 +50,26 @@ test-asan: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+fuzz-deps: deps
+	@missing=""; for p in $(FUZZ_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "moe-lab: installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	else echo "moe-lab: all fuzzing packages present"; fi
+
+# libFuzzer (clang, ASan + UBSan) on the spec parser and the run-file reader, FUZZ_SECONDS each
+# (build-fuzz/; seeds from experiments/, tests/fixtures/ and run files made by build-fuzz-seed/).
+# Corpora, logs and artifacts go to a scratch directory; see tests/fuzz/run_fuzz.sh.
+fuzz: fuzz-deps
+	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_FUZZ=ON
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_spec fuzz_run_file
+	cmake -S . -B build-fuzz-seed -DCMAKE_BUILD_TYPE=Release
+	cmake --build build-fuzz-seed -j $(JOBS) --target moe-train
+	tests/fuzz/run_fuzz.sh build-fuzz build-fuzz-seed $(FUZZ_SECONDS)
+
 # make plots RUN=runs/x.h5 [EVAL=runs/x_eval.h5]  -> PNGs beside the run file
 plots:
 	@[ -n "$(RUN)" ] || { echo "usage: make plots RUN=runs/x.h5 [EVAL=eval.h5]"; exit 2; }
@@ -54,6 +78,10 @@ plots:
 # the standard workloads of BENCHMARKS.md against this machine's GEMM peak
 bench: build
 	./$(BUILD)/moe-bench --json
+
+# moe-lab vs PyTorch on the same workloads (experiments/bench/bench_torch.py; skipped without python3-torch)
+bench-compare: build
+	BUILD=$(BUILD) experiments/bench/compare.sh
 
 clean:
 	rm -rf $(BUILD) build-asan

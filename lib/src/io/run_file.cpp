@@ -691,8 +691,23 @@ struct RunReader::Impl {
         H5T_class_t cls = H5Tget_class(ft.get());
         if (cls != H5T_INTEGER && cls != H5T_FLOAT) fail(obj(norm) + ": is not a numeric dataset");
         auto shape = shape_of(ds.get(), norm);
-        size_t n = 1;
-        for (auto d : shape) n *= static_cast<size_t>(d);
+        // A corrupt file can claim any extent. The element count must fit in memory's size_t, and
+        // a dataset without filters (the writer never compresses) cannot hold more bytes than the
+        // file stores for it: a 16 KB file claiming a terabyte fails here, not in the allocation
+        // (found while fuzzing, tests/fuzz/fuzz_run_file).
+        size_t n = 1, bytes = 0;
+        bool overflow = false;
+        for (auto d : shape) overflow |= __builtin_mul_overflow(n, static_cast<size_t>(d), &n);
+        overflow |= __builtin_mul_overflow(n, std::max<size_t>(H5Tget_size(ft.get()), 1), &bytes);
+        if (overflow) fail(obj(norm) + ": its dimensions " + shape_str(shape) + " overflow (corrupt run file)");
+        Plist dcpl(H5Dget_create_plist(ds.get()));
+        if (dcpl && H5Pget_nfilters(dcpl.get()) == 0) {
+            const hsize_t stored = H5Dget_storage_size(ds.get());
+            if (bytes > stored)
+                fail(obj(norm) + ": claims " + std::to_string(n) + " values " + shape_str(shape) + " (" + std::to_string(bytes) +
+                     " bytes) but the file stores " + std::to_string(stored) + " bytes of it (corrupt or truncated run file)");
+        }
+        H5Eclear2(H5E_DEFAULT);
         std::vector<V> out(n);
         if (n > 0 && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
             fail_h5(obj(norm) + ": cannot read the dataset");

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# compare.sh: moe-lab (build/moe-bench) against PyTorch (bench_torch.py) on the standard workloads
+# of ../shared/BENCHMARKS.md, one after the other in one go, with the same thread count; prints
+# both engines' own tables and then the comparison:
+#   | workload | moe-lab samples/s | PyTorch samples/s | moe-lab / PyTorch | moe-lab % of GEMM peak |
+# Without python3-torch the PyTorch column says "skipped" and the script still exits 0.
+#
+#   experiments/bench/compare.sh [--threads N] [--workloads a,b] [--repeats R] [--steps S]
+#   BUILD=build-x experiments/bench/compare.sh      # another build directory (default: build)
+#   PYTHON=/usr/bin/python3                         # the interpreter for bench_torch.py
+# Defaults: all cores (nproc), all three workloads, moe-bench's repeats/steps (5 x 5).
+# OpenBLAS kernels: an explicit OPENBLAS_CORETYPE applies to both; when it is unset, both pick
+# the same kernels by the same rule (apps/common/cli_common.cpp, select_blas_kernels).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+python=${PYTHON:-/usr/bin/python3}
+threads=$(nproc)
+pass=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --threads) threads=$2; shift 2 ;;
+        --workloads|--repeats|--steps) pass+=("$1" "$2"); shift 2 ;;
+        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+bench=$build/moe-bench
+[ -x "$bench" ] || { echo "compare.sh: $bench not found (make build)" >&2; exit 2; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+echo "threads: $threads; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+echo "== moe-lab: $bench --json --threads $threads ${pass[*]}"
+"$bench" --json --threads "$threads" "${pass[@]}" >"$tmp/moe.out" 2>"$tmp/moe.err" || {
+    cat "$tmp/moe.err" >&2; echo "compare.sh: moe-bench failed" >&2; exit 1; }
+grep -v '^{' "$tmp/moe.out" || true
+# the kernels moe-lab ran with, from its log line "blas: OpenBLAS (pthreads, <core>; ...)"
+moe_core=$(sed -n 's/^blas: OpenBLAS ([a-zA-Z]*, \([A-Za-z0-9]*\);.*/\1/p' "$tmp/moe.err" | head -n1)
+moe_core=${moe_core:-${OPENBLAS_CORETYPE:-unknown}}
+echo
+echo "== PyTorch: $python $here/bench_torch.py --json --threads $threads ${pass[*]}"
+if command -v "$python" >/dev/null 2>&1; then
+    "$python" "$here/bench_torch.py" --json --threads "$threads" "${pass[@]}" >"$tmp/torch.out" 2>"$tmp/torch.err" || {
+        cat "$tmp/torch.err" >&2; echo "compare.sh: bench_torch.py failed" >&2; exit 1; }
+else
+    echo "skipped: $python not found" >"$tmp/torch.out"
+fi
+grep -v '^{' "$tmp/torch.out" || true
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+
+# the comparison table from the two sets of JSON lines
+if ! command -v "$python" >/dev/null 2>&1; then
+    echo "compare.sh: no $python for the comparison table; moe-lab's JSON lines:"
+    grep '^{' "$tmp/moe.out"
+    exit 0
+fi
+MOE_CORE=$moe_core "$python" - "$tmp/moe.out" "$tmp/torch.out" <<'EOF'
+import json, os, sys
+def rows(path):
+    out = {}
+    for line in open(path):
+        if line.startswith("{"):
+            r = json.loads(line)
+            out[r["workload"]] = r
+    return out
+moe, pt = rows(sys.argv[1]), rows(sys.argv[2])
+print("| workload | moe-lab samples/s | PyTorch samples/s | moe-lab / PyTorch | moe-lab % of GEMM peak |")
+print("|---|---|---|---|---|")
+for name, m in moe.items():
+    p = pt.get(name)
+    ps = f"{p['samples_per_s']:.0f}" if p else "skipped"
+    ratio = f"{m['samples_per_s'] / p['samples_per_s']:.2f}x" if p else "-"
+    print(f"| {name} | {m['samples_per_s']:.0f} | {ps} | {ratio} | {100 * m['gflops'] / m['peak_gflops']:.1f}% |")
+any_m = next(iter(moe.values()), None)
+any_p = next(iter(pt.values()), None)
+print()
+if any_m:
+    print(f"GEMM peak (1024^3 SGEMM, {any_m['threads']} threads): moe-lab {any_m['peak_gflops']:.1f} GFLOP/s"
+          + (f", PyTorch {any_p['peak_gflops']:.1f} GFLOP/s" if any_p else ""))
+print(f"OpenBLAS kernels: moe-lab {os.environ['MOE_CORE']}"
+      + (f", PyTorch {any_p['blas_core']} (torch {any_p['torch']})" if any_p else ", PyTorch skipped"))
+EOF

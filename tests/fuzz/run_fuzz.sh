@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# tests/fuzz/run_fuzz.sh FUZZ_BUILD SEED_BUILD [SECONDS] — the fuzzing part of `make fuzz`.
+#
+# FUZZ_BUILD holds fuzz_spec and fuzz_run_file (clang, -DMOE_FUZZ=ON), SEED_BUILD a plain
+# moe-train that makes the run-file seeds. Everything libFuzzer writes (grown corpora, logs,
+# crash/timeout/leak artifacts) goes to a scratch directory ($FUZZ_WORK, else a new
+# $TMPDIR/moe-fuzz.XXXXXX), never into the repository. The targets run one after the other, each
+# for SECONDS (default 300):
+#   fuzz_spec      plain libFuzzer: any crash stops it and fails;
+#   fuzz_run_file  fork mode (-fork=1 -ignore_crashes=1): the HDF5 C library itself crashes or
+#                  hangs on some corrupt files, so the run goes on past those and every artifact
+#                  is replayed by triage.py, which fails `make fuzz` only for bugs in our code.
+#                  A valid input takes milliseconds; -timeout=3 keeps libhdf5's endless loops
+#                  from eating the time budget.
+# Prints the executions each target reached; exit status 1 when a target failed in our code.
+set -uo pipefail
+
+src=$(cd "$(dirname "$0")/../.." && pwd)
+fuzz_build=${1:?usage: run_fuzz.sh FUZZ_BUILD SEED_BUILD [SECONDS]}
+seed_build=${2:?usage: run_fuzz.sh FUZZ_BUILD SEED_BUILD [SECONDS]}
+secs=${3:-300}
+work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/moe-fuzz.XXXXXX")}
+mkdir -p "$work"/corpus_spec "$work"/corpus_run "$work"/artifacts/spec "$work"/artifacts/run || exit 1
+# the run-file target's per-process scratch file (not removed when a job crashes)
+shm=/dev/shm
+[ -w "$shm" ] || shm=${TMPDIR:-/tmp}
+export MOE_FUZZ_SCRATCH=$(mktemp -d "$shm/moe-fuzz-scratch.XXXXXX")
+trap 'rm -rf "$MOE_FUZZ_SCRATCH"' EXIT
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$src/tests/fuzz/lsan.supp
+echo "moe-lab fuzz: ${secs} s per target; scratch directory $work"
+
+# ---- seed corpora (copies) ------------------------------------------------------
+for f in "$src"/experiments/*.json "$src"/experiments/mole/*.json "$src"/experiments/cl/*.json \
+         "$src"/tests/fixtures/*.json "$src"/tests/fuzz/corpus_spec/*; do
+  rel=${f#"$src"/}
+  cp "$f" "$work/corpus_spec/${rel//\//_}"
+done
+
+train=$seed_build/moe-train
+seed_opts=(-q --set log.progress=none --set log.every=1 --set train.epochs=1)
+"$train" "$src/tests/fixtures/tiny_mlp.json" -o "$work/corpus_run/tiny_mlp_fmnist.h5" "${seed_opts[@]}" \
+  --set 'model.mlp.hidden=[4]' --set train.max_steps=3 --set data.train_limit=256 --set data.test_limit=64 \
+  >/dev/null || exit 1
+"$train" "$src/tests/fixtures/tiny_mlp.json" -o "$work/corpus_run/tiny_mlp_synthetic.h5" "${seed_opts[@]}" \
+  --set data.source=synthetic --set data.train_limit=0 --set data.test_limit=0 \
+  --set 'data.synthetic={"n_tasks":1,"dim":4,"n_classes":2,"hidden":2,"n_train":64,"n_test":16}' \
+  --set 'model.mlp.hidden=[2]' --set train.max_steps=2 --set train.batch_size=16 >/dev/null || exit 1
+/usr/bin/python3 "$src/tests/fuzz/compact_run.py" "$work/corpus_run/tiny_mlp_synthetic.h5" \
+  "$work/corpus_run/tiny_mlp_synthetic_compact.h5" || exit 1
+/usr/bin/python3 "$src/tests/fuzz/compact_run.py" "$work/corpus_run/tiny_mlp_synthetic.h5" \
+  "$work/corpus_run/tiny_mlp_synthetic_claims_huge.h5" --claim-huge || exit 1
+
+corpus_stats() { # files and bytes of a corpus directory
+  find "$1" -type f -printf '%s\n' | awk '{ n++; b += $1 } END { printf "%d files, %d KB", n, b / 1024 }'
+}
+echo "  seed corpus spec: $(corpus_stats "$work/corpus_spec"); run: $(corpus_stats "$work/corpus_run")"
+
+status=0
+summary=$work/summary.txt
+: >"$summary"
+
+# ---- fuzz_spec ------------------------------------------------------------------
+echo "== fuzz_spec: $secs s (log $work/fuzz_spec.log)"
+start=$(date +%s)
+"$fuzz_build/fuzz_spec" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  -artifact_prefix="$work/artifacts/spec/" "$work/corpus_spec" >"$work/fuzz_spec.log" 2>&1
+rc=$?
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz_spec.log" | tail -1)
+[ -n "$runs" ] || runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$work/fuzz_spec.log" | tail -1)
+cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/fuzz_spec.log" | tail -1)
+line="fuzz_spec: $(( $(date +%s) - start )) s, ${runs:-0} executions, $cov, corpus $(corpus_stats "$work/corpus_spec"), exit $rc"
+echo "$line" | tee -a "$summary"
+shopt -s nullglob
+arts=("$work"/artifacts/spec/*)
+if [ "$rc" -ne 0 ] || [ ${#arts[@]} -gt 0 ]; then
+  status=1
+  tail -40 "$work/fuzz_spec.log"
+  [ ${#arts[@]} -gt 0 ] && /usr/bin/python3 "$src/tests/fuzz/triage.py" "$fuzz_build/fuzz_spec" "${arts[@]}" | tee -a "$summary"
+fi
+
+# ---- fuzz_run_file --------------------------------------------------------------
+echo "== fuzz_run_file: $secs s, fork mode (log $work/fuzz_run_file.log)"
+start=$(date +%s)
+"$fuzz_build/fuzz_run_file" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+  -max_total_time="$secs" -rss_limit_mb=2048 -timeout=3 \
+  -artifact_prefix="$work/artifacts/run/" "$work/corpus_run" >"$work/fuzz_run_file.log" 2>&1
+rc=$?
+last=$(grep -E '^#[0-9]+: cov' "$work/fuzz_run_file.log" | tail -1)
+runs=$(echo "$last" | sed -n 's/^#\([0-9]*\):.*/\1/p')
+failures=$(echo "$last" | grep -oE 'oom/timeout/crash: [0-9/]+')
+line="fuzz_run_file: $(( $(date +%s) - start )) s, ${runs:-0} executions, $(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+'), corpus $(corpus_stats "$work/corpus_run"), $failures, exit $rc"
+echo "$line" | tee -a "$summary"
+[ -n "$runs" ] || { status=1; tail -40 "$work/fuzz_run_file.log"; }
+arts=("$work"/artifacts/run/*)
+if [ ${#arts[@]} -gt 0 ]; then
+  /usr/bin/python3 "$src/tests/fuzz/triage.py" --timeout=3 "$fuzz_build/fuzz_run_file" "${arts[@]}" | tee -a "$summary" \
+    || status=1
+fi
+
+echo "== summary ($summary)"
+cat "$summary"
+[ $status -eq 0 ] && echo "moe-lab fuzz: no finding in our code" || echo "moe-lab fuzz: FINDINGS in our code (artifacts and .log files in $work/artifacts)"
+exit $status
