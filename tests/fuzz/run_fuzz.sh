@@ -10,8 +10,11 @@
 #   fuzz_run_file  fork mode (-fork=1 -ignore_crashes=1): the HDF5 C library itself crashes or
 #                  hangs on some corrupt files, so the run goes on past those and every artifact
 #                  is replayed by triage.py, which fails `make fuzz` only for bugs in our code.
-#                  A valid input takes milliseconds; -timeout=3 keeps libhdf5's endless loops
-#                  from eating the time budget.
+#                  A valid input takes milliseconds: -timeout=2 and -malloc_limit_mb=256 turn
+#                  libhdf5's endless loops and giant allocations (a corrupt string length makes
+#                  it allocate and clear gigabytes) into quick artifacts instead of slow inputs
+#                  that every fork job would replay. Our reader allocates at most what the file
+#                  stores.
 # Prints the executions each target reached; exit status 1 when a target failed in our code.
 set -uo pipefail
 
@@ -83,7 +86,7 @@ fi
 echo "== fuzz_run_file: $secs s, fork mode (log $work/fuzz_run_file.log)"
 start=$(date +%s)
 "$fuzz_build/fuzz_run_file" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-  -max_total_time="$secs" -rss_limit_mb=2048 -timeout=3 \
+  -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=2 \
   -artifact_prefix="$work/artifacts/run/" "$work/corpus_run" >"$work/fuzz_run_file.log" 2>&1
 rc=$?
 last=$(grep -E '^#[0-9]+: cov' "$work/fuzz_run_file.log" | tail -1)
@@ -94,7 +97,7 @@ echo "$line" | tee -a "$summary"
 [ -n "$runs" ] || { status=1; tail -40 "$work/fuzz_run_file.log"; }
 arts=("$work"/artifacts/run/*)
 if [ ${#arts[@]} -gt 0 ]; then
-  /usr/bin/python3 "$src/tests/fuzz/triage.py" --timeout=3 "$fuzz_build/fuzz_run_file" "${arts[@]}" | tee -a "$summary" \
+  /usr/bin/python3 "$src/tests/fuzz/triage.py" --timeout=2 -malloc_limit_mb=256 "$fuzz_build/fuzz_run_file" "${arts[@]}" | tee -a "$summary" \
     || status=1
 fi
 

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""triage.py [--timeout=S] TARGET ARTIFACT... — replay libFuzzer artifacts and say whose bug each one is.
+"""triage.py [--timeout=S] [-FLAG=V...] TARGET ARTIFACT... — replay libFuzzer artifacts and say whose bug each one is.
 
 Each artifact (crash-*, leak-*, timeout-*, oom-*, slow-unit-*) is run once more through the fuzz
-target. The first stack frame below the sanitizer / libFuzzer / libc / allocator frames decides:
+target, with the run's -timeout and libFuzzer flags (e.g. -malloc_limit_mb=256). The first stack frame below the sanitizer / libFuzzer / libc / allocator frames decides:
 
   ours     the frame is in our code (lib/, tests/fuzz/, or the fuzz binary itself), or the
            harness reported a FINDING, or UBSan reported a line of ours — `make fuzz` fails;
@@ -23,19 +23,19 @@ import sys
 SKIP = re.compile(
     r" in (__sanitizer|__asan|__ubsan|__lsan|__interceptor_|__interception|fuzzer::|"
     r"malloc|calloc|realloc|free|operator new|operator delete|posix_memalign|aligned_alloc|"
-    r"mem(cpy|move|set|cmp)|str\w+|__libc|__GI_|raise|abort|gsignal|"
+    r"_*mem(cpy|move|set|cmp)\w*|str\w+|__libc|__GI_|raise|abort|gsignal|"
     r"std::|__gnu_cxx::|__cxa)"
-    r"|\(/lib/x86_64-linux-gnu/lib(c|stdc\+\+|gcc_s)\.so"
+    r"|\(/lib/x86_64-linux-gnu/lib(c|stdc\+\+|gcc_s)\.so|sysdeps/"
     r"|<unknown module>"
 )
 FRAME = re.compile(r"^\s+#\d+ 0x[0-9a-f]+ (.*)$")
 
 
-def classify(target, path, timeout):
+def classify(target, path, timeout, flags):
     env = dict(os.environ)
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     try:
-        p = subprocess.run([target, f"-timeout={timeout}", "-rss_limit_mb=2048", path], env=env,
+        p = subprocess.run([target, f"-timeout={timeout}", "-rss_limit_mb=2048", *flags, path], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout * 6 + 60)
         out, rc = p.stdout.decode("utf-8", "replace"), p.returncode
     except subprocess.TimeoutExpired as e:
@@ -70,13 +70,16 @@ def main():
     timeout = 10
     if args and args[0].startswith("--timeout="):
         timeout = int(args.pop(0).split("=", 1)[1])
+    flags = []
+    while args and args[0].startswith("-"):
+        flags.append(args.pop(0))
     if not args:
-        sys.exit("usage: triage.py [--timeout=S] TARGET [ARTIFACT...]")
+        sys.exit("usage: triage.py [--timeout=S] [-FLAG=V...] TARGET [ARTIFACT...]")
     target, arts = args[0], args[1:]
     counts = collections.Counter()
     sigs = collections.Counter()
     for a in arts:
-        verdict, why, log = classify(target, a, timeout)
+        verdict, why, log = classify(target, a, timeout, flags)
         counts[verdict] += 1
         if verdict == "libhdf5":
             sigs[why] += 1
