@@ -55,12 +55,12 @@ def classify(target, path, timeout, flags):
         if SKIP.search(" " + fr):
             continue
         if "libhdf5" in fr:
-            sig = [re.sub(r"\s*\(.*$", "", f) for f in frames if "libhdf5" in f]
-            sig = [s.replace("in ", "", 1) for s in sig if s.startswith("in ")][:3]
+            # the first three named HDF5 functions (frames without a symbol vary by offset)
+            sig = [m.group(1) for m in (re.match(r"in (\S+)", f) for f in frames if "libhdf5" in f) if m][:3]
             # one signature per bug: no addresses, sizes or seconds
             what = re.sub(r"(\s+on (unknown )?address|\s+at pc|: memory ranges)\b.*", "", what)
             what = re.sub(r"\d+", "N", re.sub(r"0x[0-9a-f]+", "N", what))
-            return "libhdf5", what + " in " + (" < ".join(sig) or fr), out
+            return "libhdf5", what + " in " + (" < ".join(sig) or "libhdf5 (no symbol)"), out
         return "ours", what + " at " + fr, out
     return "ours", what + " (no stack frame; look at the log)", out
 
