@@ -119,8 +119,8 @@ def main():
     os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
     # Debian's torch runs its own loops on OpenMP (libgomp) and its GEMMs on the pthreads OpenBLAS:
     # two thread pools. libgomp's default active wait keeps a core spinning after every parallel
-    # loop, which starves OpenBLAS's threads (mlp-mole at 2 threads: 7-15x slower than with
-    # PASSIVE on this machine). PASSIVE unless the caller chose a policy.
+    # loop, which starves OpenBLAS's threads (mlp-mole at 2 threads on this machine: 2.8x slower
+    # than with PASSIVE when idle, 7-15x when other jobs run). PASSIVE unless the caller chose.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
