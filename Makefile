@@ -18,7 +18,7 @@ help:
 	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST"
 	@echo "make test   install deps, build, run every test (ctest)"
 	@echo "make build  configure + build into $(BUILD)/"
-	@echo "make fuzz   libFuzzer on the spec parser and the run-file reader, FUZZ_SECONDS (300) each"
+	@echo "make fuzz   libFuzzer on the spec parser and the run-file reader (checked, then unchecked), FUZZ_SECONDS (300) each"
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -60,8 +60,8 @@ fuzz-deps: deps
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	else echo "moe-lab: all fuzzing packages present"; fi
 
-# libFuzzer (clang, ASan + UBSan) on the spec parser and the run-file reader, FUZZ_SECONDS each
-# (build-fuzz/; seeds from experiments/, tests/fixtures/ and run files made by build-fuzz-seed/).
+# libFuzzer (clang, ASan + UBSan) on the spec parser and the run-file reader (with the integrity
+# check, then with MOE_RUN_FILE_CHECK=0 for UNCHECKED_SECONDS), FUZZ_SECONDS each (build-fuzz/; seeds from experiments/, tests/fixtures/ and run files made by build-fuzz-seed/).
 # Corpora, logs and artifacts go to a scratch directory; see tests/fuzz/run_fuzz.sh.
 fuzz: fuzz-deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_FUZZ=ON

@@ -155,7 +155,13 @@ int main(int argc, char ** argv) {
             if (e.code() == moe::ErrorCode::interrupted)
                 std::fprintf(stderr, "%s; resume with: moe-expand %s -o %s --resume\n", e.what(), spec_path.c_str(),
                              out_path.c_str());
-            else
+            else if (e.code() != moe::ErrorCode::spec && std::filesystem::exists(ckpt, ec)) {
+                // e.g. a full disk at the final write: the tasks done so far are not lost
+                auto hints = e.hints();
+                hints.push_back("the checkpoint " + ckpt + " is kept; once fixed, continue with: moe-expand " + spec_path +
+                                " -o " + out_path + " --resume");
+                throw moe::Error(e.code(), e.what(), hints);
+            } else
                 throw;
             return 130;
         }

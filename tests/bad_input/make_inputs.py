@@ -3,18 +3,24 @@
 
   make_inputs.py data DIR      tiny IDX directories (valid, .gz, truncated, mislabelled, ...)
                                and HDF5 data files (valid, NaN feature, float labels, ...)
-  make_inputs.py runs RUN DIR  damaged copies of the valid run file RUN (truncated, corrupt,
-                               bad /spec, missing or reshaped or non-finite parameters)
+  make_inputs.py runs RUN DIR [REPRO]
+                               damaged copies of the valid run file RUN (truncated, corrupt,
+                               without its integrity header, edited by h5py; and, resealed with a
+                               valid header so that the semantic checks are reached: bad /spec,
+                               missing or reshaped or non-finite parameters) and the libhdf5 crash
+                               reproducers REPRO/*.h5.gz unpacked
 
 Only the standard library is needed for the IDX files; the HDF5 files need h5py and numpy
 (when they are missing, the files needing them are simply not written and the runner skips
 their cases).
 """
+import glob
 import gzip
 import os
 import shutil
 import struct
 import sys
+import zlib
 
 N_TRAIN, N_TEST, H, W = 48, 16, 6, 6
 
@@ -127,9 +133,30 @@ def make_data(root):
     h5("h5_1d_features.h5", features=x[:, 0], labels=y)
 
 
-def make_runs(run, root):
+HEADER = 512  # moe-lab's integrity header in HDF5's user block (lib/src/io/run_file.cpp)
+
+
+def reseal(path):
+    """Rewrites the integrity header (size, CRC-32 of the bytes after it) of a run file."""
+    b = bytearray(open(path, "rb").read())
+    text = b"moe-lab run file\nformat 2\nbytes %d\ncrc32 %08x\n" % (len(b), zlib.crc32(b[HEADER:]) & 0xFFFFFFFF)
+    b[:HEADER] = text + bytes(HEADER - len(text))
+    write(path, bytes(b))
+
+
+def make_runs(run, root, reproducers=None):
     os.makedirs(root, exist_ok=True)
     data = open(run, "rb").read()
+    # a run file without the header (what moe-lab wrote before run-file format 2)
+    write(os.path.join(root, "run_no_header.h5"), data[HEADER:])
+    # garbage after a valid header: bytes and checksum sealed, so libhdf5 gets to read it
+    sealed = os.path.join(root, "run_sealed_garbage.h5")
+    write(sealed, data[:HEADER] + data[HEADER:HEADER + 8] + bytes((i * 131 + 7) & 0xFF for i in range(len(data) - HEADER - 8)))
+    reseal(sealed)
+    # the libhdf5 crash reproducers of tests/fuzz/libhdf5_inputs (run files without the header)
+    for gz in sorted(glob.glob(os.path.join(reproducers or "", "*.h5.gz"))) if reproducers else []:
+        with gzip.open(gz, "rb") as f:
+            write(os.path.join(root, "libhdf5_" + os.path.basename(gz)[:-3]), f.read())
     for frac, name in ((0.5, "run_trunc_half.h5"), (0.9, "run_trunc_tail.h5")):
         write(os.path.join(root, name), data[: int(len(data) * frac)])
     write(os.path.join(root, "run_trunc_sb.h5"), data[:40])  # inside the superblock
@@ -145,11 +172,13 @@ def make_runs(run, root):
     except ImportError:
         return
 
-    def variant(name, edit):
+    def variant(name, edit, seal=True):
         p = os.path.join(root, name)
         shutil.copyfile(run, p)
         with h5py.File(p, "r+") as f:
             edit(f)
+        if seal:  # as if moe-lab had written these contents: the semantic checks are reached
+            reseal(p)
 
     def bad_spec(f):
         del f["spec"]
@@ -181,6 +210,7 @@ def make_runs(run, root):
     variant("run_nan_param.h5", nan_param)
     variant("run_no_format.h5", not_a_run)
     variant("run_other_format.h5", bad_format)
+    variant("run_edited.h5", nan_param, seal=False)  # changed by h5py: the checksum no longer matches
     with h5py.File(os.path.join(root, "plain.h5"), "w") as f:
         f["x"] = np.zeros(3)
 
@@ -188,7 +218,7 @@ def make_runs(run, root):
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "data":
         make_data(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "runs":
-        make_runs(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) in (4, 5) and sys.argv[1] == "runs":
+        make_runs(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
     else:
         sys.exit(__doc__)

@@ -63,7 +63,7 @@ mkdir -p "$GEN/runs"
     || { cat "$TMP/out" >&2; fail "cannot train the reference run on the tiny IDX data"; }
 "$MOE_BIN/moe-train" "$CASES/tiny_idx.json" -o "$GEN/runs/base_other.h5" -q --set data.dir="$GEN/idx_ok" \
     --set 'model.mlp.hidden=[6]' >"$TMP/out" 2>&1 || { cat "$TMP/out" >&2; fail "cannot train the other-shapes base run"; }
-"$PYTHON" "$CASES/make_inputs.py" runs "$GEN/runs/ok.h5" "$GEN/runs"
+"$PYTHON" "$CASES/make_inputs.py" runs "$GEN/runs/ok.h5" "$GEN/runs" "$MOE_SRC/tests/fuzz/libhdf5_inputs"
 
 # Checks below avoid forks (bash globs and pattern matching): the machine may be busy.
 shopt -s nullglob dotglob globstar
@@ -92,7 +92,7 @@ while IFS=$'\t' read -r name needs want frags cmd; do
     out_arg="" out_existed=0
     for i in "${!args[@]}"; do
         case "${args[$i]}" in
-            moe-train | moe-eval) args[i]=$MOE_BIN/${args[$i]} ;;
+            moe-train | moe-eval | moe-expand) args[i]=$MOE_BIN/${args[$i]} ;;
             -o | --out | --csv) out_arg=${args[$((i + 1))]:-} ;;
         esac
     done

@@ -151,6 +151,27 @@ expect_out "no checkpoint $TMP/bad.h5.ckpt to resume from"
 expect_rc 3 "$X" "$TMP/stream.json" -o "$TMP/missing/dir/bad.h5" --threads 1 -q
 ls "$TMP" | grep -q -e '^bad' -e 'tmp-' && fail "output left behind by a failed run: $(ls "$TMP")"
 
+# ---- a full disk mid-stream: exit 3, the last good checkpoint is kept with the resume command,
+#      nothing else is left, and --resume (once there is room) gives the uninterrupted result
+S1=$(stat -c %s "$TMP/other.h5.ckpt")   # the checkpoint after task 1; later ones are no smaller
+PAGES=$(( (S1 + 4095) / 4096 ))
+mkdir -p "$TMP/full"
+if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=$(( (PAGES + PAGES / 2) * 4096 )) tmpfs "$TMP/full" 2>/dev/null; then
+  set +e; "$X" "$TMP/stream.json" -o "$TMP/full/x.h5" --threads 1 -q >"$TMP/full.out" 2>&1; rc=$?; set -e
+  [ "$rc" = 3 ] || { cat "$TMP/full.out"; umount "$TMP/full"; fail "full disk: expected exit 3, got $rc"; }
+  grep -q "No space left on device" "$TMP/full.out" || { cat "$TMP/full.out"; umount "$TMP/full"; fail "full disk message"; }
+  grep -q "hint: the checkpoint $TMP/full/x.h5.ckpt is kept; once fixed, continue with: moe-expand .* --resume" "$TMP/full.out" \
+    || { cat "$TMP/full.out"; umount "$TMP/full"; fail "full disk: no resume hint"; }
+  left=$(ls -A "$TMP/full")
+  cp "$TMP/full/x.h5.ckpt" "$TMP/after_full.h5.ckpt" 2>/dev/null || true
+  umount "$TMP/full"
+  [ "$left" = "x.h5.ckpt" ] || fail "full disk: expected only the checkpoint to remain, found: $left"
+  expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/after_full.h5" --threads 1 -q --resume
+  cmp_runs "$TMP/sema.h5" "$TMP/after_full.h5" || fail "resumed after a full disk differs"
+else
+  echo "skipped full-disk check: needs root and tmpfs"
+fi
+
 # ---- plots of a moe-expand run
 if "$PYTHON" -c "import matplotlib" 2>/dev/null; then
   "$PYTHON" "$MOE_SRC/experiments/tools/plot_run.py" "$TMP/sema.h5" --out "$TMP/plots" > "$TMP/plots.txt"

@@ -14,7 +14,10 @@ import json, sys
 import h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")
 assert f.attrs["format"] == "moe-lab-run", f.attrs["format"]
-assert int(f.attrs["format_version"]) == 1
+assert int(f.attrs["format_version"]) == 2
+assert f.userblock_size == 512, f.userblock_size  # moe-lab's integrity header
+head = open(sys.argv[1], "rb").read(512)
+assert head.startswith(b"moe-lab run file\nformat 2\nbytes "), head[:64]
 assert f.attrs["tool"] == "moe-train"
 spec = json.loads(f["spec"].asstr()[()])
 assert spec["model"]["mlp"]["hidden"] == [32], spec["model"]

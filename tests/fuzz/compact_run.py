@@ -5,16 +5,22 @@ A moe-train run file of a tiny model is still ~250 KB: every metric series is ch
 values, mostly empty. The copy keeps what the reader looks at (root attributes, /spec, /params
 with their attributes, two metric series) and re-chunks the series by 4, so libFuzzer's
 mutations land on HDF5 structure rather than on zero padding. Uses h5py (a make deps package).
+The copy gets moe-lab's integrity header (a 512-byte user block with size and CRC-32; see
+reseal() in tests/bad_input/make_inputs.py), so the reader's default, checked path accepts it.
 --claim-huge adds params/claims_huge, a chunked float32 dataset of 2^40 values with no chunk
 written (a 16 KB file claiming 4 TB): the reader must refuse it instead of allocating.
 """
+import os
 import sys
 
 import h5py
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bad_input"))
+from make_inputs import HEADER, reseal  # noqa: E402
+
 
 def main(src, dst, claim_huge=False):
-    with h5py.File(src, "r") as f, h5py.File(dst, "w") as g:
+    with h5py.File(src, "r") as f, h5py.File(dst, "w", userblock_size=HEADER) as g:
         for k, v in f.attrs.items():
             g.attrs[k] = v
         f.copy(f["spec"], g, "spec")
@@ -24,6 +30,7 @@ def main(src, dst, claim_huge=False):
             g.create_dataset("metrics/train/" + name, data=src_ds[()], chunks=(4,), maxshape=(None,))
         if claim_huge:
             g.create_dataset("params/claims_huge", shape=(2**40,), dtype="f4", chunks=(1024,), maxshape=(None,))
+    reseal(dst)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 //
 // Each input is written to one scratch file per process (in $MOE_FUZZ_SCRATCH, else /dev/shm
 // when it is writable, else $TMPDIR or /tmp) and opened with io::RunReader, which must report
-// every problem as moe::Error. The reader is then driven the way moe-train --resume / base
+// every problem as moe::Error. By default the reader checks the integrity header (size and
+// CRC-32) first, as every moe-lab binary does; with MOE_RUN_FILE_CHECK=0 in the environment
+// (run_fuzz.sh's second run-file pass) libhdf5 parses the mutated bytes themselves. The reader is then driven the way moe-train --resume / base
 // loading and moe-eval use it: the root attributes, /spec (and parse_spec on it), the members
 // of /params and /metrics (shape, read_floats, read_doubles), and load_params into a
 // ParamStore<float> built from the file's own parameter shapes (so a valid file reaches the

@@ -4,26 +4,31 @@
 # FUZZ_BUILD holds fuzz_spec and fuzz_run_file (clang, -DMOE_FUZZ=ON), SEED_BUILD a plain
 # moe-train that makes the run-file seeds. Everything libFuzzer writes (grown corpora, logs,
 # crash/timeout/leak artifacts) goes to a scratch directory ($FUZZ_WORK, else a new
-# $TMPDIR/moe-fuzz.XXXXXX), never into the repository. The targets run one after the other, each
-# for SECONDS (default 300):
-#   fuzz_spec      plain libFuzzer: any crash stops it and fails;
-#   fuzz_run_file  fork mode (-fork=1 -ignore_crashes=1): the HDF5 C library itself crashes or
-#                  hangs on some corrupt files, so the run goes on past those and every artifact
-#                  is replayed by triage.py, which fails `make fuzz` only for bugs in our code.
-#                  A valid input takes milliseconds: -timeout=2 and -malloc_limit_mb=256 turn
-#                  libhdf5's endless loops and giant allocations (a corrupt string length makes
-#                  it allocate and clear gigabytes) into quick artifacts instead of slow inputs
-#                  that every fork job would replay. Our reader allocates at most what the file
-#                  stores.
-# Prints the executions each target reached; exit status 1 when a target failed in our code.
+# $TMPDIR/moe-fuzz.XXXXXX), never into the repository. Three runs, one after the other:
+#   fuzz_spec      SECONDS (default 300), plain libFuzzer: any crash stops it and fails;
+#   fuzz_run_file  SECONDS, the reader as every moe-lab binary uses it: the integrity header
+#                  (size + CRC-32) is checked before libhdf5 reads a byte;
+#   fuzz_run_file with MOE_RUN_FILE_CHECK=0, UNCHECKED_SECONDS (default SECONDS): libhdf5
+#                  parses the mutated bytes themselves (what a user gets with the check off).
+# Both run-file runs use fork mode (-fork=1 -ignore_crashes=1): the HDF5 C library itself crashes
+# or hangs on some corrupt files, so a run goes on past those and every artifact is replayed by
+# triage.py, which fails `make fuzz` only for bugs in our code (a libhdf5 artifact of the checked
+# run is reported all the same: it would mean a damaged file got past the checksum). A valid
+# input takes milliseconds: -timeout=2 and -malloc_limit_mb=256 turn libhdf5's endless loops and
+# giant allocations (a corrupt string length makes it allocate and clear gigabytes) into quick
+# artifacts instead of slow inputs that every fork job would replay. Our reader allocates at
+# most what the file stores.
+# Prints the executions each run reached; exit status 1 when a target failed in our code.
 set -uo pipefail
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
 fuzz_build=${1:?usage: run_fuzz.sh FUZZ_BUILD SEED_BUILD [SECONDS]}
 seed_build=${2:?usage: run_fuzz.sh FUZZ_BUILD SEED_BUILD [SECONDS]}
 secs=${3:-300}
+unchecked_secs=${UNCHECKED_SECONDS:-$secs}
 work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/moe-fuzz.XXXXXX")}
-mkdir -p "$work"/corpus_spec "$work"/corpus_run "$work"/artifacts/spec "$work"/artifacts/run || exit 1
+mkdir -p "$work"/corpus_spec "$work"/corpus_run "$work"/corpus_run_unchecked "$work"/artifacts/spec \
+  "$work"/artifacts/run "$work"/artifacts/run_unchecked || exit 1
 # the run-file target's per-process scratch file (not removed when a job crashes)
 shm=/dev/shm
 [ -w "$shm" ] || shm=${TMPDIR:-/tmp}
@@ -57,6 +62,7 @@ seed_opts=(-q --set log.progress=none --set log.every=1 --set train.epochs=1)
 corpus_stats() { # files and bytes of a corpus directory
   find "$1" -type f -printf '%s\n' | awk '{ n++; b += $1 } END { printf "%d files, %d KB", n, b / 1024 }'
 }
+cp "$work"/corpus_run/* "$work/corpus_run_unchecked/"
 echo "  seed corpus spec: $(corpus_stats "$work/corpus_spec"); run: $(corpus_stats "$work/corpus_run")"
 
 status=0
@@ -82,24 +88,31 @@ if [ "$rc" -ne 0 ] || [ ${#arts[@]} -gt 0 ]; then
   [ ${#arts[@]} -gt 0 ] && /usr/bin/python3 "$src/tests/fuzz/triage.py" "$fuzz_build/fuzz_spec" "${arts[@]}" | tee -a "$summary"
 fi
 
-# ---- fuzz_run_file --------------------------------------------------------------
-echo "== fuzz_run_file: $secs s, fork mode (log $work/fuzz_run_file.log)"
-start=$(date +%s)
-"$fuzz_build/fuzz_run_file" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
-  -max_total_time="$secs" -rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=2 \
-  -artifact_prefix="$work/artifacts/run/" "$work/corpus_run" >"$work/fuzz_run_file.log" 2>&1
-rc=$?
-last=$(grep -E '^#[0-9]+: cov' "$work/fuzz_run_file.log" | tail -1)
-runs=$(echo "$last" | sed -n 's/^#\([0-9]*\):.*/\1/p')
-failures=$(echo "$last" | grep -oE 'oom/timeout/crash: [0-9/]+')
-line="fuzz_run_file: $(( $(date +%s) - start )) s, ${runs:-0} executions, $(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+'), corpus $(corpus_stats "$work/corpus_run"), $failures, exit $rc"
-echo "$line" | tee -a "$summary"
-[ -n "$runs" ] || { status=1; tail -40 "$work/fuzz_run_file.log"; }
-arts=("$work"/artifacts/run/*)
-if [ ${#arts[@]} -gt 0 ]; then
-  /usr/bin/python3 "$src/tests/fuzz/triage.py" --timeout=2 -malloc_limit_mb=256 "$fuzz_build/fuzz_run_file" "${arts[@]}" | tee -a "$summary" \
-    || status=1
-fi
+# ---- fuzz_run_file: checked (the default), then with MOE_RUN_FILE_CHECK=0 -----------
+fuzz_run() { # NAME SECONDS CORPUS ARTIFACTS [env assignments...]
+  local name=$1 t=$2 corpus=$3 arts_dir=$4
+  shift 4
+  echo "== $name: $t s, fork mode (log $work/$name.log)"
+  local start rc last runs failures line
+  start=$(date +%s)
+  env "$@" "$fuzz_build/fuzz_run_file" -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
+    -max_total_time="$t" -rss_limit_mb=2048 -malloc_limit_mb=256 -timeout=2 \
+    -artifact_prefix="$arts_dir/" "$corpus" >"$work/$name.log" 2>&1
+  rc=$?
+  last=$(grep -E '^#[0-9]+: cov' "$work/$name.log" | tail -1)
+  runs=$(echo "$last" | sed -n 's/^#\([0-9]*\):.*/\1/p')
+  failures=$(echo "$last" | grep -oE 'oom/timeout/crash: [0-9/]+')
+  line="$name: $(( $(date +%s) - start )) s, ${runs:-0} executions, $(echo "$last" | grep -oE 'cov: [0-9]+ ft: [0-9]+'), corpus $(corpus_stats "$corpus"), $failures, exit $rc"
+  echo "$line" | tee -a "$summary"
+  [ -n "$runs" ] || { status=1; tail -40 "$work/$name.log"; }
+  local arts=("$arts_dir"/*)
+  if [ ${#arts[@]} -gt 0 ]; then
+    env "$@" /usr/bin/python3 "$src/tests/fuzz/triage.py" --timeout=2 -malloc_limit_mb=256 "$fuzz_build/fuzz_run_file" "${arts[@]}" \
+      | tee -a "$summary" || status=1
+  fi
+}
+fuzz_run fuzz_run_file "$secs" "$work/corpus_run" "$work/artifacts/run" MOE_RUN_FILE_CHECK=1
+fuzz_run fuzz_run_file_unchecked "$unchecked_secs" "$work/corpus_run_unchecked" "$work/artifacts/run_unchecked" MOE_RUN_FILE_CHECK=0
 
 echo "== summary ($summary)"
 cat "$summary"

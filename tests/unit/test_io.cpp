@@ -3,8 +3,10 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -110,7 +112,7 @@ TEST_CASE("io: write a run, commit, read it back") {
     CHECK(r.path() == out);
     CHECK(r.spec_json() == kSpec);
     CHECK(r.attr_string("/", "format") == "moe-lab-run");
-    CHECK(r.attr_string("/", "format_version") == "1");
+    CHECK(r.attr_string("/", "format_version") == std::to_string(moe::io::kRunFormatVersion));
     CHECK(r.attr_string("/", "tool") == "moe-test");
     CHECK_FALSE(r.attr_string("/", "version").empty());
     CHECK_FALSE(r.attr_string("/", "git").empty());
@@ -281,6 +283,20 @@ TEST_CASE("io: writer is closed after commit; bad row widths and shapes are erro
     CHECK(contains(msg, "spec"));
 }
 
+std::vector<char> slurp(const std::string & path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::vector<char>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+void spit(const std::string & path, const std::vector<char> & bytes) {
+    std::ofstream o(path, std::ios::binary);
+    o.write(bytes.data(), std::streamsize(bytes.size()));
+}
+// Sets MOE_RUN_FILE_CHECK for the lifetime of the object.
+struct CheckOff {
+    CheckOff() { ::setenv("MOE_RUN_FILE_CHECK", "0", 1); }
+    ~CheckOff() { ::unsetenv("MOE_RUN_FILE_CHECK"); }
+};
+
 TEST_CASE("io: reader rejects missing, non-HDF5, truncated and foreign files") {
     TempDir dir;
     const std::string missing = dir.file("missing.h5");
@@ -292,27 +308,88 @@ TEST_CASE("io: reader rejects missing, non-HDF5, truncated and foreign files") {
     std::ofstream(text) << "this is not an HDF5 file at all\n";
     msg = io_error([&] { RunReader r(text); });
     CHECK(contains(msg, text));
-    CHECK(contains(msg, "not an HDF5 file"));
+    CHECK(contains(msg, "not a moe-lab run file"));
+    {
+        CheckOff off;
+        msg = io_error([&] { RunReader r(text); });
+        CHECK(contains(msg, "not an HDF5 file"));
+    }
 
-    // a truncated copy: the signature is intact but the file ends early
     const std::string good = dir.file("good.h5");
     auto store = small_store<float>(3);
     write_reference_run(good, store);
-    const std::string cut = dir.file("cut.h5");
-    {
-        std::ifstream in(good, std::ios::binary);
-        std::vector<char> head(100);
-        in.read(head.data(), 100);
-        REQUIRE(in.gcount() == 100);
-        std::ofstream o(cut, std::ios::binary);
-        o.write(head.data(), 100);
-    }
-    REQUIRE(fs::file_size(cut) == 100);
-    msg = io_error([&] { RunReader r(cut); });
-    CHECK(contains(msg, cut));
-    CHECK(contains(msg, "corrupt/truncated"));
+    const std::vector<char> bytes = slurp(good);
+    REQUIRE(bytes.size() > 4096);
 
-    // a valid HDF5 file that is not a moe-lab run
+    // the integrity header: four text lines in HDF5's 512-byte user block
+    const std::string header(bytes.data(), strnlen(bytes.data(), 512));
+    CHECK(header.rfind("moe-lab run file\nformat 2\nbytes " + std::to_string(bytes.size()) + "\ncrc32 ", 0) == 0);
+    CHECK(std::all_of(bytes.begin() + long(header.size()), bytes.begin() + 512, [](char c) { return c == 0; }));
+    CHECK(std::string(bytes.data() + 512, 4) == "\x89HDF");
+
+    // truncated inside the header, then after it
+    for (size_t keep : {size_t(100), bytes.size() / 2, bytes.size() - 1}) {
+        const std::string cut = dir.file("cut" + std::to_string(keep) + ".h5");
+        spit(cut, std::vector<char>(bytes.begin(), bytes.begin() + long(keep)));
+        msg = io_error([&] { RunReader r(cut); });
+        CHECK(contains(msg, cut));
+        CHECK(contains(msg, "truncated run file"));
+    }
+    // bytes appended
+    {
+        const std::string longer = dir.file("longer.h5");
+        auto b = bytes;
+        b.push_back('x');
+        spit(longer, b);
+        msg = io_error([&] { RunReader r(longer); });
+        CHECK(contains(msg, "damaged run file: " + std::to_string(b.size()) + " bytes, its header says " +
+                                std::to_string(bytes.size())));
+    }
+    // one flipped bit anywhere after the header: the checksum catches it before libhdf5 reads it
+    for (size_t at : {size_t(512), size_t(600), bytes.size() / 3, bytes.size() - 1}) {
+        const std::string flip = dir.file("flip" + std::to_string(at) + ".h5");
+        auto b = bytes;
+        b[at] = char(b[at] ^ 0x10);
+        spit(flip, b);
+        msg = io_error([&] { RunReader r(flip); });
+        CHECK(contains(msg, flip));
+        CHECK(contains(msg, "checksum mismatch"));
+        CHECK(contains(msg, "MOE_RUN_FILE_CHECK=0"));
+    }
+    // a damaged header line, a newer format
+    {
+        auto b = bytes;
+        b[header.find("bytes ") + 1] = 'X';
+        spit(dir.file("hdr.h5"), b);
+        msg = io_error([&] { RunReader r(dir.file("hdr.h5")); });
+        CHECK(contains(msg, "damaged moe-lab run-file header"));
+        b = bytes;
+        b[header.find("format 2") + 7] = '9';
+        spit(dir.file("newer.h5"), b);
+        msg = io_error([&] { RunReader r(dir.file("newer.h5")); });
+        CHECK(contains(msg, "run-file format 9 is newer"));
+    }
+    // a value changed on purpose in the raw data: refused, then read as it is with the check off
+    {
+        const int id = store.find("layers.0.weight");
+        REQUIRE(id >= 0);
+        const float v0 = store.value(id)[0];
+        auto b = bytes;
+        const char * p = reinterpret_cast<const char *>(&v0);
+        auto it = std::search(b.begin() + 512, b.end(), p, p + 4);
+        REQUIRE(it != b.end());
+        const float changed = 123.5f;
+        std::memcpy(&*it, &changed, 4);
+        const std::string edited = dir.file("edited.h5");
+        spit(edited, b);
+        msg = io_error([&] { RunReader r(edited); });
+        CHECK(contains(msg, "checksum mismatch"));
+        CheckOff off;
+        RunReader r(edited);
+        CHECK(r.read_floats("params/layers.0.weight")[0] == changed);
+    }
+
+    // a valid HDF5 file that is not a moe-lab run: no header; with the check off, no format attribute
     const std::string foreign = dir.file("foreign.h5");
     {
         hid_t f = H5Fcreate(foreign.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
@@ -321,7 +398,20 @@ TEST_CASE("io: reader rejects missing, non-HDF5, truncated and foreign files") {
     }
     msg = io_error([&] { RunReader r(foreign); });
     CHECK(contains(msg, foreign));
+    CHECK(contains(msg, "HDF5 file without moe-lab's integrity header"));
+    CheckOff off;
+    msg = io_error([&] { RunReader r(foreign); });
     CHECK(contains(msg, "is not a moe-lab run file"));
+}
+
+TEST_CASE("io: two readers of one file at once") {
+    TempDir dir;
+    const std::string out = dir.file("run.h5");
+    auto store = small_store<float>(2);
+    write_reference_run(out, store);
+    RunReader a(out), b(out);
+    CHECK(a.read_floats("params/layers.0.weight") == b.read_floats("params/layers.0.weight"));
+    CHECK(a.spec_json() == kSpec);
 }
 
 TEST_CASE("io: load_params reports every shape mismatch and missing tensor at once") {

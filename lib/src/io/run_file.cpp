@@ -12,17 +12,20 @@
 #include "moe/io/run_file.hpp"
 
 #include <hdf5.h>
+#include <zlib.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <type_traits>
 
@@ -280,6 +283,84 @@ void fsync_path(const std::string & path, bool directory, const std::string & wh
         fail(what + ": fsync of " + path + " failed: " + std::strerror(err));
 }
 
+// ------------------------------------------------------------------------------ integrity header
+//
+// The first kRunHeaderBytes of a run file are HDF5's user block (libhdf5 and h5py skip it). The
+// writer fills it with four text lines, zero-padded:
+//   moe-lab run file\nformat 2\nbytes <file size>\ncrc32 <8 hex digits of bytes 512..end>\n
+// The reader checks size and CRC before libhdf5 sees a byte, and then opens exactly the bytes it
+// checked, from memory. A truncated, bit-flipped or otherwise damaged run file is therefore
+// reported by name instead of reaching libhdf5 1.10, which can crash or loop forever on corrupt
+// metadata (tests/fuzz/RESULTS.md).
+
+constexpr size_t kRunHeaderBytes = 512;
+constexpr const char * kHeaderMagic = "moe-lab run file\n";
+
+uint32_t crc32_of(const unsigned char * p, size_t n) {
+    uLong c = ::crc32(0L, Z_NULL, 0);
+    while (n > 0) { // zlib's length is a uInt
+        const uInt chunk = static_cast<uInt>(std::min<size_t>(n, size_t(1) << 30));
+        c = ::crc32(c, p, chunk);
+        p += chunk;
+        n -= chunk;
+    }
+    return static_cast<uint32_t>(c);
+}
+
+void fill_header(std::vector<unsigned char> & image) {
+    char text[kRunHeaderBytes] = {};
+    const uint32_t crc = crc32_of(image.data() + kRunHeaderBytes, image.size() - kRunHeaderBytes);
+    const int n = std::snprintf(text, sizeof text, "%sformat %d\nbytes %zu\ncrc32 %08x\n", kHeaderMagic, kRunFormatVersion,
+                                image.size(), static_cast<unsigned>(crc));
+    if (n <= 0 || size_t(n) >= sizeof text) fail("internal: run-file header does not fit");
+    std::memcpy(image.data(), text, sizeof text);
+}
+
+bool check_disabled() {
+    const char * e = std::getenv("MOE_RUN_FILE_CHECK");
+    return e && std::string(e) == "0";
+}
+
+// Reads the whole file and checks the header; returns the bytes libhdf5 may open.
+std::vector<unsigned char> read_checked(const std::string & path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) fail(path + ": cannot open: " + std::strerror(errno));
+    std::vector<unsigned char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) fail(path + ": read error: " + std::strerror(errno));
+    const std::string hint = "; set MOE_RUN_FILE_CHECK=0 to read it without the check";
+    static const unsigned char hdf5_sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+    const size_t magic = std::strlen(kHeaderMagic);
+    if (bytes.size() < magic || std::memcmp(bytes.data(), kHeaderMagic, magic) != 0) {
+        if (bytes.size() >= 8 && std::memcmp(bytes.data(), hdf5_sig, 8) == 0)
+            fail(path + ": HDF5 file without moe-lab's integrity header (not written by moe-lab, or by a version before "
+                        "run-file format 2)" + hint);
+        fail(path + ": not a moe-lab run file (no moe-lab header; truncated, corrupt or another kind of file)");
+    }
+    if (bytes.size() < kRunHeaderBytes)
+        fail(path + ": truncated run file: " + std::to_string(bytes.size()) + " bytes, shorter than its header");
+    const std::string text(reinterpret_cast<const char *>(bytes.data()),
+                           strnlen(reinterpret_cast<const char *>(bytes.data()), kRunHeaderBytes));
+    int version = 0;
+    unsigned long long size = 0;
+    unsigned crc = 0;
+    if (std::sscanf(text.c_str() + magic, "format %d\nbytes %llu\ncrc32 %8x\n", &version, &size, &crc) != 3)
+        fail(path + ": damaged moe-lab run-file header (corrupt file)");
+    if (version > kRunFormatVersion)
+        fail(path + ": run-file format " + std::to_string(version) + " is newer than this moe-lab reads (" +
+             std::to_string(kRunFormatVersion) + "); update moe-lab");
+    if (size != bytes.size())
+        fail(path + ": " + (size > bytes.size() ? "truncated" : "damaged") + " run file: " + std::to_string(bytes.size()) +
+             " bytes, its header says " + std::to_string(size) + (size > bytes.size() ? " (an interrupted copy?)" : ""));
+    const uint32_t got = crc32_of(bytes.data() + kRunHeaderBytes, bytes.size() - kRunHeaderBytes);
+    if (got != crc) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "stored crc32 %08x, computed %08x", crc, static_cast<unsigned>(got));
+        fail(path + ": run file checksum mismatch (" + buf +
+             "): the file is corrupt, or was changed after moe-lab wrote it (e.g. by h5py in 'r+' or 'a' mode)" + hint);
+    }
+    return bytes;
+}
+
 } // namespace
 
 std::string temp_path_for(const std::string & final_path) {
@@ -515,7 +596,10 @@ RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
         if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
             H5Pset_fapl_core(fapl.get(), size_t(1) << 20, /*backing_store=*/0) < 0)
             fail_h5(pre + "cannot create the file-access property list");
-        impl_->file = File(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()));
+        Plist fcpl(H5Pcreate(H5P_FILE_CREATE)); // the user block holds the integrity header
+        if (!fcpl || H5Pset_userblock(fcpl.get(), kRunHeaderBytes) < 0)
+            fail_h5(pre + "cannot create the file-creation property list");
+        impl_->file = File(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()));
         if (!impl_->file) fail_h5(pre + "cannot create the in-memory HDF5 file");
         hid_t root = impl_->fid();
         impl_->attr_string(root, "", "format", kRunFormat);
@@ -634,6 +718,9 @@ void RunWriter::commit() {
     if (size > 0 && H5Fget_file_image(f, image.data(), image.size()) != size)
         fail_h5(final_path_ + ": cannot get the HDF5 file image");
     if (!impl_->close_file()) fail_h5(final_path_ + ": cannot close the in-memory HDF5 file");
+    // H5Fget_file_image leaves the user block out: the header goes in front of the image
+    image.insert(image.begin(), kRunHeaderBytes, 0);
+    fill_header(image);
     // write, sync and close the temporary file, then rename it into place
     impl_->write_image(image);
     if (::fsync(impl_->fd) != 0 && errno != EINVAL && errno != EROFS)
@@ -721,9 +808,22 @@ RunReader::RunReader(const std::string & path) : impl_(std::make_unique<Impl>())
     std::error_code ec;
     if (!fs::exists(path, ec)) fail(path + ": no such file");
     if (fs::is_directory(path, ec)) fail(path + ": is a directory, not a run file");
-    htri_t is = H5Fis_hdf5(path.c_str());
-    if (is <= 0) fail_h5(path + ": not an HDF5 file or corrupt/truncated");
-    impl_->file = File(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    if (check_disabled()) { // MOE_RUN_FILE_CHECK=0: libhdf5 reads the file as it is
+        htri_t is = H5Fis_hdf5(path.c_str());
+        if (is <= 0) fail_h5(path + ": not an HDF5 file or corrupt/truncated");
+        impl_->file = File(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    } else { // libhdf5 opens exactly the bytes whose checksum was verified, from memory
+        std::vector<unsigned char> bytes = read_checked(path);
+        Plist fapl(H5Pcreate(H5P_FILE_ACCESS));
+        if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
+            H5Pset_fapl_core(fapl.get(), size_t(1) << 20, /*backing_store=*/0) < 0 ||
+            H5Pset_file_image(fapl.get(), bytes.data(), bytes.size()) < 0)
+            fail_h5(path + ": cannot set up the in-memory file access");
+        // the core driver refuses an image under the name of an existing file: a unique pseudo name
+        static std::atomic<unsigned long> opened{0};
+        const std::string name = "moe-lab-image:" + std::to_string(opened.fetch_add(1)) + ":" + path;
+        impl_->file = File(H5Fopen(name.c_str(), H5F_ACC_RDONLY, fapl.get()));
+    }
     if (!impl_->file) fail_h5(path + ": not an HDF5 file or corrupt/truncated");
     hid_t f = impl_->file.get();
     htri_t has_fmt = H5Aexists_by_name(f, "/", "format", H5P_DEFAULT);

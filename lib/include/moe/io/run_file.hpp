@@ -27,7 +27,8 @@
 namespace moe::io {
 
 inline constexpr const char * kRunFormat = "moe-lab-run";
-inline constexpr int kRunFormatVersion = 1;
+// 2: a 512-byte integrity header (size + CRC-32) in HDF5's user block, checked before reading.
+inline constexpr int kRunFormatVersion = 2;
 
 class RunWriter {
   public:
@@ -68,8 +69,10 @@ class RunWriter {
 
 class RunReader {
   public:
-    // Opens and checks the format attribute; ErrorCode::io names the file on any problem
-    // (missing, not HDF5, truncated, not a moe-lab run file).
+    // Reads the file, checks its integrity header (size and CRC-32; skipped when the environment
+    // sets MOE_RUN_FILE_CHECK=0), opens the checked bytes from memory and checks the format
+    // attribute; ErrorCode::io names the file on any problem (missing, not HDF5, truncated,
+    // checksum mismatch, not a moe-lab run file).
     explicit RunReader(const std::string & path);
     ~RunReader();
     RunReader(const RunReader &) = delete;
