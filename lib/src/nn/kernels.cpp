@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "moe/blas/gemm.hpp"
+#include "moe/nn/fast_math.hpp"
 
 namespace moe::nn {
 
@@ -87,13 +88,21 @@ void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp,
 }
 
 // ------------------------------------------------------------------------------------- activations
+// erf and exp: float uses the vectorisable erf_f32 / exp_f32 (fast_math.hpp, < 1 ulp); double
+// keeps libm, so the gradient checks test the exact maths.
+static inline float erf_t(float x) { return erf_f32(x); }
+static inline double erf_t(double x) { return std::erf(x); }
+static inline float exp_t(float x) { return exp_f32(x); }
+static inline double exp_t(double x) { return std::exp(x); }
+
 template <typename T>
-static inline T gelu1(T x) { return T(0.5) * x * (T(1) + std::erf(x * T(0.70710678118654752440))); }
+static inline T gelu1(T x) { return T(0.5) * x * (T(1) + erf_t(x * T(0.70710678118654752440))); }
 template <typename T>
 static inline T gelu1_grad(T x) {
-    const T cdf = T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-    const T pdf = std::exp(T(-0.5) * x * x) * T(0.39894228040143267794);
-    return cdf + x * pdf;
+    // d/dx x Phi(x) = Phi(x) + x phi(x)
+    const T cdf = T(0.5) * (T(1) + erf_t(x * T(0.70710678118654752440)));
+    const T pdf = exp_t(T(-0.5) * x * x) * T(0.39894228040143267794);
+    return std::fma(x, pdf, cdf);
 }
 
 template <typename T>
@@ -110,10 +119,14 @@ void bias_gelu_forward(T * out, T * x, const T * b, int N, int C) {
     for (int n = 0; n < N; ++n) {
         T * xr = x + (int64_t)n * C;
         T * o = out + (int64_t)n * C;
-        for (int c = 0; c < C; ++c) {
-            T v = xr[c] + (b ? b[c] : T(0));
-            xr[c] = v;
-            o[c] = gelu1(v);
+        if (b) {
+            for (int c = 0; c < C; ++c) {
+                const T v = xr[c] + b[c];
+                xr[c] = v;
+                o[c] = gelu1(v);
+            }
+        } else {
+            for (int c = 0; c < C; ++c) o[c] = gelu1(xr[c]);
         }
     }
 }
