@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "moe/blas/gemm.hpp"
+#include "moe/nn/fast_math.hpp"
 
 namespace moe::adapters {
 
@@ -103,9 +104,8 @@ void scatter_add_rows_backward(T * dyg, T * dgate, const T * dout, const T * yg,
         const T * d = dout + (int64_t)(perm[i] / K) * OC;
         T * dy = dyg + (int64_t)(i - begin) * OC;
         const T * y = yg + (int64_t)(i - begin) * OC;
-        T dot = 0;
-        for (int c = 0; c < OC; ++c) { dy[c] = g * d[c]; dot += d[c] * y[c]; }
-        if (dgate) dgate[perm[i]] += dot;
+        for (int c = 0; c < OC; ++c) dy[c] = g * d[c];
+        if (dgate) dgate[perm[i]] += nn::dot16(d, y, OC);
     }
 }
 

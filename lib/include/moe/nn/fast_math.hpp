@@ -1,4 +1,5 @@
-// moe/nn/fast_math.hpp — branch-free float exp and erf that gcc vectorises (issue 6).
+// moe/nn/fast_math.hpp — branch-free float exp and erf that gcc vectorises, and a dot product
+// whose summation order is fixed (issue 6).
 //
 // std::erf / std::exp are scalar libm calls: in the exact-erf GELU they were ~40% of an
 // mlp-mole step. These inline versions are straight-line fma/select code, so a loop over them
@@ -62,6 +63,23 @@ inline float erf_f32(float a) {
     q = std::fma(q, s, 1.28379166e-1f);
     const float small = std::fma(q, a, a);
     return t > 0.927734375f ? big : small;
+}
+
+// Dot product sum_i a[i] b[i] (n elements) in 16 interleaved partial sums (lane j takes the
+// elements i = j mod 16), folded pairwise at the end. Without -ffast-math gcc cannot vectorise a
+// plain `s += a[i] * b[i]` (it may not reorder the sum); this order is written out, so it
+// vectorises and stays the same from run to run. Used by the row reductions of the kernels.
+template <typename T>
+inline T dot16(const T * a, const T * b, int n) {
+    constexpr int L = 16;
+    T acc[L] = {};
+    int i = 0;
+    for (; i + L <= n; i += L)
+        for (int j = 0; j < L; ++j) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
+    for (int w = L / 2; w > 0; w /= 2)
+        for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+    return acc[0];
 }
 
 } // namespace moe::nn
