@@ -66,20 +66,20 @@ inline float erf_f32(float a) {
 }
 
 // Dot product sum_i a[i] b[i] (n elements) in 16 interleaved partial sums (lane j takes the
-// elements i = j mod 16), folded pairwise at the end. Without -ffast-math gcc cannot vectorise a
+// elements i = j mod 16 of the whole 16-blocks), folded pairwise, plus the n mod 16 tail. Without -ffast-math gcc cannot vectorise a
 // plain `s += a[i] * b[i]` (it may not reorder the sum); this order is written out, so it
 // vectorises and stays the same from run to run. Used by the row reductions of the kernels.
 template <typename T>
 inline T dot16(const T * a, const T * b, int n) {
     constexpr int L = 16;
-    T acc[L] = {};
+    T acc[L] = {}, tail = 0;
     int i = 0;
     for (; i + L <= n; i += L)
         for (int j = 0; j < L; ++j) acc[j] += a[i + j] * b[i + j];
-    for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
+    for (; i < n; ++i) tail += a[i] * b[i];
     for (int w = L / 2; w > 0; w /= 2)
         for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
-    return acc[0];
+    return acc[0] + tail;
 }
 
 } // namespace moe::nn
