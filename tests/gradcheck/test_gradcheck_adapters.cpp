@@ -126,6 +126,65 @@ GradCase case_dispatch() {
     return c;
 }
 
+// The same mixture through the gated LoRA kernels (the gate folded into the rank-R activations,
+// as MoeSite runs LoRA experts): gates gathered in dispatch order, block outputs overwritten and
+// scatter-added without a gate, the upstream gradient gathered per block.
+GradCase case_dispatch_gated() {
+    struct S {
+        vector<double> inp, A, B, gate, out, G, dinp, dA, dB, dgate;
+        vector<double> xg, h, hg, gg, dgg, yg, dyg, dxg, dh;
+        vector<int32_t> idx, perm, offsets;
+        int routed = 0;
+    };
+    auto s = std::make_shared<S>();
+    const int N = 7, C = 5, OC = 4, R = 2, E = 3, K = 2;
+    const double sc = 0.8;
+    s->inp = random_vec(N * C, 31); s->A = random_vec(E * R * C, 32); s->B = random_vec(E * OC * R, 33);
+    s->gate = random_vec(N * K, 34); s->G = random_vec(N * OC, 35);
+    s->idx = {0, 1, 2, 0, 1, 2, 0, -1, 2, 1, 1, 0, 2, 0};
+    s->perm.resize(N * K); s->offsets.resize(E + 1);
+    s->out.resize(N * OC); s->dinp.resize(N * C); s->dA.resize(E * R * C); s->dB.resize(E * OC * R); s->dgate.resize(N * K);
+    s->xg.resize(N * K * C); s->h.resize(N * K * R); s->hg.resize(N * K * R); s->gg.resize(N * K); s->dgg.resize(N * K);
+    s->yg.resize(N * K * OC); s->dyg.resize(N * K * OC); s->dxg.resize(N * K * C); s->dh.resize(N * K * R);
+    GradCase c;
+    c.name = "dispatch_lora_gated_mixture";
+    c.keep = s;
+    c.tensors = {{"inp", s->inp.data(), s->dinp.data(), s->inp.size()}, {"A", s->A.data(), s->dA.data(), s->A.size()},
+                 {"B", s->B.data(), s->dB.data(), s->B.size()},          {"gate", s->gate.data(), s->dgate.data(), s->gate.size()}};
+    c.loss = [s, N, C, OC, R, E, K, sc] {
+        s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
+        for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
+        std::fill(s->out.begin(), s->out.end(), 0.0);
+        std::fill(s->yg.begin(), s->yg.end(), std::nan("")); // block outputs are overwritten
+        for (int e = 0; e < E; ++e) {
+            const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
+            adapters::gather_rows(s->xg.data() + (size_t)b * C, s->inp.data(), s->perm.data(), b, en, K, C);
+            adapters::lora_gated_forward(s->yg.data() + (size_t)b * OC, s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R,
+                                         s->xg.data() + (size_t)b * C, s->gg.data() + b, s->A.data() + (size_t)e * R * C,
+                                         s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
+            adapters::scatter_add_rows(s->out.data(), s->yg.data() + (size_t)b * OC, (const double *)nullptr, s->perm.data(), b, en, K, OC);
+        }
+        return dot(s->out.data(), s->G.data(), s->out.size());
+    };
+    c.backward = [s, N, C, OC, R, E, K, sc] {
+        std::fill(s->dgg.begin(), s->dgg.end(), 0.0);
+        std::fill(s->dxg.begin(), s->dxg.end(), std::nan("")); // scratch: overwritten before it is read
+        std::fill(s->dh.begin(), s->dh.end(), std::nan(""));
+        for (int e = 0; e < E; ++e) {
+            const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
+            adapters::gather_rows(s->dyg.data() + (size_t)b * OC, s->G.data(), s->perm.data(), b, en, K, OC);
+            adapters::lora_gated_backward(s->dxg.data() + (size_t)b * C, s->dA.data() + (size_t)e * R * C,
+                                          s->dB.data() + (size_t)e * OC * R, s->dgg.data() + b, s->dh.data() + (size_t)b * R,
+                                          s->dyg.data() + (size_t)b * OC, s->xg.data() + (size_t)b * C,
+                                          s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
+                                          s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
+            adapters::gather_rows_backward(s->dinp.data(), s->dxg.data() + (size_t)b * C, s->perm.data(), b, en, K, C);
+        }
+        for (int i = 0; i < s->routed; ++i) s->dgate[s->perm[i]] += s->dgg[i];
+    };
+    return c;
+}
+
 } // namespace
 
 TEST_CASE("gradcheck: adapter kernels and sparse dispatch") {
@@ -133,6 +192,7 @@ TEST_CASE("gradcheck: adapter kernels and sparse dispatch") {
     cases.push_back(case_lora());
     cases.push_back(case_bottleneck());
     cases.push_back(case_dispatch());
+    cases.push_back(case_dispatch_gated());
     check_all(cases);
 }
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "moe/blas/gemm.hpp"
+#include "moe/nn/fast_math.hpp"
 
 namespace moe::adapters {
 
@@ -27,6 +28,37 @@ void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * i
     // forward was: h = inp @ a^T   so   da += dh^T @ inp ; dinp += dh @ a
     if (da) gemm<T>(true, false, R, C, N, T(1), dh, R, inp, C, T(1), da, C);
     if (dinp) gemm<T>(false, false, N, C, R, T(1), dh, R, a, C, T(1), dinp, C);
+}
+
+template <typename T>
+void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n,
+                        int C, int OC, int R) {
+    if (n == 0) return;
+    gemm<T>(false, true, n, R, C, T(1), inp, C, a, C, T(0), h, R); // h = inp @ a^T
+    for (int i = 0; i < n; ++i) {                                   // hg[i] = (s * g[i]) * h[i]
+        const T sg = s * g[i];
+        for (int r = 0; r < R; ++r) hg[(int64_t)i * R + r] = sg * h[(int64_t)i * R + r];
+    }
+    gemm<T>(false, true, n, OC, R, T(1), hg, R, b, R, T(0), out, OC); // out = hg @ b^T
+}
+
+template <typename T>
+void lora_gated_backward(T * dxg, T * da, T * db, T * dg, T * dh, const T * dout, const T * inp, const T * h,
+                         const T * hg, const T * g, const T * a, const T * b, T s, int n, int C, int OC, int R) {
+    if (n == 0) return;
+    // forward was: out = hg @ b^T   so   db += dout^T @ hg ; dhg = dout @ b
+    if (db) gemm<T>(true, false, OC, R, n, T(1), dout, OC, hg, R, T(1), db, R);
+    gemm<T>(false, false, n, R, OC, T(1), dout, OC, b, R, T(0), dh, R);
+    // forward was: hg[i] = (s * g[i]) * h[i]   so   dg[i] += s <h[i], dhg[i]> ; dh[i] = (s * g[i]) * dhg[i]
+    for (int i = 0; i < n; ++i) {
+        T * d = dh + (int64_t)i * R;
+        if (dg) dg[i] += s * nn::dot16(h + (int64_t)i * R, d, R);
+        const T sg = s * g[i];
+        for (int r = 0; r < R; ++r) d[r] *= sg;
+    }
+    // forward was: h = inp @ a^T   so   da += dh^T @ inp ; dxg = dh @ a
+    if (da) gemm<T>(true, false, R, C, n, T(1), dh, R, inp, C, T(1), da, C);
+    if (dxg) gemm<T>(false, false, n, C, R, T(1), dh, R, a, C, T(0), dxg, C);
 }
 
 template <typename T>
@@ -87,10 +119,14 @@ void gather_rows(T * xg, const T * inp, const int32_t * perm, int begin, int end
 template <typename T>
 void scatter_add_rows(T * out, const T * yg, const T * gate, const int32_t * perm, int begin, int end, int K, int OC) {
     for (int i = begin; i < end; ++i) {
-        const T g = gate[perm[i]];
         T * o = out + (int64_t)(perm[i] / K) * OC;
         const T * y = yg + (int64_t)(i - begin) * OC;
-        for (int c = 0; c < OC; ++c) o[c] += g * y[c];
+        if (gate) {
+            const T g = gate[perm[i]];
+            for (int c = 0; c < OC; ++c) o[c] += g * y[c];
+        } else {
+            for (int c = 0; c < OC; ++c) o[c] += y[c];
+        }
     }
 }
 
@@ -103,9 +139,8 @@ void scatter_add_rows_backward(T * dyg, T * dgate, const T * dout, const T * yg,
         const T * d = dout + (int64_t)(perm[i] / K) * OC;
         T * dy = dyg + (int64_t)(i - begin) * OC;
         const T * y = yg + (int64_t)(i - begin) * OC;
-        T dot = 0;
-        for (int c = 0; c < OC; ++c) { dy[c] = g * d[c]; dot += d[c] * y[c]; }
-        if (dgate) dgate[perm[i]] += dot;
+        for (int c = 0; c < OC; ++c) dy[c] = g * d[c];
+        if (dgate) dgate[perm[i]] += nn::dot16(d, y, OC);
     }
 }
 
@@ -122,6 +157,10 @@ void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int beg
     template void lora_forward<T>(T *, T *, const T *, const T *, const T *, T, int, int, int, int);            \
     template void lora_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *, T, \
                                    int, int, int, int);                                                         \
+    template void lora_gated_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, T, int, int, int,  \
+                                        int);                                                                   \
+    template void lora_gated_backward<T>(T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *,     \
+                                         const T *, const T *, const T *, T, int, int, int, int);               \
     template void bottleneck_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *,    \
                                         int, int, int, int);                                                    \
     template void bottleneck_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *,          \

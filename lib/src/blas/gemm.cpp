@@ -15,13 +15,35 @@ static inline void count(double f) { g_flops.fetch_add(f, std::memory_order_rela
 double gemm_flops() { return g_flops.load(std::memory_order_relaxed); }
 void reset_gemm_flops() { g_flops.store(0.0, std::memory_order_relaxed); }
 
+static int g_threads = 0;
+
+// Products below this many multiply-adds run on the calling thread alone: waking OpenBLAS's
+// workers (a yield/futex round trip, costly in a VM) for the LoRA blocks (inner or outer
+// dimension R = 16), the routers and the per-head attention products took more time than the
+// work (vit-mole ran slower at 2 threads than at 1). OpenBLAS does not split the inner dimension,
+// so every element is summed in the same order either way: the results do not depend on it.
+static constexpr double kSmallGemmMacs = 1 << 23;
+
+template <typename F>
+static inline void run_sized(double macs, F && f) {
+    if (g_threads > 1 && macs < kSmallGemmMacs) {
+        openblas_set_num_threads(1);
+        f();
+        openblas_set_num_threads(g_threads);
+    } else {
+        f();
+    }
+}
+
 template <>
 void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda,
                  const float * B, int ldb, float beta, float * C, int ldc) {
     if (M == 0 || N == 0) return;
     count(2.0 * M * N * K);
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    run_sized((double)M * N * K, [&] {
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
+                    lda, B, ldb, beta, C, ldc);
+    });
 }
 
 template <>
@@ -44,8 +66,6 @@ void gemv<double>(bool ta, int M, int N, double alpha, const double * A, int lda
     count(2.0 * M * N);
     cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
 }
-
-static int g_threads = 0;
 
 int blas_init(int n_threads) {
     int n = n_threads > 0 ? n_threads : static_cast<int>(std::thread::hardware_concurrency());

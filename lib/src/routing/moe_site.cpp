@@ -108,7 +108,8 @@ void MoeSite<T>::plan(int N) {
     idx_.assign(NK, -1); perm_.assign(NK, 0); offsets_.assign(E_ + 1, 0);
     xd_.assign(nd, T(0)); mask_.assign(nd, T(1)); dxd_.assign(std::max(nd, nj), T(0));
     xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
-    h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0));
+    h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0));
+    gg_.assign(NK, T(0)); dgg_.assign(NK, T(0));
     yg_.assign(NK * OC_, T(0)); dyg_.assign(NK * OC_, T(0));
     if (rc_.kind == "expert_choice") picks_.assign((size_t)E_ * N, 0);
     if (rc_.kind == "dynmole") { wdense_.assign((size_t)N * E_, T(0)); ent_.assign(N, T(0)); }
@@ -253,21 +254,26 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     }
     // sparse dispatch: group (token, slot) pairs by expert, dense GEMMs per block, scatter-add
     routed_ = adapters::dispatch_plan(perm_.data(), offsets_.data(), idx_.data(), N, K, E_);
+    const bool lora = ac_.kind == "lora";
+    if (lora) // LoRA folds the gate into its rank-R activations: the gates in dispatch order
+        for (int i = 0; i < routed_; ++i) gg_[i] = gate_[perm_[i]];
     for (int e = 0; e < E_; ++e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
         if (n == 0) continue;
         T * xg = xg_.data() + (size_t)b * C_;
         T * yg = yg_.data() + (size_t)b * OC_;
         adapters::gather_rows(xg, xd, perm_.data(), b, en, K, C_);
-        std::fill(yg, yg + (size_t)n * OC_, T(0));
-        if (ac_.kind == "lora")
-            adapters::lora_forward(yg, h_.data() + (size_t)b * R_, xg, a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_,
-                                   scale_, n, C_, OC_, R_);
-        else
+        if (lora) {
+            adapters::lora_gated_forward(yg, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, xg, gg_.data() + b,
+                                         a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, scale_, n, C_, OC_, R_);
+            adapters::scatter_add_rows(out, yg, (const T *)nullptr, perm_.data(), b, en, K, OC_);
+        } else {
+            std::fill(yg, yg + (size_t)n * OC_, T(0));
             adapters::bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg,
                                          a_ + (size_t)e * R_ * C_, bd_ + (size_t)e * R_, b_ + (size_t)e * OC_ * R_,
                                          bu_ + (size_t)e * OC_, n, C_, OC_, R_);
-        adapters::scatter_add_rows(out, yg, gate_.data(), perm_.data(), b, en, K, OC_);
+            adapters::scatter_add_rows(out, yg, gate_.data(), perm_.data(), b, en, K, OC_);
+        }
     }
 
     // counts, auxiliary losses, telemetry
@@ -389,30 +395,38 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     T * dxd = dinp ? (dropout ? dxd_.data() : dinp) : nullptr;
     if (dropout && dinp) std::fill(dxd_.begin(), dxd_.begin() + (size_t)N * C_, T(0));
     std::fill(dgate_.begin(), dgate_.begin() + (size_t)N * K, T(0));
+    const bool lora = ac_.kind == "lora";
+    if (lora && has_router_) std::fill(dgg_.begin(), dgg_.begin() + routed_, T(0));
     for (int e = 0; e < E_; ++e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
         if (n == 0) continue;
         T * dyg = dyg_.data() + (size_t)b * OC_;
         T * dxg = dxg_.data() + (size_t)b * C_;
-        adapters::scatter_add_rows_backward(dyg, has_router_ ? dgate_.data() : (T *)nullptr, dout,
-                                            yg_.data() + (size_t)b * OC_, gate_.data(), perm_.data(), b, en, K, OC_);
-        if (dxd) std::fill(dxg, dxg + (size_t)n * C_, T(0));
         const T * xg = xg_.data() + (size_t)b * C_;
         (void)xd;
-        if (ac_.kind == "lora")
-            adapters::lora_backward(dxd ? dxg : (T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
-                                    db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg, xg,
-                                    h_.data() + (size_t)b * R_, a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_,
-                                    scale_, n, C_, OC_, R_);
-        else
+        if (lora) {
+            // forward was: out[token] += yg[i], yg = lora_gated(xg)   so   dyg[i] = dout[token]
+            adapters::gather_rows(dyg, dout, perm_.data(), b, en, K, OC_);
+            adapters::lora_gated_backward(dxd ? dxg : (T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
+                                          db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr,
+                                          has_router_ ? dgg_.data() + b : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg,
+                                          xg, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, gg_.data() + b,
+                                          a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, scale_, n, C_, OC_, R_);
+        } else {
+            adapters::scatter_add_rows_backward(dyg, has_router_ ? dgate_.data() : (T *)nullptr, dout,
+                                                yg_.data() + (size_t)b * OC_, gate_.data(), perm_.data(), b, en, K, OC_);
+            if (dxd) std::fill(dxg, dxg + (size_t)n * C_, T(0));
             adapters::bottleneck_backward(dxd ? dxg : (T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
                                           dbd_ ? dbd_ + (size_t)e * R_ : (T *)nullptr,
                                           db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr,
                                           dbu_ ? dbu_ + (size_t)e * OC_ : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg,
                                           xg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_,
                                           a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, n, C_, OC_, R_);
+        }
         if (dxd) adapters::gather_rows_backward(dxd, dxg, perm_.data(), b, en, K, C_);
     }
+    if (lora && has_router_) // the gate gradients back in (token, slot) order
+        for (int i = 0; i < routed_; ++i) dgate_[perm_[i]] += dgg_[i];
     if (dropout && dinp)
         for (size_t i = 0; i < (size_t)N * C_; ++i) dinp[i] += dxd_[i] * mask_[i];
     if (!has_router_) return;

@@ -24,6 +24,24 @@ template <typename T>
 void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * inp, const T * h, const T * a,
                    const T * b, T s, int N, int C, int OC, int R);
 
+// ---- gated LoRA on one expert block of gathered rows (sparse dispatch) -------------------------
+// The gate is folded into the rank-R activations, so the block output needs no zero fill, no gate
+// pass and no copy kept for backward (the gate gradient comes from the R-wide h instead):
+//   h (n,R) cache = inp (n,C) @ a^T ;  hg (n,R) cache = (s * g[i]) * h[i]  (row i) ;
+//   out (n,OC) = hg @ b^T                                   (OVERWRITTEN: scatter-added by the caller)
+// inp (n,C) the block's gathered rows; g (n) the gate of each row (gathered).
+template <typename T>
+void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n,
+                        int C, int OC, int R);
+// dout (n,OC) the block's gathered upstream gradient (no gate applied).
+//   dh (n,R) scratch: first dhg = dout @ b, then dh = (s * g[i]) * dhg[i] ;
+//   dg (n) += s * <h[i], dhg[i]> ; db (OC,R) += dout^T @ hg ; da (R,C) += dh^T @ inp ;
+//   dxg (n,C) = dh @ a                    (OVERWRITTEN: block scratch, the caller adds it back)
+// Null dxg/da/db/dg are skipped.
+template <typename T>
+void lora_gated_backward(T * dxg, T * da, T * db, T * dg, T * dh, const T * dout, const T * inp, const T * h,
+                         const T * hg, const T * g, const T * a, const T * b, T s, int n, int C, int OC, int R);
+
 // ---- bottleneck adapter on a contiguous block ------------------------------------------------
 // hpre (N,R) = inp @ wd^T + bd ; h (N,R) = relu(hpre) ; out (N,OC) += h @ wu^T + bu (ACCUMULATED)
 template <typename T>
@@ -42,7 +60,7 @@ int dispatch_plan(int32_t * perm, int32_t * offsets, const int32_t * idx, int N,
 // xg (n_e, C) = inp[perm[i] / K] for i in [begin, end)
 template <typename T>
 void gather_rows(T * xg, const T * inp, const int32_t * perm, int begin, int end, int K, int C);
-// out[perm[i]/K] += gate[perm[i]] * yg[i - begin]   (scatter-add, gate (N*K))
+// out[perm[i]/K] += gate[perm[i]] * yg[i - begin]   (scatter-add, gate (N*K); null gate = 1)
 template <typename T>
 void scatter_add_rows(T * out, const T * yg, const T * gate, const int32_t * perm, int begin, int end, int K, int OC);
 // Backward of scatter_add_rows:

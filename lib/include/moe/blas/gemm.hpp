@@ -5,10 +5,13 @@
 // float goes to cblas_sgemm, double to cblas_dgemm (the gradient checker runs in double).
 //
 // Thread policy (decided once, logged once by blas_init): OpenBLAS owns the threads and
-// parallelises every GEMM; the library's own elementwise loops run on the calling thread.
+// parallelises the large GEMMs; the library's own elementwise loops run on the calling thread.
 // Debian's libopenblas0-pthread is not OpenMP-aware, so mixing OpenMP loops with threaded
 // GEMMs would oversubscribe the cores; with one pool there is nothing to oversubscribe, and a
-// fixed thread count gives the same numbers on every run.
+// fixed thread count gives the same numbers on every run. Products under 2^23 multiply-adds
+// (LoRA blocks, routers, per-head attention) run on the calling thread alone: waking the
+// workers cost more than the work (gemm.cpp); OpenBLAS never splits the inner dimension, so
+// this changes no result.
 #pragma once
 #include <string>
 
