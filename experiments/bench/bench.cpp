@@ -185,6 +185,7 @@ int main(int argc, char ** argv) {
         fmt::print("|---|---|---|---|---|---|---|---|---|---|\n");
         std::stringstream ss(list);
         std::vector<std::string> jsonl;
+        double ms_narrow = 0, ms_wide = 0; // mlp-mole (E = 8) and mlp-mole-wide (E = 64)
         for (std::string name; std::getline(ss, name, ',');) {
             Workload w = make_workload(name);
             if (experts > 0) w.experts = experts;
@@ -192,6 +193,8 @@ int main(int argc, char ** argv) {
             if (batch > 0) w.batch = batch;
             Result r = run_workload(w, repeats, steps);
             const double rss = peak_rss_mb();
+            if (w.name == "mlp-mole") ms_narrow = r.ms_per_step;
+            if (w.name == "mlp-mole-wide") ms_wide = r.ms_per_step;
             fmt::print("| {} | {} | {} | {} | {:.0f} | {:.2f} | {:.3f} | {:.1f} | {:.1f}% | {:.0f} |\n", w.name, w.experts, w.k,
                        w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9, r.gflops, 100 * r.gflops / peak, rss);
             jsonl.push_back(fmt::format("{{\"workload\":\"{}\",\"experts\":{},\"k\":{},\"batch\":{},\"samples_per_s\":{:.2f},"
@@ -201,6 +204,9 @@ int main(int argc, char ** argv) {
                                         r.gflops, peak, r.gflops / peak, rss, blas::blas_threads()));
             std::fflush(stdout);
         }
+        if (ms_narrow > 0 && ms_wide > 0 && experts == 0) // issue 3: <= 1.5, issue 6: <= 1.3
+            fmt::print("step time mlp-mole-wide / mlp-mole (E = 64 / E = 8, k = {}): {:.2f}\n", k > 0 ? k : 2,
+                       ms_wide / ms_narrow);
         if (json)
             for (auto & l : jsonl) fmt::print("{}\n", l);
         return 0;
