@@ -20,15 +20,18 @@ help:
 	@echo "make build  configure + build into $(BUILD)/"
 	@echo "make fuzz   libFuzzer on the spec parser and the run-file reader (checked, then unchecked), FUZZ_SECONDS (300) each"
 
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# Installs the packages of $(1) that are missing ($(2) names them in the messages).
+apt_install = @missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "moe-lab: installing Debian packages:$$missing"; \
+	  echo "moe-lab: installing $(2):$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	else echo "moe-lab: all Debian packages present"; fi
+	else echo "moe-lab: all $(2) present"; fi
+
+deps:
+	$(call apt_install,$(DEB_PKGS),Debian packages)
 
 configure: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
@@ -51,14 +54,7 @@ test-asan: deps
 	  ctest --output-on-failure -j $(JOBS)
 
 fuzz-deps: deps
-	@missing=""; for p in $(FUZZ_PKGS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "moe-lab: installing Debian packages:$$missing"; \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
-	else echo "moe-lab: all fuzzing packages present"; fi
+	$(call apt_install,$(FUZZ_PKGS),fuzzing packages)
 
 # libFuzzer (clang, ASan + UBSan) on the spec parser and the run-file reader (with the integrity
 # check, then with MOE_RUN_FILE_CHECK=0 for UNCHECKED_SECONDS), FUZZ_SECONDS each (build-fuzz/; seeds from experiments/, tests/fixtures/ and run files made by build-fuzz-seed/).

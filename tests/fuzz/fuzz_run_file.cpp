@@ -27,33 +27,18 @@
 #include <nlohmann/json.hpp>
 
 #include "moe/core/error.hpp"
+#include "fuzz_common.hpp"
 #include "moe/core/params.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/spec/spec.hpp"
 
+const char * const fuzz::kTarget = "fuzz_run_file";
+using fuzz::finding;
+using fuzz::guarded;
+
 namespace {
 
 std::string g_path;
-
-[[noreturn]] void finding(const char * stage, const std::string & what) {
-    std::fprintf(stderr, "fuzz_run_file: FINDING in %s: %s\n", stage, what.c_str());
-    std::fflush(stderr);
-    std::abort();
-}
-
-template <typename F>
-bool guarded(const char * stage, F && f) {
-    try {
-        f();
-        return true;
-    } catch (const moe::Error &) {
-        return false;
-    } catch (const std::exception & e) {
-        finding(stage, std::string("unexpected exception: ") + e.what());
-    } catch (...) {
-        finding(stage, "unexpected non-std exception");
-    }
-}
 
 bool write_input(const uint8_t * data, size_t size) {
     std::FILE * f = std::fopen(g_path.c_str(), "wb");

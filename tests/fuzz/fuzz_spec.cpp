@@ -28,34 +28,16 @@
 #include <nlohmann/json.hpp>
 
 #include "moe/core/error.hpp"
+#include "fuzz_common.hpp"
 #include "moe/spec/spec.hpp"
 
 using nlohmann::json;
 
+const char * const fuzz::kTarget = "fuzz_spec";
+using fuzz::finding;
+using fuzz::guarded;
+
 namespace {
-
-[[noreturn]] void finding(const char * stage, const std::string & what) {
-    std::fprintf(stderr, "fuzz_spec: FINDING in %s: %s\n", stage, what.c_str());
-    std::fflush(stderr);
-    std::abort();
-}
-
-// Run f; moe::Error is an expected outcome (returns false), anything else a finding.
-template <typename F>
-bool guarded(const char * stage, F && f) {
-    try {
-        f();
-        return true;
-    } catch (const moe::Error &) {
-        return false;
-    } catch (const json::exception & e) {
-        finding(stage, std::string("json exception escaped the library: ") + e.what());
-    } catch (const std::exception & e) {
-        finding(stage, std::string("unexpected exception: ") + e.what());
-    } catch (...) {
-        finding(stage, "unexpected non-std exception");
-    }
-}
 
 // parse_spec, and on success the to_json -> text -> parse_spec round trip.
 void check_spec(const json & j) {

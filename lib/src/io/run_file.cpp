@@ -323,10 +323,12 @@ bool check_disabled() {
 
 // Reads the whole file and checks the header; returns the bytes libhdf5 may open.
 std::vector<unsigned char> read_checked(const std::string & path) {
-    std::ifstream in(path, std::ios::binary);
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) fail(path + ": cannot open: " + std::strerror(errno));
-    std::vector<unsigned char> bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) fail(path + ": read error: " + std::strerror(errno));
+    std::vector<unsigned char> bytes(static_cast<size_t>(std::max<std::streamoff>(in.tellg(), 0)));
+    in.seekg(0);
+    if (!in.read(reinterpret_cast<char *>(bytes.data()), std::streamsize(bytes.size())))
+        fail(path + ": read error: " + std::strerror(errno));
     const std::string hint = "; set MOE_RUN_FILE_CHECK=0 to read it without the check";
     static const unsigned char hdf5_sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
     const size_t magic = std::strlen(kHeaderMagic);
