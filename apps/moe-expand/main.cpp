@@ -72,10 +72,10 @@ class Console : public moe::expand::StreamObserver {
             }
         for (size_t s = 0; s < r.adapters.size(); ++s) ad += (s ? "," : "") + std::to_string(r.adapters[s]);
         for (const auto & e : r.expanded) exp += (exp.empty() ? "" : ", ") + e;
-        std::printf("task %d/%d %-14s | %s | z: %s | adapters %s | acc %s%% | A %s%% | +%lld params | %.1f s\n", r.task + 1,
+        std::printf("task %d/%d %-14s | %s | z: %s | adapters %s | acc %s%% | A %s%% (task-aware %s%%) | +%lld params | %.1f s\n", r.task + 1,
                     r.n_tasks, r.name.c_str(), exp.empty() ? "no expansion" : ("expanded " + exp).c_str(),
                     z.empty() ? "-" : z.c_str(), ad.empty() ? "-" : ad.c_str(), fmt_pct(r.row.back()).c_str(),
-                    fmt_pct(r.A).c_str(), (long long)r.params_inference, r.seconds);
+                    fmt_pct(r.A).c_str(), fmt_pct(r.A_task_aware).c_str(), (long long)r.params_inference, r.seconds);
         std::fflush(stdout);
     }
     void on_end(const moe::expand::StreamSummary & s) override {

@@ -64,15 +64,18 @@ def main():
             fig.tight_layout()
             p = os.path.join(out, f"{base}_load_{safe(site)}.png"); fig.savefig(p, dpi=90); plt.close(fig); written.append(p)
         if "stream/accuracy_matrix" in f:
-            R = f["stream/accuracy_matrix"][:]
-            fig, ax = plt.subplots(figsize=(5, 4.5))
-            im = ax.imshow(R, cmap="magma", vmin=0, vmax=1)
-            for i in range(R.shape[0]):
-                for j in range(R.shape[1]):
-                    if j <= i:
-                        ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
-            ax.set_xlabel("evaluated on task j"); ax.set_ylabel("after training task i"); ax.set_title(f"{name}: accuracy matrix")
-            fig.colorbar(im, ax=ax)
+            mats = [("accuracy matrix", f["stream/accuracy_matrix"][:])]
+            if "stream/task_aware/accuracy_matrix" in f:   # the same with each sample's task given
+                mats.append(("task-aware", f["stream/task_aware/accuracy_matrix"][:]))
+            fig, axes = plt.subplots(1, len(mats), figsize=(5 * len(mats), 4.5), squeeze=False)
+            for ax, (title, R) in zip(axes[0], mats):
+                im = ax.imshow(R, cmap="magma", vmin=0, vmax=1)
+                for i in range(R.shape[0]):
+                    for j in range(R.shape[1]):
+                        if j <= i:
+                            ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", color="w", fontsize=8)
+                ax.set_xlabel("evaluated on task j"); ax.set_ylabel("after training task i"); ax.set_title(f"{name}: {title}")
+                fig.colorbar(im, ax=ax)
             fig.tight_layout()
             p = os.path.join(out, f"{base}_accuracy_matrix.png"); fig.savefig(p, dpi=90); plt.close(fig); written.append(p)
     if a.eval_file:

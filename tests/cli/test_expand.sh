@@ -70,18 +70,42 @@ for i in range(4):     # trained once on every task: each row evaluates the same
 for s, g in S.items(): print(s, "A_N %.3f" % g["A_N"][()])
 PY
 
+# ---- the Markdown table of experiments/cl/README.md from these runs: one row per strategy, in order
+"$PYTHON" "$MOE_SRC/experiments/tools/cl_table.py" "$TMP"/{head_only,sema,mole_joint,single_adapter,adapter_per_task}.h5 \
+  > "$TMP/table.md" || fail "cl_table.py"
+[ "$(grep -c '^| tiny_stream | ' "$TMP/table.md")" = 5 ] || fail "cl_table.py: expected 5 rows: $(cat "$TMP/table.md")"
+[ "$(grep '^| tiny_stream | ' "$TMP/table.md" | cut -d'|' -f3 | tr -d ' ' | paste -sd,)" = \
+  "sema,adapter_per_task,single_adapter,head_only,mole_joint" ] || fail "cl_table.py: row order"
+grep -q 'task-aware A_N' "$TMP/table.md" || fail "cl_table.py: no task-aware column"
+
 # ---- label spaces: a class-incremental split (4 tasks: 4, 2, 2, 2 classes in a seeded order) and
 #      a domain stream with a growing head (a block of 10 logits per domain)
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/class.h5" --threads 1 -q --set 'data.tasks=[]' \
   --set stream.class_split.init=4 --set stream.class_split.increment=2
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/grow.h5" --threads 1 -q --set stream.labels=growing
-"$PYTHON" - "$TMP/class.h5" "$TMP/grow.h5" <<'PY' || fail "label spaces"
+"$PYTHON" - "$TMP/class.h5" "$TMP/grow.h5" "$TMP/sema.h5" <<'PY' || fail "label spaces"
 import sys, h5py, numpy as np
 c, g = (h5py.File(p, "r") for p in sys.argv[1:3])
 assert c["stream"].attrs["labels"] == "growing" and c["stream/accuracy_matrix"].shape == (4, 4)
 assert c["params/head.weight"].shape[0] == 10                 # disjoint classes: one logit each
 assert c["stream/task_names"].asstr()[()].count("classes-") == 4
 assert g["params/head.weight"].shape[0] == 40                 # 4 domains x 10 classes
+# task-aware accuracy (the argmax within the task's own logits): with a shared head it is the same
+# argmax; with one logit per class (class split) a right task-agnostic answer is inside the task's
+# block, so it is never lower; with a block per domain it differs (a right class in another
+# domain's block counts task-agnostically)
+sh = h5py.File(sys.argv[3], "r")["stream"]
+assert sh.attrs["labels"] == "shared"
+assert np.array_equal(sh["task_aware/accuracy_matrix"][:], sh["accuracy_matrix"][:], equal_nan=True)
+low = np.tril_indices(4)
+Rc, Tc = c["stream/accuracy_matrix"][:], c["stream/task_aware/accuracy_matrix"][:]
+assert np.all(Tc[low] >= Rc[low]) and np.any(Tc[low] > Rc[low])
+for f in (c, g):
+    R, T = f["stream/accuracy_matrix"][:], f["stream/task_aware/accuracy_matrix"][:]
+    assert T.shape == R.shape and np.all(np.isnan(T[np.triu_indices(4, 1)])) and np.all(np.isfinite(T[low]))
+    n = f["stream/n_test"][:]
+    assert abs(f["stream/task_aware/A_N"][()] - np.dot(T[3], n) / n.sum()) < 1e-12
+assert not np.array_equal(g["stream/task_aware/accuracy_matrix"][:][low], g["stream/accuracy_matrix"][:][low])
 print("label spaces ok", c["stream/task_names"].asstr()[()])
 PY
 
@@ -95,7 +119,7 @@ cmp_runs() {
 "$PYTHON" - "$1" "$2" <<'PY'
 import sys, h5py, numpy as np
 a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
-for k in ["accuracy_matrix", "adapters", "detections", "detection_z", "expansions", "params_added_total"]:
+for k in ["accuracy_matrix", "task_aware/accuracy_matrix", "adapters", "detections", "detection_z", "expansions", "params_added_total"]:
     x, y = a["stream"][k][:], b["stream"][k][:]
     assert x.shape == y.shape and np.array_equal(x, y, equal_nan=True), k
 for k in a["params"]:

@@ -246,6 +246,7 @@ class Expander {
     std::vector<std::string> site_names_;
     // results so far
     std::vector<std::vector<double>> R_;       // (done, N)
+    std::vector<std::vector<double>> Rt_;      // (done, N) task-aware: argmax within task j's own logits
     std::vector<std::vector<int64_t>> adapters_hist_;
     std::vector<int64_t> p_inf_, p_tot_;
     std::vector<double> det_rows_, detz_rows_; // flattened (n,7) and (n,6)
@@ -535,7 +536,7 @@ std::vector<std::string> Expander::detect_and_expand(int t, std::vector<double> 
 
 void Expander::evaluate_after(int t) {
     const int N = (int)st_.names.size();
-    std::vector<double> row(N, kNaN);
+    std::vector<double> row(N, kNaN), row_ta(N, kNaN);
     const int V = st_.n_logits, hi = st_.eval_hi[t];
     const int Be = cfg_.eval_batch_size;
     for (int j = 0; j <= t; ++j) {
@@ -543,19 +544,24 @@ void Expander::evaluate_after(int t) {
         if (ds.n == 0) continue;
         data::Batcher b(ds, Be, false, 0);
         b.start_epoch(0);
-        int64_t correct = 0;
+        int64_t correct = 0, correct_ta = 0;
+        const int lo_j = st_.lo[j], hi_j = st_.hi[j];
         for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
             const int n = b.fill(i, buf_.x.data(), buf_.y.data(), buf_.task.data());
             const float * logits = net_.model->forward(buf_.x.data(), n, false);
             for (int r = 0; r < n; ++r) {
                 const float * z = logits + (size_t)r * V;
                 correct += st_.logit_class[std::max_element(z, z + hi) - z] == buf_.y[r];
+                correct_ta += st_.logit_class[std::max_element(z + lo_j, z + hi_j) - z] == buf_.y[r];
             }
         }
         row[j] = double(correct) / double(ds.n);
+        row_ta[j] = double(correct_ta) / double(ds.n);
     }
     if ((int)R_.size() <= t) R_.resize(t + 1);
+    if ((int)Rt_.size() <= t) Rt_.resize(t + 1);
     R_[t] = row;
+    Rt_[t] = row_ta;
 }
 
 void Expander::count_params(int64_t & inference, int64_t & total) const {
@@ -605,6 +611,17 @@ void Expander::write_state(io::RunWriter & w, bool final) const {
         w.write_array("stream/forgetting", std::span<const double>(&m.forgetting, 1), {});
         w.write_array("stream/bwt", std::span<const double>(&m.bwt, 1), {});
     }
+    // the same with the task's identity given at test time (argmax within its own logits)
+    std::vector<double> Rt;
+    for (int i = 0; i < done; ++i) Rt.insert(Rt.end(), Rt_[i].begin(), Rt_[i].end());
+    w.write_array("stream/task_aware/accuracy_matrix", std::span<const double>(Rt), {done, N});
+    if (done > 0) {
+        std::vector<std::vector<double>> Rtd(Rt_.begin(), Rt_.begin() + done);
+        const StreamMetrics mt = stream_metrics(Rtd, ntest);
+        w.write_array("stream/task_aware/A_N", std::span<const double>(&mt.A_N, 1), {});
+        w.write_array("stream/task_aware/A_bar", std::span<const double>(&mt.A_bar, 1), {});
+        w.write_array("stream/task_aware/forgetting", std::span<const double>(&mt.forgetting, 1), {});
+    }
     std::vector<int64_t> ad;
     for (int i = 0; i < done; ++i) ad.insert(ad.end(), adapters_hist_[i].begin(), adapters_hist_[i].end());
     w.write_array("stream/adapters", std::span<const int64_t>(ad), {done, nS});
@@ -653,15 +670,20 @@ void Expander::restore(const io::RunReader & r) {
     const auto shapeR = r.shape("stream/accuracy_matrix");
     done_ = shapeR.empty() ? 0 : (int)shapeR[0];
     const auto Rv = r.read_doubles("stream/accuracy_matrix");
+    const auto Rtv = r.read_doubles("stream/task_aware/accuracy_matrix");
     const auto adv = r.read_doubles("stream/adapters");
     const auto pin = r.read_doubles("stream/params_added_inference");
     const auto pto = r.read_doubles("stream/params_added_total");
-    MOE_CHECK((int)Rv.size() == done_ * N && (int)adv.size() == done_ * nS, ErrorCode::io,
+    MOE_CHECK((int)Rv.size() == done_ * N && Rtv.size() == Rv.size() && (int)adv.size() == done_ * nS, ErrorCode::io,
               r.path() + ": inconsistent stream state (accuracy matrix / adapter counts)");
     R_.assign(done_, std::vector<double>(N));
+    Rt_.assign(done_, std::vector<double>(N));
     adapters_hist_.assign(done_, std::vector<int64_t>(nS));
     for (int i = 0; i < done_; ++i) {
-        for (int j = 0; j < N; ++j) R_[i][j] = Rv[(size_t)i * N + j];
+        for (int j = 0; j < N; ++j) {
+            R_[i][j] = Rv[(size_t)i * N + j];
+            Rt_[i][j] = Rtv[(size_t)i * N + j];
+        }
         for (int s = 0; s < nS; ++s) adapters_hist_[i][s] = (int64_t)adv[(size_t)i * nS + s];
         p_inf_.push_back((int64_t)pin.at(i));
         p_tot_.push_back((int64_t)pto.at(i));
@@ -783,6 +805,8 @@ StreamSummary Expander::run() {
         std::vector<int64_t> ntest;
         for (const auto & d : st_.test) ntest.push_back(d.n);
         rep.A = stream_metrics(Rd, ntest).curve.back();
+        std::vector<std::vector<double>> Rtd(Rt_.begin(), Rt_.begin() + done_);
+        rep.A_task_aware = stream_metrics(Rtd, ntest).curve.back();
         rep.params_inference = pi;
         rep.params_total = pt;
         rep.seconds = seconds_since(tt);

@@ -56,6 +56,7 @@ struct TaskReport {
     std::vector<int> adapters;           // per site, after the task
     std::vector<double> row;             // R[task][0..task]
     double A = 0;                        // A_task
+    double A_task_aware = 0;             // A_task when each test sample's task is given (argmax in its block)
     int64_t params_inference = 0, params_total = 0; // added over the base (adapters + routers [+ descriptors])
     double seconds = 0;
 };
