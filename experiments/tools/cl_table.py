@@ -78,8 +78,10 @@ def main():
     print()
     print("| stream | strategy | seeds | A_N % | Ā % | forgetting % | task-aware A_N % | task-aware forgetting % |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
-    for k in sorted(groups):
+    for k in sorted(groups):   # only the stream/strategy pairs run with several seeds
         g = groups[k]
+        if len(g) < 2:
+            continue
         print(f"| {g[0]['stream']} | {g[0]['strategy']} | {','.join(str(r['seed']) for r in g)} | {ms(g, 'A_N')} | "
               f"{ms(g, 'A_bar')} | {ms(g, 'forgetting')} | {ms(g, 'ta_A_N')} | {ms(g, 'ta_forg')} |")
 

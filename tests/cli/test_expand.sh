@@ -77,6 +77,21 @@ PY
 [ "$(grep '^| tiny_stream | ' "$TMP/table.md" | cut -d'|' -f3 | tr -d ' ' | paste -sd,)" = \
   "sema,adapter_per_task,single_adapter,head_only,mole_joint" ] || fail "cl_table.py: row order"
 grep -q 'task-aware A_N' "$TMP/table.md" || fail "cl_table.py: no task-aware column"
+grep -q '| seeds |' "$TMP/table.md" && fail "cl_table.py: a seed summary with one seed per strategy"
+#      a second seed of sema: its own row, and the mean and sd over the two seeds
+expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/sema_s6.h5" --threads 1 -q --set exp.seed=6
+"$PYTHON" "$MOE_SRC/experiments/tools/cl_table.py" "$TMP"/{sema,sema_s6,head_only}.h5 > "$TMP/table2.md" || fail "cl_table.py seeds"
+"$PYTHON" - "$TMP/table2.md" "$TMP/sema.h5" "$TMP/sema_s6.h5" <<'PY' || fail "cl_table.py: seed summary"
+import sys, h5py, statistics
+lines = open(sys.argv[1]).read().splitlines()
+a = [100 * h5py.File(p, "r")["stream/A_N"][()] for p in sys.argv[2:4]]
+summary = [l for l in lines if l.startswith("| tiny_stream | sema | 5,6 |")]
+assert len(summary) == 1, lines                       # head_only (one seed) gets no summary row
+want = f"{statistics.mean(a):.2f} ± {statistics.stdev(a):.2f}"
+assert summary[0].split("|")[4].strip() == want, (summary, want)
+assert sum(l.startswith("| tiny_stream | sema | ") for l in lines) == 3   # two run rows + the summary
+print("seed summary ok", want)
+PY
 
 # ---- label spaces: a class-incremental split (4 tasks: 4, 2, 2, 2 classes in a seeded order) and
 #      a domain stream with a growing head (a block of 10 logits per domain)
