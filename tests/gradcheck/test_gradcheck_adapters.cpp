@@ -76,27 +76,38 @@ GradCase case_bottleneck() {
 
 // Mixture of E LoRA experts through sparse dispatch with a fixed selection:
 // out[n] = sum_j gate[n,j] * s * B_e A_e x_n  (e = idx[n,j]); checks inputs, stacked A/B and gates.
+// The two mixture cases share their sizes, selection and buffers: N tokens of width C, E experts
+// of rank R and output width OC, K slots per token (one slot dropped: idx -1).
+constexpr int kN = 7, kC = 5, kOC = 4, kR = 2, kE = 3, kK = 2;
+struct Mixture {
+    vector<double> inp, A, B, gate, out, G, dinp, dA, dB, dgate;
+    vector<double> xg, h, yg, dyg, dxg, dh;
+    vector<int32_t> idx, perm, offsets;
+    explicit Mixture(uint64_t seed) {
+        const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
+        inp = random_vec(N * C, seed); A = random_vec(E * R * C, seed + 1); B = random_vec(E * OC * R, seed + 2);
+        gate = random_vec(N * K, seed + 3); G = random_vec(N * OC, seed + 4);
+        idx = {0, 1, 2, 0, 1, 2, 0, -1, 2, 1, 1, 0, 2, 0};
+        perm.resize(N * K); offsets.resize(E + 1);
+        out.resize(N * OC); dinp.resize(N * C); dA.resize(E * R * C); dB.resize(E * OC * R); dgate.resize(N * K);
+        xg.resize(N * K * C); h.resize(N * K * R); yg.resize(N * K * OC); dyg.resize(N * K * OC);
+        dxg.resize(N * K * C); dh.resize(N * K * R);
+    }
+    GradCase grad_case(const std::string & name, std::shared_ptr<void> keep) {
+        GradCase c;
+        c.name = name;
+        c.keep = std::move(keep);
+        c.tensors = {{"inp", inp.data(), dinp.data(), inp.size()}, {"A", A.data(), dA.data(), A.size()},
+                     {"B", B.data(), dB.data(), B.size()},          {"gate", gate.data(), dgate.data(), gate.size()}};
+        return c;
+    }
+};
+
 GradCase case_dispatch() {
-    struct S {
-        vector<double> inp, A, B, gate, out, G, dinp, dA, dB, dgate;
-        vector<double> xg, h, yg, dyg, dxg, dh;
-        vector<int32_t> idx, perm, offsets;
-    };
-    auto s = std::make_shared<S>();
-    const int N = 7, C = 5, OC = 4, R = 2, E = 3, K = 2;
+    auto s = std::make_shared<Mixture>(21);
+    const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
     const double sc = 0.8;
-    s->inp = random_vec(N * C, 21); s->A = random_vec(E * R * C, 22); s->B = random_vec(E * OC * R, 23);
-    s->gate = random_vec(N * K, 24); s->G = random_vec(N * OC, 25);
-    s->idx = {0, 1, 2, 0, 1, 2, 0, -1, 2, 1, 1, 0, 2, 0};
-    s->perm.resize(N * K); s->offsets.resize(E + 1);
-    s->out.resize(N * OC); s->dinp.resize(N * C); s->dA.resize(E * R * C); s->dB.resize(E * OC * R); s->dgate.resize(N * K);
-    s->xg.resize(N * K * C); s->h.resize(N * K * R); s->yg.resize(N * K * OC); s->dyg.resize(N * K * OC);
-    s->dxg.resize(N * K * C); s->dh.resize(N * K * R);
-    GradCase c;
-    c.name = "dispatch_lora_mixture";
-    c.keep = s;
-    c.tensors = {{"inp", s->inp.data(), s->dinp.data(), s->inp.size()}, {"A", s->A.data(), s->dA.data(), s->A.size()},
-                 {"B", s->B.data(), s->dB.data(), s->B.size()},          {"gate", s->gate.data(), s->dgate.data(), s->gate.size()}};
+    GradCase c = s->grad_case("dispatch_lora_mixture", s);
     c.loss = [s, N, C, OC, R, E, K, sc] {
         adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
         std::fill(s->out.begin(), s->out.end(), 0.0);
@@ -130,27 +141,15 @@ GradCase case_dispatch() {
 // as MoeSite runs LoRA experts): gates gathered in dispatch order, block outputs overwritten and
 // scatter-added without a gate, the upstream gradient gathered per block.
 GradCase case_dispatch_gated() {
-    struct S {
-        vector<double> inp, A, B, gate, out, G, dinp, dA, dB, dgate;
-        vector<double> xg, h, hg, gg, dgg, yg, dyg, dxg, dh;
-        vector<int32_t> idx, perm, offsets;
+    struct S : Mixture {
+        vector<double> hg, gg, dgg; // gated activations, gates in dispatch order and their gradient
         int routed = 0;
+        S() : Mixture(31), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
     };
     auto s = std::make_shared<S>();
-    const int N = 7, C = 5, OC = 4, R = 2, E = 3, K = 2;
+    const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
     const double sc = 0.8;
-    s->inp = random_vec(N * C, 31); s->A = random_vec(E * R * C, 32); s->B = random_vec(E * OC * R, 33);
-    s->gate = random_vec(N * K, 34); s->G = random_vec(N * OC, 35);
-    s->idx = {0, 1, 2, 0, 1, 2, 0, -1, 2, 1, 1, 0, 2, 0};
-    s->perm.resize(N * K); s->offsets.resize(E + 1);
-    s->out.resize(N * OC); s->dinp.resize(N * C); s->dA.resize(E * R * C); s->dB.resize(E * OC * R); s->dgate.resize(N * K);
-    s->xg.resize(N * K * C); s->h.resize(N * K * R); s->hg.resize(N * K * R); s->gg.resize(N * K); s->dgg.resize(N * K);
-    s->yg.resize(N * K * OC); s->dyg.resize(N * K * OC); s->dxg.resize(N * K * C); s->dh.resize(N * K * R);
-    GradCase c;
-    c.name = "dispatch_lora_gated_mixture";
-    c.keep = s;
-    c.tensors = {{"inp", s->inp.data(), s->dinp.data(), s->inp.size()}, {"A", s->A.data(), s->dA.data(), s->A.size()},
-                 {"B", s->B.data(), s->dB.data(), s->B.size()},          {"gate", s->gate.data(), s->dgate.data(), s->gate.size()}};
+    GradCase c = s->grad_case("dispatch_lora_gated_mixture", s);
     c.loss = [s, N, C, OC, R, E, K, sc] {
         s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
         for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
