@@ -121,7 +121,7 @@ GradCase case_attention(bool causal) {
     auto s = std::make_shared<S>();
     const int B = 2, T = 5, C = 6, NH = 2;
     s->qkv = random_vec(B * T * 3 * C, 51); s->out.resize(B * T * C); s->att.resize(B * NH * T * T);
-    s->G = random_vec(B * T * C, 52); s->dqkv.resize(s->qkv.size()); s->datt.resize(T * T);
+    s->G = random_vec(B * T * C, 52); s->dqkv.resize(s->qkv.size()); s->datt.resize(B * NH * T * T);
     GradCase c;
     c.name = causal ? "attention_causal" : "attention";
     c.keep = s;

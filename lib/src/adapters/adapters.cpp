@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "moe/blas/gemm.hpp"
+#include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
 
 namespace moe::adapters {
@@ -153,6 +154,32 @@ void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int beg
     }
 }
 
+void dispatch_positions(int32_t * pos, const int32_t * perm, int routed, int N, int K) {
+    std::fill(pos, pos + (int64_t)N * K, -1);
+    for (int i = 0; i < routed; ++i) pos[perm[i]] = i;
+}
+
+template <typename T>
+void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, int N, int K, int OC) {
+    // each token's row is summed over its slots in slot order, whatever the thread count
+    par::parallel_for(N, std::max(1, (1 << 14) / std::max(1, K * OC)), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+            T * o = out + n * OC;
+            for (int j = 0; j < K; ++j) {
+                const int32_t i = pos[n * K + j];
+                if (i < 0) continue;
+                const T * y = yg + (int64_t)i * OC;
+                if (gate) {
+                    const T g = gate[n * K + j];
+                    for (int c = 0; c < OC; ++c) o[c] += g * y[c];
+                } else {
+                    for (int c = 0; c < OC; ++c) o[c] += y[c];
+                }
+            }
+        }
+    });
+}
+
 #define MOE_ADAPTERS_INSTANTIATE(T)                                                                               \
     template void lora_forward<T>(T *, T *, const T *, const T *, const T *, T, int, int, int, int);            \
     template void lora_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *, T, \
@@ -169,7 +196,8 @@ void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int beg
     template void scatter_add_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int, int);          \
     template void scatter_add_rows_backward<T>(T *, T *, const T *, const T *, const T *, const int32_t *, int, \
                                                int, int, int);                                                  \
-    template void gather_rows_backward<T>(T *, const T *, const int32_t *, int, int, int, int);
+    template void gather_rows_backward<T>(T *, const T *, const int32_t *, int, int, int, int);                  \
+    template void combine_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int);
 
 MOE_ADAPTERS_INSTANTIATE(float)
 MOE_ADAPTERS_INSTANTIATE(double)

@@ -3,10 +3,14 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <vector>
 #include <thread>
 
 #include "moe/core/log.hpp"
+#include "moe/core/parallel.hpp"
 
 namespace moe::blas {
 
@@ -17,22 +21,20 @@ void reset_gemm_flops() { g_flops.store(0.0, std::memory_order_relaxed); }
 
 static int g_threads = 0;
 
-// Products below this many multiply-adds run on the calling thread alone: waking OpenBLAS's
-// workers (a yield/futex round trip, costly in a VM) for the LoRA blocks (inner or outer
-// dimension R = 16), the routers and the per-head attention products took more time than the
-// work (vit-mole ran slower at 2 threads than at 1). OpenBLAS does not split the inner dimension,
-// so every element is summed in the same order either way: the results do not depend on it.
-static constexpr double kSmallGemmMacs = 1 << 23;
+// Products of at least this many multiply-adds are split over the pool (moe/core/parallel.hpp):
+// C's rows (or, when C has more columns than rows, its columns) in threads() contiguous parts,
+// each a single-threaded OpenBLAS call. The split never cuts the inner dimension K and depends
+// only on the sizes and the thread count (OpenBLAS rounds an element differently depending on
+// where the tile edges fall, so the last bits can change with the thread count). Below it (a rank-16 LoRA
+// product over a few dozen rows, the router of a small batch) the wake-up costs more than the
+// work saves.
+static constexpr double kSplitMacs = 1 << 18;
+static constexpr int kSplitAlign = 16; // OpenBLAS's sgemm tiles are 4-16 wide: keep parts whole
 
-template <typename F>
-static inline void run_sized(double macs, F && f) {
-    if (g_threads > 1 && macs < kSmallGemmMacs) {
-        openblas_set_num_threads(1);
-        f();
-        openblas_set_num_threads(g_threads);
-    } else {
-        f();
-    }
+static void sgemm1(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda, const float * B,
+                   int ldb, float beta, float * C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
 }
 
 template <>
@@ -40,10 +42,21 @@ void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float
                  const float * B, int ldb, float beta, float * C, int ldc) {
     if (M == 0 || N == 0) return;
     count(2.0 * M * N * K);
-    run_sized((double)M * N * K, [&] {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A,
-                    lda, B, ldb, beta, C, ldc);
-    });
+    if ((double)M * N * K < kSplitMacs || par::threads() <= 1 || par::in_task()) {
+        sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    } else if (M >= N) {
+        // C rows [m0, m1): op(A) rows m0.. (A's rows, or A's columns when transposed)
+        par::parallel_for(M, 0, [&](int64_t m0, int64_t m1) {
+            const float * a = ta ? A + m0 : A + m0 * lda;
+            sgemm1(ta, tb, int(m1 - m0), N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+        }, kSplitAlign);
+    } else {
+        // C columns [n0, n1): op(B) columns n0.. (B's columns, or B's rows when transposed)
+        par::parallel_for(N, 0, [&](int64_t n0, int64_t n1) {
+            const float * b = tb ? B + n0 * ldb : B + n0;
+            sgemm1(ta, tb, M, int(n1 - n0), K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
+        }, kSplitAlign);
+    }
 }
 
 template <>
@@ -70,25 +83,48 @@ void gemv<double>(bool ta, int M, int N, double alpha, const double * A, int lda
 int blas_init(int n_threads) {
     int n = n_threads > 0 ? n_threads : static_cast<int>(std::thread::hardware_concurrency());
     if (n <= 0) n = 1;
-    openblas_set_num_threads(n);
+    openblas_set_num_threads(1); // OpenBLAS never runs its own threads: the pool splits the work
+    par::set_threads(n);
     bool first = g_threads == 0;
     g_threads = n;
-    if (first) log_info("blas: " + blas_description() + "; elementwise loops run on the calling thread");
+    if (first)
+        log_info("blas: " + blas_description() + "; large GEMMs and the elementwise kernels are split over "
+                 "moe-lab's own threads, each OpenBLAS call is single-threaded");
     return n;
 }
 
-int blas_threads() { return g_threads > 0 ? g_threads : openblas_get_num_threads(); }
+int blas_threads() { return g_threads > 0 ? g_threads : 1; }
+
+double sgemm_gflops(int n, int repeats, bool openblas_threads) {
+    std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n);
+    const int T = blas_threads();
+    if (openblas_threads) openblas_set_num_threads(T);
+    auto once = [&] {
+        if (openblas_threads) sgemm1(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+        else gemm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+    };
+    once(); // warm-up: page faults, OpenBLAS buffers, waking threads
+    std::vector<double> ts;
+    for (int r = 0; r < repeats; ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        once();
+        ts.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    if (openblas_threads) openblas_set_num_threads(1);
+    std::sort(ts.begin(), ts.end());
+    return 2.0 * n * n * n / ts[ts.size() / 2] / 1e9;
+}
 
 std::string blas_description() {
-    const char * par = "unknown";
+    const char * kind = "unknown";
     switch (openblas_get_parallel()) {
-        case 0: par = "sequential"; break;
-        case 1: par = "pthreads"; break;
-        case 2: par = "OpenMP"; break;
+        case 0: kind = "sequential"; break;
+        case 1: kind = "pthreads"; break;
+        case 2: kind = "OpenMP"; break;
     }
     std::string cfg = openblas_get_config();
     std::string core = openblas_get_corename();
-    return "OpenBLAS (" + std::string(par) + ", " + core + "; " + cfg + "), " + std::to_string(blas_threads()) + " threads";
+    return "OpenBLAS (" + std::string(kind) + ", " + core + "; " + cfg + "), " + std::to_string(blas_threads()) + " threads";
 }
 
 } // namespace moe::blas

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "moe/core/error.hpp"
+#include "moe/core/parallel.hpp"
 #include "moe/core/glob.hpp"
 #include "moe/core/log.hpp"
 #include "moe/core/params.hpp"
@@ -200,7 +201,9 @@ int ParamStore<T>::find(const std::string & name) const {
 
 template <typename T>
 void ParamStore<T>::zero_grad() {
-    std::fill(grads_.begin(), grads_.end(), T(0));
+    par::parallel_for((int64_t)grads_.size(), 1 << 15, [&](int64_t i0, int64_t i1) {
+        std::fill(grads_.begin() + i0, grads_.begin() + i1, T(0));
+    }, 16);
 }
 
 template class ParamStore<float>;

@@ -7,18 +7,29 @@
 #include <limits>
 
 #include "moe/blas/gemm.hpp"
+#include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
 
 namespace moe::nn {
 
 using blas::gemm;
+using par::parallel_for;
+
+// Threading (moe/core/parallel.hpp): a kernel splits its rows (or elements) over the pool when
+// there are at least kParElems elements to touch; row reductions that sum over n (bias and
+// LayerNorm weight gradients) split their columns instead, so every output is summed in the
+// serial order (elementwise work needs no order at all).
+constexpr int64_t kParElems = 1 << 14;
+inline int64_t min_rows(int64_t C) { return std::max<int64_t>(1, kParElems / std::max<int64_t>(C, 1)); }
 
 // ------------------------------------------------------------------------------------- Linear
 template <typename T>
 void linear_forward(T * out, const T * inp, const T * w, const T * b, int N, int C, int OC) {
     // out (N,OC) = inp (N,C) @ w^T (C,OC)
     if (b) {
-        for (int n = 0; n < N; ++n) std::memcpy(out + (int64_t)n * OC, b, sizeof(T) * OC);
+        parallel_for(N, min_rows(OC), [&](int64_t n0, int64_t n1) {
+            for (int64_t n = n0; n < n1; ++n) std::memcpy(out + n * OC, b, sizeof(T) * OC);
+        });
         gemm<T>(false, true, N, OC, C, T(1), inp, C, w, C, T(1), out, OC);
     } else {
         gemm<T>(false, true, N, OC, C, T(1), inp, C, w, C, T(0), out, OC);
@@ -30,11 +41,13 @@ void linear_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, co
     // forward was: out[n,o] = b[o] + sum_c inp[n,c] * w[o,c]
     if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, OC, w, C, T(1), dinp, C);   // dinp += dout @ w
     if (dw) gemm<T>(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dw, C);       // dw += dout^T @ inp
-    if (db) {
-        for (int n = 0; n < N; ++n) {
-            const T * d = dout + (int64_t)n * OC;
-            for (int o = 0; o < OC; ++o) db[o] += d[o];
-        }
+    if (db) { // columns split: db[o] sums n = 0..N-1 in order on every thread count
+        parallel_for(OC, 16 * min_rows(N), [&](int64_t o0, int64_t o1) {
+            for (int n = 0; n < N; ++n) {
+                const T * d = dout + (int64_t)n * OC;
+                for (int64_t o = o0; o < o1; ++o) db[o] += d[o];
+            }
+        }, 16);
     }
 }
 
@@ -71,45 +84,60 @@ static inline T sqdev16(const T * x, T m, int C) {
 template <typename T>
 void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C) {
     const T eps = T(1e-5);
-    for (int n = 0; n < N; ++n) {
-        const T * x = inp + (int64_t)n * C;
-        const T m = sum16(x, C) / C;
-        const T v = sqdev16(x, m, C) / C;
-        const T s = T(1) / std::sqrt(v + eps);
-        T * o = out + (int64_t)n * C;
-        for (int c = 0; c < C; ++c) o[c] = (x[c] - m) * s * w[c] + b[c];
-        mean[n] = m;
-        rstd[n] = s;
-    }
+    parallel_for(N, min_rows(C), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+            const T * x = inp + n * C;
+            const T m = sum16(x, C) / C;
+            const T v = sqdev16(x, m, C) / C;
+            const T s = T(1) / std::sqrt(v + eps);
+            T * o = out + n * C;
+            for (int c = 0; c < C; ++c) o[c] = (x[c] - m) * s * w[c] + b[c];
+            mean[n] = m;
+            rstd[n] = s;
+        }
+    });
 }
 
 template <typename T>
 void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, const T * mean,
                         const T * rstd, int N, int C) {
     // forward was: xhat = (x - mean) * rstd ; out = xhat * w + b
+    // Two passes: the input gradient row by row (rows split over the threads), then dw and db
+    // column by column (columns split), each column summed over n in order.
     // (one fused scalar pass for the two row means measured faster than 16-lane sums at C = 192)
-    for (int n = 0; n < N; ++n) {
-        const T * x = inp + (int64_t)n * C;
-        const T * d = dout + (int64_t)n * C;
-        const T m = mean[n], s = rstd[n];
-        T dnorm_mean = 0, dnorm_norm_mean = 0;
-        for (int c = 0; c < C; ++c) {
-            T xhat = (x[c] - m) * s;
-            T dn = w[c] * d[c];
-            dnorm_mean += dn;
-            dnorm_norm_mean += dn * xhat;
-            if (db) db[c] += d[c];
-            if (dw) dw[c] += xhat * d[c];
-        }
-        dnorm_mean /= C;
-        dnorm_norm_mean /= C;
-        if (dinp) {
-            T * di = dinp + (int64_t)n * C;
-            for (int c = 0; c < C; ++c) {
-                T xhat = (x[c] - m) * s;
-                di[c] += (w[c] * d[c] - dnorm_mean - xhat * dnorm_norm_mean) * s;
+    if (dinp) {
+        parallel_for(N, min_rows(C), [&](int64_t n0, int64_t n1) {
+            for (int64_t n = n0; n < n1; ++n) {
+                const T * x = inp + n * C;
+                const T * d = dout + n * C;
+                const T m = mean[n], s = rstd[n];
+                T dnorm_mean = 0, dnorm_norm_mean = 0;
+                for (int c = 0; c < C; ++c) {
+                    const T xhat = (x[c] - m) * s;
+                    const T dn = w[c] * d[c];
+                    dnorm_mean += dn;
+                    dnorm_norm_mean += dn * xhat;
+                }
+                dnorm_mean /= C;
+                dnorm_norm_mean /= C;
+                T * di = dinp + n * C;
+                for (int c = 0; c < C; ++c) {
+                    const T xhat = (x[c] - m) * s;
+                    di[c] += (w[c] * d[c] - dnorm_mean - xhat * dnorm_norm_mean) * s;
+                }
             }
-        }
+        });
+    }
+    if (dw || db) {
+        parallel_for(C, 16 * min_rows(N), [&](int64_t c0, int64_t c1) {
+            for (int n = 0; n < N; ++n) {
+                const T * x = inp + (int64_t)n * C;
+                const T * d = dout + (int64_t)n * C;
+                const T m = mean[n], s = rstd[n];
+                if (db) for (int64_t c = c0; c < c1; ++c) db[c] += d[c];
+                if (dw) for (int64_t c = c0; c < c1; ++c) dw[c] += (x[c] - m) * s * d[c];
+            }
+        }, 16);
     }
 }
 
@@ -133,45 +161,59 @@ static inline T gelu1_grad(T x) {
 
 template <typename T>
 void gelu_forward(T * out, const T * inp, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) out[i] = gelu1(inp[i]);
+    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = gelu1(inp[i]);
+    }, 16);
 }
 template <typename T>
 void gelu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
     // forward was: out = x * Phi(x)
-    for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * gelu1_grad(inp[i]);
+    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) dinp[i] += dout[i] * gelu1_grad(inp[i]);
+    }, 16);
 }
 template <typename T>
 void bias_gelu_forward(T * out, T * x, const T * b, int N, int C) {
-    for (int n = 0; n < N; ++n) {
-        T * xr = x + (int64_t)n * C;
-        T * o = out + (int64_t)n * C;
-        if (b) {
-            for (int c = 0; c < C; ++c) {
-                const T v = xr[c] + b[c];
-                xr[c] = v;
-                o[c] = gelu1(v);
+    parallel_for(N, min_rows(C), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+            T * xr = x + n * C;
+            T * o = out + n * C;
+            if (b) {
+                for (int c = 0; c < C; ++c) {
+                    const T v = xr[c] + b[c];
+                    xr[c] = v;
+                    o[c] = gelu1(v);
+                }
+            } else {
+                for (int c = 0; c < C; ++c) o[c] = gelu1(xr[c]);
             }
-        } else {
-            for (int c = 0; c < C; ++c) o[c] = gelu1(xr[c]);
         }
-    }
+    });
 }
 template <typename T>
 void relu_forward(T * out, const T * inp, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) out[i] = inp[i] > T(0) ? inp[i] : T(0);
+    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] > T(0) ? inp[i] : T(0);
+    }, 16);
 }
 template <typename T>
 void relu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dinp[i] += inp[i] > T(0) ? dout[i] : T(0);
+    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) dinp[i] += inp[i] > T(0) ? dout[i] : T(0);
+    }, 16);
 }
 
 template <typename T>
 void residual_forward(T * out, const T * a, const T * b, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+    }, 16);
 }
 template <typename T>
 void add_inplace(T * dst, const T * src, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) dst[i] += src[i];
+    }, 16);
 }
 
 // ------------------------------------------------------------------------------------- patches, tokens
@@ -224,12 +266,14 @@ template <typename T>
 void attention_forward(T * out, T * att, const T * qkv, int B, int Tn, int C, int NH, bool causal) {
     const int hs = C / NH, C3 = 3 * C;
     const T scale = T(1) / std::sqrt(T(hs));
-    for (int b = 0; b < B; ++b)
-        for (int h = 0; h < NH; ++h) {
+    // one (sample, head) pair per iteration, the pairs split over the threads
+    parallel_for((int64_t)B * NH, std::max<int64_t>(1, kParElems / ((int64_t)Tn * Tn)), [&](int64_t p0, int64_t p1) {
+        for (int64_t bh = p0; bh < p1; ++bh) {
+            const int b = int(bh / NH), h = int(bh % NH);
             const T * q = qkv + (int64_t)b * Tn * C3 + h * hs;
             const T * k = q + C;
             const T * v = q + 2 * C;
-            T * a = att + ((int64_t)b * NH + h) * Tn * Tn;
+            T * a = att + bh * Tn * Tn;
             // preatt (T,T) = scale * q (T,hs) @ k^T (hs,T)
             gemm<T>(false, true, Tn, Tn, hs, scale, q, C3, k, C3, T(0), a, Tn);
             for (int t = 0; t < Tn; ++t) {
@@ -245,22 +289,25 @@ void attention_forward(T * out, T * att, const T * qkv, int B, int Tn, int C, in
             // out_h (T,hs) = att (T,T) @ v (T,hs)
             gemm<T>(false, false, Tn, hs, Tn, T(1), a, Tn, v, C3, T(0), out + (int64_t)b * Tn * C + h * hs, C);
         }
+    });
 }
 
 template <typename T>
-void attention_backward(T * dqkv, T * datt, const T * dout, const T * qkv, const T * att, int B, int Tn, int C,
+void attention_backward(T * dqkv, T * datt_all, const T * dout, const T * qkv, const T * att, int B, int Tn, int C,
                         int NH) {
     const int hs = C / NH, C3 = 3 * C;
     const T scale = T(1) / std::sqrt(T(hs));
-    for (int b = 0; b < B; ++b)
-        for (int h = 0; h < NH; ++h) {
+    parallel_for((int64_t)B * NH, std::max<int64_t>(1, kParElems / ((int64_t)Tn * Tn)), [&](int64_t p0, int64_t p1) {
+        for (int64_t bh = p0; bh < p1; ++bh) {
+            const int b = int(bh / NH), h = int(bh % NH);
             const T * q = qkv + (int64_t)b * Tn * C3 + h * hs;
             const T * k = q + C;
             const T * v = q + 2 * C;
+            T * datt = datt_all + bh * Tn * Tn;
             T * dq = dqkv + (int64_t)b * Tn * C3 + h * hs;
             T * dk = dq + C;
             T * dv = dq + 2 * C;
-            const T * a = att + ((int64_t)b * NH + h) * Tn * Tn;
+            const T * a = att + bh * Tn * Tn;
             const T * dout_h = dout + (int64_t)b * Tn * C + h * hs;
             // forward was: out_h = att @ v   so   dv += att^T @ dout_h ; datt = dout_h @ v^T
             gemm<T>(true, false, Tn, hs, Tn, T(1), a, Tn, dout_h, C, T(1), dv, C3);
@@ -277,6 +324,7 @@ void attention_backward(T * dqkv, T * datt, const T * dout, const T * qkv, const
             gemm<T>(false, false, Tn, hs, Tn, scale, datt, Tn, k, C3, T(1), dq, C3);
             gemm<T>(true, false, Tn, hs, Tn, scale, datt, Tn, q, C3, T(1), dk, C3);
         }
+    });
 }
 
 // ------------------------------------------------------------------------------------- losses

@@ -138,7 +138,7 @@ void SelfAttention<T>::plan(int B, int tn) {
     Tn = tn;
     const size_t N = (size_t)B * Tn;
     qkv_buf.assign(N * 3 * D, T(0)); att.assign((size_t)B * NH * Tn * Tn, T(0)); y.assign(N * D, T(0));
-    dqkv.assign(N * 3 * D, T(0)); dy.assign(N * D, T(0)); datt.assign((size_t)Tn * Tn, T(0));
+    dqkv.assign(N * 3 * D, T(0)); dy.assign(N * D, T(0)); datt.assign((size_t)B * NH * Tn * Tn, T(0));
 }
 template <typename T>
 void SelfAttention<T>::forward(T * out, const T * inp, int B, bool train) {

@@ -5,6 +5,7 @@
 
 #include "moe/core/error.hpp"
 #include "moe/core/glob.hpp"
+#include "moe/core/parallel.hpp"
 
 namespace moe::optim {
 
@@ -29,6 +30,19 @@ double clip_grad_norm(std::span<T> g, double max_norm) {
         for (T & x : g) x *= s;
     }
     return norm;
+}
+
+// AdamW on n elements. Restrict-qualified arguments let gcc vectorise the loop (sqrt and the
+// division included: the library is built with -fno-math-errno).
+template <typename T>
+static void adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, const T * __restrict g, int64_t n, T b1,
+                         T b2, T decay, T step_size, T inv_sqrt_bc2, T eps) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T gi = g[i];
+        m[i] = b1 * m[i] + (T(1) - b1) * gi;
+        v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+        p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+    }
 }
 
 template <typename T>
@@ -71,18 +85,11 @@ void Optimizer<T>::step(double lr_factor) {
             const T step_size = static_cast<T>(lr / bc1);
             const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
             const T eps = static_cast<T>(cfg_.eps), tb1 = T(b1), tb2 = T(b2);
-            // one flat pass; restrict-qualified locals let gcc vectorise it (sqrt and the
-            // division included: the library is built with -fno-math-errno)
-            T * __restrict pr = p;
-            T * __restrict mr = m_.data();
-            T * __restrict vr = v_.data();
-            const T * __restrict gr = g;
-            for (size_t i = r.begin; i < r.end; ++i) {
-                const T gi = gr[i];
-                mr[i] = tb1 * mr[i] + (T(1) - tb1) * gi;
-                vr[i] = tb2 * vr[i] + (T(1) - tb2) * gi * gi;
-                pr[i] = pr[i] * decay - step_size * mr[i] / (std::sqrt(vr[i]) * inv_sqrt_bc2 + eps);
-            }
+            // one flat pass, split over the threads (elementwise: no result depends on it)
+            par::parallel_for(int64_t(r.end - r.begin), 1 << 14, [&](int64_t i0, int64_t i1) {
+                adamw_update(p + r.begin + i0, m_.data() + r.begin + i0, v_.data() + r.begin + i0, g + r.begin + i0,
+                             i1 - i0, tb1, tb2, decay, step_size, inv_sqrt_bc2, eps);
+            }, 16);
         }
     } else {
         const T mom = static_cast<T>(cfg_.momentum);

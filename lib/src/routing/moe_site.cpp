@@ -1,6 +1,8 @@
 // routing: a mixture of adapter experts at one site (see moe/routing/moe_site.hpp).
 #include "moe/routing/moe_site.hpp"
 
+#include "moe/core/parallel.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -8,6 +10,7 @@
 #include "moe/adapters/adapters.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
+#include "moe/core/parallel.hpp"
 #include "moe/nn/kernels.hpp"
 
 namespace moe::routing {
@@ -17,6 +20,30 @@ bool dense_slots(const std::string & k) {
     return k == "soft" || k == "topp" || k == "dynmole" || k == "expert_choice";
 }
 } // namespace
+
+// body(e) for every expert with routed rows. The experts are split into threads() contiguous
+// groups of about equal routed rows and the groups run in parallel: an expert touches only its
+// own rows of the dispatch buffers and its own parameter gradients, and its GEMMs run
+// single-threaded inside the task, so no result depends on the grouping (issue 6).
+template <typename F>
+static void for_each_expert(const int32_t * offsets, int E, int64_t work, F && body) {
+    const int T = par::threads();
+    if (T <= 1 || work < (1 << 18) || par::in_task()) {
+        for (int e = 0; e < E; ++e)
+            if (offsets[e + 1] > offsets[e]) body(e);
+        return;
+    }
+    const int64_t routed = offsets[E];
+    auto first = [&](int u) {
+        if (u >= T) return E;
+        return int(std::lower_bound(offsets, offsets + E + 1, (int32_t)(routed * u / T)) - offsets);
+    };
+    auto task = [&](int t) {
+        for (int e = first(t), e1 = first(t + 1); e < e1; ++e)
+            if (offsets[e + 1] > offsets[e]) body(e);
+    };
+    par::run(T, task);
+}
 
 template <typename T>
 void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const AdapterConfig & a,
@@ -105,7 +132,7 @@ void MoeSite<T>::plan(int N) {
     logits_.assign((size_t)N * P_, T(0)); probs_.assign((size_t)N * P_, T(0));
     dprobs_.assign((size_t)N * P_, T(0)); dlogits_.assign((size_t)N * P_, T(0));
     gate_.assign(NK, T(0)); dgate_.assign(NK, T(0));
-    idx_.assign(NK, -1); perm_.assign(NK, 0); offsets_.assign(E_ + 1, 0);
+    idx_.assign(NK, -1); perm_.assign(NK, 0); pos_.assign(NK, -1); offsets_.assign(E_ + 1, 0);
     xd_.assign(nd, T(0)); mask_.assign(nd, T(1)); dxd_.assign(std::max(nd, nj), T(0));
     xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
     h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0));
@@ -254,27 +281,29 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     }
     // sparse dispatch: group (token, slot) pairs by expert, dense GEMMs per block, scatter-add
     routed_ = adapters::dispatch_plan(perm_.data(), offsets_.data(), idx_.data(), N, K, E_);
+    adapters::dispatch_positions(pos_.data(), perm_.data(), routed_, N, K);
     const bool lora = ac_.kind == "lora";
     if (lora) // LoRA folds the gate into its rank-R activations: the gates in dispatch order
         for (int i = 0; i < routed_; ++i) gg_[i] = gate_[perm_[i]];
-    for (int e = 0; e < E_; ++e) {
+    // each expert: gather its rows, its dense GEMMs into its block of yg (experts in parallel);
+    // then every token adds its slots' rows (tokens in parallel)
+    for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
-        if (n == 0) continue;
         T * xg = xg_.data() + (size_t)b * C_;
         T * yg = yg_.data() + (size_t)b * OC_;
         adapters::gather_rows(xg, xd, perm_.data(), b, en, K, C_);
         if (lora) {
             adapters::lora_gated_forward(yg, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, xg, gg_.data() + b,
                                          a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, scale_, n, C_, OC_, R_);
-            adapters::scatter_add_rows(out, yg, (const T *)nullptr, perm_.data(), b, en, K, OC_);
         } else {
             std::fill(yg, yg + (size_t)n * OC_, T(0));
             adapters::bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg,
                                          a_ + (size_t)e * R_ * C_, bd_ + (size_t)e * R_, b_ + (size_t)e * OC_ * R_,
                                          bu_ + (size_t)e * OC_, n, C_, OC_, R_);
-            adapters::scatter_add_rows(out, yg, gate_.data(), perm_.data(), b, en, K, OC_);
         }
-    }
+    });
+    // LoRA's yg already carries the gate; the bottleneck's is applied here
+    adapters::combine_rows(out, yg_.data(), lora ? (const T *)nullptr : gate_.data(), pos_.data(), N, K, OC_);
 
     // counts, auxiliary losses, telemetry
     std::vector<int64_t> & cnt = micro_counts_;
@@ -397,9 +426,8 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     std::fill(dgate_.begin(), dgate_.begin() + (size_t)N * K, T(0));
     const bool lora = ac_.kind == "lora";
     if (lora && has_router_) std::fill(dgg_.begin(), dgg_.begin() + routed_, T(0));
-    for (int e = 0; e < E_; ++e) {
+    for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
-        if (n == 0) continue;
         T * dyg = dyg_.data() + (size_t)b * OC_;
         T * dxg = dxg_.data() + (size_t)b * C_;
         const T * xg = xg_.data() + (size_t)b * C_;
@@ -423,8 +451,9 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
                                           xg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_,
                                           a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, n, C_, OC_, R_);
         }
-        if (dxd) adapters::gather_rows_backward(dxd, dxg, perm_.data(), b, en, K, C_);
-    }
+    });
+    // forward was: xg[i] = xd[perm[i] / K]   so   dxd[token] += sum over its slots of dxg
+    if (dxd) adapters::combine_rows(dxd, dxg_.data(), (const T *)nullptr, pos_.data(), N, K, C_);
     if (lora && has_router_) // the gate gradients back in (token, slot) order
         for (int i = 0; i < routed_; ++i) dgate_[perm_[i]] += dgg_[i];
     if (dropout && dinp)

@@ -72,4 +72,14 @@ void scatter_add_rows_backward(T * dyg, T * dgate, const T * dout, const T * yg,
 template <typename T>
 void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int begin, int end, int K, int C);
 
+// The token-major form of the scatter-add, for all experts at once (issue 6: the tokens split
+// over the threads without two threads adding into one row).
+// pos (N*K) = the inverse of perm: pos[perm[i]] = i, -1 for unrouted (token, slot) pairs.
+void dispatch_positions(int32_t * pos, const int32_t * perm, int routed, int N, int K);
+// out[n] += sum_{j = 0..K-1, pos[n*K+j] >= 0} gate[n*K+j] * yg[pos[n*K+j]]   (null gate = 1)
+// yg (routed, OC) in dispatch order. With a null gate it is also the backward of every
+// expert's gather_rows: dinp[n] += sum_j dxg[pos[n*K+j]].
+template <typename T>
+void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, int N, int K, int OC);
+
 } // namespace moe::adapters

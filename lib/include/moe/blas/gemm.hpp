@@ -4,14 +4,13 @@
 //   beta = 0 overwrites (forward outputs, scratch); beta = 1 accumulates (all gradients).
 // float goes to cblas_sgemm, double to cblas_dgemm (the gradient checker runs in double).
 //
-// Thread policy (decided once, logged once by blas_init): OpenBLAS owns the threads and
-// parallelises the large GEMMs; the library's own elementwise loops run on the calling thread.
-// Debian's libopenblas0-pthread is not OpenMP-aware, so mixing OpenMP loops with threaded
-// GEMMs would oversubscribe the cores; with one pool there is nothing to oversubscribe, and a
-// fixed thread count gives the same numbers on every run. Products under 2^23 multiply-adds
-// (LoRA blocks, routers, per-head attention) run on the calling thread alone: waking the
-// workers cost more than the work (gemm.cpp); OpenBLAS never splits the inner dimension, so
-// this changes no result.
+// Thread policy (issue 6): OpenBLAS always runs single-threaded; moe-lab's own pool
+// (moe/core/parallel.hpp) splits every product of at least 2^18 multiply-adds into row (or
+// column) blocks of C, one single-threaded OpenBLAS call per thread, and the elementwise kernels
+// split their rows over the same threads. One set of threads, so nothing oversubscribes and no
+// idle BLAS worker spins on a core our loops need. The split never cuts the inner dimension and
+// depends only on the sizes and the thread count: the same bits on every run at a thread count;
+// another thread count moves OpenBLAS's tile edges, so the last bits may differ.
 #pragma once
 #include <string>
 
@@ -30,10 +29,15 @@ void gemv(bool trans_a, int M, int N, T alpha, const T * A, int lda, const T * x
 double gemm_flops();
 void reset_gemm_flops();
 
-// Set the BLAS thread count (0 = number of online cores) and log the policy once.
+// Set the thread count (0 = number of online cores) of the pool and log the policy once.
 // Returns the thread count in force.
 int blas_init(int n_threads);
 int blas_threads();
+
+// Median GFLOP/s of `repeats` n x n x n SGEMMs after one warm-up, at blas_threads() threads:
+// through gemm<float> (the pool's split) or, with openblas_threads, one cblas call with
+// OpenBLAS's own threads — the machine's peak as OpenBLAS alone reaches it.
+double sgemm_gflops(int n, int repeats, bool openblas_threads);
 std::string blas_description(); // e.g. "OpenBLAS 0.3.21 (pthreads, Haswell), 2 threads"
 
 } // namespace moe::blas

@@ -59,7 +59,8 @@ void tokens_backward(T * demb, T * dcls, T * dpos, const T * dout, int B, int P,
 // causal: position t attends to t' <= t only
 template <typename T>
 void attention_forward(T * out, T * att, const T * qkv, int B, int Tn, int C, int NH, bool causal);
-// dqkv (B,T,3C) += ; datt_scratch (T,T) is overwritten
+// dqkv (B,T,3C) += ; datt_scratch (B,NH,T,T) is overwritten (one (T,T) block per sample and head,
+// so the pairs can run on different threads)
 template <typename T>
 void attention_backward(T * dqkv, T * datt_scratch, const T * dout, const T * qkv, const T * att, int B, int Tn,
                         int C, int NH);

@@ -1,0 +1,254 @@
+// The thread pool (moe/core/parallel.hpp) and what is built on it: the same thread count gives
+// the same bits run after run (static splits), and another thread count gives the same
+// numbers up to rounding (OpenBLAS's results depend on where a product is cut into tiles, so a
+// GEMM split over two threads differs from the whole product in the last bits).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "moe/blas/gemm.hpp"
+#include "moe/core/parallel.hpp"
+#include "moe/core/rng.hpp"
+#include "moe/nn/kernels.hpp"
+#include "moe/optim/optim.hpp"
+#include "moe/train/network.hpp"
+
+using namespace moe;
+using std::vector;
+
+namespace {
+// restores the thread count a test changed
+struct Threads {
+    int saved = par::threads();
+    explicit Threads(int n) { blas::blas_init(n); }
+    ~Threads() { blas::blas_init(saved); }
+};
+} // namespace
+
+TEST_CASE("par::run runs every task once, task t on thread t mod T, and rethrows the lowest failing task") {
+    Threads th(2);
+    REQUIRE(par::threads() == 2);
+    for (int n : {1, 2, 3, 7}) {
+        vector<std::atomic<int>> hits(n);
+        vector<std::thread::id> who(n);
+        auto f = [&](int t) {
+            hits[t]++;
+            who[t] = std::this_thread::get_id();
+            CHECK(par::in_task());
+        };
+        par::run(n, f);
+        for (int t = 0; t < n; ++t) CHECK(hits[t] == 1);
+        for (int t = 2; t < n; ++t) CHECK(who[t] == who[t % 2]); // rounds keep the thread
+        if (n >= 2) CHECK(who[0] == std::this_thread::get_id());
+        if (n >= 2) CHECK(who[1] != who[0]);
+    }
+    CHECK_FALSE(par::in_task());
+    // nested: runs serially on the calling task's thread
+    vector<std::thread::id> inner(2);
+    auto outer = [&](int t) {
+        if (t != 1) return;
+        auto g = [&](int u) { inner[u] = std::this_thread::get_id(); };
+        par::run(2, g);
+    };
+    par::run(2, outer);
+    CHECK(inner[0] == inner[1]);
+    // exceptions: the lowest-numbered failing task's, after all tasks ran; the pool stays usable
+    std::atomic<int> ran{0};
+    auto bad = [&](int t) {
+        ran++;
+        if (t == 1) throw std::runtime_error("task 1");
+        if (t == 2) throw std::runtime_error("task 2");
+    };
+    try {
+        par::run(4, bad);
+        FAIL("no exception");
+    } catch (const std::runtime_error & e) {
+        CHECK(std::string(e.what()) == "task 1");
+    }
+    CHECK(ran == 4);
+    std::atomic<int> after{0};
+    auto ok = [&](int) { after++; };
+    par::run(2, ok);
+    CHECK(after == 2);
+}
+
+TEST_CASE("parallel_for covers [0, n) exactly once in aligned ranges") {
+    Threads th(2);
+    for (int64_t n : {0, 1, 15, 16, 17, 100, 1000, 4097}) {
+        vector<int> seen(n, 0);
+        std::atomic<int> calls{0};
+        par::parallel_for(n, 0, [&](int64_t i0, int64_t i1) {
+            calls++;
+            CHECK(i0 < i1);
+            if (i1 != n) CHECK(i1 % 16 == 0);
+            for (int64_t i = i0; i < i1; ++i) seen[i]++;
+        }, 16);
+        for (int64_t i = 0; i < n; ++i) CHECK(seen[i] == 1);
+        CHECK(calls <= 2);
+    }
+}
+
+TEST_CASE("sgemm split over the pool: the product up to rounding, the same bits on every run") {
+    struct Shape { int M, N, K; };
+    for (Shape s : {Shape{300, 70, 64}, Shape{70, 300, 64}, Shape{1000, 1000, 16}, Shape{16, 1000, 1000}}) {
+        for (int ta = 0; ta < 2; ++ta)
+            for (int tb = 0; tb < 2; ++tb) {
+                Rng r(7);
+                vector<float> A((size_t)s.M * s.K), B((size_t)s.K * s.N), C0((size_t)s.M * s.N), C1, C2;
+                for (auto & v : A) v = (float)r.normal();
+                for (auto & v : B) v = (float)r.normal();
+                for (auto & v : C0) v = (float)r.normal();
+                const int lda = ta ? s.M : s.K, ldb = tb ? s.K : s.N;
+                vector<float> C3;
+                C1 = C0;
+                C2 = C0;
+                C3 = C0;
+                {
+                    Threads th(1);
+                    blas::gemm<float>(ta, tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 1.f, C1.data(), s.N);
+                }
+                {
+                    Threads th(2);
+                    blas::gemm<float>(ta, tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 1.f, C2.data(), s.N);
+                    blas::gemm<float>(ta, tb, s.M, s.N, s.K, 0.5f, A.data(), lda, B.data(), ldb, 1.f, C3.data(), s.N);
+                }
+                CHECK(std::memcmp(C2.data(), C3.data(), C2.size() * sizeof(float)) == 0);
+                // every element is the product: against a double dot, and against the 1-thread result
+                int bad = 0;
+                for (int m = 0; m < s.M; m += 7)
+                    for (int n = 0; n < s.N; n += 5) {
+                        double ref = C0[(size_t)m * s.N + n], mag = std::fabs(ref);
+                        for (int k = 0; k < s.K; ++k) {
+                            const double p = 0.5 * double(ta ? A[(size_t)k * s.M + m] : A[(size_t)m * s.K + k]) *
+                                             double(tb ? B[(size_t)n * s.K + k] : B[(size_t)k * s.N + n]);
+                            ref += p;
+                            mag += std::fabs(p);
+                        }
+                        const size_t i = (size_t)m * s.N + n;
+                        bad += std::fabs(C2[i] - ref) > 1e-6 * mag || std::fabs(C2[i] - C1[i]) > 1e-6 * mag;
+                    }
+                CHECK(bad == 0);
+            }
+    }
+}
+
+namespace {
+// A few AdamW steps of a MoE network: the first step's gradients, then the last logits and
+// every trainable value.
+struct Steps {
+    vector<float> grads, final;
+};
+Steps train_steps(const spec::Spec & sp, const models::InputShape & in, int B, int threads) {
+    Threads th(threads);
+    auto net = train::build_network(sp, in, 10, 1, 3);
+    net->plan(B);
+    optim::OptimConfig oc;
+    oc.kind = "adamw";
+    oc.lr = 1e-2;
+    optim::Optimizer<float> opt(oc, net->store, {});
+    const int V = 10;
+    vector<float> x((size_t)B * in.d), probs((size_t)B * V), losses(B), dlogits((size_t)B * V);
+    vector<int32_t> y(B), task(B, 0);
+    Rng rng(11);
+    for (auto & v : x) v = (float)rng.normal();
+    for (auto & v : y) v = (int32_t)rng.below(10);
+    Steps out;
+    for (int step = 0; step < 3; ++step) {
+        net->set_context(task.data(), B, step, (uint64_t)step);
+        const float * logits = net->model->forward(x.data(), B, true);
+        net->pool_lbl(true);
+        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
+        std::fill(dlogits.begin(), dlogits.end(), 0.f);
+        nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
+        net->model->backward(dlogits.data(), B);
+        if (step == 0) out.grads.assign(net->store.trainable_grads().begin(), net->store.trainable_grads().end());
+        opt.step(1.0);
+        net->after_step();
+        net->store.zero_grad();
+        if (step == 2) out.final.assign(logits, logits + (size_t)B * V);
+    }
+    auto tv = net->store.trainable_values();
+    out.final.insert(out.final.end(), tv.begin(), tv.end());
+    return out;
+}
+
+size_t n_diff(const vector<float> & a, const vector<float> & b) {
+    REQUIRE(a.size() == b.size());
+    size_t diff = 0;
+    for (size_t i = 0; i < a.size(); ++i) diff += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+    return diff;
+}
+void check_same_bits(const Steps & a, const Steps & b) {
+    CHECK(n_diff(a.grads, b.grads) == 0);
+    CHECK(n_diff(a.final, b.final) == 0);
+}
+// 1 vs 2 threads: the same training up to rounding. The first gradients agree to ~1e-6 of the
+// largest one (a gradient counted twice or dropped would be off by its own size); three AdamW
+// steps at lr 1e-2 move a weight by up to 3e-2, rounding differences move it by far less.
+void check_close(const Steps & a, const Steps & b) {
+    REQUIRE(a.grads.size() == b.grads.size());
+    REQUIRE(a.final.size() == b.final.size());
+    double gmax = 0, gdiff = 0, worst = 0;
+    for (size_t i = 0; i < a.grads.size(); ++i) {
+        gmax = std::max(gmax, (double)std::fabs(a.grads[i]));
+        gdiff = std::max(gdiff, (double)std::fabs(a.grads[i] - b.grads[i]));
+    }
+    for (size_t i = 0; i < a.final.size(); ++i) worst = std::max(worst, (double)std::fabs(a.final[i] - b.final[i]));
+    MESSAGE("1 vs 2 threads: gradients differ by " << gdiff << " (largest " << gmax << "), values after 3 steps by " << worst);
+    CHECK(gmax > 0);
+    CHECK(gdiff <= 1e-5 * gmax);
+    CHECK(worst < 1e-3);
+}
+} // namespace
+
+TEST_CASE("training steps: the same bits on every run at 2 threads, the same numbers at 1 (MLP, LoRA experts, top-k)") {
+    spec::Spec sp;
+    sp.model.kind = "mlp";
+    sp.model.mlp.hidden = {512, 256};
+    sp.adapters.sites = {"layers.0", "layers.1"};
+    sp.adapters.kind = "lora";
+    sp.adapters.experts = 8;
+    sp.adapters.rank = 16;
+    sp.adapters.alpha = 32;
+    sp.routing.kind = "topk";
+    sp.routing.k = 2;
+    sp.loss.lbl = "switch";
+    sp.loss.lbl_coef = 0.01;
+    const models::InputShape in{784, 0, 0, 0};
+    const auto b = train_steps(sp, in, 256, 2);
+    check_same_bits(b, train_steps(sp, in, 256, 2));
+    check_close(train_steps(sp, in, 256, 1), b);
+    SUBCASE("bottleneck adapters with a gate-weighted combine") {
+        sp.adapters.kind = "bottleneck";
+        const auto c = train_steps(sp, in, 256, 2);
+        check_same_bits(c, train_steps(sp, in, 256, 2));
+        check_close(train_steps(sp, in, 256, 1), c);
+    }
+}
+
+TEST_CASE("training steps: the same bits on every run at 2 threads, the same numbers at 1 (ViT, LoRA on qkv/fc1/fc2)") {
+    spec::Spec sp;
+    sp.model.kind = "vit";
+    sp.model.vit = {4, 64, 2, 2, 128};
+    sp.adapters.sites = {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"};
+    sp.adapters.kind = "lora";
+    sp.adapters.experts = 4;
+    sp.adapters.rank = 8;
+    sp.adapters.alpha = 16;
+    sp.routing.kind = "topk";
+    sp.routing.k = 2;
+    sp.loss.lbl = "switch";
+    sp.loss.lbl_coef = 0.01;
+    sp.train.unfreeze = {"head.*", "norm.*", "blocks.1.ln*", "blocks.0.mlp.fc2.*", "patch_embed.*"};
+    const models::InputShape in{784, 1, 28, 28};
+    const auto b = train_steps(sp, in, 32, 2);
+    check_same_bits(b, train_steps(sp, in, 32, 2));
+    check_close(train_steps(sp, in, 32, 1), b);
+}
