@@ -108,9 +108,8 @@ Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
         std::fill(dlogits.begin(), dlogits.end(), 0.f);
         nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
         model->backward(dlogits.data(), B);
-        opt.step(1.0);
+        opt.step(1.0, /*zero_grads=*/true);
         net->after_step();
-        store.zero_grad();
         ++step;
     };
     for (int i = 0; i < 3; ++i) one_step(); // warm-up

@@ -169,9 +169,8 @@ Steps train_steps(const spec::Spec & sp, const models::InputShape & in, int B, i
         nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
         net->model->backward(dlogits.data(), B);
         if (step == 0) out.grads.assign(net->store.trainable_grads().begin(), net->store.trainable_grads().end());
-        opt.step(1.0);
+        opt.step(1.0, /*zero_grads=*/true);
         net->after_step();
-        net->store.zero_grad();
         if (step == 2) out.final.assign(logits, logits + (size_t)B * V);
     }
     auto tv = net->store.trainable_values();

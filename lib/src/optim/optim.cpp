@@ -1,6 +1,7 @@
 // optim: SGD, AdamW, schedules, clipping (see moe/optim/optim.hpp).
 #include "moe/optim/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "moe/core/error.hpp"
@@ -20,23 +21,62 @@ double schedule_factor(const ScheduleConfig & s, int64_t step, int64_t total) {
     return s.min_lr_ratio + (1.0 - s.min_lr_ratio) * 0.5 * (1.0 + std::cos(M_PI * p));
 }
 
+// Sum of squares in double over 64 chunks whose bounds depend only on the length, each summed in
+// 8 interleaved lanes (a fixed order gcc can vectorise), the chunks split over the threads and
+// their sums added in chunk order: the same bits at any thread count, no allocation.
+template <typename T>
+static double sum_squares(const T * g, int64_t n) {
+    constexpr int kChunks = 64, L = 8;
+    double part[kChunks] = {};
+    const int64_t per = (n + kChunks - 1) / kChunks;
+    par::parallel_for(kChunks, n >= (1 << 16) ? 2 : kChunks + 1, [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+            const int64_t b = std::min(n, c * per), e = std::min(n, b + per);
+            double acc[L] = {}, tail = 0;
+            int64_t i = b;
+            for (; i + L <= e; i += L)
+                for (int j = 0; j < L; ++j) acc[j] += double(g[i + j]) * double(g[i + j]);
+            for (; i < e; ++i) tail += double(g[i]) * double(g[i]);
+            for (int w = L / 2; w > 0; w /= 2)
+                for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
+            part[c] = acc[0] + tail;
+        }
+    });
+    double ss = 0;
+    for (double x : part) ss += x;
+    return ss;
+}
+
 template <typename T>
 double clip_grad_norm(std::span<T> g, double max_norm) {
-    double ss = 0;
-    for (T x : g) ss += double(x) * double(x);
-    const double norm = std::sqrt(ss);
+    const double norm = std::sqrt(sum_squares(g.data(), (int64_t)g.size()));
     if (max_norm > 0 && norm > max_norm && std::isfinite(norm)) {
         const T s = static_cast<T>(max_norm / (norm + 1e-6));
-        for (T & x : g) x *= s;
+        T * x = g.data();
+        par::parallel_for((int64_t)g.size(), 1 << 14, [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) x[i] *= s;
+        }, 16);
     }
     return norm;
 }
 
 // AdamW on n elements. Restrict-qualified arguments let gcc vectorise the loop (sqrt and the
 // division included: the library is built with -fno-math-errno).
+// (gcc would split the zero store of g back out into a memset pass: the attribute keeps the
+// one pass)
 template <typename T>
-static void adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, const T * __restrict g, int64_t n, T b1,
-                         T b2, T decay, T step_size, T inv_sqrt_bc2, T eps) {
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, T * __restrict g, int64_t n, T b1,
+                         T b2, T decay, T step_size, T inv_sqrt_bc2, T eps, bool zero_grads) {
+    if (zero_grads) { // the same update, and the gradient cleared while its cache line is at hand
+        for (int64_t i = 0; i < n; ++i) {
+            const T gi = g[i];
+            g[i] = T(0);
+            m[i] = b1 * m[i] + (T(1) - b1) * gi;
+            v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
+            p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+        }
+        return;
+    }
     for (int64_t i = 0; i < n; ++i) {
         const T gi = g[i];
         m[i] = b1 * m[i] + (T(1) - b1) * gi;
@@ -68,18 +108,29 @@ Optimizer<T>::Optimizer(const OptimConfig & cfg, ParamStore<T> & store, const st
     }
     m_.assign(store.n_trainable(), T(0));
     if (cfg.kind == "adamw") v_.assign(store.n_trainable(), T(0));
+    // do the ranges tile the whole gradient block? (then step(.., true) clears every gradient)
+    size_t at = 0;
+    covers_all_ = true;
+    for (const auto & r : ranges_) {
+        covers_all_ = covers_all_ && r.begin == at;
+        at = r.end;
+    }
+    covers_all_ = covers_all_ && at == store.n_trainable();
 }
 
 template <typename T>
-void Optimizer<T>::step(double lr_factor) {
+void Optimizer<T>::step(double lr_factor, bool zero_grads) {
     ++t_;
     T * p = store_->trainable_values().data();
-    const T * g = store_->trainable_grads().data();
+    T * g = store_->trainable_grads().data();
     if (cfg_.kind == "adamw") {
         const double b1 = cfg_.beta1, b2 = cfg_.beta2;
         const double bc1 = 1.0 - std::pow(b1, double(t_)), bc2 = 1.0 - std::pow(b2, double(t_));
         for (const auto & r : ranges_) {
-            if (r.lr == 0) continue; // a group with learning rate 0 is frozen: no update, no state
+            if (r.lr == 0) { // a group with learning rate 0 is frozen: no update, no state
+                if (zero_grads) std::fill(g + r.begin, g + r.end, T(0));
+                continue;
+            }
             const T lr = static_cast<T>(r.lr * lr_factor);
             const T decay = static_cast<T>(1.0 - r.lr * lr_factor * r.weight_decay);
             const T step_size = static_cast<T>(lr / bc1);
@@ -88,7 +139,7 @@ void Optimizer<T>::step(double lr_factor) {
             // one flat pass, split over the threads (elementwise: no result depends on it)
             par::parallel_for(int64_t(r.end - r.begin), 1 << 14, [&](int64_t i0, int64_t i1) {
                 adamw_update(p + r.begin + i0, m_.data() + r.begin + i0, v_.data() + r.begin + i0, g + r.begin + i0,
-                             i1 - i0, tb1, tb2, decay, step_size, inv_sqrt_bc2, eps);
+                             i1 - i0, tb1, tb2, decay, step_size, inv_sqrt_bc2, eps, zero_grads);
             }, 16);
         }
     } else {
@@ -105,7 +156,9 @@ void Optimizer<T>::step(double lr_factor) {
                 p[i] -= lr * gi;
             }
         }
+        if (zero_grads) store_->zero_grad();
     }
+    if (zero_grads && !covers_all_) store_->zero_grad(); // gradients outside the ranges (none today)
 }
 
 template class Optimizer<float>;

@@ -578,9 +578,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                 throw Error(ErrorCode::numeric, msg, {"try a lower train.lr or train.clip_grad_norm"});
             }
             const double factor = optim::schedule_factor(sc, step, total);
-            opt_.step(factor);
+            opt_.step(factor, /*zero_grads=*/true); // the next step starts from zero gradients
             net->after_step();
-            store.zero_grad();
             ++step;
 
             st.win_loss += loss; st.win_aux += aux; st.win_acc += double(correct) / n; ++st.win_n; st.win_samples += n;

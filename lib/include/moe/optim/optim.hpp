@@ -50,7 +50,9 @@ class Optimizer {
     // Resolves the groups once, into contiguous ranges of the trainable block.
     Optimizer(const OptimConfig & cfg, ParamStore<T> & store, const std::vector<GroupConfig> & groups);
     // One update with lr = group peak * lr_factor. Gradients must be fully accumulated.
-    void step(double lr_factor);
+    // zero_grads: also set every trainable gradient to 0 (what ParamStore::zero_grad does), in
+    // the same pass for AdamW, which saves a pass over the gradient block (issue 6).
+    void step(double lr_factor, bool zero_grads = false);
     int64_t steps() const { return t_; }
     void set_steps(int64_t t) { t_ = t; }
     std::vector<T> & state_m() { return m_; } // adamw m / sgd momentum buffer
@@ -66,6 +68,7 @@ class Optimizer {
     OptimConfig cfg_;
     ParamStore<T> * store_;
     std::vector<Range> ranges_;
+    bool covers_all_ = false; // the ranges tile the whole trainable block
     std::vector<T> m_, v_;
     int64_t t_ = 0;
 };
