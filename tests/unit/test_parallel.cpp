@@ -17,6 +17,7 @@
 #include "moe/core/parallel.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/nn/kernels.hpp"
+#include "moe/core/params.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/network.hpp"
 
@@ -250,4 +251,67 @@ TEST_CASE("training steps: the same bits on every run at 2 threads, the same num
     const auto b = train_steps(sp, in, 32, 2);
     check_same_bits(b, train_steps(sp, in, 32, 2));
     check_close(train_steps(sp, in, 32, 1), b);
+}
+
+TEST_CASE("gradient norm: the double sum of squares, the same bits at 1 and 2 threads; clipping scales") {
+    const int64_t n = 300007; // not a multiple of the 64 chunks, over the parallel threshold
+    vector<float> g(n);
+    Rng r(3);
+    for (auto & v : g) v = (float)r.normal();
+    double ref = 0;
+    for (float v : g) ref += double(v) * double(v);
+    double n1, n2;
+    {
+        Threads th(1);
+        n1 = optim::clip_grad_norm(std::span<float>(g), 0.0);
+    }
+    {
+        Threads th(2);
+        n2 = optim::clip_grad_norm(std::span<float>(g), 0.0);
+    }
+    CHECK(std::memcmp(&n1, &n2, sizeof(double)) == 0);
+    CHECK(n1 == doctest::Approx(std::sqrt(ref)).epsilon(1e-12));
+    Threads th(2);
+    const double before = optim::clip_grad_norm(std::span<float>(g), 10.0);
+    CHECK(before == doctest::Approx(std::sqrt(ref)).epsilon(1e-12));
+    CHECK(optim::clip_grad_norm(std::span<float>(g), 0.0) == doctest::Approx(10.0).epsilon(1e-5));
+    // short vectors too (one chunk holds everything, the other 63 are empty)
+    vector<float> s = {3, 4};
+    CHECK(optim::clip_grad_norm(std::span<float>(s), 0.0) == 5.0);
+}
+
+TEST_CASE("Optimizer::step(f, zero_grads): the same update as step then zero_grad, every gradient cleared") {
+    Threads th(2);
+    for (const char * kind : {"adamw", "sgd"}) {
+        auto make = [](ParamStore<float> & st) {
+            st.declare("site.router.weight", {64, 300}, true, Init::Normal(1.0));
+            st.declare("site.experts.lora_a", {70000}, true, Init::Normal(1.0));
+            st.declare("frozen.weight", {10}, false, Init::Normal(1.0));
+            st.declare("head.weight", {33}, true, Init::Normal(1.0));
+            st.allocate(9);
+        };
+        ParamStore<float> a, b;
+        make(a);
+        make(b);
+        optim::OptimConfig oc;
+        oc.kind = kind;
+        oc.lr = 1e-2;
+        oc.momentum = 0.9;
+        // a group at lr 0 (frozen for the optimizer, its gradient must still be cleared)
+        const vector<optim::GroupConfig> groups = {{"head.*", 0.0, 0.0, -1}};
+        optim::Optimizer<float> oa(oc, a, groups), ob(oc, b, groups);
+        Rng r(4);
+        for (int step = 0; step < 3; ++step) {
+            auto ga = a.trainable_grads(), gb = b.trainable_grads();
+            for (size_t i = 0; i < ga.size(); ++i) ga[i] = gb[i] = (float)r.normal();
+            oa.step(0.5);
+            a.zero_grad();
+            ob.step(0.5, true);
+            size_t nonzero = 0;
+            for (float x : b.trainable_grads()) nonzero += x != 0.0f;
+            CHECK(nonzero == 0);
+            CHECK(n_diff(vector<float>(a.trainable_values().begin(), a.trainable_values().end()),
+                         vector<float>(b.trainable_values().begin(), b.trainable_values().end())) == 0);
+        }
+    }
 }
