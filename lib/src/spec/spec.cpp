@@ -326,7 +326,7 @@ template <typename V>
 void visit(V & v, ExpSpec & s) {
     v.field("name", s.name, "Run name, stored in the run file and shown in summaries.");
     v.field("seed", s.seed, "Seed of every random draw (initialisation by parameter name, data order, transforms).");
-    v.field("threads", s.threads, "BLAS threads (0 = all cores); `--threads` overrides.", at_least(0));
+    v.field("threads", s.threads, "threads of the run, one pool for the matrix products and the kernels (0 = all cores); `--threads` overrides.", at_least(0));
 }
 
 template <typename V>
