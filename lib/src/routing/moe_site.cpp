@@ -137,7 +137,10 @@ void MoeSite<T>::plan(int N) {
     xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
     h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0));
     gg_.assign(NK, T(0)); dgg_.assign(NK, T(0));
-    yg_.assign(NK * OC_, T(0)); dyg_.assign(NK * OC_, T(0));
+    // LoRA's backward never reads the block outputs (the gate is folded into hg), so its output
+    // gradients reuse yg_'s storage; the bottleneck and task-routed paths need both
+    const bool own_dyg = ac_.kind != "lora" || rc_.kind == "task";
+    yg_.assign(NK * OC_, T(0)); dyg_.assign(own_dyg ? NK * OC_ : 0, T(0));
     if (rc_.kind == "expert_choice") picks_.assign((size_t)E_ * N, 0);
     if (rc_.kind == "dynmole") { wdense_.assign((size_t)N * E_, T(0)); ent_.assign(N, T(0)); }
     f_.assign(P_, T(0));
@@ -428,7 +431,7 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     if (lora && has_router_) std::fill(dgg_.begin(), dgg_.begin() + routed_, T(0));
     for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
-        T * dyg = dyg_.data() + (size_t)b * OC_;
+        T * dyg = (lora ? yg_.data() : dyg_.data()) + (size_t)b * OC_; // LoRA: yg_'s storage (see plan)
         T * dxg = dxg_.data() + (size_t)b * C_;
         const T * xg = xg_.data() + (size_t)b * C_;
         (void)xd;
