@@ -10,6 +10,7 @@
 #include <cstring>
 #include <set>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -208,49 +209,43 @@ void check_close(const Steps & a, const Steps & b) {
 }
 } // namespace
 
-TEST_CASE("training steps: the same bits on every run at 2 threads, the same numbers at 1 (MLP, LoRA experts, top-k)") {
+// A MoE spec as the benchmarks build it: top-k (k = 2) router, Switch load balancing at 0.01.
+static spec::Spec moe_spec(const std::string & model, std::vector<std::string> sites, int experts, int rank) {
     spec::Spec sp;
-    sp.model.kind = "mlp";
-    sp.model.mlp.hidden = {512, 256};
-    sp.adapters.sites = {"layers.0", "layers.1"};
+    sp.model.kind = model;
+    sp.adapters.sites = std::move(sites);
     sp.adapters.kind = "lora";
-    sp.adapters.experts = 8;
-    sp.adapters.rank = 16;
-    sp.adapters.alpha = 32;
+    sp.adapters.experts = experts;
+    sp.adapters.rank = rank;
+    sp.adapters.alpha = 2.0 * rank;
     sp.routing.kind = "topk";
     sp.routing.k = 2;
     sp.loss.lbl = "switch";
     sp.loss.lbl_coef = 0.01;
+    return sp;
+}
+
+// 2 threads twice: the same bits; 1 thread: the same numbers up to rounding.
+static void check_thread_counts(const spec::Spec & sp, const models::InputShape & in, int B) {
+    const auto two = train_steps(sp, in, B, 2);
+    check_same_bits(two, train_steps(sp, in, B, 2));
+    check_close(train_steps(sp, in, B, 1), two);
+}
+
+TEST_CASE("training steps: the same bits on every run at 2 threads, the same numbers at 1 (MLP, LoRA experts, top-k)") {
+    spec::Spec sp = moe_spec("mlp", {"layers.0", "layers.1"}, 8, 16);
+    sp.model.mlp.hidden = {512, 256};
     const models::InputShape in{784, 0, 0, 0};
-    const auto b = train_steps(sp, in, 256, 2);
-    check_same_bits(b, train_steps(sp, in, 256, 2));
-    check_close(train_steps(sp, in, 256, 1), b);
-    SUBCASE("bottleneck adapters with a gate-weighted combine") {
-        sp.adapters.kind = "bottleneck";
-        const auto c = train_steps(sp, in, 256, 2);
-        check_same_bits(c, train_steps(sp, in, 256, 2));
-        check_close(train_steps(sp, in, 256, 1), c);
-    }
+    check_thread_counts(sp, in, 256);
+    sp.adapters.kind = "bottleneck"; // bottleneck adapters: the gate-weighted combine
+    check_thread_counts(sp, in, 256);
 }
 
 TEST_CASE("training steps: the same bits on every run at 2 threads, the same numbers at 1 (ViT, LoRA on qkv/fc1/fc2)") {
-    spec::Spec sp;
-    sp.model.kind = "vit";
+    spec::Spec sp = moe_spec("vit", {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"}, 4, 8);
     sp.model.vit = {4, 64, 2, 2, 128};
-    sp.adapters.sites = {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"};
-    sp.adapters.kind = "lora";
-    sp.adapters.experts = 4;
-    sp.adapters.rank = 8;
-    sp.adapters.alpha = 16;
-    sp.routing.kind = "topk";
-    sp.routing.k = 2;
-    sp.loss.lbl = "switch";
-    sp.loss.lbl_coef = 0.01;
     sp.train.unfreeze = {"head.*", "norm.*", "blocks.1.ln*", "blocks.0.mlp.fc2.*", "patch_embed.*"};
-    const models::InputShape in{784, 1, 28, 28};
-    const auto b = train_steps(sp, in, 32, 2);
-    check_same_bits(b, train_steps(sp, in, 32, 2));
-    check_close(train_steps(sp, in, 32, 1), b);
+    check_thread_counts(sp, {784, 1, 28, 28}, 32);
 }
 
 TEST_CASE("gradient norm: the double sum of squares, the same bits at 1 and 2 threads; clipping scales") {

@@ -67,18 +67,9 @@ double clip_grad_norm(std::span<T> g, double max_norm) {
 template <typename T>
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, T * __restrict g, int64_t n, T b1,
                          T b2, T decay, T step_size, T inv_sqrt_bc2, T eps, bool zero_grads) {
-    if (zero_grads) { // the same update, and the gradient cleared while its cache line is at hand
-        for (int64_t i = 0; i < n; ++i) {
-            const T gi = g[i];
-            g[i] = T(0);
-            m[i] = b1 * m[i] + (T(1) - b1) * gi;
-            v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-            p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-        }
-        return;
-    }
     for (int64_t i = 0; i < n; ++i) {
         const T gi = g[i];
+        if (zero_grads) g[i] = T(0); // cleared while its cache line is at hand (gcc unswitches the test)
         m[i] = b1 * m[i] + (T(1) - b1) * gi;
         v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
         p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
