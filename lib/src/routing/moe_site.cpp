@@ -134,12 +134,18 @@ void MoeSite<T>::plan(int N) {
     gate_.assign(NK, T(0)); dgate_.assign(NK, T(0));
     idx_.assign(NK, -1); perm_.assign(NK, 0); pos_.assign(NK, -1); offsets_.assign(E_ + 1, 0);
     xd_.assign(nd, T(0)); mask_.assign(nd, T(1)); dxd_.assign(std::max(nd, nj), T(0));
-    xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
+    // LoRA adds its up-projection and its input gradient straight into token rows (experts_addmm):
+    // no (routed, C) input-gradient blocks, but B^T and A as panels per expert; the other paths
+    // (bottleneck, task routing) keep their blocks
+    const bool lora_rows = ac_.kind == "lora" && rc_.kind != "task";
+    xg_.assign(NK * C_, T(0)); dxg_.assign(lora_rows ? 0 : NK * C_, T(0));
+    bt_.assign(lora_rows ? (size_t)E_ * adapters::panel_size(R_, OC_) : 0, T(0));
+    at_.assign(lora_rows ? (size_t)E_ * adapters::panel_size(R_, C_) : 0, T(0));
     h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0));
     gg_.assign(NK, T(0)); dgg_.assign(NK, T(0));
     // LoRA's backward never reads the block outputs (the gate is folded into hg), so its output
     // gradients reuse yg_'s storage; the bottleneck and task-routed paths need both
-    const bool own_dyg = ac_.kind != "lora" || rc_.kind == "task";
+    const bool own_dyg = !lora_rows;
     yg_.assign(NK * OC_, T(0)); dyg_.assign(own_dyg ? NK * OC_ : 0, T(0));
     if (rc_.kind == "expert_choice") picks_.assign((size_t)E_ * N, 0);
     if (rc_.kind == "dynmole") { wdense_.assign((size_t)N * E_, T(0)); ent_.assign(N, T(0)); }
@@ -284,20 +290,27 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     }
     // sparse dispatch: group (token, slot) pairs by expert, dense GEMMs per block, scatter-add
     routed_ = adapters::dispatch_plan(perm_.data(), offsets_.data(), idx_.data(), N, K, E_);
-    adapters::dispatch_positions(pos_.data(), perm_.data(), routed_, N, K);
     const bool lora = ac_.kind == "lora";
+    if (!lora) adapters::dispatch_positions(pos_.data(), perm_.data(), routed_, N, K); // for combine_rows
     if (lora) // LoRA folds the gate into its rank-R activations: the gates in dispatch order
         for (int i = 0; i < routed_; ++i) gg_[i] = gate_[perm_[i]];
-    // each expert: gather its rows, its dense GEMMs into its block of yg (experts in parallel);
-    // then every token adds its slots' rows (tokens in parallel)
+    // each expert (experts in parallel): gather its rows, then LoRA's rank-R activations (its
+    // up-projection is added straight into the token rows below, tokens in parallel) or the
+    // bottleneck's dense GEMMs into its block of yg (every token then adds its slots' rows)
     for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
         T * xg = xg_.data() + (size_t)b * C_;
         T * yg = yg_.data() + (size_t)b * OC_;
         adapters::gather_rows(xg, xd, perm_.data(), b, en, K, C_);
         if (lora) {
-            adapters::lora_gated_forward(yg, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, xg, gg_.data() + b,
-                                         a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, scale_, n, C_, OC_, R_);
+            adapters::lora_gated_forward((T *)nullptr, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, xg,
+                                         gg_.data() + b, a_ + (size_t)e * R_ * C_, (const T *)nullptr, scale_, n, C_,
+                                         OC_, R_);
+            // B_e^T (R,OC) as panels for experts_addmm; A_e too when a backward will follow (its
+            // input gradient), while the product above has just brought A_e into the cache
+            adapters::pack_panels(bt_.data() + e * adapters::panel_size(R_, OC_), b_ + (size_t)e * OC_ * R_, R_, OC_, true);
+            if (train)
+                adapters::pack_panels(at_.data() + e * adapters::panel_size(R_, C_), a_ + (size_t)e * R_ * C_, R_, C_, false);
         } else {
             std::fill(yg, yg + (size_t)n * OC_, T(0));
             adapters::bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg,
@@ -305,8 +318,12 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
                                          bu_ + (size_t)e * OC_, n, C_, OC_, R_);
         }
     });
-    // LoRA's yg already carries the gate; the bottleneck's is applied here
-    adapters::combine_rows(out, yg_.data(), lora ? (const T *)nullptr : gate_.data(), pos_.data(), N, K, OC_);
+    // out[token] += hg[i] @ B_e^T over its experts (LoRA's hg carries the gate); the bottleneck's
+    // blocks are added with their gates
+    if (lora)
+        adapters::experts_addmm(out, hg_.data(), bt_.data(), adapters::panel_size(R_, OC_), perm_.data(), offsets_.data(),
+                                E_, N, K, R_, OC_);
+    else adapters::combine_rows(out, yg_.data(), gate_.data(), pos_.data(), N, K, OC_);
 
     // counts, auxiliary losses, telemetry
     std::vector<int64_t> & cnt = micro_counts_;
@@ -432,13 +449,15 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
         T * dyg = (lora ? yg_.data() : dyg_.data()) + (size_t)b * OC_; // LoRA: yg_'s storage (see plan)
-        T * dxg = dxg_.data() + (size_t)b * C_;
+        T * dxg = lora ? (T *)nullptr : dxg_.data() + (size_t)b * C_;
         const T * xg = xg_.data() + (size_t)b * C_;
         (void)xd;
         if (lora) {
             // forward was: out[token] += yg[i], yg = lora_gated(xg)   so   dyg[i] = dout[token]
             adapters::gather_rows(dyg, dout, perm_.data(), b, en, K, OC_);
-            adapters::lora_gated_backward(dxd ? dxg : (T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
+            if (dxd && !train_) // packed by forward in training
+                adapters::pack_panels(at_.data() + e * adapters::panel_size(R_, C_), a_ + (size_t)e * R_ * C_, R_, C_, false);
+            adapters::lora_gated_backward((T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
                                           db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr,
                                           has_router_ ? dgg_.data() + b : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg,
                                           xg, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, gg_.data() + b,
@@ -455,8 +474,12 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
                                           a_ + (size_t)e * R_ * C_, b_ + (size_t)e * OC_ * R_, n, C_, OC_, R_);
         }
     });
-    // forward was: xg[i] = xd[perm[i] / K]   so   dxd[token] += sum over its slots of dxg
-    if (dxd) adapters::combine_rows(dxd, dxg_.data(), (const T *)nullptr, pos_.data(), N, K, C_);
+    // forward was: xg[i] = xd[perm[i] / K], h = xg @ A_e^T   so   dxd[token] += dh[i] @ A_e over its
+    // experts (LoRA, straight into the token rows) or += the sum of its slots' dxg blocks
+    if (dxd && lora)
+        adapters::experts_addmm(dxd, dh_.data(), at_.data(), adapters::panel_size(R_, C_), perm_.data(), offsets_.data(),
+                                E_, N, K, R_, C_);
+    else if (dxd) adapters::combine_rows(dxd, dxg_.data(), (const T *)nullptr, pos_.data(), N, K, C_);
     if (lora && has_router_) // the gate gradients back in (token, slot) order
         for (int i = 0; i < routed_; ++i) dgate_[perm_[i]] += dgg_[i];
     if (dropout && dinp)

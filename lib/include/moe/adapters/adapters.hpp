@@ -28,7 +28,8 @@ void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * i
 // The gate is folded into the rank-R activations, so the block output needs no zero fill, no gate
 // pass and no copy kept for backward (the gate gradient comes from the R-wide h instead):
 //   h (n,R) cache = inp (n,C) @ a^T ;  hg (n,R) cache = (s * g[i]) * h[i]  (row i) ;
-//   out (n,OC) = hg @ b^T                                   (OVERWRITTEN: scatter-added by the caller)
+//   out (n,OC) = hg @ b^T                                   (OVERWRITTEN: scatter-added by the caller;
+//                                                            null: skipped, the caller uses experts_addmm)
 // inp (n,C) the block's gathered rows; g (n) the gate of each row (gathered).
 template <typename T>
 void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n,
@@ -81,5 +82,28 @@ void dispatch_positions(int32_t * pos, const int32_t * perm, int routed, int N, 
 // expert's gather_rows: dinp[n] += sum_j dxg[pos[n*K+j]].
 template <typename T>
 void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, int N, int K, int OC);
+
+// ---- rank-R products added straight into token rows (LoRA's up-projection and input gradient) ----
+// w (R, OC) travels as panels: ceil(OC / kPanel) column blocks, each (R, kPanel) contiguous, the
+// last zero-padded; panel_size(R, OC) elements. pack_panels writes them from w (R, OC) row-major
+// or, transposed, from w^T (OC, R) row-major (LoRA's B).
+inline constexpr int kPanel = 16;
+inline int64_t panel_size(int R, int OC) { return (int64_t)R * ((OC + kPanel - 1) / kPanel * kPanel); }
+template <typename T>
+void pack_panels(T * dst, const T * w, int R, int OC, bool transposed);
+// out[perm[i] / K] (OC) += h[i - begin] (R) @ w (R, OC, panels)   for i in [begin, end).
+// Each output is summed over R in order and then added to its token's row; rows are added one
+// after another (two rows of one token add in row order). No block output, no zero fill, no
+// separate scatter pass: the product lands in the token's row while it is in registers.
+template <typename T>
+void scatter_addmm_rows(T * out, const T * h, const T * w, const int32_t * perm, int begin, int end, int K, int R,
+                        int OC);
+// Every expert at once: out[token] += h[i] @ w_e for each routed row i of expert e, where
+// h (routed, R) is in dispatch order and w_e = w + e * w_stride (panels of (R, OC)). The tokens
+// split over the threads (each thread adds only into its own rows); each token adds its experts'
+// products in expert order, whatever the thread count.
+template <typename T>
+void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, const int32_t * perm, const int32_t * offsets,
+                   int E, int N, int K, int R, int OC);
 
 } // namespace moe::adapters

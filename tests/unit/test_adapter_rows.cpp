@@ -1,0 +1,166 @@
+// The float paths of the rank-R products added straight into token rows (adapters::experts_addmm,
+// LoRA's up-projection and input gradient in MoeSite) and of blas::gemm with beta = 0, against
+// double-precision references. The double paths are gradient-checked in
+// tests/gradcheck/test_gradcheck_adapters.cpp (dispatch_lora_rows_mixture).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "moe/adapters/adapters.hpp"
+#include "moe/blas/gemm.hpp"
+#include "moe/core/parallel.hpp"
+#include "moe/core/rng.hpp"
+
+using namespace moe;
+using std::vector;
+
+namespace {
+struct Threads {
+    int saved = par::threads();
+    explicit Threads(int n) { blas::blas_init(n); }
+    ~Threads() { blas::blas_init(saved); }
+};
+
+vector<float> random_floats(size_t n, uint64_t seed) {
+    Rng rng(seed);
+    vector<float> v(n);
+    for (auto & x : v) x = static_cast<float>(rng.uniform(-1.0, 1.0));
+    return v;
+}
+
+// out (rows of OC) against the double sum over R of h[i][r] * w[r][c], added to out0
+void check_rows(const vector<float> & out, const vector<float> & out0, const vector<float> & h, const vector<float> & w,
+                const vector<int32_t> & perm, int begin, int end, int K, int R, int OC) {
+    vector<double> ref(out0.begin(), out0.end()), mag(out0.size(), 0.0);
+    for (int i = begin; i < end; ++i) {
+        const int t = perm[i] / K;
+        for (int c = 0; c < OC; ++c) {
+            double acc = 0, a = 0;
+            for (int r = 0; r < R; ++r) {
+                acc += (double)h[(size_t)(i - begin) * R + r] * w[(size_t)r * OC + c];
+                a += std::fabs((double)h[(size_t)(i - begin) * R + r] * w[(size_t)r * OC + c]);
+            }
+            ref[(size_t)t * OC + c] += acc;
+            mag[(size_t)t * OC + c] += a + std::fabs(ref[(size_t)t * OC + c]);
+        }
+    }
+    for (size_t j = 0; j < out.size(); ++j) {
+        INFO("element " << j << " R " << R << " OC " << OC << " rows " << end - begin);
+        CHECK(std::fabs(out[j] - ref[j]) <= 2e-6 * (mag[j] + 1e-30) + 1e-30);
+    }
+}
+} // namespace
+
+TEST_CASE("pack_panels: (R, OC) and transposed (OC, R) into zero-padded 16-column panels") {
+    for (int OC : {1, 15, 16, 17, 40}) {
+        const int R = 3;
+        vector<float> w = random_floats((size_t)R * OC, 7), wt((size_t)OC * R);
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < OC; ++c) wt[(size_t)c * R + r] = w[(size_t)r * OC + c];
+        const int64_t size = adapters::panel_size(R, OC);
+        CHECK(size == (int64_t)R * ((OC + 15) / 16 * 16));
+        vector<float> p(size, std::nanf("")), pt(size, std::nanf(""));
+        adapters::pack_panels(p.data(), w.data(), R, OC, false);
+        adapters::pack_panels(pt.data(), wt.data(), R, OC, true);
+        for (int c0 = 0; c0 < OC; c0 += 16)
+            for (int r = 0; r < R; ++r)
+                for (int j = 0; j < 16; ++j) {
+                    const float want = c0 + j < OC ? w[(size_t)r * OC + c0 + j] : 0.f;
+                    const size_t at = (size_t)c0 * R + (size_t)r * 16 + j;
+                    CHECK(p[at] == want);
+                    CHECK(pt[at] == want);
+                }
+    }
+}
+
+TEST_CASE("scatter_addmm_rows (float): the double product for every tile and tail shape, repeated tokens included") {
+    for (int R : {1, 3, 16})
+        for (int OC : {1, 7, 16, 17, 40, 200})
+            for (int n : {1, 2, 3, 6, 7, 8, 13}) {
+                const int K = 2, N = 9, begin = 2, end = begin + n;
+                // rows begin.. map to tokens perm[i] / K; rows 2 and 3 of the block share token 4
+                vector<int32_t> perm(end);
+                for (int i = 0; i < end; ++i) perm[i] = (int32_t)(((i * 5) % N) * K + (i & 1));
+                if (n >= 4) { perm[begin + 2] = 4 * K; perm[begin + 3] = 4 * K + 1; }
+                vector<float> h = random_floats((size_t)n * R, 11 + R), w = random_floats((size_t)R * OC, 13 + OC);
+                vector<float> panels(adapters::panel_size(R, OC));
+                adapters::pack_panels(panels.data(), w.data(), R, OC, false);
+                vector<float> out0 = random_floats((size_t)N * OC, 17), out = out0;
+                adapters::scatter_addmm_rows(out.data(), h.data(), panels.data(), perm.data(), begin, end, K, R, OC);
+                check_rows(out, out0, h, w, perm, begin, end, K, R, OC);
+            }
+}
+
+TEST_CASE("experts_addmm (float): each token adds its experts in expert order; the same bits at 1 and 2 threads") {
+    const int N = 300, K = 2, E = 5, R = 16, OC = 72;
+    Rng rng(5);
+    vector<int32_t> idx((size_t)N * K), perm((size_t)N * K), offsets(E + 1);
+    for (int n = 0; n < N; ++n) { // two distinct experts per token, one slot sometimes unrouted
+        const int e0 = (int)(rng.uniform() * E) % E, e1 = (e0 + 1 + (int)(rng.uniform() * (E - 1)) % (E - 1)) % E;
+        idx[(size_t)n * K] = e0;
+        idx[(size_t)n * K + 1] = n % 7 == 3 ? -1 : e1;
+    }
+    const int routed = adapters::dispatch_plan(perm.data(), offsets.data(), idx.data(), N, K, E);
+    vector<float> h = random_floats((size_t)routed * R, 21), w = random_floats((size_t)E * R * OC, 23);
+    const int64_t ps = adapters::panel_size(R, OC);
+    vector<float> panels((size_t)E * ps);
+    for (int e = 0; e < E; ++e) adapters::pack_panels(panels.data() + e * ps, w.data() + (size_t)e * R * OC, R, OC, false);
+    const vector<float> out0 = random_floats((size_t)N * OC, 29);
+
+    // reference order: expert by expert, each expert's rows in token order
+    vector<float> serial = out0;
+    for (int e = 0; e < E; ++e)
+        adapters::scatter_addmm_rows(serial.data(), h.data() + (size_t)offsets[e] * R, panels.data() + e * ps, perm.data(),
+                                     offsets[e], offsets[e + 1], K, R, OC);
+    vector<float> one = out0, two = out0, again = out0;
+    {
+        Threads t(1);
+        adapters::experts_addmm(one.data(), h.data(), panels.data(), ps, perm.data(), offsets.data(), E, N, K, R, OC);
+    }
+    {
+        Threads t(2);
+        adapters::experts_addmm(two.data(), h.data(), panels.data(), ps, perm.data(), offsets.data(), E, N, K, R, OC);
+        adapters::experts_addmm(again.data(), h.data(), panels.data(), ps, perm.data(), offsets.data(), E, N, K, R, OC);
+    }
+    CHECK(std::memcmp(one.data(), serial.data(), sizeof(float) * serial.size()) == 0);
+    CHECK(std::memcmp(two.data(), serial.data(), sizeof(float) * serial.size()) == 0);
+    CHECK(std::memcmp(again.data(), serial.data(), sizeof(float) * serial.size()) == 0);
+
+    // and the double product of every routed row
+    vector<double> ref(out0.begin(), out0.end());
+    for (int e = 0; e < E; ++e)
+        for (int i = offsets[e]; i < offsets[e + 1]; ++i)
+            for (int c = 0; c < OC; ++c) {
+                double acc = 0;
+                for (int r = 0; r < R; ++r) acc += (double)h[(size_t)i * R + r] * w[((size_t)e * R + r) * OC + c];
+                ref[(size_t)(perm[i] / K) * OC + c] += acc;
+            }
+    double worst = 0;
+    for (size_t j = 0; j < ref.size(); ++j) worst = std::max(worst, std::fabs(one[j] - ref[j]));
+    CHECK(worst < 1e-5);
+}
+
+TEST_CASE("gemm (float) with beta = 0: C's old contents are ignored (NaN included) and columns past N are kept") {
+    for (int threads : {1, 2}) {
+        Threads t(threads);
+        const int M = 70, N = 40, K = 16, ldc = 48;
+        vector<float> a = random_floats((size_t)M * K, 31), b = random_floats((size_t)K * N, 37);
+        vector<float> c((size_t)M * ldc, std::numeric_limits<float>::quiet_NaN());
+        for (int i = 0; i < M; ++i)
+            for (int j = N; j < ldc; ++j) c[(size_t)i * ldc + j] = 7.f; // outside the product
+        blas::gemm<float>(false, false, M, N, K, 2.f, a.data(), K, b.data(), N, 0.f, c.data(), ldc);
+        for (int i = 0; i < M; ++i)
+            for (int j = 0; j < ldc; ++j) {
+                if (j >= N) {
+                    CHECK(c[(size_t)i * ldc + j] == 7.f);
+                    continue;
+                }
+                double ref = 0;
+                for (int k = 0; k < K; ++k) ref += 2.0 * a[(size_t)i * K + k] * b[(size_t)k * N + j];
+                CHECK(std::fabs(c[(size_t)i * ldc + j] - ref) < 1e-5);
+            }
+    }
+}
