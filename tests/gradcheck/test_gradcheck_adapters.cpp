@@ -185,13 +185,13 @@ GradCase case_dispatch_gated() {
 }
 
 // LoRA experts as MoeSite runs them: the up-projection and the input gradient added straight into
-// the token rows by experts_addmm (B^T and A as panels), no block outputs and no scatter pass.
+// the token rows by experts_addmm (from B stored transposed, and from A), no block outputs and no
+// scatter pass.
 GradCase case_dispatch_rows() {
     struct S : Mixture {
-        vector<double> hg, gg, dgg, bt, at;
+        vector<double> hg, gg, dgg;
         int routed = 0;
-        S() : Mixture(41), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK),
-              bt(kE * adapters::panel_size(kR, kOC)), at(kE * adapters::panel_size(kR, kC)) {}
+        S() : Mixture(41), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
     };
     auto s = std::make_shared<S>();
     const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
@@ -201,35 +201,31 @@ GradCase case_dispatch_rows() {
         s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
         for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
         std::fill(s->out.begin(), s->out.end(), 0.0);
-        std::fill(s->bt.begin(), s->bt.end(), std::nan("")); // packed afresh: every panel is written
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->xg.data() + (size_t)b * C, s->inp.data(), s->perm.data(), b, en, K, C);
             adapters::lora_gated_forward((double *)nullptr, s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R,
                                          s->xg.data() + (size_t)b * C, s->gg.data() + b, s->A.data() + (size_t)e * R * C,
                                          (const double *)nullptr, sc, n, C, OC, R);
-            adapters::pack_panels(s->bt.data() + e * adapters::panel_size(R, OC), s->B.data() + (size_t)e * OC * R, R, OC, true);
         }
-        adapters::experts_addmm(s->out.data(), s->hg.data(), s->bt.data(), adapters::panel_size(R, OC), s->perm.data(),
-                                s->offsets.data(), E, N, K, R, OC);
+        adapters::experts_addmm(s->out.data(), s->hg.data(), s->B.data(), (int64_t)OC * R, /*transposed=*/true,
+                                s->perm.data(), s->offsets.data(), E, N, K, R, OC);
         return dot(s->out.data(), s->G.data(), s->out.size());
     };
     c.backward = [s, N, C, OC, R, E, K, sc] {
         std::fill(s->dgg.begin(), s->dgg.end(), 0.0);
         std::fill(s->dh.begin(), s->dh.end(), std::nan(""));
-        std::fill(s->at.begin(), s->at.end(), std::nan(""));
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->dyg.data() + (size_t)b * OC, s->G.data(), s->perm.data(), b, en, K, OC);
-            adapters::pack_panels(s->at.data() + e * adapters::panel_size(R, C), s->A.data() + (size_t)e * R * C, R, C, false);
             adapters::lora_gated_backward((double *)nullptr, s->dA.data() + (size_t)e * R * C,
                                           s->dB.data() + (size_t)e * OC * R, s->dgg.data() + b, s->dh.data() + (size_t)b * R,
                                           s->dyg.data() + (size_t)b * OC, s->xg.data() + (size_t)b * C,
                                           s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
                                           s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
         }
-        adapters::experts_addmm(s->dinp.data(), s->dh.data(), s->at.data(), adapters::panel_size(R, C), s->perm.data(),
-                                s->offsets.data(), E, N, K, R, C);
+        adapters::experts_addmm(s->dinp.data(), s->dh.data(), s->A.data(), (int64_t)R * C, /*transposed=*/false,
+                                s->perm.data(), s->offsets.data(), E, N, K, R, C);
         for (int i = 0; i < s->routed; ++i) s->dgate[s->perm[i]] += s->dgg[i];
     };
     return c;

@@ -105,6 +105,10 @@ TEST_CASE("experts_addmm (float): each token adds its experts in expert order; t
     }
     const int routed = adapters::dispatch_plan(perm.data(), offsets.data(), idx.data(), N, K, E);
     vector<float> h = random_floats((size_t)routed * R, 21), w = random_floats((size_t)E * R * OC, 23);
+    vector<float> wt((size_t)E * OC * R); // each expert's w stored transposed, (OC, R), as LoRA's B
+    for (int e = 0; e < E; ++e)
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < OC; ++c) wt[((size_t)e * OC + c) * R + r] = w[((size_t)e * R + r) * OC + c];
     const int64_t ps = adapters::panel_size(R, OC);
     vector<float> panels((size_t)E * ps);
     for (int e = 0; e < E; ++e) adapters::pack_panels(panels.data() + e * ps, w.data() + (size_t)e * R * OC, R, OC, false);
@@ -115,19 +119,15 @@ TEST_CASE("experts_addmm (float): each token adds its experts in expert order; t
     for (int e = 0; e < E; ++e)
         adapters::scatter_addmm_rows(serial.data(), h.data() + (size_t)offsets[e] * R, panels.data() + e * ps, perm.data(),
                                      offsets[e], offsets[e + 1], K, R, OC);
-    vector<float> one = out0, two = out0, again = out0;
-    {
-        Threads t(1);
-        adapters::experts_addmm(one.data(), h.data(), panels.data(), ps, perm.data(), offsets.data(), E, N, K, R, OC);
-    }
-    {
-        Threads t(2);
-        adapters::experts_addmm(two.data(), h.data(), panels.data(), ps, perm.data(), offsets.data(), E, N, K, R, OC);
-        adapters::experts_addmm(again.data(), h.data(), panels.data(), ps, perm.data(), offsets.data(), E, N, K, R, OC);
-    }
-    CHECK(std::memcmp(one.data(), serial.data(), sizeof(float) * serial.size()) == 0);
-    CHECK(std::memcmp(two.data(), serial.data(), sizeof(float) * serial.size()) == 0);
-    CHECK(std::memcmp(again.data(), serial.data(), sizeof(float) * serial.size()) == 0);
+    for (int threads : {1, 2, 2})
+        for (bool transposed : {false, true}) {
+            Threads t(threads);
+            vector<float> out = out0;
+            adapters::experts_addmm(out.data(), h.data(), transposed ? wt.data() : w.data(), (int64_t)R * OC, transposed,
+                                    perm.data(), offsets.data(), E, N, K, R, OC);
+            INFO("threads " << threads << " transposed " << transposed);
+            CHECK(std::memcmp(out.data(), serial.data(), sizeof(float) * serial.size()) == 0);
+        }
 
     // and the double product of every routed row
     vector<double> ref(out0.begin(), out0.end());
@@ -139,7 +139,7 @@ TEST_CASE("experts_addmm (float): each token adds its experts in expert order; t
                 ref[(size_t)(perm[i] / K) * OC + c] += acc;
             }
     double worst = 0;
-    for (size_t j = 0; j < ref.size(); ++j) worst = std::max(worst, std::fabs(one[j] - ref[j]));
+    for (size_t j = 0; j < ref.size(); ++j) worst = std::max(worst, std::fabs(serial[j] - ref[j]));
     CHECK(worst < 1e-5);
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
@@ -284,17 +285,24 @@ void scatter_addmm_rows<float>(float * out, const float * h, const float * w, co
 }
 
 template <typename T>
-void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, const int32_t * perm, const int32_t * offsets,
-                   int E, int N, int K, int R, int OC) {
-    // thread's tokens [n0, n1): in each expert's block (in token order) the rows with perm in [n0*K, n1*K)
+void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool transposed, const int32_t * perm,
+                   const int32_t * offsets, int E, int N, int K, int R, int OC) {
+    // thread's tokens [n0, n1): in each expert's block (in token order) the rows with perm in
+    // [n0*K, n1*K), against the expert's panels packed into the thread's own scratch (it stays in
+    // L2; grown once, at the first call with this shape)
     const int64_t serial_tokens = (1 << 17) / std::max<int64_t>(1, (int64_t)K * R * OC) + 1;
+    const int64_t psize = panel_size(R, OC);
     par::parallel_for(N, serial_tokens, [&](int64_t n0, int64_t n1) {
+        thread_local std::vector<T> panels;
+        if ((int64_t)panels.size() < psize) panels.resize(psize);
         for (int e = 0; e < E; ++e) {
             const int32_t * first = perm + offsets[e], * last = perm + offsets[e + 1];
             if (first == last) continue;
             const int b = int(std::lower_bound(first, last, (int32_t)(n0 * K)) - perm);
             const int en = int(std::lower_bound(perm + b, last, (int32_t)(n1 * K)) - perm);
-            if (en > b) scatter_addmm_rows(out, h + (int64_t)b * R, w + e * w_stride, perm, b, en, K, R, OC);
+            if (en == b) continue;
+            pack_panels(panels.data(), w + e * w_stride, R, OC, transposed);
+            scatter_addmm_rows(out, h + (int64_t)b * R, panels.data(), perm, b, en, K, R, OC);
         }
     });
 }
@@ -317,8 +325,8 @@ void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, const in
                                                int, int, int);                                                  \
     template void gather_rows_backward<T>(T *, const T *, const int32_t *, int, int, int, int);                  \
     template void combine_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int);                 \
-    template void experts_addmm<T>(T *, const T *, const T *, int64_t, const int32_t *, const int32_t *, int, int,  \
-                                   int, int, int);                                                              \
+    template void experts_addmm<T>(T *, const T *, const T *, int64_t, bool, const int32_t *, const int32_t *, int, \
+                                   int, int, int, int);                                                              \
     template void pack_panels<T>(T *, const T *, int, int, bool);
 
 MOE_ADAPTERS_INSTANTIATE(float)

@@ -135,12 +135,9 @@ void MoeSite<T>::plan(int N) {
     idx_.assign(NK, -1); perm_.assign(NK, 0); pos_.assign(NK, -1); offsets_.assign(E_ + 1, 0);
     xd_.assign(nd, T(0)); mask_.assign(nd, T(1)); dxd_.assign(std::max(nd, nj), T(0));
     // LoRA adds its up-projection and its input gradient straight into token rows (experts_addmm):
-    // no (routed, C) input-gradient blocks, but B^T and A as panels per expert; the other paths
-    // (bottleneck, task routing) keep their blocks
+    // no (routed, C) input-gradient blocks; the other paths (bottleneck, task routing) keep them
     const bool lora_rows = ac_.kind == "lora" && rc_.kind != "task";
     xg_.assign(NK * C_, T(0)); dxg_.assign(lora_rows ? 0 : NK * C_, T(0));
-    bt_.assign(lora_rows ? (size_t)E_ * adapters::panel_size(R_, OC_) : 0, T(0));
-    at_.assign(lora_rows ? (size_t)E_ * adapters::panel_size(R_, C_) : 0, T(0));
     h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0));
     gg_.assign(NK, T(0)); dgg_.assign(NK, T(0));
     // LoRA's backward never reads the block outputs (the gate is folded into hg), so its output
@@ -306,11 +303,6 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
             adapters::lora_gated_forward((T *)nullptr, h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, xg,
                                          gg_.data() + b, a_ + (size_t)e * R_ * C_, (const T *)nullptr, scale_, n, C_,
                                          OC_, R_);
-            // B_e^T (R,OC) as panels for experts_addmm; A_e too when a backward will follow (its
-            // input gradient), while the product above has just brought A_e into the cache
-            adapters::pack_panels(bt_.data() + e * adapters::panel_size(R_, OC_), b_ + (size_t)e * OC_ * R_, R_, OC_, true);
-            if (train)
-                adapters::pack_panels(at_.data() + e * adapters::panel_size(R_, C_), a_ + (size_t)e * R_ * C_, R_, C_, false);
         } else {
             std::fill(yg, yg + (size_t)n * OC_, T(0));
             adapters::bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg,
@@ -321,8 +313,8 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     // out[token] += hg[i] @ B_e^T over its experts (LoRA's hg carries the gate); the bottleneck's
     // blocks are added with their gates
     if (lora)
-        adapters::experts_addmm(out, hg_.data(), bt_.data(), adapters::panel_size(R_, OC_), perm_.data(), offsets_.data(),
-                                E_, N, K, R_, OC_);
+        adapters::experts_addmm(out, hg_.data(), b_, (int64_t)OC_ * R_, /*transposed=*/true, perm_.data(),
+                                offsets_.data(), E_, N, K, R_, OC_);
     else adapters::combine_rows(out, yg_.data(), gate_.data(), pos_.data(), N, K, OC_);
 
     // counts, auxiliary losses, telemetry
@@ -455,8 +447,6 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
         if (lora) {
             // forward was: out[token] += yg[i], yg = lora_gated(xg)   so   dyg[i] = dout[token]
             adapters::gather_rows(dyg, dout, perm_.data(), b, en, K, OC_);
-            if (dxd && !train_) // packed by forward in training
-                adapters::pack_panels(at_.data() + e * adapters::panel_size(R_, C_), a_ + (size_t)e * R_ * C_, R_, C_, false);
             adapters::lora_gated_backward((T *)nullptr, da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
                                           db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr,
                                           has_router_ ? dgg_.data() + b : (T *)nullptr, dh_.data() + (size_t)b * R_, dyg,
@@ -477,7 +467,7 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     // forward was: xg[i] = xd[perm[i] / K], h = xg @ A_e^T   so   dxd[token] += dh[i] @ A_e over its
     // experts (LoRA, straight into the token rows) or += the sum of its slots' dxg blocks
     if (dxd && lora)
-        adapters::experts_addmm(dxd, dh_.data(), at_.data(), adapters::panel_size(R_, C_), perm_.data(), offsets_.data(),
+        adapters::experts_addmm(dxd, dh_.data(), a_, (int64_t)R_ * C_, /*transposed=*/false, perm_.data(), offsets_.data(),
                                 E_, N, K, R_, C_);
     else if (dxd) adapters::combine_rows(dxd, dxg_.data(), (const T *)nullptr, pos_.data(), N, K, C_);
     if (lora && has_router_) // the gate gradients back in (token, slot) order

@@ -99,11 +99,12 @@ template <typename T>
 void scatter_addmm_rows(T * out, const T * h, const T * w, const int32_t * perm, int begin, int end, int K, int R,
                         int OC);
 // Every expert at once: out[token] += h[i] @ w_e for each routed row i of expert e, where
-// h (routed, R) is in dispatch order and w_e = w + e * w_stride (panels of (R, OC)). The tokens
-// split over the threads (each thread adds only into its own rows); each token adds its experts'
-// products in expert order, whatever the thread count.
+// h (routed, R) is in dispatch order and w_e = w + e * w_stride is (R, OC) row-major, or (OC, R)
+// when transposed (w_e^T stored, as LoRA's B). Each thread packs the panels of the experts it
+// needs into its own scratch. The tokens split over the threads (each thread adds only into its
+// own rows); each token adds its experts' products in expert order, whatever the thread count.
 template <typename T>
-void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, const int32_t * perm, const int32_t * offsets,
-                   int E, int N, int K, int R, int OC);
+void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool transposed, const int32_t * perm,
+                   const int32_t * offsets, int E, int N, int K, int R, int OC);
 
 } // namespace moe::adapters

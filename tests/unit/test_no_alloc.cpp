@@ -1,0 +1,110 @@
+// "Nothing allocates inside a training step" (issue 6): after two warm-up steps, a step of
+// forward, loss, backward and AdamW update makes no call to operator new, at 1 and 2 threads.
+// The replacement operator new below counts every allocation of the test binary.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "moe/blas/gemm.hpp"
+#include "moe/core/parallel.hpp"
+#include "moe/core/rng.hpp"
+#include "moe/nn/kernels.hpp"
+#include "moe/optim/optim.hpp"
+#include "moe/train/network.hpp"
+
+namespace {
+std::atomic<long> g_allocations{0};
+void * counted(std::size_t n) {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void * p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc();
+}
+} // namespace
+
+void * operator new(std::size_t n) { return counted(n); }
+void * operator new[](std::size_t n) { return counted(n); }
+void operator delete(void * p) noexcept { std::free(p); }
+void operator delete[](void * p) noexcept { std::free(p); }
+void operator delete(void * p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void * p, std::size_t) noexcept { std::free(p); }
+
+using namespace moe;
+using std::vector;
+
+namespace {
+struct Threads {
+    int saved = par::threads();
+    explicit Threads(int n) { blas::blas_init(n); }
+    ~Threads() { blas::blas_init(saved); }
+};
+
+// allocations made by steps 3..5 of a training loop on one batch
+long allocations_per_steps(const spec::Spec & sp, const models::InputShape & in, int B, int threads) {
+    Threads th(threads);
+    auto net = train::build_network(sp, in, 10, 1, 3);
+    net->plan(B);
+    optim::OptimConfig oc;
+    oc.kind = "adamw";
+    oc.lr = 1e-3;
+    optim::Optimizer<float> opt(oc, net->store, {});
+    const int V = 10;
+    vector<float> x((size_t)B * in.d), probs((size_t)B * V), losses(B), dlogits((size_t)B * V);
+    vector<int32_t> y(B), task(B, 0);
+    Rng rng(3);
+    for (auto & v : x) v = (float)rng.normal();
+    for (auto & v : y) v = (int32_t)rng.below(10);
+    long before = 0;
+    for (int step = 0; step < 5; ++step) {
+        if (step == 2) before = g_allocations.load();
+        net->set_context(task.data(), B, step, (uint64_t)step);
+        const float * logits = net->model->forward(x.data(), B, true);
+        net->pool_lbl(true);
+        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
+        std::fill(dlogits.begin(), dlogits.end(), 0.f);
+        nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
+        net->model->backward(dlogits.data(), B);
+        opt.step(1.0, /*zero_grads=*/true);
+        net->after_step();
+    }
+    return g_allocations.load() - before;
+}
+
+spec::Spec moe_spec(const std::string & model, std::vector<std::string> sites, const std::string & adapter) {
+    spec::Spec sp;
+    sp.model.kind = model;
+    sp.adapters.sites = std::move(sites);
+    sp.adapters.kind = adapter;
+    sp.adapters.experts = 8;
+    sp.adapters.rank = 8;
+    sp.adapters.alpha = 16;
+    sp.routing.kind = "topk";
+    sp.routing.k = 2;
+    sp.loss.lbl = "switch";
+    sp.loss.lbl_coef = 0.01;
+    return sp;
+}
+} // namespace
+
+TEST_CASE("the allocation counter counts") {
+    const long before = g_allocations.load();
+    auto * v = new std::vector<int>(1000);
+    delete v;
+    CHECK(g_allocations.load() - before == 2); // the vector and its storage
+}
+
+TEST_CASE("a training step allocates nothing (MLP and ViT, LoRA and bottleneck experts, 1 and 2 threads)") {
+    for (int threads : {1, 2}) {
+        spec::Spec mlp = moe_spec("mlp", {"layers.0", "layers.1"}, "lora");
+        mlp.model.mlp.hidden = {256, 128};
+        CHECK(allocations_per_steps(mlp, {784, 0, 0, 0}, 128, threads) == 0);
+        mlp.adapters.kind = "bottleneck";
+        CHECK(allocations_per_steps(mlp, {784, 0, 0, 0}, 128, threads) == 0);
+        spec::Spec vit = moe_spec("vit", {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"}, "lora");
+        vit.model.vit = {4, 64, 2, 2, 128};
+        CHECK(allocations_per_steps(vit, {784, 1, 28, 28}, 16, threads) == 0);
+    }
+}
