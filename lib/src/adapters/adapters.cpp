@@ -292,6 +292,7 @@ void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool tra
     // L2; grown once, at the first call with this shape)
     const int64_t serial_tokens = (1 << 17) / std::max<int64_t>(1, (int64_t)K * R * OC) + 1;
     const int64_t psize = panel_size(R, OC);
+    blas::count_flops(2.0 * offsets[E] * R * OC); // a matrix product, counted like gemm's
     par::parallel_for(N, serial_tokens, [&](int64_t n0, int64_t n1) {
         thread_local std::vector<T> panels;
         if ((int64_t)panels.size() < psize) panels.resize(psize);

@@ -19,6 +19,7 @@ static std::atomic<double> g_flops{0.0};
 static inline void count(double f) { g_flops.fetch_add(f, std::memory_order_relaxed); }
 double gemm_flops() { return g_flops.load(std::memory_order_relaxed); }
 void reset_gemm_flops() { g_flops.store(0.0, std::memory_order_relaxed); }
+void count_flops(double flop) { count(flop); }
 
 static int g_threads = 0;
 

@@ -28,6 +28,8 @@ void gemv(bool trans_a, int M, int N, T alpha, const T * A, int lda, const T * x
 // count "every matrix product actually performed". A relaxed atomic add per call.
 double gemm_flops();
 void reset_gemm_flops();
+// Adds the FLOP of a matrix product done outside gemm (adapters::experts_addmm) to the count.
+void count_flops(double flop);
 
 // Set the thread count (0 = number of online cores) of the pool and log the policy once.
 // Returns the thread count in force.

@@ -1,6 +1,8 @@
-// "Nothing allocates inside a training step" (issue 6): after two warm-up steps, a step of
-// forward, loss, backward and AdamW update makes no call to operator new, at 1 and 2 threads.
-// The replacement operator new below counts every allocation of the test binary.
+// What a training step costs (issue 6). "Nothing allocates inside a training step": after two
+// warm-up steps, a step of forward, loss, backward and AdamW update makes no call to operator new,
+// at 1 and 2 threads (the replacement operator new below counts every allocation of the test
+// binary). And the FLOP count moe-bench reports is every matrix product of the step, no more and
+// no less: the count of a step against the formula worked out by hand.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -42,8 +44,13 @@ struct Threads {
     ~Threads() { blas::blas_init(saved); }
 };
 
-// allocations made by steps 3..5 of a training loop on one batch
-long allocations_per_steps(const spec::Spec & sp, const models::InputShape & in, int B, int threads) {
+struct StepCost {
+    long allocations = 0; // made by steps 3..5
+    double flop = 0;      // counted by blas::gemm_flops in step 5
+};
+
+// five steps of a training loop on one batch
+StepCost step_cost(const spec::Spec & sp, const models::InputShape & in, int B, int threads) {
     Threads th(threads);
     auto net = train::build_network(sp, in, 10, 1, 3);
     net->plan(B);
@@ -58,8 +65,10 @@ long allocations_per_steps(const spec::Spec & sp, const models::InputShape & in,
     for (auto & v : x) v = (float)rng.normal();
     for (auto & v : y) v = (int32_t)rng.below(10);
     long before = 0;
+    StepCost cost;
     for (int step = 0; step < 5; ++step) {
         if (step == 2) before = g_allocations.load();
+        if (step == 4) blas::reset_gemm_flops();
         net->set_context(task.data(), B, step, (uint64_t)step);
         const float * logits = net->model->forward(x.data(), B, true);
         net->pool_lbl(true);
@@ -70,7 +79,9 @@ long allocations_per_steps(const spec::Spec & sp, const models::InputShape & in,
         opt.step(1.0, /*zero_grads=*/true);
         net->after_step();
     }
-    return g_allocations.load() - before;
+    cost.allocations = g_allocations.load() - before;
+    cost.flop = blas::gemm_flops();
+    return cost;
 }
 
 spec::Spec moe_spec(const std::string & model, std::vector<std::string> sites, const std::string & adapter) {
@@ -100,11 +111,30 @@ TEST_CASE("a training step allocates nothing (MLP and ViT, LoRA and bottleneck e
     for (int threads : {1, 2}) {
         spec::Spec mlp = moe_spec("mlp", {"layers.0", "layers.1"}, "lora");
         mlp.model.mlp.hidden = {256, 128};
-        CHECK(allocations_per_steps(mlp, {784, 0, 0, 0}, 128, threads) == 0);
+        CHECK(step_cost(mlp, {784, 0, 0, 0}, 128, threads).allocations == 0);
         mlp.adapters.kind = "bottleneck";
-        CHECK(allocations_per_steps(mlp, {784, 0, 0, 0}, 128, threads) == 0);
+        CHECK(step_cost(mlp, {784, 0, 0, 0}, 128, threads).allocations == 0);
         spec::Spec vit = moe_spec("vit", {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"}, "lora");
         vit.model.vit = {4, 64, 2, 2, 128};
-        CHECK(allocations_per_steps(vit, {784, 1, 28, 28}, 16, threads) == 0);
+        CHECK(step_cost(vit, {784, 1, 28, 28}, 16, threads).allocations == 0);
+    }
+}
+
+TEST_CASE("the FLOP count of an MLP step with LoRA experts is every matrix product, worked out by hand") {
+    const double B = 64, k = 2, R = 8, E = 8, D = 784, H1 = 96, H2 = 80, V = 10, Bk = B * k;
+    spec::Spec sp = moe_spec("mlp", {"layers.0", "layers.1"}, "lora");
+    sp.model.mlp.hidden = {(int)H1, (int)H2};
+    // base: forward of the three layers; input gradients of layers 1 and 2 only (frozen weights:
+    // no weight gradients; layer 0's input is the data)
+    const double base = 2 * B * (D * H1 + H1 * H2 + H2 * V) + 2 * B * (H1 * H2 + H2 * V);
+    // LoRA on layer 0 (D -> H1), every routed row: forward h = x A^T, x B^T-side; backward dB, dh, dA
+    // (no input gradient); on layer 1 (H1 -> H2) the input gradient too
+    const double lora0 = 2 * Bk * R * (D + H1) + 2 * Bk * R * (H1 + H1 + D);
+    const double lora1 = 2 * Bk * R * (H1 + H2) + 2 * Bk * R * (H2 + H2 + H1 + H1);
+    // routers: logits and their weight gradient; layer 1's input gradient
+    const double routers = 2 * 2 * B * D * E + 3 * 2 * B * H1 * E;
+    for (int threads : {1, 2}) {
+        INFO("threads " << threads);
+        CHECK(step_cost(sp, {784, 0, 0, 0}, (int)B, threads).flop == doctest::Approx(base + lora0 + lora1 + routers).epsilon(1e-12));
     }
 }
