@@ -359,3 +359,29 @@ TEST_CASE("routing: Poly train mode is the relaxed Bernoulli of the given unifor
     CHECK(w2[2] + w2[3] == near(1.0, 1e-9));
     CHECK(w2[0] < 1e-10); // u = eps: z ~ eps
 }
+
+TEST_CASE("routing: softmax entropy telemetry without logarithms, against -sum p ln p") {
+    // hand-computed: equal logits -> ln P; logits (0, ln 3) -> p = (1/4, 3/4)
+    {
+        const vector<double> z = {0.7, 0.7, 0.7, 0.7, 0.0, std::log(3.0)}, p = {0.25, 0.25, 0.25, 0.25, 0, 0};
+        CHECK(softmax_entropy_sum(z.data(), p.data(), (const double *)nullptr, 1, 4) == doctest::Approx(std::log(4.0)).epsilon(1e-14));
+        const vector<double> q = {0.25, 0.75};
+        const double h = -(0.25 * std::log(0.25) + 0.75 * std::log(0.75)); // 0.5623351446
+        CHECK(softmax_entropy_sum(z.data() + 4, q.data(), (const double *)nullptr, 1, 2) == doctest::Approx(h).epsilon(1e-14));
+    }
+    // random float rows, large logits and a removed expert's -1e30 logit, with and without the
+    // z-loss's logsumexps
+    const int N = 6, P = 64;
+    vector<float> z((size_t)N * P), p((size_t)N * P), lse(N);
+    uint64_t s = 12345;
+    for (auto & v : z) { s = s * 6364136223846793005ull + 1442695040888963407ull; v = (float)((s >> 40) % 2000) / 100.f - 10.f; }
+    for (int e = 0; e < P; ++e) z[(size_t)2 * P + e] += 80.f; // a row far from 0
+    z[(size_t)3 * P + 5] = -1e30f;
+    nn::softmax_forward(p.data(), z.data(), N, P);
+    zloss_forward(z.data(), N, P, lse.data());
+    double direct = 0;
+    for (int i = 0; i < N * P; ++i)
+        if (p[i] > 0) direct -= (double)p[i] * std::log((double)p[i]);
+    CHECK(softmax_entropy_sum(z.data(), p.data(), lse.data(), N, P) == doctest::Approx(direct).epsilon(1e-5));
+    CHECK(softmax_entropy_sum(z.data(), p.data(), (const float *)nullptr, N, P) == doctest::Approx(direct).epsilon(1e-5));
+}

@@ -129,7 +129,7 @@ void MoeSite<T>::plan(int N) {
     // jitter and dropout buffers only when those are on (they are (N,C) each)
     const size_t nj = rc_.jitter > 0 ? (size_t)N * C_ : 0, nd = ac_.dropout > 0 ? (size_t)N * C_ : 0;
     xr_.assign(nj, T(0)); noise_.assign(nj, T(1));
-    logits_.assign((size_t)N * P_, T(0)); probs_.assign((size_t)N * P_, T(0));
+    logits_.assign((size_t)N * P_, T(0)); probs_.assign((size_t)N * P_, T(0)); lse_.assign(N, T(0));
     dprobs_.assign((size_t)N * P_, T(0)); dlogits_.assign((size_t)N * P_, T(0));
     gate_.assign(NK, T(0)); dgate_.assign(NK, T(0));
     idx_.assign(NK, -1); perm_.assign(NK, 0); pos_.assign(NK, -1); offsets_.assign(E_ + 1, 0);
@@ -379,8 +379,9 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
                 last_aux_ += bc_.lbl_coef * v;
             }
         }
-        if (bc_.z_coef > 0 || bc_.lbl != "none") {
-            const double z = zloss_forward(logits_.data(), N, P_);
+        const bool have_lse = bc_.z_coef > 0 || bc_.lbl != "none";
+        if (have_lse) {
+            const double z = zloss_forward(logits_.data(), N, P_, lse_.data());
             st.aux_z += z;
             last_aux_ += bc_.z_coef * z;
         }
@@ -397,21 +398,18 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
             st.aux_null += v;
             last_aux_ += bc_.null_coef * v;
         }
-        for (int n = 0; n < N; ++n) {
-            double h = 0;
-            for (int e = 0; e < P_; ++e) {
-                const double q = p[(size_t)n * P_ + e];
-                if (rc_.kind != "sigmoid_bias" && q > 0) h -= q * std::log(q);
-            }
-            if (rc_.kind == "sigmoid_bias") { // entropy of the normalised sigmoid scores
-                double s = 0;
+        if (rc_.kind != "sigmoid_bias") { // p = softmax(logits)
+            st.entropy_sum += softmax_entropy_sum(logits_.data(), p, have_lse ? lse_.data() : (const T *)nullptr, N, P_);
+        } else { // entropy of the normalised sigmoid scores
+            for (int n = 0; n < N; ++n) {
+                double h = 0, s = 0;
                 for (int e = 0; e < P_; ++e) s += p[(size_t)n * P_ + e];
                 for (int e = 0; e < P_; ++e) {
                     const double q = p[(size_t)n * P_ + e] / s;
                     if (q > 0) h -= q * std::log(q);
                 }
+                st.entropy_sum += h;
             }
-            st.entropy_sum += h;
         }
     }
     int64_t dropped = 0;

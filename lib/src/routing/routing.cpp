@@ -315,15 +315,40 @@ void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E) {
         for (int e = 0; e < E; ++e) dprobs[(int64_t)n * P + e] += c * f[e];
 }
 
-template <typename T> T zloss_forward(const T * logits, int N, int P) {
+template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse) {
     check_dims(N, P, 0);
     if (N == 0) return T(0);
     double acc = 0;
     for (int n = 0; n < N; ++n) {
         const T l = row_logsumexp(logits + (int64_t)n * P, P);
+        if (lse) lse[n] = l;
         acc += static_cast<double>(l) * l;
     }
     return static_cast<T>(acc / N);
+}
+
+template <typename T> double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P) {
+    check_dims(N, P, 0);
+    double sum = 0;
+    for (int n = 0; n < N; ++n) {
+        const T * z = logits + (int64_t)n * P;
+        const T * p = probs + (int64_t)n * P;
+        const T l = lse ? lse[n] : row_logsumexp(z, P);
+        double h = 0;
+        if (std::isfinite(l)) {
+            // -sum p ln p with ln p_e = z_e - lse; a zero probability (a removed expert's -1e30
+            // logit) adds nothing
+            double pz = 0;
+            for (int e = 0; e < P; ++e)
+                if (p[e] > 0) pz += static_cast<double>(p[e]) * z[e];
+            h = static_cast<double>(l) - pz;
+        } else {
+            for (int e = 0; e < P; ++e)
+                if (p[e] > 0) h -= static_cast<double>(p[e]) * std::log(static_cast<double>(p[e]));
+        }
+        sum += h;
+    }
+    return sum;
 }
 
 template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P) {
@@ -527,7 +552,8 @@ void poly_weights_backward(T * dphi, const T * dw, const T * w, const T * zbuf, 
     template void lbl_frequencies<T>(T *, const int64_t *, int64_t, int, int, LblConvention);              \
     template T lbl_forward<T>(const T *, const T *, int, int, int);                                        \
     template void lbl_backward<T>(T *, const T *, T, int, int, int);                                       \
-    template T zloss_forward<T>(const T *, int, int);                                                      \
+    template T zloss_forward<T>(const T *, int, int, T *);                                                 \
+    template double softmax_entropy_sum<T>(const T *, const T *, const T *, int, int);                     \
     template void zloss_backward<T>(T *, const T *, T, int, int);                                          \
     template T tsallis_entropy<T>(const T *, int, T, T);                                                   \
     template T dynmole_loss_forward<T>(T *, T *, const T *, const T *, int, int, T, T, T, T);              \

@@ -160,6 +160,7 @@ class MoeSite final : public nn::SiteHook<T> {
     // per-forward state (planned)
     std::vector<T> xr_, noise_, logits_, probs_, gate_, xd_, mask_, xg_, h_, hpre_, yg_;
     std::vector<T> dyg_, dxg_, dh_, dgate_, dprobs_, dlogits_, dxd_, ec_gate_, wdense_, ent_;
+    std::vector<T> lse_; // (N) the router rows' logsumexp (z-loss, entropy telemetry)
     std::vector<T> hg_, gg_, dgg_; // LoRA: gate-scaled h (NK,R); gates and their grads in dispatch order (NK)
     std::vector<int32_t> idx_, perm_, pos_, offsets_, picks_; // pos_: the inverse of perm_
     std::vector<int64_t> step_load_, micro_counts_, global_counts_;

@@ -120,8 +120,15 @@ T lbl_forward(const T * probs, const T * f, int N, int P, int E);          // E 
 template <typename T>
 void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E);   // dprobs[n,e] += coef * E * f_e / N
 
-// Router z-loss (ST-MoE): mean_n (logsumexp_e z[n,e])^2 over logits (N,P).
-template <typename T> T zloss_forward(const T * logits, int N, int P);
+// Router z-loss (ST-MoE): mean_n (logsumexp_e z[n,e])^2 over logits (N,P). lse (N), when given,
+// receives each row's logsumexp (softmax_entropy_sum reuses them).
+template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse = nullptr);
+// Sum over the rows of the Shannon entropy of p = softmax(z) (the router's probabilities), in
+// nats: H_n = lse(z_n) - sum_e p[n,e] z[n,e], one multiply-add per element instead of a
+// logarithm (routing telemetry at E = 64 spent 0.6 ms per site in std::log). lse (N): the rows'
+// logsumexp if known (zloss_forward's), else null. A row whose logsumexp is not finite falls back
+// to -sum p ln p.
+template <typename T> double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P);
 template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P);
 
 // Normalised Tsallis entropy H_q(p) per token with DynMoLE's eps (q = 1 -> Shannon / ln N):
