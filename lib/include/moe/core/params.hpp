@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include "moe/core/huge_alloc.hpp"
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -66,7 +68,7 @@ class ParamStore {
   private:
     std::vector<ParamInfo> infos_;
     std::unordered_map<std::string, int> by_name_;
-    std::vector<T> trainable_, frozen_, grads_;
+    HugeVector<T> trainable_, frozen_, grads_; // streamed every step: on huge pages
     bool allocated_ = false;
 };
 

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "moe/core/huge_alloc.hpp"
+
 #include "moe/core/params.hpp"
 
 namespace moe::optim {
@@ -55,8 +57,8 @@ class Optimizer {
     void step(double lr_factor, bool zero_grads = false);
     int64_t steps() const { return t_; }
     void set_steps(int64_t t) { t_ = t; }
-    std::vector<T> & state_m() { return m_; } // adamw m / sgd momentum buffer
-    std::vector<T> & state_v() { return v_; } // adamw v
+    HugeVector<T> & state_m() { return m_; } // adamw m / sgd momentum buffer
+    HugeVector<T> & state_v() { return v_; } // adamw v
     double base_lr() const { return cfg_.lr; }
     struct Range {
         size_t begin, end;
@@ -69,7 +71,7 @@ class Optimizer {
     ParamStore<T> * store_;
     std::vector<Range> ranges_;
     bool covers_all_ = false; // the ranges tile the whole trainable block
-    std::vector<T> m_, v_;
+    HugeVector<T> m_, v_; // on huge pages, as the parameters
     int64_t t_ = 0;
 };
 
