@@ -65,6 +65,12 @@ TEST_CASE("pack_panels: (R, OC) and transposed (OC, R) into zero-padded 16-colum
         vector<float> p(size, std::nanf("")), pt(size, std::nanf(""));
         adapters::pack_panels(p.data(), w.data(), R, OC, false);
         adapters::pack_panels(pt.data(), wt.data(), R, OC, true);
+        // the panels of columns [16, OC) alone are the tail of the whole
+        if (OC > 16) {
+            vector<float> part(size - 16 * R, std::nanf(""));
+            adapters::pack_panels(part.data(), wt.data(), R, OC, true, 16, OC);
+            CHECK(std::memcmp(part.data(), pt.data() + 16 * R, sizeof(float) * part.size()) == 0);
+        }
         for (int c0 = 0; c0 < OC; c0 += 16)
             for (int r = 0; r < R; ++r)
                 for (int j = 0; j < 16; ++j) {
@@ -89,13 +95,16 @@ TEST_CASE("scatter_addmm_rows (float): the double product for every tile and tai
                 vector<float> panels(adapters::panel_size(R, OC));
                 adapters::pack_panels(panels.data(), w.data(), R, OC, false);
                 vector<float> out0 = random_floats((size_t)N * OC, 17), out = out0;
-                adapters::scatter_addmm_rows(out.data(), h.data(), panels.data(), perm.data(), begin, end, K, R, OC);
+                adapters::scatter_addmm_rows(out.data(), OC, h.data(), panels.data(), perm.data(), begin, end, K, R, OC);
                 check_rows(out, out0, h, w, perm, begin, end, K, R, OC);
             }
 }
 
 TEST_CASE("experts_addmm (float): each token adds its experts in expert order; the same bits at 1 and 2 threads") {
-    const int N = 300, K = 2, E = 5, R = 16, OC = 72;
+  // E = 5: ~110 rows per expert, the tokens split; E = 40: ~14, the columns split
+  for (int E : {5, 40}) {
+    INFO("E " << E);
+    const int N = 300, K = 2, R = 16, OC = 72;
     Rng rng(5);
     vector<int32_t> idx((size_t)N * K), perm((size_t)N * K), offsets(E + 1);
     for (int n = 0; n < N; ++n) { // two distinct experts per token, one slot sometimes unrouted
@@ -117,8 +126,8 @@ TEST_CASE("experts_addmm (float): each token adds its experts in expert order; t
     // reference order: expert by expert, each expert's rows in token order
     vector<float> serial = out0;
     for (int e = 0; e < E; ++e)
-        adapters::scatter_addmm_rows(serial.data(), h.data() + (size_t)offsets[e] * R, panels.data() + e * ps, perm.data(),
-                                     offsets[e], offsets[e + 1], K, R, OC);
+        adapters::scatter_addmm_rows(serial.data(), OC, h.data() + (size_t)offsets[e] * R, panels.data() + e * ps,
+                                     perm.data(), offsets[e], offsets[e + 1], K, R, OC);
     for (int threads : {1, 2, 2})
         for (bool transposed : {false, true}) {
             Threads t(threads);
@@ -141,6 +150,7 @@ TEST_CASE("experts_addmm (float): each token adds its experts in expert order; t
     double worst = 0;
     for (size_t j = 0; j < ref.size(); ++j) worst = std::max(worst, std::fabs(serial[j] - ref[j]));
     CHECK(worst < 1e-5);
+  }
 }
 
 TEST_CASE("gemm (float) with beta = 0: C's old contents are ignored (NaN included) and columns past N are kept") {

@@ -186,9 +186,10 @@ void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, in
 // than R lines that sit OC floats apart, 4 KB at OC = 1024, all in one L1 set: an expert with a
 // dozen rows (E = 64) ran 7% slower per step that way.
 template <typename T>
-void pack_panels(T * dst, const T * w, int R, int OC, bool transposed) {
-    const int full = OC / kPanel * kPanel;
-    for (int c0 = 0; c0 < full; c0 += kPanel, dst += (int64_t)R * kPanel) {
+void pack_panels(T * dst, const T * w, int R, int OC, bool transposed, int c_begin, int c_end) {
+    if (c_end < 0) c_end = OC;
+    const int full = c_begin + (c_end - c_begin) / kPanel * kPanel;
+    for (int c0 = c_begin; c0 < full; c0 += kPanel, dst += (int64_t)R * kPanel) {
         if (!transposed) { // w (R, OC): a 16-float piece of each row
             for (int r = 0; r < R; ++r) std::memcpy(dst + r * kPanel, w + (int64_t)r * OC + c0, sizeof(T) * kPanel);
         } else { // w^T (OC, R): the panel is the transpose of its 16 rows
@@ -197,10 +198,10 @@ void pack_panels(T * dst, const T * w, int R, int OC, bool transposed) {
                 for (int r = 0; r < R; ++r) dst[r * kPanel + j] = src[j * R + r];
         }
     }
-    if (full < OC) { // the last panel, zero-padded
+    if (full < c_end) { // the last panel, zero-padded
         std::fill(dst, dst + (int64_t)R * kPanel, T(0));
         for (int r = 0; r < R; ++r)
-            for (int c = full; c < OC; ++c)
+            for (int c = full; c < c_end; ++c)
                 dst[r * kPanel + (c - full)] = transposed ? w[(int64_t)c * R + r] : w[(int64_t)r * OC + c];
     }
 }
@@ -217,13 +218,13 @@ static inline void addmm_panel_row(T * o, const T * h, const T * p, int R, int n
 }
 
 template <typename T>
-void scatter_addmm_rows(T * out, const T * h, const T * w, const int32_t * perm, int begin, int end, int K, int R,
-                        int OC) {
+void scatter_addmm_rows(T * out, int64_t ldo, const T * h, const T * w, const int32_t * perm, int begin, int end, int K,
+                        int R, int ncols) {
     for (int i = begin; i < end; ++i) {
-        T * o = out + (int64_t)(perm[i] / K) * OC;
+        T * o = out + (int64_t)(perm[i] / K) * ldo;
         const T * hi = h + (int64_t)(i - begin) * R;
-        for (int c0 = 0; c0 < OC; c0 += kPanel)
-            addmm_panel_row(o + c0, hi, w + (int64_t)c0 * R, R, std::min(kPanel, OC - c0));
+        for (int c0 = 0; c0 < ncols; c0 += kPanel)
+            addmm_panel_row(o + c0, hi, w + (int64_t)c0 * R, R, std::min(kPanel, ncols - c0));
     }
 }
 
@@ -266,44 +267,65 @@ static void addmm_rows(float * const * o, const float * h, const float * w, int 
 }
 
 template <>
-void scatter_addmm_rows<float>(float * out, const float * h, const float * w, const int32_t * perm, int begin,
-                               int end, int K, int R, int OC) {
+void scatter_addmm_rows<float>(float * out, int64_t ldo, const float * h, const float * w, const int32_t * perm,
+                               int begin, int end, int K, int R, int ncols) {
     float * o[6];
     int i = begin;
     for (; i + 6 <= end; i += 6) {
-        for (int j = 0; j < 6; ++j) o[j] = out + (int64_t)(perm[i + j] / K) * OC;
-        addmm_rows<6>(o, h + (int64_t)(i - begin) * R, w, R, OC);
+        for (int j = 0; j < 6; ++j) o[j] = out + (int64_t)(perm[i + j] / K) * ldo;
+        addmm_rows<6>(o, h + (int64_t)(i - begin) * R, w, R, ncols);
     }
     for (; i + 2 <= end; i += 2) {
-        for (int j = 0; j < 2; ++j) o[j] = out + (int64_t)(perm[i + j] / K) * OC;
-        addmm_rows<2>(o, h + (int64_t)(i - begin) * R, w, R, OC);
+        for (int j = 0; j < 2; ++j) o[j] = out + (int64_t)(perm[i + j] / K) * ldo;
+        addmm_rows<2>(o, h + (int64_t)(i - begin) * R, w, R, ncols);
     }
     for (; i < end; ++i) {
-        o[0] = out + (int64_t)(perm[i] / K) * OC;
-        addmm_rows<1>(o, h + (int64_t)(i - begin) * R, w, R, OC);
+        o[0] = out + (int64_t)(perm[i] / K) * ldo;
+        addmm_rows<1>(o, h + (int64_t)(i - begin) * R, w, R, ncols);
     }
 }
 
 template <typename T>
 void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool transposed, const int32_t * perm,
                    const int32_t * offsets, int E, int N, int K, int R, int OC) {
-    // thread's tokens [n0, n1): in each expert's block (in token order) the rows with perm in
-    // [n0*K, n1*K), against the expert's panels packed into the thread's own scratch (it stays in
-    // L2; grown once, at the first call with this shape)
-    const int64_t serial_tokens = (1 << 17) / std::max<int64_t>(1, (int64_t)K * R * OC) + 1;
+    // Every thread packs the panels it needs into its own scratch (it stays in L2; grown once, at
+    // the first call with this shape). Two splits, the same bits (each element is summed over R
+    // and added in expert order either way):
+    // - experts with many rows (>= kRowsForTokenSplit on average): the tokens split; each thread
+    //   adds into its own rows, packing every expert's panels;
+    // - experts with few rows (E = 64 over 512 tokens: ~16): the output columns split (whole
+    //   panels), so no panel is packed twice, packing being most of the work there.
+    constexpr int64_t kRowsForTokenSplit = 64;
+    const int64_t routed = offsets[E];
+    blas::count_flops(2.0 * routed * R * OC); // a matrix product, counted like gemm's
     const int64_t psize = panel_size(R, OC);
-    blas::count_flops(2.0 * offsets[E] * R * OC); // a matrix product, counted like gemm's
-    par::parallel_for(N, serial_tokens, [&](int64_t n0, int64_t n1) {
+    if (routed >= kRowsForTokenSplit * E) {
+        const int64_t serial_tokens = (1 << 17) / std::max<int64_t>(1, (int64_t)K * R * OC) + 1;
+        par::parallel_for(N, serial_tokens, [&](int64_t n0, int64_t n1) {
+            thread_local std::vector<T> panels;
+            if ((int64_t)panels.size() < psize) panels.resize(psize);
+            for (int e = 0; e < E; ++e) { // expert e's rows with perm in [n0*K, n1*K) (its block is in token order)
+                const int32_t * first = perm + offsets[e], * last = perm + offsets[e + 1];
+                const int b = int(std::lower_bound(first, last, (int32_t)(n0 * K)) - perm);
+                const int en = int(std::lower_bound(perm + b, last, (int32_t)(n1 * K)) - perm);
+                if (en == b) continue;
+                pack_panels(panels.data(), w + e * w_stride, R, OC, transposed);
+                scatter_addmm_rows(out, OC, h + (int64_t)b * R, panels.data(), perm, b, en, K, R, OC);
+            }
+        });
+        return;
+    }
+    const int64_t n_panels = (OC + kPanel - 1) / kPanel;
+    const int64_t serial_panels = (1 << 17) / std::max<int64_t>(1, routed * R * kPanel) + 1;
+    par::parallel_for(n_panels, serial_panels, [&](int64_t p0, int64_t p1) {
+        const int c0 = int(p0 * kPanel), c1 = std::min(OC, int(p1 * kPanel));
         thread_local std::vector<T> panels;
         if ((int64_t)panels.size() < psize) panels.resize(psize);
         for (int e = 0; e < E; ++e) {
-            const int32_t * first = perm + offsets[e], * last = perm + offsets[e + 1];
-            if (first == last) continue;
-            const int b = int(std::lower_bound(first, last, (int32_t)(n0 * K)) - perm);
-            const int en = int(std::lower_bound(perm + b, last, (int32_t)(n1 * K)) - perm);
-            if (en == b) continue;
-            pack_panels(panels.data(), w + e * w_stride, R, OC, transposed);
-            scatter_addmm_rows(out, h + (int64_t)b * R, panels.data(), perm, b, en, K, R, OC);
+            if (offsets[e + 1] == offsets[e]) continue;
+            pack_panels(panels.data(), w + e * w_stride, R, OC, transposed, c0, c1);
+            scatter_addmm_rows(out + c0, OC, h + (int64_t)offsets[e] * R, panels.data(), perm, offsets[e], offsets[e + 1],
+                               K, R, c1 - c0);
         }
     });
 }
@@ -328,11 +350,11 @@ void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool tra
     template void combine_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int);                 \
     template void experts_addmm<T>(T *, const T *, const T *, int64_t, bool, const int32_t *, const int32_t *, int, \
                                    int, int, int, int);                                                              \
-    template void pack_panels<T>(T *, const T *, int, int, bool);
+    template void pack_panels<T>(T *, const T *, int, int, bool, int, int);
 
 MOE_ADAPTERS_INSTANTIATE(float)
 MOE_ADAPTERS_INSTANTIATE(double)
-template void scatter_addmm_rows<double>(double *, const double *, const double *, const int32_t *, int, int, int, int,
-                                         int);
+template void scatter_addmm_rows<double>(double *, int64_t, const double *, const double *, const int32_t *, int, int,
+                                         int, int, int);
 
 } // namespace moe::adapters

@@ -84,25 +84,28 @@ template <typename T>
 void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, int N, int K, int OC);
 
 // ---- rank-R products added straight into token rows (LoRA's up-projection and input gradient) ----
-// w (R, OC) travels as panels: ceil(OC / kPanel) column blocks, each (R, kPanel) contiguous, the
-// last zero-padded; panel_size(R, OC) elements. pack_panels writes them from w (R, OC) row-major
-// or, transposed, from w^T (OC, R) row-major (LoRA's B).
+// w (R, OC) travels as panels: column blocks of kPanel, each (R, kPanel) contiguous, the last
+// zero-padded; panel_size(R, OC) elements. pack_panels writes the panels of columns
+// [c_begin, c_end) (c_begin a multiple of kPanel; c_end = -1: OC) from w (R, OC) row-major or,
+// transposed, from w^T (OC, R) row-major (LoRA's B).
 inline constexpr int kPanel = 16;
 inline int64_t panel_size(int R, int OC) { return (int64_t)R * ((OC + kPanel - 1) / kPanel * kPanel); }
 template <typename T>
-void pack_panels(T * dst, const T * w, int R, int OC, bool transposed);
-// out[perm[i] / K] (OC) += h[i - begin] (R) @ w (R, OC, panels)   for i in [begin, end).
-// Each output is summed over R in order and then added to its token's row; rows are added one
-// after another (two rows of one token add in row order). No block output, no zero fill, no
-// separate scatter pass: the product lands in the token's row while it is in registers.
+void pack_panels(T * dst, const T * w, int R, int OC, bool transposed, int c_begin = 0, int c_end = -1);
+// out[perm[i] / K] (ncols, rows ldo apart) += h[i - begin] (R) @ w (R, ncols, panels)
+// for i in [begin, end). Each output is summed over R in order and then added to its token's
+// row; rows are added one after another (two rows of one token add in row order). No block
+// output, no zero fill, no separate scatter pass: the product lands in the token's row while it
+// is in registers.
 template <typename T>
-void scatter_addmm_rows(T * out, const T * h, const T * w, const int32_t * perm, int begin, int end, int K, int R,
-                        int OC);
-// Every expert at once: out[token] += h[i] @ w_e for each routed row i of expert e, where
+void scatter_addmm_rows(T * out, int64_t ldo, const T * h, const T * w, const int32_t * perm, int begin, int end, int K,
+                        int R, int ncols);
+// Every expert at once: out[token] (N, OC) += h[i] @ w_e for each routed row i of expert e, where
 // h (routed, R) is in dispatch order and w_e = w + e * w_stride is (R, OC) row-major, or (OC, R)
-// when transposed (w_e^T stored, as LoRA's B). Each thread packs the panels of the experts it
-// needs into its own scratch. The tokens split over the threads (each thread adds only into its
-// own rows); each token adds its experts' products in expert order, whatever the thread count.
+// when transposed (w_e^T stored, as LoRA's B). The threads split the tokens (experts with many
+// rows) or the output columns (experts with few rows, whose panels would otherwise be packed by
+// every thread); each token adds its experts' products in expert order, whatever the split and
+// the thread count.
 template <typename T>
 void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool transposed, const int32_t * perm,
                    const int32_t * offsets, int E, int N, int K, int R, int OC);
