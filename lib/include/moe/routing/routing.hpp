@@ -125,7 +125,7 @@ void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E);   // dp
 template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse = nullptr);
 // Sum over the rows of the Shannon entropy of p = softmax(z) (the router's probabilities), in
 // nats: H_n = lse(z_n) - sum_e p[n,e] z[n,e], one multiply-add per element instead of a
-// logarithm (routing telemetry at E = 64 spent 0.6 ms per site in std::log). lse (N): the rows'
+// logarithm (32768 std::log per site at E = 64 took 0.19 ms, on one thread). lse (N): the rows'
 // logsumexp if known (zloss_forward's), else null. A row whose logsumexp is not finite falls back
 // to -sum p ln p.
 template <typename T> double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P);
