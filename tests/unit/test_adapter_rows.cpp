@@ -13,16 +13,14 @@
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/core/rng.hpp"
+#include "harness.hpp"
 
 using namespace moe;
 using std::vector;
 
+using test::Threads;
+
 namespace {
-struct Threads {
-    int saved = par::threads();
-    explicit Threads(int n) { blas::blas_init(n); }
-    ~Threads() { blas::blas_init(saved); }
-};
 
 vector<float> random_floats(size_t n, uint64_t seed) {
     Rng rng(seed);

@@ -21,18 +21,12 @@
 #include "moe/core/params.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/network.hpp"
+#include "harness.hpp"
 
 using namespace moe;
 using std::vector;
 
-namespace {
-// restores the thread count a test changed
-struct Threads {
-    int saved = par::threads();
-    explicit Threads(int n) { blas::blas_init(n); }
-    ~Threads() { blas::blas_init(saved); }
-};
-} // namespace
+using test::Threads;
 
 TEST_CASE("par::run runs every task once, task t on thread t mod T, and rethrows the lowest failing task") {
     Threads th(2);
@@ -149,33 +143,15 @@ struct Steps {
 };
 Steps train_steps(const spec::Spec & sp, const models::InputShape & in, int B, int threads) {
     Threads th(threads);
-    auto net = train::build_network(sp, in, 10, 1, 3);
-    net->plan(B);
-    optim::OptimConfig oc;
-    oc.kind = "adamw";
-    oc.lr = 1e-2;
-    optim::Optimizer<float> opt(oc, net->store, {});
-    const int V = 10;
-    vector<float> x((size_t)B * in.d), probs((size_t)B * V), losses(B), dlogits((size_t)B * V);
-    vector<int32_t> y(B), task(B, 0);
-    Rng rng(11);
-    for (auto & v : x) v = (float)rng.normal();
-    for (auto & v : y) v = (int32_t)rng.below(10);
+    test::TrainLoop loop(sp, in, B, 1e-2, 11);
     Steps out;
     for (int step = 0; step < 3; ++step) {
-        net->set_context(task.data(), B, step, (uint64_t)step);
-        const float * logits = net->model->forward(x.data(), B, true);
-        net->pool_lbl(true);
-        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
-        std::fill(dlogits.begin(), dlogits.end(), 0.f);
-        nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
-        net->model->backward(dlogits.data(), B);
-        if (step == 0) out.grads.assign(net->store.trainable_grads().begin(), net->store.trainable_grads().end());
-        opt.step(1.0, /*zero_grads=*/true);
-        net->after_step();
-        if (step == 2) out.final.assign(logits, logits + (size_t)B * V);
+        loop.forward_backward();
+        if (step == 0) out.grads.assign(loop.net->store.trainable_grads().begin(), loop.net->store.trainable_grads().end());
+        loop.update();
+        if (step == 2) out.final.assign(loop.logits, loop.logits + (size_t)B * loop.V);
     }
-    auto tv = net->store.trainable_values();
+    auto tv = loop.net->store.trainable_values();
     out.final.insert(out.final.end(), tv.begin(), tv.end());
     return out;
 }
@@ -209,21 +185,7 @@ void check_close(const Steps & a, const Steps & b) {
 }
 } // namespace
 
-// A MoE spec as the benchmarks build it: top-k (k = 2) router, Switch load balancing at 0.01.
-static spec::Spec moe_spec(const std::string & model, std::vector<std::string> sites, int experts, int rank) {
-    spec::Spec sp;
-    sp.model.kind = model;
-    sp.adapters.sites = std::move(sites);
-    sp.adapters.kind = "lora";
-    sp.adapters.experts = experts;
-    sp.adapters.rank = rank;
-    sp.adapters.alpha = 2.0 * rank;
-    sp.routing.kind = "topk";
-    sp.routing.k = 2;
-    sp.loss.lbl = "switch";
-    sp.loss.lbl_coef = 0.01;
-    return sp;
-}
+using test::moe_spec;
 
 // 2 threads twice: the same bits; 1 thread: the same numbers up to rounding.
 static void check_thread_counts(const spec::Spec & sp, const models::InputShape & in, int B) {

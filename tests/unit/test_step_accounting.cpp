@@ -17,6 +17,7 @@
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/network.hpp"
+#include "harness.hpp"
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -37,13 +38,9 @@ void operator delete[](void * p, std::size_t) noexcept { std::free(p); }
 using namespace moe;
 using std::vector;
 
-namespace {
-struct Threads {
-    int saved = par::threads();
-    explicit Threads(int n) { blas::blas_init(n); }
-    ~Threads() { blas::blas_init(saved); }
-};
+using test::Threads;
 
+namespace {
 struct StepCost {
     long allocations = 0; // made by steps 3..5
     double flop = 0;      // counted by blas::gemm_flops in step 5
@@ -52,32 +49,13 @@ struct StepCost {
 // five steps of a training loop on one batch
 StepCost step_cost(const spec::Spec & sp, const models::InputShape & in, int B, int threads) {
     Threads th(threads);
-    auto net = train::build_network(sp, in, 10, 1, 3);
-    net->plan(B);
-    optim::OptimConfig oc;
-    oc.kind = "adamw";
-    oc.lr = 1e-3;
-    optim::Optimizer<float> opt(oc, net->store, {});
-    const int V = 10;
-    vector<float> x((size_t)B * in.d), probs((size_t)B * V), losses(B), dlogits((size_t)B * V);
-    vector<int32_t> y(B), task(B, 0);
-    Rng rng(3);
-    for (auto & v : x) v = (float)rng.normal();
-    for (auto & v : y) v = (int32_t)rng.below(10);
-    long before = 0;
+    test::TrainLoop loop(sp, in, B, 1e-3, 3);
     StepCost cost;
+    long before = 0;
     for (int step = 0; step < 5; ++step) {
         if (step == 2) before = g_allocations.load();
         if (step == 4) blas::reset_gemm_flops();
-        net->set_context(task.data(), B, step, (uint64_t)step);
-        const float * logits = net->model->forward(x.data(), B, true);
-        net->pool_lbl(true);
-        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
-        std::fill(dlogits.begin(), dlogits.end(), 0.f);
-        nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
-        net->model->backward(dlogits.data(), B);
-        opt.step(1.0, /*zero_grads=*/true);
-        net->after_step();
+        loop.step();
     }
     cost.allocations = g_allocations.load() - before;
     cost.flop = blas::gemm_flops();
@@ -85,17 +63,8 @@ StepCost step_cost(const spec::Spec & sp, const models::InputShape & in, int B, 
 }
 
 spec::Spec moe_spec(const std::string & model, std::vector<std::string> sites, const std::string & adapter) {
-    spec::Spec sp;
-    sp.model.kind = model;
-    sp.adapters.sites = std::move(sites);
+    spec::Spec sp = test::moe_spec(model, std::move(sites), 8, 8);
     sp.adapters.kind = adapter;
-    sp.adapters.experts = 8;
-    sp.adapters.rank = 8;
-    sp.adapters.alpha = 16;
-    sp.routing.kind = "topk";
-    sp.routing.k = 2;
-    sp.loss.lbl = "switch";
-    sp.loss.lbl_coef = 0.01;
     return sp;
 }
 } // namespace
