@@ -292,7 +292,7 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     if (lora) // LoRA folds the gate into its rank-R activations: the gates in dispatch order
         for (int i = 0; i < routed_; ++i) gg_[i] = gate_[perm_[i]];
     // each expert (experts in parallel): gather its rows, then LoRA's rank-R activations (its
-    // up-projection is added straight into the token rows below, tokens in parallel) or the
+    // up-projection is added straight into the token rows below, experts_addmm) or the
     // bottleneck's dense GEMMs into its block of yg (every token then adds its slots' rows)
     for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
