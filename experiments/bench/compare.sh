@@ -69,7 +69,8 @@ def rows(path):
     for line in open(path):
         if line.startswith("{"):
             r = json.loads(line)
-            out[r["workload"]] = r
+            if "workload" in r:  # moe-bench's step-time-ratio line has none
+                out[r["workload"]] = r
     return out
 moe, pt = rows(sys.argv[1]), rows(sys.argv[2])
 print("| workload | moe-lab samples/s | PyTorch samples/s | moe-lab / PyTorch | moe-lab % of GEMM peak |")
