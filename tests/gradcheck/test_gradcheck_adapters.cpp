@@ -231,6 +231,48 @@ GradCase case_dispatch_rows() {
     return c;
 }
 
+// LoRA experts on their token rows in place (lora_rows_forward/backward, MoeSite's path at ranks
+// 8..32): no gathered blocks, the up-projection and the input gradient by experts_addmm as above.
+GradCase case_dispatch_in_place() {
+    struct S : Mixture {
+        vector<double> hg, gg, dgg;
+        int routed = 0;
+        S() : Mixture(43), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
+    };
+    auto s = std::make_shared<S>();
+    const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
+    const double sc = 0.8;
+    GradCase c = s->grad_case("dispatch_lora_in_place_mixture", s);
+    c.loss = [s, N, C, OC, R, E, K, sc] {
+        s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
+        for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
+        std::fill(s->out.begin(), s->out.end(), 0.0);
+        for (int e = 0; e < E; ++e)
+            adapters::lora_rows_forward(s->h.data() + (size_t)s->offsets[e] * R, s->hg.data() + (size_t)s->offsets[e] * R,
+                                        s->inp.data(), s->gg.data() + s->offsets[e], s->A.data() + (size_t)e * R * C, sc,
+                                        s->perm.data(), s->offsets[e], s->offsets[e + 1], K, C, R);
+        adapters::experts_addmm(s->out.data(), s->hg.data(), s->B.data(), (int64_t)OC * R, /*transposed=*/true,
+                                s->perm.data(), s->offsets.data(), E, N, K, R, OC);
+        return dot(s->out.data(), s->G.data(), s->out.size());
+    };
+    c.backward = [s, N, C, OC, R, E, K, sc] {
+        std::fill(s->dgg.begin(), s->dgg.end(), 0.0);
+        std::fill(s->dh.begin(), s->dh.end(), std::nan(""));
+        for (int e = 0; e < E; ++e) {
+            const int b = s->offsets[e];
+            adapters::lora_rows_backward(s->dA.data() + (size_t)e * R * C, s->dB.data() + (size_t)e * OC * R,
+                                         s->dgg.data() + b, s->dh.data() + (size_t)b * R, s->G.data(), s->inp.data(),
+                                         s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
+                                         s->B.data() + (size_t)e * OC * R, sc, s->perm.data(), b, s->offsets[e + 1], K, C,
+                                         OC, R);
+        }
+        adapters::experts_addmm(s->dinp.data(), s->dh.data(), s->A.data(), (int64_t)R * C, /*transposed=*/false,
+                                s->perm.data(), s->offsets.data(), E, N, K, R, C);
+        for (int i = 0; i < s->routed; ++i) s->dgate[s->perm[i]] += s->dgg[i];
+    };
+    return c;
+}
+
 } // namespace
 
 TEST_CASE("gradcheck: adapter kernels and sparse dispatch") {
@@ -240,6 +282,7 @@ TEST_CASE("gradcheck: adapter kernels and sparse dispatch") {
     cases.push_back(case_dispatch());
     cases.push_back(case_dispatch_gated());
     cases.push_back(case_dispatch_rows());
+    cases.push_back(case_dispatch_in_place());
     check_all(cases);
 }
 

@@ -25,14 +25,14 @@ struct SiteCase {
 };
 
 GradCase case_site(const std::string & router, const std::string & adapter, routing::BalanceConfig bc,
-                   routing::RouterConfig rc = {}, double dropout = 0.0) {
+                   routing::RouterConfig rc = {}, double dropout = 0.0, int rank = 3) {
     auto s = std::make_shared<SiteCase>();
     const int C = 6, OC = 6;
     routing::AdapterConfig ac;
     ac.kind = adapter;
     ac.experts = router == "none" ? 1 : 4;
-    ac.rank = 3;
-    ac.alpha = 6;
+    ac.rank = rank; // 3: gathered blocks and OpenBLAS; 8: LoRA's token rows in place (lora_rows_*)
+    ac.alpha = 2 * rank;
     ac.dropout = dropout;
     rc.kind = router == "task_mhr" ? "task" : router;
     if (router == "null_experts") { rc.null_experts = 2; rc.k = 3; }
@@ -55,7 +55,7 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
     s->task = {0, 2, 1, 2, 0, 0, 1, 2};
     GradCase c;
     c.name = "moe_site_" + router + "_" + adapter + (bc.lbl != "none" ? "_" + bc.lbl : "") + (rc.jitter > 0 ? "_jitter" : "") +
-             (dropout > 0 ? "_dropout" : "");
+             (dropout > 0 ? "_dropout" : "") + (rank != 3 ? "_r" + std::to_string(rank) : "");
     c.keep = s;
     // every trainable tensor, with random values (B = 0 at init would hide A's gradient)
     for (int id = 0; id < s->st.size(); ++id) {
@@ -95,6 +95,9 @@ TEST_CASE("gradcheck: MoE site for every router (selection fixed)") {
     cases.push_back(case_site("topk", "lora", megatron, norenorm));
     cases.push_back(case_site("topk", "bottleneck", mixtral, jit));
     cases.push_back(case_site("topk", "lora", none, {}, 0.3));
+    cases.push_back(case_site("topk", "lora", mixtral, {}, 0.0, 8));  // rank 8: the token rows in place
+    cases.push_back(case_site("topk", "lora", none, {}, 0.3, 8));     // ... under adapter dropout
+    cases.push_back(case_site("soft", "lora", zl, {}, 0.0, 8));
     cases.push_back(case_site("switch", "lora", sw));
     cases.push_back(case_site("topp", "lora", mixtral));
     cases.push_back(case_site("dynmole", "lora", none));

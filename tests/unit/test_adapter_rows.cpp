@@ -1,7 +1,8 @@
 // The float paths of the rank-R products added straight into token rows (adapters::experts_addmm,
 // LoRA's up-projection and input gradient in MoeSite) and of blas::gemm with beta = 0, against
 // double-precision references. The double paths are gradient-checked in
-// tests/gradcheck/test_gradcheck_adapters.cpp (dispatch_lora_rows_mixture).
+// tests/gradcheck/test_gradcheck_adapters.cpp (dispatch_lora_rows_mixture,
+// dispatch_lora_in_place_mixture). Also LoRA's rank-R products on token rows read in place.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -170,5 +171,92 @@ TEST_CASE("gemm (float) with beta = 0: C's old contents are ignored (NaN include
                 for (int k = 0; k < K; ++k) ref += 2.0 * a[(size_t)i * K + k] * b[(size_t)k * N + j];
                 CHECK(std::fabs(c[(size_t)i * ldc + j] - ref) < 1e-5);
             }
+    }
+}
+
+// LoRA experts on their token rows in place (adapters::lora_rows_forward/backward, the path
+// MoeSite takes at ranks 8..32): every product against a double reference built from the same
+// float inputs, over blocks that cross the kRowsChunk chunking, dot-product tails (C % 8), the
+// 6/4/2/1-row tiles, ranks the tiles cover and one they do not (R = 3: the plain loops), a token
+// twice in one block, and gradients that already hold values (they accumulate).
+TEST_CASE("lora_rows_forward/backward (float): the double products, chunked, every tile and tail") {
+    struct Shape { int n, C, OC, R; };
+    const Shape shapes[] = {{1, 8, 16, 16},   {5, 37, 33, 16},  {13, 24, 3, 8},   {64, 40, 17, 24},
+                            {65, 9, 16, 32}, {150, 64, 48, 16}, {7, 5, 11, 3},    {130, 784, 40, 16}};
+    const int K = 2;
+    for (const Shape & sh : shapes) {
+        const int n = sh.n, C = sh.C, OC = sh.OC, R = sh.R;
+        const int N = n + 3, begin = 2, end = begin + n;
+        INFO("n " << n << " C " << C << " OC " << OC << " R " << R);
+        // the block's rows: (token, slot) positions in token order, token 1 twice (both slots)
+        vector<int32_t> perm((size_t)end + 1);
+        for (int i = begin; i < end; ++i) perm[i] = (int32_t)(((i - begin) * N / n) * K + 1);
+        if (n >= 3) { perm[begin + 1] = 1 * K + 0; perm[begin + 2] = 1 * K + 1; }
+        const vector<float> x = random_floats((size_t)N * C, 41 + n), dout = random_floats((size_t)N * OC, 43 + n);
+        const vector<float> a = random_floats((size_t)R * C, 47), b = random_floats((size_t)OC * R, 53);
+        const vector<float> g = random_floats(n, 59);
+        const float s = 0.75f;
+        vector<float> h((size_t)n * R, NAN), hg((size_t)n * R, NAN);
+        adapters::lora_rows_forward(h.data(), hg.data(), x.data(), g.data(), a.data(), s, perm.data(), begin, end, K, C, R);
+        auto tok = [&](int i) { return perm[begin + i] / K; };
+        for (int i = 0; i < n; ++i)
+            for (int r = 0; r < R; ++r) {
+                double ref = 0, mag = 0;
+                for (int c = 0; c < C; ++c) {
+                    const double t = (double)x[(size_t)tok(i) * C + c] * a[(size_t)r * C + c];
+                    ref += t;
+                    mag += std::fabs(t);
+                }
+                CHECK(std::fabs(h[(size_t)i * R + r] - ref) <= 4e-7 * mag + 1e-30);
+                CHECK(hg[(size_t)i * R + r] == s * g[i] * h[(size_t)i * R + r]);
+            }
+        // backward into gradients that already hold values
+        vector<float> da = random_floats((size_t)R * C, 61), db = random_floats((size_t)OC * R, 67);
+        vector<float> dg = random_floats(n, 71), dh((size_t)n * R, NAN);
+        const vector<float> da0 = da, db0 = db, dg0 = dg;
+        adapters::lora_rows_backward(da.data(), db.data(), dg.data(), dh.data(), dout.data(), x.data(), h.data(), hg.data(),
+                                     g.data(), b.data(), s, perm.data(), begin, end, K, C, OC, R);
+        vector<double> dh_ref((size_t)n * R);
+        for (int i = 0; i < n; ++i) {
+            double gsum = 0, gmag = 0;
+            for (int r = 0; r < R; ++r) {
+                double dhg = 0, mag = 0;
+                for (int o = 0; o < OC; ++o) {
+                    const double t = (double)dout[(size_t)tok(i) * OC + o] * b[(size_t)o * R + r];
+                    dhg += t;
+                    mag += std::fabs(t);
+                }
+                gsum += (double)h[(size_t)i * R + r] * dhg;
+                gmag += std::fabs((double)h[(size_t)i * R + r]) * mag;
+                dh_ref[(size_t)i * R + r] = (double)s * g[i] * dhg;
+                CHECK(std::fabs(dh[(size_t)i * R + r] - dh_ref[(size_t)i * R + r]) <= 6e-7 * std::fabs(s * g[i]) * mag + 1e-30);
+            }
+            CHECK(std::fabs(dg[i] - (dg0[i] + s * gsum)) <= 6e-7 * (std::fabs(s) * gmag + std::fabs(dg0[i])) + 1e-30);
+        }
+        for (int o = 0; o < OC; ++o)
+            for (int r = 0; r < R; ++r) {
+                double ref = db0[(size_t)o * R + r], mag = std::fabs(ref);
+                for (int i = 0; i < n; ++i) {
+                    const double t = (double)dout[(size_t)tok(i) * OC + o] * hg[(size_t)i * R + r];
+                    ref += t;
+                    mag += std::fabs(t);
+                }
+                CHECK(std::fabs(db[(size_t)o * R + r] - ref) <= 6e-7 * mag + 1e-30);
+            }
+        for (int r = 0; r < R; ++r)
+            for (int c = 0; c < C; ++c) {
+                double ref = da0[(size_t)r * C + c], mag = std::fabs(ref);
+                for (int i = 0; i < n; ++i) {
+                    const double t = (double)dh[(size_t)i * R + r] * x[(size_t)tok(i) * C + c];
+                    ref += t;
+                    mag += std::fabs(t);
+                }
+                CHECK(std::fabs(da[(size_t)r * C + c] - ref) <= 6e-7 * mag + 1e-30);
+            }
+        // null gradients are skipped; dh is the same either way
+        vector<float> dh2((size_t)n * R, NAN);
+        adapters::lora_rows_backward((float *)nullptr, (float *)nullptr, (float *)nullptr, dh2.data(), dout.data(), x.data(),
+                                     h.data(), hg.data(), g.data(), b.data(), s, perm.data(), begin, end, K, C, OC, R);
+        CHECK(std::memcmp(dh2.data(), dh.data(), sizeof(float) * dh.size()) == 0);
     }
 }

@@ -137,13 +137,15 @@ void MoeSite<T>::plan(int N) {
     // LoRA adds its up-projection and its input gradient straight into token rows (experts_addmm):
     // no (routed, C) input-gradient blocks; the other paths (bottleneck, task routing) keep them
     const bool lora_rows = ac_.kind == "lora" && rc_.kind != "task";
-    xg_.assign(NK * C_, T(0)); dxg_.assign(lora_rows ? 0 : NK * C_, T(0));
+    // ... and at the ranks lora_rows_* cover, read their rows in place: no gathered blocks at all
+    rows_in_place_ = lora_rows && adapters::lora_rows_in_place(R_);
+    xg_.assign(rows_in_place_ ? 0 : NK * C_, T(0)); dxg_.assign(lora_rows ? 0 : NK * C_, T(0));
     h_.assign(NK * R_, T(0)); hpre_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0));
     gg_.assign(NK, T(0)); dgg_.assign(NK, T(0));
     // LoRA's backward never reads the block outputs (the gate is folded into hg), so its output
     // gradients reuse yg_'s storage; the bottleneck and task-routed paths need both
     const bool own_dyg = !lora_rows;
-    yg_.assign(NK * OC_, T(0)); dyg_.assign(own_dyg ? NK * OC_ : 0, T(0));
+    yg_.assign(rows_in_place_ ? 0 : NK * OC_, T(0)); dyg_.assign(own_dyg ? NK * OC_ : 0, T(0));
     if (rc_.kind == "expert_choice") picks_.assign((size_t)E_ * N, 0);
     if (rc_.kind == "dynmole") { wdense_.assign((size_t)N * E_, T(0)); ent_.assign(N, T(0)); }
     f_.assign(P_, T(0));
@@ -291,11 +293,17 @@ void MoeSite<T>::forward(T * out, const T * inp, int N, bool train) {
     if (!lora) adapters::dispatch_positions(pos_.data(), perm_.data(), routed_, N, K); // for combine_rows
     if (lora) // LoRA folds the gate into its rank-R activations: the gates in dispatch order
         for (int i = 0; i < routed_; ++i) gg_[i] = gate_[perm_[i]];
-    // each expert (experts in parallel): gather its rows, then LoRA's rank-R activations (its
-    // up-projection is added straight into the token rows below, experts_addmm) or the
-    // bottleneck's dense GEMMs into its block of yg (every token then adds its slots' rows)
+    // each expert (experts in parallel): LoRA's rank-R activations from its token rows in place
+    // (lora_rows_forward; other ranks gather the rows first), its up-projection added straight into
+    // the token rows below (experts_addmm); or the bottleneck's dense GEMMs on its gathered rows into
+    // its block of yg (every token then adds its slots' rows)
     for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
+        if (rows_in_place_) { // LoRA: the rank-R activations from the token rows, no gather
+            adapters::lora_rows_forward(h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, xd, gg_.data() + b,
+                                        a_ + (size_t)e * R_ * C_, scale_, perm_.data(), b, en, K, C_, R_);
+            return;
+        }
         T * xg = xg_.data() + (size_t)b * C_;
         T * yg = yg_.data() + (size_t)b * OC_;
         adapters::gather_rows(xg, xd, perm_.data(), b, en, K, C_);
@@ -438,10 +446,17 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     if (lora && has_router_) std::fill(dgg_.begin(), dgg_.begin() + routed_, T(0));
     for_each_expert(offsets_.data(), E_, (int64_t)routed_ * (C_ + OC_) * R_, [&](int e) {
         const int b = offsets_[e], en = offsets_[e + 1], n = en - b;
+        if (rows_in_place_) { // as in forward: the token rows of dout and of the input in place
+            adapters::lora_rows_backward(da_ ? da_ + (size_t)e * R_ * C_ : (T *)nullptr,
+                                         db_ ? db_ + (size_t)e * OC_ * R_ : (T *)nullptr,
+                                         has_router_ ? dgg_.data() + b : (T *)nullptr, dh_.data() + (size_t)b * R_, dout, xd,
+                                         h_.data() + (size_t)b * R_, hg_.data() + (size_t)b * R_, gg_.data() + b,
+                                         b_ + (size_t)e * OC_ * R_, scale_, perm_.data(), b, en, K, C_, OC_, R_);
+            return;
+        }
         T * dyg = (lora ? yg_.data() : dyg_.data()) + (size_t)b * OC_; // LoRA: yg_'s storage (see plan)
         T * dxg = lora ? (T *)nullptr : dxg_.data() + (size_t)b * C_;
         const T * xg = xg_.data() + (size_t)b * C_;
-        (void)xd;
         if (lora) {
             // forward was: out[token] += yg[i], yg = lora_gated(xg)   so   dyg[i] = dout[token]
             adapters::gather_rows(dyg, dout, perm_.data(), b, en, K, OC_);

@@ -43,6 +43,31 @@ template <typename T>
 void lora_gated_backward(T * dxg, T * da, T * db, T * dg, T * dh, const T * dout, const T * inp, const T * h,
                          const T * hg, const T * g, const T * a, const T * b, T s, int n, int C, int OC, int R);
 
+// ---- gated LoRA on one expert's rows read in place -------------------------------------------
+// The products of lora_gated_forward/backward without the gathered blocks: the expert's row i
+// (i in [begin, end)) is token perm[i] / K of inp (N,C) and of dout (N,OC), read where it lies.
+// OpenBLAS on an expert block packs both operands of every product (at rank 16 the packing costs
+// about what the multiplying does, and with a dozen rows per expert, E = 64, more), after the
+// gathers have copied every row once already; these loops multiply from the rows in place, in
+// 8-lane register tiles (float; any T: plain loops, the reference order), kRowsChunk rows at a time.
+//   h (n,R) cache = inp[token] @ a^T ;  hg (n,R) cache = (s * g[i]) * h[i]
+// g (n) the gates of the block's rows (dispatch order). The up-projection is experts_addmm's.
+template <typename T>
+void lora_rows_forward(T * h, T * hg, const T * inp, const T * g, const T * a, T s, const int32_t * perm, int begin,
+                       int end, int K, int C, int R);
+//   dh (n,R) scratch: first dhg = dout[token] @ b, then dh = (s * g[i]) * dhg[i] ;
+//   dg (n) += s * <h[i], dhg[i]> ;  db (OC,R) += sum_i dout[token_i]^T hg[i] ;
+//   da (R,C) += sum_i dh[i]^T inp[token_i]     (summed over each chunk of rows, then added)
+// Null da/db/dg are skipped. The input gradient is experts_addmm's.
+template <typename T>
+void lora_rows_backward(T * da, T * db, T * dg, T * dh, const T * dout, const T * inp, const T * h, const T * hg,
+                        const T * g, const T * b, T s, const int32_t * perm, int begin, int end, int K, int C, int OC,
+                        int R);
+inline constexpr int kRowsChunk = 64;
+// The ranks the float tiles cover (the lanes run over R in two of the products): 8, 16, 24, 32.
+// Other ranks take the gathered blocks and OpenBLAS (lora_gated_forward/backward).
+inline bool lora_rows_in_place(int R) { return R % 8 == 0 && R <= 32; }
+
 // ---- bottleneck adapter on a contiguous block ------------------------------------------------
 // hpre (N,R) = inp @ wd^T + bd ; h (N,R) = relu(hpre) ; out (N,OC) += h @ wu^T + bu (ACCUMULATED)
 template <typename T>

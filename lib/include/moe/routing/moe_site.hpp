@@ -154,6 +154,7 @@ class MoeSite final : public nn::SiteHook<T> {
     int C_ = 0, OC_ = 0, E_ = 1, R_ = 1, M_ = 0, P_ = 1, K_ = 1, Nmax_ = 0;
     T scale_ = 1;
     bool has_router_ = false;
+    bool rows_in_place_ = false; // LoRA experts multiply their token rows in place (no xg_ / yg_ blocks)
     int id_a_ = -1, id_b_ = -1, id_bd_ = -1, id_bu_ = -1, id_rw_ = -1, id_bias_ = -1;
     T *a_ = nullptr, *b_ = nullptr, *bd_ = nullptr, *bu_ = nullptr, *rw_ = nullptr, *bias_ = nullptr;
     T *da_ = nullptr, *db_ = nullptr, *dbd_ = nullptr, *dbu_ = nullptr, *drw_ = nullptr;
