@@ -367,28 +367,32 @@ void cross_entropy_backward(T * dlogits, const T * probs, const int32_t * target
 
 template <typename T>
 void softmax_forward(T * probs, const T * logits, int N, int V) {
-    for (int n = 0; n < N; ++n) {
-        const T * z = logits + (int64_t)n * V;
-        T * p = probs + (int64_t)n * V;
-        T mx = z[0];
-        for (int v = 1; v < V; ++v) mx = std::max(mx, z[v]);
-        T sum = 0;
-        for (int v = 0; v < V; ++v) { p[v] = std::exp(z[v] - mx); sum += p[v]; }
-        const T inv = T(1) / sum;
-        for (int v = 0; v < V; ++v) p[v] *= inv;
-    }
+    parallel_for(N, min_rows(V), [&](int64_t n0, int64_t n1) { // rows are independent
+        for (int64_t n = n0; n < n1; ++n) {
+            const T * z = logits + n * V;
+            T * p = probs + n * V;
+            T mx = z[0];
+            for (int v = 1; v < V; ++v) mx = std::max(mx, z[v]);
+            T sum = 0;
+            for (int v = 0; v < V; ++v) { p[v] = std::exp(z[v] - mx); sum += p[v]; }
+            const T inv = T(1) / sum;
+            for (int v = 0; v < V; ++v) p[v] *= inv;
+        }
+    });
 }
 
 template <typename T>
 void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int V) {
-    for (int n = 0; n < N; ++n) {
-        const T * p = probs + (int64_t)n * V;
-        const T * dp = dprobs + (int64_t)n * V;
-        T * dz = dlogits + (int64_t)n * V;
-        T dot = 0;
-        for (int v = 0; v < V; ++v) dot += p[v] * dp[v];
-        for (int v = 0; v < V; ++v) dz[v] += p[v] * (dp[v] - dot);
-    }
+    parallel_for(N, min_rows(V), [&](int64_t n0, int64_t n1) {
+        for (int64_t n = n0; n < n1; ++n) {
+            const T * p = probs + n * V;
+            const T * dp = dprobs + n * V;
+            T * dz = dlogits + n * V;
+            T dot = 0;
+            for (int v = 0; v < V; ++v) dot += p[v] * dp[v];
+            for (int v = 0; v < V; ++v) dz[v] += p[v] * (dp[v] - dot);
+        }
+    });
 }
 
 // ------------------------------------------------------------------------------------- instantiation

@@ -13,6 +13,7 @@
 #include <limits>
 
 #include "moe/core/error.hpp"
+#include "moe/core/parallel.hpp"
 
 namespace moe::routing {
 
@@ -50,6 +51,11 @@ template <typename T> inline T sigmoid(T z) {
 }
 
 // log-sum-exp of a row, max-subtracted
+// Row-wise kernels split their rows over the pool from kParElems elements on (every row is
+// computed alone, so the bits do not depend on the thread count).
+constexpr int64_t kParElems = 1 << 14;
+inline int64_t min_rows(int64_t P) { return std::max<int64_t>(1, kParElems / std::max<int64_t>(P, 1)); }
+
 template <typename T> inline T row_logsumexp(const T * z, int P) {
     T m = z[0];
     for (int e = 1; e < P; ++e) m = std::max(m, z[e]);
@@ -76,10 +82,12 @@ void check_dims(int N, int E, int K) {
 template <typename T>
 void topk_select(int32_t * idx, const T * scores, int N, int E, int K) {
     check_dims(N, E, K);
-    for (int n = 0; n < N; ++n) {
-        const T * s = scores + (int64_t)n * E;
-        topk_insert<T>(idx + (int64_t)n * K, E, K, [s](int i) { return s[i]; });
-    }
+    par::parallel_for(N, min_rows(E), [&](int64_t n0, int64_t n1) { // rows are independent
+        for (int64_t n = n0; n < n1; ++n) {
+            const T * s = scores + n * E;
+            topk_insert<T>(idx + n * K, E, K, [s](int i) { return s[i]; });
+        }
+    });
 }
 
 template <typename T>
@@ -319,9 +327,15 @@ template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse) {
     check_dims(N, P, 0);
     if (N == 0) return T(0);
     double acc = 0;
+    if (lse) { // the rows' logsumexps in parallel, then their squares summed in row order
+        par::parallel_for(N, min_rows(P), [&](int64_t n0, int64_t n1) {
+            for (int64_t n = n0; n < n1; ++n) lse[n] = row_logsumexp(logits + n * P, P);
+        });
+        for (int n = 0; n < N; ++n) acc += static_cast<double>(lse[n]) * lse[n];
+        return static_cast<T>(acc / N);
+    }
     for (int n = 0; n < N; ++n) {
         const T l = row_logsumexp(logits + (int64_t)n * P, P);
-        if (lse) lse[n] = l;
         acc += static_cast<double>(l) * l;
     }
     return static_cast<T>(acc / N);

@@ -7,8 +7,10 @@
 //
 // Sparse dispatch: the (token, slot) pairs routed to each expert are grouped by a counting sort
 // (dispatch_plan), each expert gathers its rows into a contiguous block, runs dense GEMMs on it
-// and scatter-adds the gate-weighted result back. Compute grows with K, not with E. The
-// permutation is built once per forward and reused by backward.
+// and scatter-adds the gate-weighted result back (bottleneck experts, and LoRA at ranks the
+// register tiles do not cover); LoRA experts of rank 8..32 multiply their token rows in place
+// (lora_rows_*, experts_addmm). Compute grows with K, not with E. The permutation is built once
+// per forward and reused by backward.
 #pragma once
 #include <cstdint>
 
