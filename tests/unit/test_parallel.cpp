@@ -20,6 +20,7 @@
 #include "moe/nn/kernels.hpp"
 #include "moe/core/params.hpp"
 #include "moe/optim/optim.hpp"
+#include "moe/routing/routing.hpp"
 #include "moe/train/network.hpp"
 #include "harness.hpp"
 
@@ -192,6 +193,45 @@ static void check_thread_counts(const spec::Spec & sp, const models::InputShape 
     const auto two = train_steps(sp, in, B, 2);
     check_same_bits(two, train_steps(sp, in, B, 2));
     check_close(train_steps(sp, in, B, 1), two);
+}
+
+TEST_CASE("router row kernels split their rows: the same bits at 1 and 2 threads, and as the serial z-loss") {
+    const int N = 700, P = 64, K = 2; // 44800 elements: split at 2 threads
+    vector<float> logits((size_t)N * P), dprobs((size_t)N * P);
+    Rng rng(23);
+    for (auto & v : logits) v = (float)rng.normal() * 3.f;
+    for (auto & v : dprobs) v = (float)rng.normal();
+    struct Out {
+        vector<float> probs, dlogits, lse;
+        vector<int32_t> idx;
+        float z = 0;
+    };
+    auto run = [&](int threads) {
+        Threads th(threads);
+        Out o;
+        o.probs.assign((size_t)N * P, 0.f); o.dlogits.assign((size_t)N * P, 0.5f); o.lse.assign(N, 0.f);
+        o.idx.assign((size_t)N * K, -1);
+        nn::softmax_forward(o.probs.data(), logits.data(), N, P);
+        nn::softmax_backward(o.dlogits.data(), o.probs.data(), dprobs.data(), N, P);
+        routing::topk_select(o.idx.data(), o.probs.data(), N, P, K);
+        o.z = routing::zloss_forward(logits.data(), N, P, o.lse.data());
+        return o;
+    };
+    const Out a = run(1), b = run(2);
+    CHECK(std::memcmp(a.probs.data(), b.probs.data(), sizeof(float) * a.probs.size()) == 0);
+    CHECK(std::memcmp(a.dlogits.data(), b.dlogits.data(), sizeof(float) * a.dlogits.size()) == 0);
+    CHECK(a.idx == b.idx);
+    CHECK(std::memcmp(a.lse.data(), b.lse.data(), sizeof(float) * a.lse.size()) == 0);
+    CHECK(a.z == b.z);
+    CHECK(routing::zloss_forward(logits.data(), N, P, (float *)nullptr) == a.z); // the serial path
+    // the top-k rows hold each row's two largest probabilities, in order
+    for (int n = 0; n < N; n += 97) {
+        const float * p = a.probs.data() + (size_t)n * P;
+        vector<float> sorted(p, p + P);
+        std::sort(sorted.rbegin(), sorted.rend());
+        CHECK(p[a.idx[(size_t)n * K]] == sorted[0]);
+        CHECK(p[a.idx[(size_t)n * K + 1]] == sorted[1]);
+    }
 }
 
 TEST_CASE("training steps: the same bits on every run at 2 threads, the same numbers at 1 (MLP, LoRA experts, top-k)") {
