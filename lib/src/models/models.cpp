@@ -66,18 +66,18 @@ class Mlp final : public Model<T> {
         T * dlast = nullptr;
         if (L) {
             dlast = da_[L - 1].data();
-            std::fill(dlast, dlast + (size_t)B * layers_[L - 1].OC, T(0));
+            nn::zero(dlast, (int64_t)B * layers_[L - 1].OC);
         }
         head_.backward(dlast, dlogits, last, B);
         for (int i = L - 1; i >= 0; --i) {
             auto & l = layers_[i];
             // forward was: a_i = act(h_i), h_i = layer_i(a_{i-1})
-            std::fill(dh_[i].begin(), dh_[i].begin() + (size_t)B * l.OC, T(0));
+            nn::zero(dh_[i].data(), (int64_t)B * l.OC);
             nn::activation_backward(act_, dh_[i].data(), h_[i].data(), da_[i].data(), (int64_t)B * l.OC);
             T * dprev = nullptr;
             if (i > 0) {
                 dprev = da_[i - 1].data();
-                std::fill(dprev, dprev + (size_t)B * l.C, T(0));
+                nn::zero(dprev, (int64_t)B * l.C);
             }
             l.backward(dprev, dh_[i].data(), i > 0 ? a_[i - 1].data() : x_, B);
         }
@@ -160,12 +160,12 @@ class Vit final : public Model<T> {
         head_.backward(dcls_n_.data(), dlogits, cls_n_.data(), B);
         std::fill(dcls_.begin(), dcls_.begin() + (size_t)B * D_, T(0));
         norm_.backward(dcls_.data(), dcls_n_.data(), cls_.data(), B);
-        std::fill(dx_.begin(), dx_.begin() + n, T(0));
+        nn::zero(dx_.data(), (int64_t)n);
         for (int b = 0; b < B; ++b) std::memcpy(&dx_[(size_t)b * Tn_ * D_], &dcls_[(size_t)b * D_], sizeof(T) * D_);
         T * dout = dx_.data();
         T * dinp = dx2_.data();
         for (int i = (int)blocks_.size() - 1; i >= 0; --i) {
-            std::fill(dinp, dinp + n, T(0));
+            nn::zero(dinp, (int64_t)n);
             blocks_[i].backward(dinp, dout, xs_[i].data(), B);
             std::swap(dout, dinp);
         }

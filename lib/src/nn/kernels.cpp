@@ -216,6 +216,11 @@ void add_inplace(T * dst, const T * src, int64_t n) {
     }, 16);
 }
 
+template <typename T>
+void zero(T * dst, int64_t n) {
+    parallel_for(n, 4 * kParElems, [&](int64_t i0, int64_t i1) { std::memset(dst + i0, 0, sizeof(T) * (i1 - i0)); }, 16);
+}
+
 // ------------------------------------------------------------------------------------- patches, tokens
 template <typename T>
 void patchify_forward(T * patches, const T * img, int B, int Cin, int H, int W, int ps) {
@@ -409,6 +414,7 @@ void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int
     template void relu_backward<T>(T *, const T *, const T *, int64_t);                                   \
     template void residual_forward<T>(T *, const T *, const T *, int64_t);                                \
     template void add_inplace<T>(T *, const T *, int64_t);                                                \
+    template void zero<T>(T *, int64_t);                                                                  \
     template void patchify_forward<T>(T *, const T *, int, int, int, int, int);                           \
     template void tokens_forward<T>(T *, const T *, const T *, const T *, int, int, int);                 \
     template void tokens_backward<T>(T *, T *, T *, const T *, int, int, int);                            \

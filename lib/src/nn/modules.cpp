@@ -151,9 +151,9 @@ template <typename T>
 void SelfAttention<T>::backward(T * dinp, const T * dout, const T * inp, int B) {
     const int N = B * Tn;
     // forward was: out = proj(attention(qkv(inp)))
-    std::fill(dy.begin(), dy.begin() + (size_t)N * D, T(0));
+    zero(dy.data(), (int64_t)N * D);
     proj.backward(dy.data(), dout, y.data(), N);
-    std::fill(dqkv.begin(), dqkv.begin() + (size_t)N * 3 * D, T(0));
+    zero(dqkv.data(), (int64_t)N * 3 * D);
     attention_backward(dqkv.data(), datt.data(), dy.data(), qkv_buf.data(), att.data(), B, Tn, D, NH);
     qkv.backward(dinp, dqkv.data(), inp, N);
 }
@@ -189,9 +189,9 @@ template <typename T>
 void MlpBlock<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     // forward was: out = fc2(act(fc1(inp)))
     const size_t n = (size_t)N * M;
-    std::fill(da.begin(), da.begin() + n, T(0));
+    zero(da.data(), (int64_t)n);
     fc2.backward(da.data(), dout, a.data(), N);
-    std::fill(dh.begin(), dh.begin() + n, T(0));
+    zero(dh.data(), (int64_t)n);
     activation_backward(act, dh.data(), h.data(), da.data(), (int64_t)n);
     fc1.backward(dinp, dh.data(), inp, N);
 }
@@ -232,12 +232,12 @@ void TransformerBlock<T>::backward(T * dinp, const T * dout, const T * inp, int 
     const size_t n = (size_t)N * D;
     // forward was: out = x1 + mlp(ln2(x1))   so   dx1 = dout + ln2^T(mlp^T(dout))
     std::copy(dout, dout + n, dtmp.begin()); // dtmp holds dx1
-    std::fill(dl.begin(), dl.begin() + n, T(0));
+    zero(dl.data(), (int64_t)n);
     mlp.backward(dl.data(), dout, l2.data(), N);
     ln2.backward(dtmp.data(), dl.data(), x1.data(), N);
     // forward was: x1 = inp + attn(ln1(inp))   so   dinp += dx1 + ln1^T(attn^T(dx1))
     add_inplace(dinp, dtmp.data(), (int64_t)n);
-    std::fill(dl.begin(), dl.begin() + n, T(0));
+    zero(dl.data(), (int64_t)n);
     attn.backward(dl.data(), dtmp.data(), l1.data(), B);
     ln1.backward(dinp, dl.data(), inp, N);
 }

@@ -39,6 +39,8 @@ template <typename T> void relu_backward(T * dinp, const T * inp, const T * dout
 // ---- residual:  out = a + b (n elements); backward is an add of dout into both -----------------
 template <typename T> void residual_forward(T * out, const T * a, const T * b, int64_t n);
 template <typename T> void add_inplace(T * dst, const T * src, int64_t n); // dst += src
+// dst[0..n) = 0, split over the pool: the gradient buffers a backward then adds into
+template <typename T> void zero(T * dst, int64_t n);
 
 // ---- patchify: images to flattened patches (no parameters) ------------------------------------
 // patches (B, P, Cin*ps*ps) with P = (H/ps)*(W/ps), patch order row-major, inner order (c, py, px)
