@@ -195,6 +195,17 @@ static void check_thread_counts(const spec::Spec & sp, const models::InputShape 
     check_close(train_steps(sp, in, B, 1), two);
 }
 
+TEST_CASE("nn::zero clears exactly [0, n) at 1 and 2 threads") {
+    for (int threads : {1, 2})
+        for (int64_t n : {int64_t(0), int64_t(1), int64_t(17), int64_t(70001), int64_t(300007)}) {
+            Threads th(threads);
+            vector<float> v((size_t)n + 5, 3.f);
+            nn::zero(v.data(), n);
+            CHECK(std::count(v.begin(), v.begin() + n, 0.f) == n);
+            CHECK(std::count(v.begin() + n, v.end(), 3.f) == 5);
+        }
+}
+
 TEST_CASE("router row kernels split their rows: the same bits at 1 and 2 threads, and as the serial z-loss") {
     const int N = 700, P = 64, K = 2; // 44800 elements: split at 2 threads
     vector<float> logits((size_t)N * P), dprobs((size_t)N * P);
