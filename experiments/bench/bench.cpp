@@ -6,6 +6,7 @@
 // with --json, one JSON line per workload.
 //   moe-bench [--workloads mlp-mole,vit-mole,mlp-mole-wide] [--repeats 5] [--steps 5] [--pairs 9]
 //             [--threads N] [--experts E --k K --batch B] [--json]
+//   moe-bench --lora-kernels [--experts 64 --k 2 --batch 512 --rank 16]   one site's LoRA experts alone
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -20,6 +21,7 @@
 #include <fmt/core.h>
 
 #include "../../apps/common/cli_common.hpp"
+#include "moe/adapters/adapters.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/models/model.hpp"
@@ -195,6 +197,83 @@ struct Peak {
 };
 Peak gemm_peak_gflops() { return {blas::sgemm_gflops(1024, 7, true), blas::sgemm_gflops(1024, 7, false)}; }
 
+// One MoE site's LoRA experts on their own, single-threaded: the gathered blocks through OpenBLAS
+// (lora_gated_forward/backward, the path of ranks the register tiles do not cover) against the
+// token rows in place (lora_rows_forward/backward), forward (the rank-R activations) and backward
+// (the A and B gradients and the rank-R input gradient; the products experts_addmm adds into the
+// token rows are the same for both and left out). N tokens, K slots each to distinct experts.
+struct KernelTimes {
+    double fwd_ms, bwd_ms;
+};
+
+std::pair<KernelTimes, KernelTimes> lora_kernel_times(int N, int K, int E, int R, int C, int OC, int repeats) {
+    Rng rng(11);
+    std::vector<int32_t> idx((size_t)N * K), perm((size_t)N * K), off(E + 1);
+    for (int n = 0; n < N; ++n)
+        for (int j = 0; j < K; ++j) {
+            int e;
+            do e = (int)rng.below(E);
+            while (std::find(&idx[(size_t)n * K], &idx[(size_t)n * K + j], e) != &idx[(size_t)n * K + j]);
+            idx[(size_t)n * K + j] = e;
+        }
+    const int routed = adapters::dispatch_plan(perm.data(), off.data(), idx.data(), N, K, E);
+    auto rnd = [&](size_t n, double scale) {
+        std::vector<float> v(n);
+        for (auto & x : v) x = (float)(rng.normal() * scale);
+        return v;
+    };
+    const std::vector<float> x = rnd((size_t)N * C, 1), dout = rnd((size_t)N * OC, 1), A = rnd((size_t)E * R * C, 0.03),
+                             B = rnd((size_t)E * OC * R, 0.03), gg = rnd(routed, 0.5);
+    std::vector<float> dA((size_t)E * R * C), dB((size_t)E * OC * R), h((size_t)routed * R), hg((size_t)routed * R),
+        dh((size_t)routed * R), dg(routed), xg((size_t)routed * C), dyg((size_t)routed * OC);
+    auto run = [&](bool in_place) {
+        std::vector<double> f, b;
+        for (int rep = 0; rep < repeats + 2; ++rep) { // the first two are warm-up
+            const auto t0 = Clock::now();
+            for (int e = 0; e < E; ++e) {
+                const int b0 = off[e], b1 = off[e + 1], n = b1 - b0;
+                if (in_place) {
+                    adapters::lora_rows_forward(h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R, x.data(),
+                                                gg.data() + b0, A.data() + (size_t)e * R * C, 2.f, perm.data(), b0, b1, K, C, R);
+                } else {
+                    adapters::gather_rows(xg.data() + (size_t)b0 * C, x.data(), perm.data(), b0, b1, K, C);
+                    adapters::lora_gated_forward((float *)nullptr, h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R,
+                                                 xg.data() + (size_t)b0 * C, gg.data() + b0, A.data() + (size_t)e * R * C,
+                                                 (const float *)nullptr, 2.f, n, C, OC, R);
+                }
+            }
+            const auto t1 = Clock::now();
+            for (int e = 0; e < E; ++e) {
+                const int b0 = off[e], b1 = off[e + 1], n = b1 - b0;
+                float * da = dA.data() + (size_t)e * R * C, * db = dB.data() + (size_t)e * OC * R;
+                if (in_place) {
+                    adapters::lora_rows_backward(da, db, dg.data() + b0, dh.data() + (size_t)b0 * R, dout.data(), x.data(),
+                                                 h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R, gg.data() + b0,
+                                                 B.data() + (size_t)e * OC * R, 2.f, perm.data(), b0, b1, K, C, OC, R);
+                } else {
+                    adapters::gather_rows(dyg.data() + (size_t)b0 * OC, dout.data(), perm.data(), b0, b1, K, OC);
+                    adapters::lora_gated_backward((float *)nullptr, da, db, dg.data() + b0, dh.data() + (size_t)b0 * R,
+                                                  dyg.data() + (size_t)b0 * OC, xg.data() + (size_t)b0 * C,
+                                                  h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R, gg.data() + b0,
+                                                  A.data() + (size_t)e * R * C, B.data() + (size_t)e * OC * R, 2.f, n, C, OC, R);
+                }
+            }
+            const auto t2 = Clock::now();
+            if (rep < 2) continue;
+            f.push_back(std::chrono::duration<double>(t1 - t0).count() * 1e3);
+            b.push_back(std::chrono::duration<double>(t2 - t1).count() * 1e3);
+        }
+        return KernelTimes{median(f), median(b)};
+    };
+    KernelTimes blocks{1e300, 1e300}, rows{1e300, 1e300};
+    for (int round = 0; round < 3; ++round) { // alternated, the better median of each
+        const KernelTimes a = run(false), b = run(true);
+        blocks = {std::min(blocks.fwd_ms, a.fwd_ms), std::min(blocks.bwd_ms, a.bwd_ms)};
+        rows = {std::min(rows.fwd_ms, b.fwd_ms), std::min(rows.bwd_ms, b.bwd_ms)};
+    }
+    return {blocks, rows};
+}
+
 double peak_rss_mb() {
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
@@ -207,8 +286,8 @@ int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-bench: the standard workloads (../shared/BENCHMARKS.md) against this machine's GEMM peak"};
     std::string list = "mlp-mole,vit-mole,mlp-mole-wide";
-    int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0;
-    bool json = false;
+    int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16;
+    bool json = false, lora_kernels = false;
     apps::CommonArgs common;
     app.add_option("--workloads", list, "comma-separated workloads");
     app.add_option("--repeats", repeats, "timed repeats (median reported)")->check(CLI::PositiveNumber);
@@ -220,6 +299,10 @@ int main(int argc, char ** argv) {
     app.add_option("--k", k, "override k of every workload");
     app.add_option("--batch", batch, "override the batch of every workload");
     app.add_flag("--json", json, "also print one JSON line per workload");
+    app.add_flag("--lora-kernels", lora_kernels,
+                 "instead: one site's LoRA experts alone at 1 thread (C = OC = 1024; --experts (64), --k (2), "
+                 "--batch (512), --rank), gathered blocks + OpenBLAS against the token rows in place");
+    app.add_option("--rank", rank, "LoRA rank for --lora-kernels")->check(CLI::PositiveNumber);
     apps::add_common_options(app, common);
     try {
         app.parse(argc, argv);
@@ -229,6 +312,27 @@ int main(int argc, char ** argv) {
     }
     apps::install_logger(common);
     return apps::run_guarded([&]() -> int {
+        if (lora_kernels) {
+            blas::blas_init(1);
+            const double peak1 = blas::sgemm_gflops(1024, 7, true);
+            const int N = batch > 0 ? batch : 512, K = k > 0 ? k : 2, E = experts > 0 ? experts : 64, C = 1024, OC = 1024;
+            if (K > E) throw Error(ErrorCode::spec, "--lora-kernels: --k must not exceed --experts");
+            const auto [blocks, rows] = lora_kernel_times(N, K, E, rank, C, OC, repeats);
+            const double ff = 2.0 * N * K * rank * C, fb = 2.0 * N * K * rank * (2.0 * OC + C);
+            fmt::print("LoRA experts of one site, 1 thread (N {}, K {}, E {}, r {}, C = OC = {}; 1-thread GEMM peak {:.1f} "
+                       "GFLOP/s; medians of {}, the better of 3 alternated rounds)\n",
+                       N, K, E, rank, C, peak1, repeats);
+            fmt::print("| path | forward ms | GFLOP/s | backward ms | GFLOP/s |\n|---|---|---|---|---|\n");
+            for (auto [name, t] : {std::pair{"gathered blocks + OpenBLAS", blocks}, std::pair{"token rows in place", rows}})
+                fmt::print("| {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} |\n", name, t.fwd_ms, ff / t.fwd_ms / 1e6, t.bwd_ms,
+                           fb / t.bwd_ms / 1e6);
+            if (json)
+                fmt::print("{{\"lora_kernels\":{{\"N\":{},\"K\":{},\"E\":{},\"rank\":{},\"C\":{},\"OC\":{},"
+                           "\"peak1_gflops\":{:.3f},\"blocks_fwd_ms\":{:.4f},\"blocks_bwd_ms\":{:.4f},"
+                           "\"rows_fwd_ms\":{:.4f},\"rows_bwd_ms\":{:.4f}}}}}\n",
+                           N, K, E, rank, C, OC, peak1, blocks.fwd_ms, blocks.bwd_ms, rows.fwd_ms, rows.bwd_ms);
+            return 0;
+        }
         blas::blas_init(common.threads < 0 ? 0 : common.threads);
         const Peak pk = gemm_peak_gflops();
         const double peak = pk.best();

@@ -232,7 +232,7 @@ GradCase case_dispatch_rows() {
 }
 
 // LoRA experts on their token rows in place (lora_rows_forward/backward, MoeSite's path at ranks
-// 8..32): no gathered blocks, the up-projection and the input gradient by experts_addmm as above.
+// 8 and 16): no gathered blocks, the up-projection and the input gradient by experts_addmm as above.
 GradCase case_dispatch_in_place() {
     struct S : Mixture {
         vector<double> hg, gg, dgg;

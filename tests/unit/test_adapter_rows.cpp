@@ -175,10 +175,11 @@ TEST_CASE("gemm (float) with beta = 0: C's old contents are ignored (NaN include
 }
 
 // LoRA experts on their token rows in place (adapters::lora_rows_forward/backward, the path
-// MoeSite takes at ranks 8..32): every product against a double reference built from the same
-// float inputs, over blocks that cross the kRowsChunk chunking, dot-product tails (C % 8), the
-// 6/4/2/1-row tiles, ranks the tiles cover and one they do not (R = 3: the plain loops), a token
-// twice in one block, and gradients that already hold values (they accumulate).
+// MoeSite takes at ranks 8 and 16; they take any rank): every product against a double
+// reference built from the same float inputs, over blocks that cross the kRowsChunk chunking,
+// dot-product tails (C % 8), the 6/4/2/1-row tiles, ranks that are multiples of 8 and one that is
+// not (R = 3: the plain loops), a token twice in one block, and gradients that already hold
+// values (they accumulate).
 TEST_CASE("lora_rows_forward/backward (float): the double products, chunked, every tile and tail") {
     struct Shape { int n, C, OC, R; };
     const Shape shapes[] = {{1, 8, 16, 16},   {5, 37, 33, 16},  {13, 24, 3, 8},   {64, 40, 17, 24},

@@ -452,7 +452,7 @@ static void times_rows(float * out, const Rows<float> & u, int n, const float * 
 }
 
 template <> void rows_times<float>(float * out, const Rows<float> & u, int n, const float * p, int Kd, int R) {
-    switch (R) { // lora_rows_in_place admits R = 8, 16, 24, 32
+    switch (R) { // 8-lane tiles for ranks that are multiples of 8 (MoeSite: 8 and 16)
     case 8: times_rows<1>(out, u, n, p, Kd); return;
     case 16: times_rows<2>(out, u, n, p, Kd); return;
     case 24: times_rows<3>(out, u, n, p, Kd); return;

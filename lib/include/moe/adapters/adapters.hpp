@@ -7,9 +7,9 @@
 //
 // Sparse dispatch: the (token, slot) pairs routed to each expert are grouped by a counting sort
 // (dispatch_plan), each expert gathers its rows into a contiguous block, runs dense GEMMs on it
-// and scatter-adds the gate-weighted result back (bottleneck experts, and LoRA at ranks the
-// register tiles do not cover); LoRA experts of rank 8..32 multiply their token rows in place
-// (lora_rows_*, experts_addmm). Compute grows with K, not with E. The permutation is built once
+// and scatter-adds the gate-weighted result back (bottleneck experts, and LoRA at ranks other
+// than 8 and 16); LoRA experts of rank 8 or 16 multiply their token rows in place (lora_rows_*,
+// experts_addmm). Compute grows with K, not with E. The permutation is built once
 // per forward and reused by backward.
 #pragma once
 #include <cstdint>
@@ -66,9 +66,11 @@ void lora_rows_backward(T * da, T * db, T * dg, T * dh, const T * dout, const T 
                         const T * g, const T * b, T s, const int32_t * perm, int begin, int end, int K, int C, int OC,
                         int R);
 inline constexpr int kRowsChunk = 64;
-// The ranks the float tiles cover (the lanes run over R in two of the products): 8, 16, 24, 32.
-// Other ranks take the gathered blocks and OpenBLAS (lora_gated_forward/backward).
-inline bool lora_rows_in_place(int R) { return R % 8 == 0 && R <= 32; }
+// The ranks MoeSite runs in place: 8 and 16, where the tiles beat OpenBLAS on the gathered blocks
+// at every block size measured (`moe-bench --lora-kernels`). At 24 and 32 the backward's tiles
+// run short of registers and OpenBLAS is faster at E = 64; those and all other ranks take the
+// gathered blocks (lora_gated_forward/backward). The functions themselves take any rank.
+inline bool lora_rows_in_place(int R) { return R == 8 || R == 16; }
 
 // ---- bottleneck adapter on a contiguous block ------------------------------------------------
 // hpre (N,R) = inp @ wd^T + bd ; h (N,R) = relu(hpre) ; out (N,OC) += h @ wu^T + bu (ACCUMULATED)
