@@ -67,9 +67,9 @@ void lora_rows_backward(T * da, T * db, T * dg, T * dh, const T * dout, const T 
                         int R);
 inline constexpr int kRowsChunk = 64;
 // The ranks MoeSite runs in place: 8 and 16, where the tiles beat OpenBLAS on the gathered blocks
-// at every block size measured (`moe-bench --lora-kernels`). At 24 and 32 the backward's tiles
-// run short of registers and OpenBLAS is faster at E = 64; those and all other ranks take the
-// gathered blocks (lora_gated_forward/backward). The functions themselves take any rank.
+// at every block size measured (`moe-bench --lora-kernels`). At 24 and 32 the in-place backward
+// measured slower than OpenBLAS at E = 64; those and all other ranks take the gathered blocks
+// (lora_gated_forward/backward). The functions themselves take any rank.
 inline bool lora_rows_in_place(int R) { return R == 8 || R == 16; }
 
 // ---- bottleneck adapter on a contiguous block ------------------------------------------------
