@@ -340,6 +340,40 @@ TEST_CASE("routing: z-loss and sigmoid are stable for large logits") {
     CHECK(sf[2] == 0.5f);
 }
 
+TEST_CASE("routing: sigmoid scores whose selected logits underflow keep finite gates and gradients") {
+    // DeepSeek-V3 renormalisation of sigmoid scores, float as in training: token 0 selected two
+    // experts whose logits are far below -90 (scores 0 and a subnormal, or both 0); token 1 is
+    // ordinary. The denominator is S + 1e-20 (HF's DeepSeek-V3 port): finite everywhere, and the
+    // ordinary token's gates are exactly p / S.
+    const int N = 3, P = 4, Kk = 2;
+    const vector<float> z = {-123.7f, 2.f, 0.f, -95.f,   //
+                             0.3f, -0.2f, 1.1f, -2.f,    //
+                             -200.f, -150.f, 0.f, 1.f};
+    const vector<int32_t> idx = {0, 3, 2, 0, 0, 1};      // token 2: both selected scores are 0
+    vector<float> s(N * P), g(N * Kk), dp(N * P, 0.f), dz(N * P, 0.f);
+    sigmoid_forward(s.data(), z.data(), N * P);
+    REQUIRE(s[0] == 0.f);
+    REQUIRE(s[3] > 0.f);
+    REQUIRE(s[3] < 1e-38f); // subnormal
+    gate_forward(g.data(), s.data(), idx.data(), N, P, Kk, true, 2.5f);
+    const vector<float> dg = {0.0055f, 0.00036f, 0.7f, -0.4f, 1.f, 1.f};
+    gate_backward(dp.data(), dg.data(), g.data(), s.data(), idx.data(), N, P, Kk, true, 2.5f);
+    sigmoid_backward(dz.data(), s.data(), dp.data(), N * P);
+    for (float v : g) CHECK(std::isfinite(v));
+    for (float v : dp) CHECK(std::isfinite(v));
+    for (float v : dz) CHECK(std::isfinite(v));
+    const float S1 = s[4 + 2] + s[4 + 0];
+    CHECK(g[2] == 2.5f * s[6] / S1);
+    CHECK(g[3] == 2.5f * s[4] / S1);
+    CHECK(g[0] == 0.f);
+    CHECK(g[4] == 0.f);
+    CHECK(g[5] == 0.f);
+    // the ordinary token's gradient: dp_e = (2.5 dg_e - sum_j dg_j g_j) / S
+    const float dot = dg[2] * g[2] + dg[3] * g[3];
+    CHECK(dp[6] == doctest::Approx((2.5f * dg[2] - dot) / S1).epsilon(1e-6));
+    CHECK(dp[4] == doctest::Approx((2.5f * dg[3] - dot) / S1).epsilon(1e-6));
+}
+
 TEST_CASE("routing: Poly train mode is the relaxed Bernoulli of the given uniforms") {
     // u = 0.5 makes the noise logit 0, so with tau = 1 train equals eval
     const vector<double> phi = {0.2, -0.4, 1.0}, u = {0.5, 0.5, 0.5};

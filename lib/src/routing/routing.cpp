@@ -183,6 +183,12 @@ void bias_update(T * bias, const int64_t * load, int E, T u) {
 
 // ============================================================================ gating
 
+// The renormalising denominator is S + 1e-20 (HF transformers' DeepSeek-V3 port: `denominator =
+// topk_weights.sum(-1) + 1e-20`). It changes no float or double result unless S < ~1e-12, which only
+// sigmoid scores reach: with every selected logit below about -90, S underflows towards 0, dS/S
+// overflows, and the sigmoid's derivative (0 for an underflowed score) turned inf into NaN.
+constexpr double kRenormEps = 1e-20;
+
 template <typename T>
 void gate_forward(T * gate, const T * probs, const int32_t * idx, int N, int P, int K, bool renorm, T scale) {
     check_dims(N, P, K);
@@ -195,7 +201,7 @@ void gate_forward(T * gate, const T * probs, const int32_t * idx, int N, int P, 
             T s = 0;
             for (int j = 0; j < K; ++j)
                 if (id[j] >= 0) s += p[id[j]];
-            if (s > T(0)) denom = s; // a token that selected nothing: all zeros (denominator 1)
+            if (s > T(0)) denom = s + static_cast<T>(kRenormEps); // a token that selected nothing: all zeros (denominator 1)
         }
         for (int j = 0; j < K; ++j) g[j] = id[j] >= 0 ? scale * p[id[j]] / denom : T(0);
     }
@@ -227,7 +233,7 @@ void gate_backward(T * dprobs, const T * dgate, const T * gate, const T * probs,
             }
         if (!(s > T(0))) continue; // nothing selected: the gates were constant zeros
         for (int j = 0; j < K; ++j)
-            if (id[j] >= 0) dp[id[j]] += (scale * dg[j] - dot) / s;
+            if (id[j] >= 0) dp[id[j]] += (scale * dg[j] - dot) / (s + static_cast<T>(kRenormEps));
     }
 }
 
