@@ -103,6 +103,33 @@ struct Mixture {
     }
 };
 
+// The gated cases (the gate folded into the rank-R activations, as MoeSite runs LoRA experts):
+// the gates in dispatch order, their gradient, and the steps all three share.
+struct GatedMixture : Mixture {
+    vector<double> hg, gg, dgg; // gated activations, gates in dispatch order and their gradient
+    int routed = 0;
+    explicit GatedMixture(uint64_t seed) : Mixture(seed), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
+    // forward: group the (token, slot) pairs by expert and gather their gates
+    void dispatch() {
+        routed = adapters::dispatch_plan(perm.data(), offsets.data(), idx.data(), kN, kK, kE);
+        for (int i = 0; i < routed; ++i) gg[i] = gate[perm[i]];
+    }
+    // forward: out[token] += hg[i] @ B_e^T, straight into the token rows
+    void add_up_projection() {
+        adapters::experts_addmm(out.data(), hg.data(), B.data(), (int64_t)kOC * kR, /*transposed=*/true, perm.data(),
+                                offsets.data(), kE, kN, kK, kR, kOC);
+    }
+    // backward: dinp[token] += dh[i] @ A_e, then the gate gradients back in (token, slot) order
+    void add_input_gradient() {
+        adapters::experts_addmm(dinp.data(), dh.data(), A.data(), (int64_t)kR * kC, /*transposed=*/false, perm.data(),
+                                offsets.data(), kE, kN, kK, kR, kC);
+        scatter_gate_gradient();
+    }
+    void scatter_gate_gradient() {
+        for (int i = 0; i < routed; ++i) dgate[perm[i]] += dgg[i];
+    }
+};
+
 GradCase case_dispatch() {
     auto s = std::make_shared<Mixture>(21);
     const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
@@ -141,18 +168,12 @@ GradCase case_dispatch() {
 // as MoeSite runs LoRA experts): gates gathered in dispatch order, block outputs overwritten and
 // scatter-added without a gate, the upstream gradient gathered per block.
 GradCase case_dispatch_gated() {
-    struct S : Mixture {
-        vector<double> hg, gg, dgg; // gated activations, gates in dispatch order and their gradient
-        int routed = 0;
-        S() : Mixture(31), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
-    };
-    auto s = std::make_shared<S>();
+    auto s = std::make_shared<GatedMixture>(31);
     const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
     const double sc = 0.8;
     GradCase c = s->grad_case("dispatch_lora_gated_mixture", s);
     c.loss = [s, N, C, OC, R, E, K, sc] {
-        s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
-        for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
+        s->dispatch();
         std::fill(s->out.begin(), s->out.end(), 0.0);
         std::fill(s->yg.begin(), s->yg.end(), std::nan("")); // block outputs are overwritten
         for (int e = 0; e < E; ++e) {
@@ -179,7 +200,7 @@ GradCase case_dispatch_gated() {
                                           s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
             adapters::gather_rows_backward(s->dinp.data(), s->dxg.data() + (size_t)b * C, s->perm.data(), b, en, K, C);
         }
-        for (int i = 0; i < s->routed; ++i) s->dgate[s->perm[i]] += s->dgg[i];
+        s->scatter_gate_gradient();
     };
     return c;
 }
@@ -188,18 +209,12 @@ GradCase case_dispatch_gated() {
 // the token rows by experts_addmm (from B stored transposed, and from A), no block outputs and no
 // scatter pass.
 GradCase case_dispatch_rows() {
-    struct S : Mixture {
-        vector<double> hg, gg, dgg;
-        int routed = 0;
-        S() : Mixture(41), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
-    };
-    auto s = std::make_shared<S>();
+    auto s = std::make_shared<GatedMixture>(41);
     const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
     const double sc = 0.8;
     GradCase c = s->grad_case("dispatch_lora_rows_mixture", s);
     c.loss = [s, N, C, OC, R, E, K, sc] {
-        s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
-        for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
+        s->dispatch();
         std::fill(s->out.begin(), s->out.end(), 0.0);
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
@@ -208,8 +223,7 @@ GradCase case_dispatch_rows() {
                                          s->xg.data() + (size_t)b * C, s->gg.data() + b, s->A.data() + (size_t)e * R * C,
                                          (const double *)nullptr, sc, n, C, OC, R);
         }
-        adapters::experts_addmm(s->out.data(), s->hg.data(), s->B.data(), (int64_t)OC * R, /*transposed=*/true,
-                                s->perm.data(), s->offsets.data(), E, N, K, R, OC);
+        s->add_up_projection();
         return dot(s->out.data(), s->G.data(), s->out.size());
     };
     c.backward = [s, N, C, OC, R, E, K, sc] {
@@ -224,9 +238,7 @@ GradCase case_dispatch_rows() {
                                           s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
                                           s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
         }
-        adapters::experts_addmm(s->dinp.data(), s->dh.data(), s->A.data(), (int64_t)R * C, /*transposed=*/false,
-                                s->perm.data(), s->offsets.data(), E, N, K, R, C);
-        for (int i = 0; i < s->routed; ++i) s->dgate[s->perm[i]] += s->dgg[i];
+        s->add_input_gradient();
     };
     return c;
 }
@@ -234,25 +246,18 @@ GradCase case_dispatch_rows() {
 // LoRA experts on their token rows in place (lora_rows_forward/backward, MoeSite's path at ranks
 // 8 and 16): no gathered blocks, the up-projection and the input gradient by experts_addmm as above.
 GradCase case_dispatch_in_place() {
-    struct S : Mixture {
-        vector<double> hg, gg, dgg;
-        int routed = 0;
-        S() : Mixture(43), hg(kN * kK * kR), gg(kN * kK), dgg(kN * kK) {}
-    };
-    auto s = std::make_shared<S>();
+    auto s = std::make_shared<GatedMixture>(43);
     const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
     const double sc = 0.8;
     GradCase c = s->grad_case("dispatch_lora_in_place_mixture", s);
     c.loss = [s, N, C, OC, R, E, K, sc] {
-        s->routed = adapters::dispatch_plan(s->perm.data(), s->offsets.data(), s->idx.data(), N, K, E);
-        for (int i = 0; i < s->routed; ++i) s->gg[i] = s->gate[s->perm[i]];
+        s->dispatch();
         std::fill(s->out.begin(), s->out.end(), 0.0);
         for (int e = 0; e < E; ++e)
             adapters::lora_rows_forward(s->h.data() + (size_t)s->offsets[e] * R, s->hg.data() + (size_t)s->offsets[e] * R,
                                         s->inp.data(), s->gg.data() + s->offsets[e], s->A.data() + (size_t)e * R * C, sc,
                                         s->perm.data(), s->offsets[e], s->offsets[e + 1], K, C, R);
-        adapters::experts_addmm(s->out.data(), s->hg.data(), s->B.data(), (int64_t)OC * R, /*transposed=*/true,
-                                s->perm.data(), s->offsets.data(), E, N, K, R, OC);
+        s->add_up_projection();
         return dot(s->out.data(), s->G.data(), s->out.size());
     };
     c.backward = [s, N, C, OC, R, E, K, sc] {
@@ -266,9 +271,7 @@ GradCase case_dispatch_in_place() {
                                          s->B.data() + (size_t)e * OC * R, sc, s->perm.data(), b, s->offsets[e + 1], K, C,
                                          OC, R);
         }
-        adapters::experts_addmm(s->dinp.data(), s->dh.data(), s->A.data(), (int64_t)R * C, /*transposed=*/false,
-                                s->perm.data(), s->offsets.data(), E, N, K, R, C);
-        for (int i = 0; i < s->routed; ++i) s->dgate[s->perm[i]] += s->dgg[i];
+        s->add_input_gradient();
     };
     return c;
 }
