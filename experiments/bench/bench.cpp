@@ -286,7 +286,7 @@ int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-bench: the standard workloads (../shared/BENCHMARKS.md) against this machine's GEMM peak"};
     std::string list = "mlp-mole,vit-mole,mlp-mole-wide";
-    int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16;
+    int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16, in_dim = 1024, out_dim = 1024;
     bool json = false, lora_kernels = false;
     apps::CommonArgs common;
     app.add_option("--workloads", list, "comma-separated workloads");
@@ -300,9 +300,11 @@ int main(int argc, char ** argv) {
     app.add_option("--batch", batch, "override the batch of every workload");
     app.add_flag("--json", json, "also print one JSON line per workload");
     app.add_flag("--lora-kernels", lora_kernels,
-                 "instead: one site's LoRA experts alone at 1 thread (C = OC = 1024; --experts (64), --k (2), "
+                 "instead: one site's LoRA experts alone at 1 thread (--in, --out, --experts (64), --k (2), "
                  "--batch (512), --rank), gathered blocks + OpenBLAS against the token rows in place");
     app.add_option("--rank", rank, "LoRA rank for --lora-kernels")->check(CLI::PositiveNumber);
+    app.add_option("--in", in_dim, "input width C of the --lora-kernels site (1024)")->check(CLI::PositiveNumber);
+    app.add_option("--out", out_dim, "output width OC of the --lora-kernels site (1024)")->check(CLI::PositiveNumber);
     apps::add_common_options(app, common);
     try {
         app.parse(argc, argv);
@@ -315,13 +317,13 @@ int main(int argc, char ** argv) {
         if (lora_kernels) {
             blas::blas_init(1);
             const double peak1 = blas::sgemm_gflops(1024, 7, true);
-            const int N = batch > 0 ? batch : 512, K = k > 0 ? k : 2, E = experts > 0 ? experts : 64, C = 1024, OC = 1024;
+            const int N = batch > 0 ? batch : 512, K = k > 0 ? k : 2, E = experts > 0 ? experts : 64, C = in_dim, OC = out_dim;
             if (K > E) throw Error(ErrorCode::spec, "--lora-kernels: --k must not exceed --experts");
             const auto [blocks, rows] = lora_kernel_times(N, K, E, rank, C, OC, repeats);
             const double ff = 2.0 * N * K * rank * C, fb = 2.0 * N * K * rank * (2.0 * OC + C);
-            fmt::print("LoRA experts of one site, 1 thread (N {}, K {}, E {}, r {}, C = OC = {}; 1-thread GEMM peak {:.1f} "
+            fmt::print("LoRA experts of one site, 1 thread (N {}, K {}, E {}, r {}, C {}, OC {}; 1-thread GEMM peak {:.1f} "
                        "GFLOP/s; medians of {}, the better of 3 alternated rounds)\n",
-                       N, K, E, rank, C, peak1, repeats);
+                       N, K, E, rank, C, OC, peak1, repeats);
             fmt::print("| path | forward ms | GFLOP/s | backward ms | GFLOP/s |\n|---|---|---|---|---|\n");
             for (auto [name, t] : {std::pair{"gathered blocks + OpenBLAS", blocks}, std::pair{"token rows in place", rows}})
                 fmt::print("| {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} |\n", name, t.fwd_ms, ff / t.fwd_ms / 1e6, t.bwd_ms,

@@ -54,8 +54,10 @@ void check_rows(const vector<float> & out, const vector<float> & out0, const vec
 } // namespace
 
 TEST_CASE("pack_panels: (R, OC) and transposed (OC, R) into zero-padded 16-column panels") {
+    // R a multiple of 8: the transposed panels are moved in 8 x 8 register blocks; R = 3: the loop
+    for (int R : {3, 8, 16, 24})
     for (int OC : {1, 15, 16, 17, 40}) {
-        const int R = 3;
+        INFO("R " << R << " OC " << OC);
         vector<float> w = random_floats((size_t)R * OC, 7), wt((size_t)OC * R);
         for (int r = 0; r < R; ++r)
             for (int c = 0; c < OC; ++c) wt[(size_t)c * R + r] = w[(size_t)r * OC + c];

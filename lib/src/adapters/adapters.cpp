@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "moe/blas/gemm.hpp"
@@ -181,6 +182,31 @@ void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, in
     });
 }
 
+// GCC's vector extension: AVX2 + FMA with -march=native, pairs of SSE registers without.
+typedef float v8f __attribute__((vector_size(32)));
+static inline v8f load8(const float * p) { v8f v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void store8(float * p, v8f v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// dst[t * ldd + i] = src[i * lds + t], i, t < 8: an 8 x 8 block transposed in registers (pairs
+// interleaved, then 2 x 2 blocks, then 4 x 4 halves). Only moves values: the same bits as the loop.
+static inline void transpose8(float * dst, int64_t ldd, const float * src, int64_t lds) {
+    v8f r[8], t[8], u[8];
+    for (int i = 0; i < 8; ++i) r[i] = load8(src + i * lds);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = __builtin_shufflevector(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+        t[i + 1] = __builtin_shufflevector(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+    }
+    for (int i = 0; i < 8; i += 4)
+        for (int j = 0; j < 2; ++j) {
+            u[i + 2 * j] = __builtin_shufflevector(t[i + j], t[i + j + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+            u[i + 2 * j + 1] = __builtin_shufflevector(t[i + j], t[i + j + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+        }
+    for (int c = 0; c < 4; ++c) {
+        store8(dst + c * ldd, __builtin_shufflevector(u[c], u[c + 4], 0, 1, 2, 3, 8, 9, 10, 11));
+        store8(dst + (c + 4) * ldd, __builtin_shufflevector(u[c], u[c + 4], 4, 5, 6, 7, 12, 13, 14, 15));
+    }
+}
+
 // Panels: w (R, OC) stored as ceil(OC / kPanel) column blocks, each (R, kPanel) contiguous, the
 // last zero-padded. A tile of outputs then reads one contiguous panel (1 KB at rank 16) rather
 // than R lines that sit OC floats apart, 4 KB at OC = 1024, all in one L1 set: an expert with a
@@ -194,6 +220,13 @@ void pack_panels(T * dst, const T * w, int R, int OC, bool transposed, int c_beg
             for (int r = 0; r < R; ++r) std::memcpy(dst + r * kPanel, w + (int64_t)r * OC + c0, sizeof(T) * kPanel);
         } else { // w^T (OC, R): the panel is the transpose of its 16 rows
             const T * src = w + (int64_t)c0 * R;
+            if constexpr (std::is_same_v<T, float>) {
+                if (R % 8 == 0) { // in 8 x 8 blocks
+                    for (int j = 0; j < kPanel; j += 8)
+                        for (int r = 0; r < R; r += 8) transpose8(dst + r * kPanel + j, kPanel, src + j * R + r, R);
+                    continue;
+                }
+            }
             for (int j = 0; j < kPanel; ++j)
                 for (int r = 0; r < R; ++r) dst[r * kPanel + j] = src[j * R + r];
         }
@@ -233,9 +266,6 @@ void scatter_addmm_rows(T * out, int64_t ldo, const T * h, const T * w, const in
 // one h per row; then the sums are added into the token rows, row by row (a token twice in a tile
 // still adds both). GCC's vector extension: AVX2 + FMA with -march=native, pairs of SSE registers
 // without.
-typedef float v8f __attribute__((vector_size(32)));
-static inline v8f load8(const float * p) { v8f v; __builtin_memcpy(&v, p, sizeof v); return v; }
-static inline void store8(float * p, v8f v) { __builtin_memcpy(p, &v, sizeof v); }
 
 template <int ROWS>
 static void addmm_rows(float * const * o, const float * h, const float * w, int R, int OC) {
