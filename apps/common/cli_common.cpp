@@ -105,7 +105,7 @@ void install_interrupt_handlers() {
     sigaction(SIGTERM, &sa, nullptr);
 }
 
-std::string resume_command(int argc, char ** argv) {
+std::string resume_command(int argc, char ** argv, const std::vector<std::string> & drop) {
     auto quote = [](const std::string & a) {
         const bool plain = !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                                              "0123456789_-+=./,:@%") == std::string::npos;
@@ -118,6 +118,16 @@ std::string resume_command(int argc, char ** argv) {
     bool has_resume = false;
     for (int i = 0; i < argc; ++i) {
         const std::string a = argv[i];
+        bool dropped = false;
+        for (const auto & d : drop) {
+            if (i > 0 && a == d) { // "--opt value"
+                ++i;
+                dropped = true;
+            } else if (i > 0 && a.rfind(d + "=", 0) == 0) { // "--opt=value"
+                dropped = true;
+            }
+        }
+        if (dropped) continue;
         has_resume |= i > 0 && a == "--resume";
         cmd += (i ? " " : "") + quote(a);
     }

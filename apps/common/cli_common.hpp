@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -33,8 +34,9 @@ int run_guarded(const std::function<int()> & fn);
 // writes a checkpoint after the current step and throws ErrorCode::interrupted); a second one
 // exits at once with 130, leaving the last complete checkpoint in place.
 void install_interrupt_handlers();
-// This process's command line, shell-quoted, with --resume appended (once).
-std::string resume_command(int argc, char ** argv);
+// This process's command line, shell-quoted, with --resume appended (once), without the options
+// in `drop` and their values (e.g. --stop-after 2 or --stop-after=2).
+std::string resume_command(int argc, char ** argv, const std::vector<std::string> & drop = {});
 
 // Console observer: a progress bar on a terminal, one plain line per log step otherwise.
 class ConsoleObserver : public train::Observer {

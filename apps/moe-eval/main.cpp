@@ -1,5 +1,6 @@
 // moe-eval: evaluate a run, analyse its routing, change routing at inference, ablate experts;
 // `moe-eval summarize RUN.h5 ...` tabulates many runs.
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <filesystem>
@@ -14,17 +15,22 @@
 
 using namespace moe;
 
+// A usage mistake: exit 2, one line naming the option.
+[[noreturn]] static void usage(const std::string & msg) { throw Error(ErrorCode::spec, msg); }
+
+// "0,3": expert indices, each a whole non-negative integer.
 static std::vector<int> parse_ints(const std::string & s) {
     std::vector<int> v;
+    if (s.empty()) return v;
     std::stringstream ss(s);
-    for (std::string t; std::getline(ss, t, ',');)
-        if (!t.empty()) {
-            try {
-                v.push_back(std::stoi(t));
-            } catch (const std::exception &) {
-                throw SpecError("--disable", {{"--disable", "'" + t + "' is not an expert index"}});
-            }
-        }
+    for (std::string t; std::getline(ss, t, ',');) {
+        int x = -1;
+        const auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), x);
+        if (t.empty() || ec != std::errc() || end != t.data() + t.size() || x < 0)
+            usage("--disable '" + s + "': '" + t + "' is not an expert index (a comma-separated list of 0, 1, ...)");
+        v.push_back(x);
+    }
+    if (s.back() == ',') usage("--disable '" + s + "': a trailing comma (expected a comma-separated list of 0, 1, ...)");
     return v;
 }
 
@@ -108,6 +114,9 @@ int main(int argc, char ** argv) {
             std::stringstream ss(by);
             for (std::string t; std::getline(ss, t, ',');)
                 if (!t.empty()) keys.push_back(t);
+            std::vector<std::pair<std::string, std::string>> inputs;
+            for (const auto & r : runs) inputs.push_back({"one of the runs", r});
+            io::check_output_not_input(csv, inputs);
             auto res = train::summarize_runs(runs, keys);
             fmt::print("{}", res.runs.markdown());
             if (!keys.empty()) fmt::print("\n{}", res.groups.markdown());
@@ -116,13 +125,13 @@ int main(int argc, char ** argv) {
             }
             return 0;
         }
-        if (run.empty()) throw SpecError("usage", {{"run", "give a run file (see --help)"}});
+        if (run.empty()) usage("give a run file (see --help)");
         {
             std::error_code ec;
             if (!out.empty() && (out == run || std::filesystem::equivalent(out, run, ec)))
-                throw SpecError("usage", {{"-o", "'" + out + "' is the run file itself; the analysis goes to a new file (the run is never modified)"}});
+                usage("-o '" + out + "' is the run file itself; the analysis goes to a new file (the run is never modified)");
         }
-        if (uniform && oracle) throw SpecError("usage", {{"--uniform/--oracle", "choose one routing override"}});
+        if (uniform && oracle) usage("--uniform and --oracle: choose one routing override");
         train::EvalOptions opt;
         opt.overrides = overrides;
         opt.split = split;

@@ -135,31 +135,28 @@ int main(int argc, char ** argv) {
         }
         const std::string ckpt = moe::expand::checkpoint_path(out_path);
         std::error_code ec;
-        if (resume && !std::filesystem::exists(ckpt, ec) && std::filesystem::exists(out_path, ec)) {
-            moe::io::RunReader done(out_path); // a finished run: nothing to do
-            std::printf("run %s already finished; nothing to do\n", out_path.c_str());
-            return 0;
-        }
+        // the command that continues this stream: this one, without --stop-after, with --resume
+        const std::string again = moe::apps::resume_command(argc, argv, {"--stop-after"});
         std::signal(SIGINT, on_signal);
         std::signal(SIGTERM, on_signal);
         Console obs(common.quiet, common.verbose);
         moe::expand::StreamOptions opt;
         opt.resume = resume;
         opt.stop_after = stop_after;
+        opt.spec_source = spec_path;
         try {
             auto sum = moe::expand::run_stream(spec, out_path, obs, opt);
+            if (sum.already_finished) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
             if (!sum.finished)
-                std::printf("stopped after task %d: checkpoint %s; continue with: moe-expand %s -o %s --resume\n",
-                            sum.tasks_done, ckpt.c_str(), spec_path.c_str(), out_path.c_str());
+                std::printf("stopped after task %d: checkpoint %s; continue with: %s\n", sum.tasks_done, ckpt.c_str(),
+                            again.c_str());
         } catch (const moe::Error & e) {
             if (e.code() == moe::ErrorCode::interrupted)
-                std::fprintf(stderr, "%s; resume with: moe-expand %s -o %s --resume\n", e.what(), spec_path.c_str(),
-                             out_path.c_str());
+                std::fprintf(stderr, "%s; resume with: %s\n", e.what(), again.c_str());
             else if (e.code() != moe::ErrorCode::spec && std::filesystem::exists(ckpt, ec)) {
                 // e.g. a full disk at the final write: the tasks done so far are not lost
                 auto hints = e.hints();
-                hints.push_back("the checkpoint " + ckpt + " is kept; once fixed, continue with: moe-expand " + spec_path +
-                                " -o " + out_path + " --resume");
+                hints.push_back("the checkpoint " + ckpt + " is kept; once fixed, continue with: " + again);
                 throw moe::Error(e.code(), e.what(), hints);
             } else
                 throw;

@@ -64,6 +64,12 @@ mkdir -p "$GEN/runs"
 "$MOE_BIN/moe-train" "$CASES/tiny_idx.json" -o "$GEN/runs/base_other.h5" -q --set data.dir="$GEN/idx_ok" \
     --set 'model.mlp.hidden=[6]' >"$TMP/out" 2>&1 || { cat "$TMP/out" >&2; fail "cannot train the other-shapes base run"; }
 "$PYTHON" "$CASES/make_inputs.py" runs "$GEN/runs/ok.h5" "$GEN/runs" "$MOE_SRC/tests/fuzz/libhdf5_inputs"
+# outputs that must not be written over: a FIFO, a symbolic link, inputs (spec, CSV data)
+mkfifo "$GEN/fifo"
+ln -s runs/ok.h5 "$GEN/link.h5"
+cp "$CASES/tiny_idx.json" "$GEN/spec.json"
+cp "$CASES/csv_ok.csv" "$GEN/train.csv"
+SUMS_BEFORE=$(cd "$GEN" && md5sum spec.json train.csv runs/ok.h5)
 
 # Checks below avoid forks (bash globs and pattern matching): the machine may be busy.
 shopt -s nullglob dotglob globstar
@@ -145,6 +151,9 @@ while IFS=$'\t' read -r name needs want frags cmd; do
 done <"$CASES/cases.tsv"
 
 [ "$(ls -la "$CASES")" = "$SRC_BEFORE" ] || { failed=$((failed + 1)); echo "FAIL    files appeared in $CASES"; }
+[ -p "$GEN/fifo" ] && [ -L "$GEN/link.h5" ] || { failed=$((failed + 1)); echo "FAIL    the FIFO or the symbolic link was replaced"; }
+[ "$(cd "$GEN" && md5sum spec.json train.csv runs/ok.h5)" = "$SUMS_BEFORE" ] \
+    || { failed=$((failed + 1)); echo "FAIL    an input (spec, CSV data or the reference run) was written over"; }
 T1=$(date +%s.%N)
 echo "bad-input corpus: $pass passed, $failed failed, $skipped skipped ($(awk "BEGIN{printf \"%.1f\", $T1 - $T0}") s)"
 [ "$failed" = 0 ]

@@ -22,6 +22,22 @@ done
 expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --k 2 -q --threads 1
 expect_out "| layers.0 | 4 | .* | 2.00 |"
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --uniform --oracle
+# overrides that would not change the routing they name are refused (exit 2, the option named)
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --k 5
+expect_out "error: --k 5: the run's sites have 4 experts"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --disable 4
+expect_out "error: --disable: expert 4 does not exist (the run's sites have experts 0..3)"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --disable 0,1,2,3
+expect_out "removes every expert"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --disable 1,
+expect_out "a trailing comma"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --disable=-1
+expect_out "'-1' is not an expert index"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --oracle --disable 1
+expect_out "the forced routing ignores the router"
+# a model without the run's adapters (here: dropped by --set) would evaluate another model
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --set 'adapters.sites=[]'
+expect_out "tensors of the run are not in the model its /spec builds with the --set overrides"
 expect_rc 3 "$MOE_BIN/moe-eval" "$TMP/missing.h5"
 expect_out "no such file"
 echo "not hdf5" > "$TMP/bad.h5"

@@ -126,6 +126,8 @@ PY
 
 # ---- stop after task 2, resume: bitwise the same as the uninterrupted stream
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --threads 1 -q --stop-after 2
+# the printed command continues this stream: the same flags, without --stop-after
+expect_out "continue with: $X $TMP/stream.json -o $TMP/part.h5 --threads 1 -q --resume\$"
 [ ! -e "$TMP/part.h5" ] || fail "a stopped stream wrote its run file"
 [ -e "$TMP/part.h5.ckpt" ] || fail "no checkpoint after --stop-after"
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --threads 1 --resume
@@ -143,8 +145,23 @@ print("identical:", a["stream/accuracy_matrix"][-1])
 PY
 }
 cmp_runs "$TMP/sema.h5" "$TMP/part.h5" || fail "resumed stream differs from the uninterrupted one"
-expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --resume
+expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --resume --threads 2   # only the thread count differs
 expect_out "already finished; nothing to do"
+# --resume onto a file that is not this stream's run: refused, the file kept
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/base.h5" --resume
+expect_out "cannot resume: $TMP/base.h5 was written by moe-train, not moe-expand"
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --resume --set expand.threshold=3
+expect_out "expand.threshold: stored .*, now 3"
+# moe-eval does not evaluate a stream's run (its expanded adapters are not a moe-train model)
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/part.h5"
+expect_out "was written by moe-expand, not moe-train"
+# an output that is one of the inputs is refused before anything is written
+cp "$TMP/stream.json" "$TMP/stream_copy.json"
+expect_rc 2 "$X" "$TMP/stream_copy.json" -o "$TMP/stream_copy.json"
+expect_out "the output $TMP/stream_copy.json is the spec file"
+cmp -s "$TMP/stream.json" "$TMP/stream_copy.json" || fail "the spec was overwritten"
+expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/base.h5"
+expect_out "the output $TMP/base.h5 is the base run"
 
 # ---- SIGKILL between tasks, then --resume (a longer stream so the kill lands mid-run)
 LONG=(--threads 1 -q --set expand.func_epochs=6 --set expand.rd_epochs=8)
@@ -165,7 +182,7 @@ for _ in $(seq 1 600); do [ -e "$TMP/int.h5.ckpt" ] && break; sleep 0.02; done
 kill -INT $pid; set +e; wait $pid; rc=$?; set -e
 if [ -e "$TMP/int.h5" ]; then echo "note: the run finished before SIGINT arrived"; else
   [ "$rc" = 130 ] || { cat "$TMP/int.out"; fail "SIGINT: expected exit 130, got $rc"; }
-  grep -q "checkpoint written to $TMP/int.h5.ckpt; resume with: moe-expand" "$TMP/int.out" || { cat "$TMP/int.out"; fail "SIGINT message"; }
+  grep -qF "checkpoint written to $TMP/int.h5.ckpt; resume with: $X $TMP/stream.json -o $TMP/int.h5 ${LONG[*]} --resume" "$TMP/int.out" || { cat "$TMP/int.out"; fail "SIGINT message"; }
   expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/int.h5" "${LONG[@]}" --resume
   cmp_runs "$TMP/long.h5" "$TMP/int.h5" || fail "resumed after SIGINT differs"
 fi
@@ -173,7 +190,7 @@ fi
 # ---- a checkpoint of another spec is refused
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/other.h5" --threads 1 -q --stop-after 1
 expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/other.h5" --threads 1 -q --resume --set expand.threshold=3
-expect_out "was written for another spec"
+expect_out "was written by another spec than $TMP/stream.json (with its --set overrides); 1 difference:"
 
 # ---- bad input: clear messages, documented exit codes, no output left behind
 expect_rc 2 "$X" "$TMP/stream.json" -o "$TMP/bad.h5" --set 'expand.sites=["blocks.*"]'
@@ -199,7 +216,7 @@ if [ "$(id -u)" = 0 ] && mount -t tmpfs -o size=$(( (PAGES + PAGES / 2) * 4096 )
   set +e; "$X" "$TMP/stream.json" -o "$TMP/full/x.h5" --threads 1 -q >"$TMP/full.out" 2>&1; rc=$?; set -e
   [ "$rc" = 3 ] || { cat "$TMP/full.out"; umount "$TMP/full"; fail "full disk: expected exit 3, got $rc"; }
   grep -q "No space left on device" "$TMP/full.out" || { cat "$TMP/full.out"; umount "$TMP/full"; fail "full disk message"; }
-  grep -q "hint: the checkpoint $TMP/full/x.h5.ckpt is kept; once fixed, continue with: moe-expand .* --resume" "$TMP/full.out" \
+  grep -q "hint: the checkpoint $TMP/full/x.h5.ckpt is kept; once fixed, continue with: $X $TMP/stream.json -o $TMP/full/x.h5 --threads 1 -q --resume" "$TMP/full.out" \
     || { cat "$TMP/full.out"; umount "$TMP/full"; fail "full disk: no resume hint"; }
   left=$(ls -A "$TMP/full")
   cp "$TMP/full/x.h5.ckpt" "$TMP/after_full.h5.ckpt" 2>/dev/null || true

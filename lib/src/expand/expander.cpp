@@ -22,6 +22,7 @@
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
+#include "moe/train/trainer.hpp"
 
 namespace moe::expand {
 
@@ -657,11 +658,29 @@ void Expander::write_checkpoint() const {
     w.commit();
 }
 
+// --resume: the file (a checkpoint or a finished run) must hold this stream: written by moe-expand
+// for the same resolved spec (exp.threads may differ), else the differences, one per line.
+static void check_same_stream(const io::RunReader & r, const spec::Spec & spec, const std::string & spec_name) {
+    const std::string tool = r.attr_string("/", "tool");
+    MOE_CHECK(tool == "moe-expand", ErrorCode::spec,
+              "cannot resume: " + r.path() + " was written by " + tool + ", not moe-expand");
+    nlohmann::json stored;
+    try {
+        stored = nlohmann::json::parse(r.spec_json());
+    } catch (const std::exception &) {
+        throw Error(ErrorCode::io, r.path() + ": the stored /spec is not valid JSON");
+    }
+    const auto diff = train::spec_differences(stored, spec::to_json(spec));
+    if (diff.empty()) return;
+    std::string msg = "cannot resume: " + r.path() + " was written by another spec than " + spec_name +
+                      " (with its --set overrides); " + std::to_string(diff.size()) +
+                      (diff.size() == 1 ? " difference:" : " differences:");
+    for (const auto & d : diff) msg += "\n  " + d;
+    throw Error(ErrorCode::spec, msg, {"resume with the same spec and --set overrides, or start over without --resume"});
+}
+
 void Expander::restore(const io::RunReader & r) {
-    const std::string want = spec::to_json(spec_).dump(2);
-    MOE_CHECK(r.spec_json() == want, ErrorCode::spec,
-              r.path() + " was written for another spec (or other --set/--threads values); resume with the same spec, "
-                         "or delete the checkpoint to start over");
+    check_same_stream(r, spec_, opt_.spec_source.empty() ? std::string("the spec") : opt_.spec_source);
     std::vector<std::string> names;
     for (const auto & pi : net_.store.infos()) names.push_back(pi.name);
     r.load_params(net_.store, names);
@@ -709,8 +728,21 @@ void Expander::restore(const io::RunReader & r) {
 
 StreamSummary Expander::run() {
     const auto t0 = Clock::now();
+    if (opt_.resume) { // no checkpoint, but this stream's finished run: nothing to do
+        std::error_code ec;
+        if (!fs::exists(checkpoint_path(out_), ec) && fs::exists(out_, ec)) {
+            io::RunReader done(out_);
+            check_same_stream(done, spec_, opt_.spec_source.empty() ? std::string("the spec") : opt_.spec_source);
+            StreamSummary s;
+            s.out_path = out_;
+            s.finished = s.already_finished = true;
+            return s;
+        }
+    }
     // an output that cannot be written fails now, not after the first task (the probe's
     // temporary file is removed when it goes out of scope uncommitted)
+    io::check_output_not_input(out_, {{"the spec file", opt_.spec_source}, {"the base run", spec_.base},
+                                      {"data.train_path", spec_.data.train_path}, {"data.test_path", spec_.data.test_path}});
     { io::RunWriter probe(out_, "moe-expand"); }
     blas::blas_init(spec_.exp.threads);
     build();

@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -572,6 +573,25 @@ struct RunWriter::Impl {
     }
 };
 
+// An existing output must be a regular file: the final rename would replace a FIFO, a device
+// node or a symbolic link by the new file (as root, -o /dev/null would replace /dev/null).
+static void check_output_target(const std::string & path, const std::string & pre) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return; // absent, or a regular file
+    std::string kind = "not a regular file";
+    if (S_ISDIR(st.st_mode)) kind = "a directory";
+    else if (S_ISFIFO(st.st_mode)) kind = "a FIFO";
+    else if (S_ISCHR(st.st_mode)) kind = "a character device";
+    else if (S_ISBLK(st.st_mode)) kind = "a block device";
+    else if (S_ISSOCK(st.st_mode)) kind = "a socket";
+    else if (S_ISLNK(st.st_mode)) {
+        std::error_code ec;
+        const auto to = fs::read_symlink(path, ec);
+        kind = "a symbolic link" + (ec ? std::string() : " (to " + to.string() + ")") + ", which the write would replace";
+    }
+    throw Error(ErrorCode::io, pre + "it exists and is " + kind + "; give the path of a new or a regular file");
+}
+
 RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
     : impl_(std::make_unique<Impl>()), final_path_(final_path), tmp_path_(temp_path_for(final_path)) {
     quiet_hdf5();
@@ -586,6 +606,7 @@ RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
     if (::access(dir.c_str(), W_OK | X_OK) != 0)
         fail(pre + "directory " + dir + " is not writable (" + std::strerror(errno) + ")");
     if (fs::is_directory(fp, ec)) fail(pre + "it is an existing directory");
+    check_output_target(final_path, pre);
 
     impl_->final_path = final_path;
     impl_->tmp_path = tmp_path_;
@@ -996,7 +1017,20 @@ template void RunReader::load_params<double>(ParamStore<double> &, const std::ve
 
 namespace moe::io {
 
+void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs) {
+    std::error_code ec;
+    if (out.empty() || !fs::exists(out, ec)) return; // a new file cannot be an input
+    for (const auto & [what, path] : inputs) {
+        if (path.empty()) continue;
+        std::error_code e2;
+        if (fs::equivalent(out, path, e2))
+            throw Error(ErrorCode::spec, "the output " + out + " is " + what + " (" + path + "); writing it would replace the input",
+                        {"give -o another path"});
+    }
+}
+
 void write_text_atomic(const std::string & path, const std::string & text) {
+    check_output_target(path, "cannot write " + path + ": ");
     const std::string tmp = temp_path_for(path);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
@@ -1024,8 +1058,9 @@ void write_text_atomic(const std::string & path, const std::string & text) {
     std::error_code ec;
     fs::rename(tmp, path, ec);
     if (ec) {
+        const std::string why = ec.message();
         fs::remove(tmp, ec);
-        throw Error(ErrorCode::io, "cannot write " + path + ": rename failed");
+        throw Error(ErrorCode::io, "cannot write " + path + ": cannot rename the temporary file onto it (" + why + ")");
     }
 }
 

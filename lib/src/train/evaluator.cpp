@@ -44,8 +44,59 @@ static std::vector<double> row_shares(const std::vector<int64_t> & counts, int r
     return out;
 }
 
+// The inference-time overrides must mean something for this run's routing: otherwise the
+// report would show the run's own routing under the override's name.
+static void check_overrides(const spec::Spec & sp, const Network & net, const EvalOptions & opt, const std::string & run) {
+    const bool any = opt.k > 0 || !opt.force.empty() || !opt.disable.empty() || opt.ablate;
+    if (!any) return;
+    const std::string & kind = sp.routing.kind;
+    auto usage = [](const std::string & msg) { throw Error(ErrorCode::spec, msg); };
+    if (net.sites.empty())
+        usage(run + " has no adapter sites: --k, --uniform, --oracle, --disable and --ablate change a mixture's routing");
+    const int E = net.sites.front()->experts();
+    if (opt.k > 0) {
+        const bool takes_k = kind == "topk" || kind == "sigmoid_bias" || kind == "null_experts" || kind == "random_fixed";
+        if (!takes_k)
+            usage("--k: the run's router '" + kind + "' does not select a fixed number of experts (--k applies to topk, "
+                  "sigmoid_bias, null_experts and random_fixed)");
+        const int most = E + (kind == "null_experts" ? sp.routing.null_experts : 0);
+        if (opt.k > most)
+            usage("--k " + std::to_string(opt.k) + ": the run's sites have " + std::to_string(most) +
+                  (kind == "null_experts" ? " experts (null experts included)" : " experts"));
+    }
+    if (!opt.disable.empty() || opt.ablate) {
+        const std::string what = opt.ablate ? "--ablate" : "--disable";
+        if (!opt.force.empty())
+            usage(what + " and --" + opt.force + ": the forced routing ignores the router, so no expert can be removed from it");
+        if (kind == "none" || kind == "task")
+            usage(what + ": the run's router '" + kind + "' does not choose among experts, so none can be removed from it");
+        std::vector<char> off(E, 0);
+        for (int e : opt.disable) {
+            if (e < 0 || e >= E)
+                usage("--disable: expert " + std::to_string(e) + " does not exist (the run's sites have experts 0.." +
+                      std::to_string(E - 1) + ")");
+            off[e] = 1;
+        }
+        int left = 0;
+        for (char o : off) left += !o;
+        if (left == 0) usage("--disable: that removes every expert of every site; leave at least one");
+        if (opt.ablate && left < 2)
+            usage("--ablate with --disable: one expert is left, and removing it too leaves no expert to route to");
+    }
+}
+
 EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     io::RunReader run(run_path);
+    // moe-expand's runs hold a stream's expanded adapters, which the network below (built from the
+    // spec's model and adapters) does not have: evaluating them would silently drop the adapters
+    const std::string tool = run.attr_string("/", "tool");
+    if (tool != "moe-train")
+        throw Error(ErrorCode::spec,
+                    run_path + " was written by " + tool + ", not moe-train: moe-eval evaluates moe-train runs",
+                    tool == "moe-expand"
+                        ? std::vector<std::string>{"a stream's results are in the run itself: stream/accuracy_matrix (row i: "
+                                                   "after task i), stream/A_N, stream/A_bar, stream/forgetting, stream/bwt"}
+                        : std::vector<std::string>{});
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(run.spec_json());
@@ -69,6 +120,21 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     models::InputShape in{ds.d, ds.channels, ds.height, ds.width};
     auto net = build_network(sp, in, V, n_tasks, sp.exp.seed);
     run.load_params(net->store, {});
+    { // every tensor of the run must be in the model: one left over means another model was built
+        std::vector<std::string> extra;
+        for (const auto & name : run.list("params"))
+            if (net->store.find(name) < 0) extra.push_back(name);
+        if (!extra.empty()) {
+            std::string msg = run_path + ": " + std::to_string(extra.size()) + " tensor" + (extra.size() == 1 ? "" : "s") +
+                              " of the run are not in the model its /spec builds" +
+                              (opt.overrides.empty() ? "" : " with the --set overrides") + " (";
+            for (size_t i = 0; i < extra.size() && i < 3; ++i) msg += (i ? ", " : "") + std::string("params/") + extra[i];
+            msg += extra.size() > 3 ? ", ...)" : ")";
+            throw Error(opt.overrides.empty() ? ErrorCode::io : ErrorCode::spec, msg,
+                        {"evaluating without them would measure another model; keep the run's model and adapter keys"});
+        }
+    }
+    check_overrides(sp, *net, opt, run_path);
     for (auto & s : net->sites) {
         s->set_eval_k(opt.k);
         s->set_force(opt.force);

@@ -403,6 +403,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         log_warn(ckpt_path + " is the checkpoint of an unfinished run; this run starts over and replaces it "
                              "(--resume continues it instead)");
     }
+    io::check_output_not_input(out_path, {{"the spec file", opt.spec_source}, {"the base run", spec.base},
+                                          {"data.train_path", spec.data.train_path}, {"data.test_path", spec.data.test_path}});
     { io::RunWriter probe(out_path, "moe-train"); } // an unwritable output fails now, not after training
 
     blas::blas_init(spec.exp.threads);

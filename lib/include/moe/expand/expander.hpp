@@ -64,6 +64,7 @@ struct TaskReport {
 struct StreamSummary {
     std::string out_path;
     bool finished = false;       // false when stopped early (StreamOptions::stop_after)
+    bool already_finished = false; // --resume found this stream's finished run and no checkpoint
     int tasks_done = 0;
     StreamMetrics metrics;
     double seconds = 0;
@@ -82,6 +83,7 @@ class StreamObserver {
 struct StreamOptions {
     bool resume = false;   // continue from <out>.ckpt
     int stop_after = 0;    // stop (checkpoint kept, no run file) after this many tasks (0 = run all)
+    std::string spec_source; // the spec file, for messages and the output check ("" = none)
 };
 
 // The checkpoint beside a run file.

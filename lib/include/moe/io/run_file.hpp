@@ -20,6 +20,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "moe/core/params.hpp"
@@ -105,6 +106,11 @@ class RunReader {
 // Removes stale temporary files is NOT done automatically; this helper names the temp file
 // a writer for final_path would use (for tests and messages).
 std::string temp_path_for(const std::string & final_path);
+
+// Refuses (ErrorCode::spec) an output path that is one of the inputs (the same file through any
+// path or hard link; inputs: (what, path), empty paths skipped): writing the output would
+// replace the input. Names both.
+void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs);
 
 // Writes a text file atomically (temporary file, fsync, rename); on any failure nothing is left
 // behind and Error(ErrorCode::io) names the path and the reason (e.g. a full disk).
