@@ -43,7 +43,7 @@ void select_blas_kernels(int argc, char ** argv) {
 
 void add_common_options(CLI::App & app, CommonArgs & args) {
     app.add_option("--threads", args.threads, "threads of the run: one pool for the matrix products and the kernels (default: exp.threads of the spec, 0 = all cores)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(CLI::Range(0, 1024));
     app.add_flag("-q,--quiet", args.quiet, "print only errors and the final result");
     app.add_flag("-v,--verbose", args.verbose, "print debug messages");
 }

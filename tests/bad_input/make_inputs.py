@@ -129,6 +129,10 @@ def make_data(root):
     h5("h5_float_labels.h5", features=x, labels=y.astype(np.float32) + 0.5)
     h5("h5_short_labels.h5", features=x, labels=y[:30])
     h5("h5_negative_label.h5", features=x, labels=np.where(np.arange(40) == 5, -1, y))
+    h5("h5_huge_task.h5", features=x, labels=y, task=np.where(np.arange(40) == 2, 2**31 - 1, 0).astype(np.int64))
+    yu = y.astype(np.uint64)
+    yu[1] = np.iinfo(np.uint64).max
+    h5("h5_uint64_label.h5", features=x, labels=yu)
     h5("h5_string_features.h5", features=np.array([b"a", b"b"]), labels=y[:2])
     h5("h5_1d_features.h5", features=x[:, 0], labels=y)
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,7 @@ std::string shape_str(const std::vector<hsize_t> & dims) {
 
 // Reads a 1-D (or (n,1)) integer dataset of length n into out, checking values are in [0, 2^31).
 void read_ids(hid_t file, const std::string & path, const std::string & name, int64_t n, std::vector<int32_t> & out,
-              const char * what) {
+              const char * what, int64_t most) {
     H5Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
     if (!ds.ok()) fail_io(path + ": no dataset '" + name + "' (" + what + ")");
     const H5Array a = describe(ds.get(), path, name);
@@ -78,9 +79,10 @@ void read_ids(hid_t file, const std::string & path, const std::string & name, in
     }
     out.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) {
-        if (v[i] < 0 || v[i] > 2147483647LL) {
-            fail_io(path + ": dataset '" + name + "' record " + std::to_string(i) + ": " + what +
-                    " must be a non-negative integer, got " + std::to_string(v[i]));
+        if (v[i] < 0 || v[i] > most) { // (values beyond long long arrive as its largest)
+            fail_io(path + ": dataset '" + name + "' record " + std::to_string(i) + ": " + what + " must be integers in 0.." +
+                    std::to_string(most) + ", got " + std::to_string(v[i]) +
+                    (v[i] == std::numeric_limits<long long>::max() ? " or more" : ""));
         }
         out[i] = int32_t(v[i]);
     }
@@ -93,6 +95,8 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, expected an HDF5 file");
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+        fail_io(path + ": not a regular file (a FIFO, device or socket), expected an HDF5 file");
     if (!std::filesystem::is_regular_file(path, ec)) fail_io(path + ": HDF5 file not found");
     if (H5Fis_hdf5(path.c_str()) <= 0) fail_io(path + ": not an HDF5 file (or a corrupt/truncated one)");
     H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
@@ -131,8 +135,8 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
             fail_io(path + ": cannot read dataset '" + features + "' as float");
         }
     }
-    read_ids(file.get(), path, labels, out.n, out.y, "labels");
-    if (!task.empty()) read_ids(file.get(), path, task, out.n, out.task, "task ids");
+    read_ids(file.get(), path, labels, out.n, out.y, "labels", kMaxLabel);
+    if (!task.empty()) read_ids(file.get(), path, task, out.n, out.task, "task ids", kMaxTaskId);
     else out.task.assign(size_t(out.n), 0);
 
     int32_t max_label = 0;

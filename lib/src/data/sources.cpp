@@ -58,6 +58,8 @@ std::string gz_reason(gzFile f, const std::string & path) {
 std::vector<unsigned char> read_all(const std::string & path) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, expected a file");
+    if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) // a FIFO would block
+        fail_io(path + ": not a regular file (a FIFO, device or socket), expected a file");
     GzFile g(path);
     gzbuffer(g.f, 1 << 18);
     std::vector<unsigned char> buf;
@@ -364,9 +366,10 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
         for (int c = 0; c < ncols; ++c) {
             const double v = row[c];
             if (c == lcol || c == tcol) {
-                if (v < 0.0 || v != std::floor(v) || v > 2147483647.0) {
-                    fail_io(where(path, line_no, c + 1) + (c == lcol ? "label" : "task id") +
-                            " must be a non-negative integer, got '" + std::string(cells[size_t(c)]) + "'");
+                const double most = double(c == lcol ? kMaxLabel : kMaxTaskId);
+                if (v < 0.0 || v != std::floor(v) || v > most) {
+                    fail_io(where(path, line_no, c + 1) + (c == lcol ? "label" : "task id") + " must be an integer in 0.." +
+                            std::to_string((int64_t)most) + ", got '" + std::string(cells[size_t(c)]) + "'");
                 }
                 if (c == lcol) {
                     ds.y.push_back(int32_t(v));

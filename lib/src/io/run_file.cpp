@@ -831,6 +831,7 @@ RunReader::RunReader(const std::string & path) : impl_(std::make_unique<Impl>())
     std::error_code ec;
     if (!fs::exists(path, ec)) fail(path + ": no such file");
     if (fs::is_directory(path, ec)) fail(path + ": is a directory, not a run file");
+    if (!fs::is_regular_file(path, ec)) fail(path + ": not a regular file (a FIFO, device or socket), not a run file");
     if (check_disabled()) { // MOE_RUN_FILE_CHECK=0: libhdf5 reads the file as it is
         htri_t is = H5Fis_hdf5(path.c_str());
         if (is <= 0) fail_h5(path + ": not an HDF5 file or corrupt/truncated");

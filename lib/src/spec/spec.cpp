@@ -326,7 +326,7 @@ template <typename V>
 void visit(V & v, ExpSpec & s) {
     v.field("name", s.name, "Run name, stored in the run file and shown in summaries.");
     v.field("seed", s.seed, "Seed of every random draw (initialisation by parameter name, data order, transforms).");
-    v.field("threads", s.threads, "threads of the run, one pool for the matrix products and the kernels (0 = all cores); `--threads` overrides.", at_least(0));
+    v.field("threads", s.threads, "threads of the run, one pool for the matrix products and the kernels (0 = all cores); `--threads` overrides.", range(0, 1024));
 }
 
 template <typename V>
@@ -719,6 +719,8 @@ void apply_override(json & j, const std::string & assignment) {
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) throw SpecError(path, {{"", "cannot read spec file '" + path + "': it is a directory"}});
+    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) // a FIFO would block the read
+        throw SpecError(path, {{"", "cannot read spec file '" + path + "': not a regular file (a FIFO, device or socket)"}});
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -744,6 +746,11 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
         }
         throw SpecError(path, {{"", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
                                         ": " + what}});
+    } catch (const json::out_of_range & e) { // a number beyond double, e.g. 1e400
+        std::string what = e.what();
+        const auto pos = what.find("number overflow");
+        throw SpecError(path, {{"", "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)) +
+                                        " (beyond the range of a double)"}});
     }
     for (const auto & o : overrides) apply_override(j, o);
     return parse_spec(j, path);

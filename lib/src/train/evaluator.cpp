@@ -100,7 +100,7 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(run.spec_json());
-    } catch (const nlohmann::json::parse_error & e) {
+    } catch (const nlohmann::json::exception & e) { // invalid, or a number beyond double
         throw Error(ErrorCode::io, run_path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
     }
     for (const auto & o : opt.overrides) spec::apply_override(j, o);

@@ -99,8 +99,8 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
         std::map<std::string, std::string> flat;
         try {
             flatten(nlohmann::json::parse(r.spec_json()), "", flat);
-        } catch (const nlohmann::json::parse_error &) {
-            throw Error(ErrorCode::io, path + ": /spec is not valid JSON");
+        } catch (const nlohmann::json::exception & e) { // invalid, or a number beyond double
+            throw Error(ErrorCode::io, path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
         }
         specs.push_back(std::move(flat));
         double steps = NAN, secs = NAN;

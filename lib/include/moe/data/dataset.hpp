@@ -16,6 +16,12 @@
 
 namespace moe::data {
 
+// The largest label and task id a data file may hold: the class count sizes the head and the
+// per-class routing statistics, the task count the per-task ones (an id of 2e9 would ask for
+// gigabytes before anything else failed).
+inline constexpr int64_t kMaxLabel = (int64_t(1) << 20) - 1; // 1,048,576 classes
+inline constexpr int64_t kMaxTaskId = (int64_t(1) << 16) - 1; // 65,536 tasks
+
 struct Dataset {
     int64_t n = 0;           // samples
     int d = 0;               // features per sample
