@@ -87,7 +87,7 @@ int main(int argc, char ** argv) {
     bool uniform = false, oracle = false, ablate = false;
     apps::CommonArgs common;
     app.add_option("run", run, "run file written by moe-train");
-    app.add_option("-o,--out", out, "write the analysis to this HDF5 file (never into the run file)");
+    auto * out_opt = app.add_option("-o,--out", out, "write the analysis to this HDF5 file (never into the run file)");
     app.add_option("--set", overrides, "override a key of the run's spec (e.g. other tasks or data)")->take_all();
     app.add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}));
     app.add_option("--k", k, "evaluate with another top-k (self-slimmable evaluation)")->check(CLI::PositiveNumber);
@@ -98,7 +98,7 @@ int main(int argc, char ** argv) {
     apps::add_common_options(app, common);
     auto * sum = app.add_subcommand("summarize", "one row per run: spec values that differ and final metrics");
     sum->add_option("runs", runs, "run files")->required();
-    sum->add_option("--csv", csv, "also write the table as CSV");
+    auto * csv_opt = sum->add_option("--csv", csv, "also write the table as CSV");
     sum->add_option("--by", by, "group by these spec keys (comma-separated): means and standard deviations");
     app.require_subcommand(0, 1);
     try {
@@ -110,6 +110,7 @@ int main(int argc, char ** argv) {
     apps::install_logger(common);
     return apps::run_guarded([&]() -> int {
         if (sum->parsed()) {
+            if (csv_opt->count() > 0 && csv.empty()) usage("--csv: an empty path");
             std::vector<std::string> keys;
             std::stringstream ss(by);
             for (std::string t; std::getline(ss, t, ',');)
@@ -126,6 +127,7 @@ int main(int argc, char ** argv) {
             return 0;
         }
         if (run.empty()) usage("give a run file (see --help)");
+        if (out_opt->count() > 0 && out.empty()) usage("-o: an empty path");
         {
             std::error_code ec;
             if (!out.empty() && (out == run || std::filesystem::equivalent(out, run, ec)))

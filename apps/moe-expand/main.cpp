@@ -108,7 +108,7 @@ int main(int argc, char ** argv) {
     int stop_after = 0;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON) with \"stream\" and \"expand\" sections")->required();
-    app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
+    auto * out_opt = app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
     app.add_option("--set", overrides, "override a spec key, e.g. --set expand.strategy=head_only")->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
     app.add_flag("--resume", resume, "continue the stream from OUT.ckpt (written after every task)");
@@ -122,6 +122,10 @@ int main(int argc, char ** argv) {
         return rc == 0 ? 0 : 2;
     }
     moe::apps::install_logger(common);
+    if (out_opt->count() > 0 && out_path.empty()) {
+        std::fprintf(stderr, "error: -o: an empty path (leave -o out for runs/<exp.name>.h5)\n");
+        return 2;
+    }
     return moe::apps::run_guarded([&]() -> int {
         moe::spec::Spec spec = moe::spec::load_spec(spec_path, overrides);
         if (common.threads >= 0) spec.exp.threads = common.threads;

@@ -19,7 +19,7 @@ int main(int argc, char ** argv) {
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON)");
     app.add_flag("--spec-reference", spec_reference, "print every spec key with its type, default and meaning (Markdown) and exit");
-    app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
+    auto * out_opt = app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
     app.add_option("--set", overrides, "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
         ->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
@@ -41,6 +41,10 @@ int main(int argc, char ** argv) {
     }
     if (spec_path.empty()) {
         std::fprintf(stderr, "error: the spec argument is required (see --help)\n");
+        return 2;
+    }
+    if (out_opt->count() > 0 && out_path.empty()) {
+        std::fprintf(stderr, "error: -o: an empty path (leave -o out for runs/<exp.name>.h5)\n");
         return 2;
     }
     return moe::apps::run_guarded([&]() -> int {

@@ -214,6 +214,19 @@ def make_runs(run, root, reproducers=None):
     variant("run_nan_param.h5", nan_param)
     variant("run_no_format.h5", not_a_run)
     variant("run_other_format.h5", bad_format)
+    def newer_version(f):
+        f.attrs["format_version"] = np.int32(99)
+
+    def spec_overflow(f):
+        del f["spec"]
+        f["spec"] = '{"train": {"lr": 1e400}}'
+
+    def expand_tool(f):
+        f.attrs["tool"] = "moe-expand"
+
+    variant("run_format_version99.h5", newer_version)
+    variant("run_spec_overflow.h5", spec_overflow)
+    variant("run_expand_tool.h5", expand_tool)
     variant("run_edited.h5", nan_param, seal=False)  # changed by h5py: the checksum no longer matches
     with h5py.File(os.path.join(root, "plain.h5"), "w") as f:
         f["x"] = np.zeros(3)

@@ -20,6 +20,11 @@ expect_out "adapters.rank: value 0 out of range"
 expect_rc 2 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set 'adapters.sites=["blocks.*.mlp.fc1"]'
 expect_out "adapters.sites\[0\]: pattern 'blocks.\*.mlp.fc1' matches no site; the sites are: layers.0 head"
 [ ! -e "$TMP/bad.h5" ] || fail "bad run left a file"
+# moe-eval needs only the run file: every tensor, the frozen base's included, is in it
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -q
+mv "$TMP/base.h5" "$TMP/base_moved.h5"
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -q
+mv "$TMP/base_moved.h5" "$TMP/base.h5"
 # a base with the wrong shapes is reported by name
 expect_rc 3 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set base="$TMP/base.h5" --set 'model.mlp.hidden=[16]'
 expect_out "params/layers.0.weight: run file has shape (32,784), model expects (16,784)"

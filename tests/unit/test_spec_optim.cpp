@@ -61,6 +61,14 @@ TEST_CASE("spec: overrides parse JSON values, create keys and index arrays") {
     CHECK(s.data.tasks[0].name == "a");
     CHECK_THROWS_AS(spec::apply_override(j, "data.tasks.5.weight=1"), SpecError);
     CHECK_THROWS_AS(spec::apply_override(j, "novalue"), SpecError);
+    // an empty part of the key, or an index into an array the spec does not have, is an error
+    // (not a key "" or an object {"0": ...} that a later check would blame on the spec file)
+    CHECK_THROWS_AS(spec::apply_override(j, "train..lr=1"), SpecError);
+    CHECK_THROWS_AS(spec::apply_override(j, "train.=1"), SpecError);
+    CHECK_THROWS_AS(spec::apply_override(j, "data.tasks[]=1"), SpecError);
+    CHECK_THROWS_AS(spec::apply_override(j, "stream.nothing.0.x=1"), SpecError);
+    json arr = json::array();
+    CHECK_THROWS_AS(spec::apply_override(arr, "exp.name=x"), SpecError); // the spec must be an object
 }
 
 TEST_CASE("spec: contradictory adapter settings") {

@@ -862,6 +862,19 @@ RunReader::RunReader(const std::string & path) : impl_(std::make_unique<Impl>())
         fail(path + " is not a moe-lab run file (unreadable 'format' attribute)");
     }
     if (fmt != kRunFormat) fail(path + " is not a moe-lab run file (format is '" + fmt + "')");
+    // the header carries the version too; this attribute is what remains when the check is off
+    if (H5Aexists_by_name(f, "/", "format_version", H5P_DEFAULT) > 0) {
+        std::string ver;
+        try {
+            ver = attr_string("/", "format_version");
+        } catch (const Error &) {
+        }
+        if (ver.empty() || ver.find_first_not_of("0123456789") != std::string::npos || ver.size() > 3 ||
+            std::stoi(ver) < 1 || std::stoi(ver) > kRunFormatVersion)
+            fail(path + ": format_version '" + ver + "' is not one this build reads (1.." + std::to_string(kRunFormatVersion) +
+                 "; a newer moe-lab wrote it, or the attribute was edited)");
+    }
+    H5Eclear2(H5E_DEFAULT);
 }
 
 RunReader::~RunReader() = default;

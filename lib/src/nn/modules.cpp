@@ -89,7 +89,7 @@ template <typename T>
 void PatchEmbed<T>::declare(ParamStore<T> & s, const std::string & name, int cin, int h, int w, int p, int d,
                             const TrainablePred & tr) {
     MOE_CHECK(h % p == 0 && w % p == 0, ErrorCode::spec,
-              "patch size " + std::to_string(p) + " must divide the image size " + std::to_string(h) + "x" + std::to_string(w));
+              "model.vit.patch: patch size " + std::to_string(p) + " must divide the image size " + std::to_string(h) + "x" + std::to_string(w));
     Cin = cin; H = h; W = w; ps = p; D = d; P = (h / p) * (w / p);
     proj.declare(s, name + ".proj", Cin * ps * ps, D, true, tr);
     id_cls = s.declare(name + ".cls", {D}, tr(name + ".cls"), Init::Normal(0.02));

@@ -590,6 +590,11 @@ void visit(V & v, Spec & s) {
 
 // ---------------------------------------------------------------------------------------- validation
 static void validate(const Spec & s, std::vector<SpecProblem> & errs) {
+    // the default output is runs/<exp.name>.h5: the name must be one file name inside runs/
+    if (s.exp.name.empty() || s.exp.name == "." || s.exp.name == ".." || s.exp.name.find('/') != std::string::npos ||
+        s.exp.name.find('\0') != std::string::npos)
+        errs.push_back({"exp.name", "must be a file name (not empty, no '/'; the default output is runs/<exp.name>.h5), got '" +
+                                        s.exp.name + "'"});
     if (s.data.source == "fashion-mnist") {
         std::string dir = data::fashion_mnist_dir(s.data.dir);
         std::error_code ec;
@@ -678,12 +683,21 @@ void apply_override(json & j, const std::string & assignment) {
         throw SpecError("--set", {{json(key).dump(-1, ' ', false, json::error_handler_t::replace),
                                    "the assignment is not valid UTF-8"}});
     }
-    for (auto & c : key)
-        if (c == '[' || c == ']') c = '.';
+    { // a[1].b and a[1][2] as a.1.b and a.1.2
+        std::string k;
+        for (char c : key)
+            if (c == '[') k += '.';
+            else if (c != ']') k += c;
+        key = k;
+    }
     std::vector<std::string> parts;
     std::stringstream ss(key);
-    for (std::string p; std::getline(ss, p, '.');)
-        if (!p.empty()) parts.push_back(p);
+    for (std::string p; std::getline(ss, p, '.');) parts.push_back(p);
+    if (key.back() == '.') parts.push_back("");
+    for (const auto & p : parts)
+        if (p.empty())
+            throw SpecError("--set", {{key, "an empty part in the key (expected names joined by '.', e.g. train.lr)"}});
+    if (!j.is_object()) throw SpecError("--set", {{"", "the spec is not a JSON object, got " + type_name(j)}});
     json * cur = &j;
     std::string path;
     for (size_t i = 0; i < parts.size(); ++i) {
@@ -698,7 +712,13 @@ void apply_override(json & j, const std::string & assignment) {
                                                      std::to_string(cur->size()) + ")"}});
             cur = &(*cur)[std::stoul(p)];
         } else {
-            if (cur->is_null()) *cur = json::object();
+            if (cur->is_null()) { // a key the spec does not have: an object is made, never an array
+                if (std::all_of(p.begin(), p.end(), [](unsigned char c) { return std::isdigit(c); }))
+                    throw SpecError("--set", {{path, "index " + p + " into " + path.substr(0, path.size() - p.size() - 1) +
+                                                         ", which the spec does not have; set the whole array instead, "
+                                                         "e.g. --set 'data.tasks=[{...}]'"}});
+                *cur = json::object();
+            }
             if (!cur->is_object()) throw SpecError("--set", {{path, "cannot descend into a non-object value"}});
             cur = &(*cur)[p];
         }
@@ -726,8 +746,46 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     json j;
+    // duplicate keys: JSON parsers keep one of them silently; here each is an error with its path
+    struct Frame {
+        bool obj;
+        std::string path, key;
+        size_t index = 0;
+        std::set<std::string> keys;
+    };
+    std::vector<Frame> stack;
+    std::vector<SpecProblem> dups;
+    auto child_path = [&]() -> std::string {
+        if (stack.empty()) return "";
+        const Frame & f = stack.back();
+        if (f.obj) return f.path.empty() ? f.key : f.path + "." + f.key;
+        return f.path + "[" + std::to_string(f.index) + "]";
+    };
+    auto done_value = [&]() {
+        if (!stack.empty() && !stack.back().obj) ++stack.back().index;
+    };
+    const json::parser_callback_t cb = [&](int, json::parse_event_t ev, json & parsed) {
+        switch (ev) {
+        case json::parse_event_t::object_start: stack.push_back({true, child_path(), "", 0, {}}); break;
+        case json::parse_event_t::array_start: stack.push_back({false, child_path(), "", 0, {}}); break;
+        case json::parse_event_t::key: {
+            Frame & f = stack.back();
+            f.key = parsed.get<std::string>();
+            if (!f.keys.insert(f.key).second)
+                dups.push_back({child_path(), "duplicate key (it appears more than once in its object)"});
+            break;
+        }
+        case json::parse_event_t::object_end:
+        case json::parse_event_t::array_end:
+            stack.pop_back();
+            done_value();
+            break;
+        case json::parse_event_t::value: done_value(); break;
+        }
+        return true;
+    };
     try {
-        j = json::parse(text);
+        j = json::parse(text, cb);
     } catch (const json::parse_error & e) {
         // line/column from the byte offset
         size_t off = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
@@ -752,6 +810,8 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
         throw SpecError(path, {{"", "invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos)) +
                                         " (beyond the range of a double)"}});
     }
+    if (!dups.empty()) throw SpecError(path, dups);
+    if (!j.is_object()) throw SpecError(path, {{"", "the spec must be a JSON object, got " + type_name(j)}});
     for (const auto & o : overrides) apply_override(j, o);
     return parse_spec(j, path);
 }
