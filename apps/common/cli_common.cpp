@@ -1,5 +1,7 @@
 #include "cli_common.hpp"
 
+#include "moe/io/run_file.hpp"
+
 #include <cblas.h>
 #include <signal.h>
 #include <unistd.h>
@@ -75,9 +77,11 @@ int run_guarded(const std::function<int()> & fn) {
         std::fprintf(stderr, "error: %s\n", e.what());
         for (const auto & h : e.hints()) std::fprintf(stderr, "hint: %s\n", h.c_str());
         return static_cast<int>(e.code());
-    } catch (const std::bad_alloc &) {
-        std::fprintf(stderr, "error: out of memory\n");
-        return 1;
+    } catch (const std::bad_alloc &) { // the spec asks for more than the machine has
+        std::fprintf(stderr, "error: out of memory: the run needs more memory than this machine has\n"
+                             "hint: smaller model widths (model.*), adapters.experts or adapters.rank, train.batch_size or "
+                             "eval.batch_size, or less data (data.train_limit)\n");
+        return 2;
     } catch (const std::exception & e) {
         std::fprintf(stderr, "error: internal error: %s\n", e.what());
         return 1;
@@ -90,6 +94,7 @@ void on_stop_signal(int) {
         static const char msg[] = "\ninterrupted again: exiting at once; the last complete checkpoint is kept\n";
         ssize_t rc = ::write(STDERR_FILENO, msg, sizeof msg - 1);
         (void)rc;
+        moe::io::remove_live_temporaries(); // no half-written OUT.tmp-PID left behind
         ::_exit(130);
     }
     moe::request_interrupt();

@@ -16,13 +16,6 @@
 
 namespace {
 
-// First SIGINT/SIGTERM: finish the current task, checkpoint, exit 130. Second: exit at once
-// (the last checkpoint stays intact: it is only ever replaced by an atomic rename).
-extern "C" void on_signal(int) {
-    if (moe::interrupt_requested()) _exit(130);
-    moe::request_interrupt();
-}
-
 std::string fmt_pct(double v) {
     char b[32];
     std::snprintf(b, sizeof b, "%.2f", 100.0 * v);
@@ -141,8 +134,7 @@ int main(int argc, char ** argv) {
         std::error_code ec;
         // the command that continues this stream: this one, without --stop-after, with --resume
         const std::string again = moe::apps::resume_command(argc, argv, {"--stop-after"});
-        std::signal(SIGINT, on_signal);
-        std::signal(SIGTERM, on_signal);
+        moe::apps::install_interrupt_handlers();
         Console obs(common.quiet, common.verbose);
         moe::expand::StreamOptions opt;
         opt.resume = resume;

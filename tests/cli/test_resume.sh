@@ -97,6 +97,7 @@ wait_for "$TMP/twice.h5.ckpt" $pid
 kill -INT $pid; kill -TERM $pid
 set +e; wait $pid; rc=$?; set -e
 [ "$rc" = 130 ] || fail "two signals: expected exit 130, got $rc"
+ls "$TMP" | grep -q 'twice.h5.*tmp-' && fail "two signals left a temporary file: $(ls "$TMP")"
 expect_rc 0 "$TRAIN" "${ARGS[@]}" -q -o "$TMP/twice.h5" --resume
 same_run "$TMP/full.h5" "$TMP/twice.h5"
 

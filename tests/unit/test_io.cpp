@@ -234,6 +234,32 @@ TEST_CASE("io: writer destroyed without commit leaves nothing behind") {
     CHECK(fs::is_empty(dir.path));
 }
 
+TEST_CASE("io: remove_live_temporaries unlinks the temporary files being written, and only those") {
+    TempDir dir;
+    const std::string done = dir.file("done.h5"), a = dir.file("a.h5"), b = dir.file("b.h5");
+    {
+        RunWriter w(done, "moe-test");
+        w.write_string("spec", "{}");
+        w.commit();
+    }
+    {
+        RunWriter wa(a, "moe-test"), wb(b, "moe-test");
+        CHECK(fs::exists(wa.temp_path()));
+        CHECK(fs::exists(wb.temp_path()));
+        moe::io::remove_live_temporaries(); // what the second SIGINT does before _exit
+        CHECK_FALSE(fs::exists(wa.temp_path()));
+        CHECK_FALSE(fs::exists(wb.temp_path()));
+        CHECK(fs::is_regular_file(done)); // committed files are not temporaries
+    }
+    // the slots are free again: a new writer's temporary is tracked, a committed one no longer
+    RunWriter w2(a, "moe-test");
+    w2.write_string("spec", "{}");
+    w2.commit();
+    moe::io::remove_live_temporaries();
+    CHECK(fs::is_regular_file(a));
+    CHECK(fs::is_regular_file(done));
+}
+
 TEST_CASE("io: writer refuses a missing or non-directory parent") {
     TempDir dir;
     const std::string missing_dir = (dir.path / "no_such_dir").string();

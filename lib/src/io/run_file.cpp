@@ -366,6 +366,41 @@ std::vector<unsigned char> read_checked(const std::string & path) {
 
 } // namespace
 
+// Temporary files being written now, for remove_live_temporaries(): a process leaving at once (a
+// second SIGINT) unlinks them with async-signal-safe calls only. A slot: 0 free, 1 being filled,
+// 2 live; more than kLive at once (never today) are not tracked.
+namespace {
+constexpr int kLive = 16;
+struct LiveSlot {
+    std::atomic<int> state{0};
+    char path[4096];
+};
+LiveSlot g_live[kLive];
+static_assert(std::atomic<int>::is_always_lock_free);
+
+int live_add(const std::string & p) {
+    if (p.size() >= sizeof g_live[0].path) return -1;
+    for (int i = 0; i < kLive; ++i) {
+        int expect = 0;
+        if (g_live[i].state.compare_exchange_strong(expect, 1)) {
+            std::memcpy(g_live[i].path, p.c_str(), p.size() + 1);
+            g_live[i].state.store(2, std::memory_order_release);
+            return i;
+        }
+    }
+    return -1;
+}
+void live_remove(int & slot) {
+    if (slot >= 0) g_live[slot].state.store(0, std::memory_order_release);
+    slot = -1;
+}
+} // namespace
+
+void remove_live_temporaries() noexcept {
+    for (auto & s : g_live)
+        if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
+}
+
 std::string temp_path_for(const std::string & final_path) {
     return final_path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
 }
@@ -384,6 +419,7 @@ struct RunWriter::Impl {
     std::string final_path, tmp_path;
     File file;     // in memory (core driver, no backing store)
     int fd = -1;   // the temporary file on disk, created by the constructor, filled by commit()
+    int live = -1; // its slot among the live temporaries
     std::map<std::string, Series1> s1; // by normalised path
     std::map<std::string, Series2> s2;
     bool committed = false;
@@ -554,6 +590,7 @@ struct RunWriter::Impl {
         close_file();
         close_fd();
         ::unlink(tmp_path.c_str());
+        live_remove(live);
         H5Eclear2(H5E_DEFAULT);
     }
 
@@ -614,6 +651,7 @@ RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
     // immutable directory, no free inode) fails before any work is done; commit() fills it.
     impl_->fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (impl_->fd < 0) fail(pre + "cannot create temporary file " + tmp_path_ + ": " + std::strerror(errno));
+    impl_->live = live_add(tmp_path_);
     try {
         Plist fapl(H5Pcreate(H5P_FILE_ACCESS));
         if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
@@ -754,6 +792,7 @@ void RunWriter::commit() {
     fs::rename(tmp_path_, final_path_, ec);
     if (ec) fail(final_path_ + ": cannot rename " + tmp_path_ + " into place: " + ec.message());
     impl_->committed = true;
+    live_remove(impl_->live);
     std::string dir = fs::path(final_path_).parent_path().string();
     if (dir.empty()) dir = ".";
     fsync_path(dir, true, final_path_);
@@ -1048,6 +1087,10 @@ void write_text_atomic(const std::string & path, const std::string & text) {
     const std::string tmp = temp_path_for(path);
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
+    struct Live { // tracked while it exists (remove_live_temporaries)
+        int slot;
+        ~Live() { live_remove(slot); }
+    } live{live_add(tmp)};
     auto fail = [&](const std::string & why) {
         ::close(fd);
         std::error_code ec;

@@ -107,6 +107,11 @@ class RunReader {
 // a writer for final_path would use (for tests and messages).
 std::string temp_path_for(const std::string & final_path);
 
+// Unlinks the temporary files RunWriter and write_text_atomic are writing at this moment, with
+// async-signal-safe calls only: for a process that exits at once (a second SIGINT), so that no
+// OUT.tmp-PID is left behind. The finished files and checkpoints already in place are untouched.
+void remove_live_temporaries() noexcept;
+
 // Refuses (ErrorCode::spec) an output path that is one of the inputs (the same file through any
 // path or hard link; inputs: (what, path), empty paths skipped): writing the output would
 // replace the input. Names both.
