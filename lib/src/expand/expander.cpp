@@ -578,6 +578,8 @@ void Expander::count_params(int64_t & inference, int64_t & total) const {
 }
 
 void Expander::write_state(io::RunWriter & w, bool final) const {
+    w.set_attr("/", "name", spec_.exp.name); // as moe-train's run files
+    w.set_attr("/", "blas", blas::blas_description());
     w.write_string("spec", spec::to_json(spec_).dump(2));
     w.write_params(net_.store);
     const int N = (int)st_.names.size();

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -598,9 +599,14 @@ static void validate(const Spec & s, std::vector<SpecProblem> & errs) {
     if (s.data.source == "fashion-mnist") {
         std::string dir = data::fashion_mnist_dir(s.data.dir);
         std::error_code ec;
+        const char * env = std::getenv("MOE_FASHION_MNIST_DIR");
+        const std::string from = !s.data.dir.empty()          ? ""
+                                 : env != nullptr && *env != 0 ? " (from $MOE_FASHION_MNIST_DIR; data.dir is not set)"
+                                                               : " (the default; data.dir is not set)";
         if (!fs::is_directory(dir, ec))
-            errs.push_back({"data.dir", "data directory '" + dir + "' does not exist (install the Debian package "
-                                         "dataset-fashion-mnist, or set data.dir or MOE_FASHION_MNIST_DIR)"});
+            errs.push_back({"data.dir", "data directory '" + dir + "'" + from +
+                                            " does not exist (install the Debian package dataset-fashion-mnist, or set "
+                                            "data.dir or MOE_FASHION_MNIST_DIR)"});
     }
     if (s.data.source == "csv" || s.data.source == "hdf5") {
         std::error_code ec;
