@@ -106,7 +106,13 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     for (const auto & o : opt.overrides) spec::apply_override(j, o);
     // every tensor, the base's included, is in the run file: the base run need not be at hand
     if (j.is_object() && j.contains("base")) j["base"] = "";
-    spec::Spec sp = spec::parse_spec(j, run_path + ":/spec");
+    spec::Spec sp;
+    try {
+        sp = spec::parse_spec(j, run_path + ":/spec");
+    } catch (const SpecError & e) { // without --set the stored spec is the file's: a bad file (3)
+        if (!opt.overrides.empty()) throw;
+        throw Error(ErrorCode::io, std::string(e.what()), {"the run file's /spec was changed or written by another tool"});
+    }
     blas::blas_init(opt.threads >= 0 ? opt.threads : sp.exp.threads);
     MOE_CHECK(opt.split == "test" || opt.split == "val", ErrorCode::spec, "--split must be test or val");
     MOE_CHECK(opt.force.empty() || opt.force == "uniform" || opt.force == "oracle", ErrorCode::spec,
