@@ -573,6 +573,11 @@ TEST_CASE("invert, permute, noise, blur") {
         std::fill(k.x.begin(), k.x.end(), 0.7f);
         apply_transform(k, t, 0);
         for (float v : k.x) CHECK(v == doctest::Approx(0.7f));
+        // a sigma whose square underflows is the identity, not NaN
+        Dataset tiny = before;
+        t.sigma = 1e-300;
+        apply_transform(tiny, t, 0);
+        CHECK(tiny.x == before.x);
     }
     SUBCASE("bad transforms") {
         Dataset flat = orig;

@@ -134,8 +134,10 @@ void blur(Dataset & ds, double sigma) {
     const int R = std::max(1, int(std::ceil(3.0 * sigma)));
     std::vector<float> k(size_t(2 * R + 1));
     double sum = 0.0;
-    for (int i = -R; i <= R; ++i) sum += std::exp(-0.5 * i * i / (sigma * sigma));
-    for (int i = -R; i <= R; ++i) k[i + R] = float(std::exp(-0.5 * i * i / (sigma * sigma)) / sum);
+    // (i / sigma)^2, not i^2 / sigma^2: a tiny sigma squares to 0 and 0 / 0 is NaN
+    auto w = [&](int i) { const double z = i / sigma; return std::exp(-0.5 * z * z); };
+    for (int i = -R; i <= R; ++i) sum += w(i);
+    for (int i = -R; i <= R; ++i) k[i + R] = float(w(i) / sum);
     const size_t plane = size_t(H) * W;
     const size_t planes = size_t(ds.n) * size_t(ds.channels);
     std::vector<float> tmp(plane);               // (H,W) after the horizontal pass

@@ -163,7 +163,7 @@ class Reader {
         }
         if (c.max && !(v <= *c.max)) {
             err(p, "value " + fmt_num(v) + " out of range: must be <= " + fmt_num(*c.max) +
-                       (c.min ? " and >= " + fmt_num(*c.min) : ""));
+                       (c.min ? std::string(c.min_exclusive ? " and > " : " and >= ") + fmt_num(*c.min) : ""));
             return false;
         }
         return true;
@@ -338,7 +338,7 @@ void visit(V & v, data::TransformConfig & s) {
     v.field("angle", s.angle, "rotate: angle in degrees (bilinear, zero fill).");
     v.field("seed", s.seed, "permute / noise: seed of the fixed permutation / of the noise.");
     v.field("std", s.std, "noise: standard deviation of the additive Gaussian noise.", at_least(0));
-    v.field("sigma", s.sigma, "blur: Gaussian blur sigma in pixels.", positive());
+    v.field("sigma", s.sigma, "blur: Gaussian blur sigma in pixels.", [] { Check c = positive(); c.max = 100; return c; }());
 }
 
 template <typename V>
