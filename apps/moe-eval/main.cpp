@@ -93,7 +93,7 @@ int main(int argc, char ** argv) {
     app.add_option("--k", k, "evaluate with another top-k (self-slimmable evaluation)")->check(CLI::PositiveNumber);
     app.add_flag("--uniform", uniform, "route every token to every expert with weight 1/E");
     app.add_flag("--oracle", oracle, "route every token to the expert of its task (task id mod E)");
-    app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
+    auto * disable_opt = app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
     app.add_flag("--ablate", ablate, "drop each (site, expert) in turn and report the accuracy change per task");
     apps::add_common_options(app, common);
     auto * sum = app.add_subcommand("summarize", "one row per run: spec values that differ and final metrics");
@@ -117,7 +117,7 @@ int main(int argc, char ** argv) {
                 if (!t.empty()) keys.push_back(t);
             std::vector<std::pair<std::string, std::string>> inputs;
             for (const auto & r : runs) inputs.push_back({"one of the runs", r});
-            io::check_output_not_input(csv, inputs);
+            io::check_output_not_input(csv, inputs, "--csv");
             auto res = train::summarize_runs(runs, keys);
             fmt::print("{}", res.runs.markdown());
             if (!keys.empty()) fmt::print("\n{}", res.groups.markdown());
@@ -139,7 +139,9 @@ int main(int argc, char ** argv) {
         opt.split = split;
         opt.k = k;
         opt.force = uniform ? "uniform" : oracle ? "oracle" : "";
+        if (disable_opt->count() > 0 && disable.empty()) usage("--disable: an empty list (expected 0, 1, ... separated by commas)");
         opt.disable = parse_ints(disable);
+        opt.out = out;
         opt.ablate = ablate;
         opt.threads = common.threads;
         auto rep = train::evaluate_run(run, opt);

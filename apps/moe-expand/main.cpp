@@ -127,7 +127,7 @@ int main(int argc, char ** argv) {
             return 0;
         }
         if (out_path.empty()) {
-            out_path = "runs/" + spec.exp.name + ".h5";
+            out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
         const std::string ckpt = moe::expand::checkpoint_path(out_path);

@@ -55,7 +55,7 @@ int main(int argc, char ** argv) {
             return 0;
         }
         if (out_path.empty()) {
-            out_path = "runs/" + spec.exp.name + ".h5";
+            out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
         moe::apps::ConsoleObserver obs(spec.log.progress, common.quiet);

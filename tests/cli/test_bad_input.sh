@@ -67,9 +67,10 @@ mkdir -p "$GEN/runs"
 # outputs that must not be written over: a FIFO, a symbolic link, inputs (spec, CSV data)
 mkfifo "$GEN/fifo"
 ln -s runs/ok.h5 "$GEN/link.h5"
+ln -s nowhere "$GEN/ck.h5.ckpt"   # a dangling link where a checkpoint would go
 cp "$CASES/tiny_idx.json" "$GEN/spec.json"
 cp "$CASES/csv_ok.csv" "$GEN/train.csv"
-SUMS_BEFORE=$(cd "$GEN" && md5sum spec.json train.csv runs/ok.h5)
+SUMS_BEFORE=$(cd "$GEN" && md5sum spec.json train.csv runs/ok.h5 idx_ok/*)
 
 # Checks below avoid forks (bash globs and pattern matching): the machine may be busy.
 shopt -s nullglob dotglob globstar
@@ -151,8 +152,8 @@ while IFS=$'\t' read -r name needs want frags cmd; do
 done <"$CASES/cases.tsv"
 
 [ "$(ls -la "$CASES")" = "$SRC_BEFORE" ] || { failed=$((failed + 1)); echo "FAIL    files appeared in $CASES"; }
-[ -p "$GEN/fifo" ] && [ -L "$GEN/link.h5" ] || { failed=$((failed + 1)); echo "FAIL    the FIFO or the symbolic link was replaced"; }
-[ "$(cd "$GEN" && md5sum spec.json train.csv runs/ok.h5)" = "$SUMS_BEFORE" ] \
+[ -p "$GEN/fifo" ] && [ -L "$GEN/link.h5" ] && [ -L "$GEN/ck.h5.ckpt" ] || { failed=$((failed + 1)); echo "FAIL    the FIFO or the symbolic link was replaced"; }
+[ "$(cd "$GEN" && md5sum spec.json train.csv runs/ok.h5 idx_ok/*)" = "$SUMS_BEFORE" ] \
     || { failed=$((failed + 1)); echo "FAIL    an input (spec, CSV data or the reference run) was written over"; }
 T1=$(date +%s.%N)
 echo "bad-input corpus: $pass passed, $failed failed, $skipped skipped ($(awk "BEGIN{printf \"%.1f\", $T1 - $T0}") s)"

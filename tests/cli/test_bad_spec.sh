@@ -38,3 +38,8 @@ expect_rc 3 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" -o "$TM
 expect_out "missing"
 [ ! -e "$TMP/missing" ] || fail "created a directory"
 echo "bad-spec checks ok"
+# a spec read from a pipe (process substitution, /dev/stdin) is a spec like any other
+expect_rc 0 "$MOE_BIN/moe-train" <(cat "$MOE_SRC/tests/fixtures/tiny_mlp.json") --print-spec
+expect_out '"name": "tiny_mlp"'
+"$MOE_BIN/moe-train" /dev/stdin --print-spec <"$MOE_SRC/tests/fixtures/tiny_mlp.json" >"$TMP/out" 2>&1 || fail "spec on stdin"
+expect_out '"name": "tiny_mlp"'

@@ -35,6 +35,12 @@ expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --disable=-1
 expect_out "'-1' is not an expert index"
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --oracle --disable 1
 expect_out "the forced routing ignores the router"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --disable ''
+expect_out "an empty list"
+# exp.name is only a file name when it makes the default output (runs/<exp.name>.h5): with -o any
+# name trains, and moe-eval reads such a run
+expect_rc 0 "$MOE_BIN/moe-train" "$SPEC" -o "$TMP/slash.h5" -q --threads 1 --set exp.name=mole/topk --set train.epochs=1
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/slash.h5" -q --threads 1
 # a model without the run's adapters (here: dropped by --set) would evaluate another model
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --set 'adapters.sites=[]'
 expect_out "tensors of the run are not in the model its /spec builds with the --set overrides"

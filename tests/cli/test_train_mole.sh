@@ -13,6 +13,21 @@ for r in soft switch topp dynmole expert_choice null_experts sigmoid_bias random
     expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole_$r.h5" -q \
         --set base="$TMP/base.h5" --set routing.router=$r --set train.epochs=1 "${extra[@]}"
 done
+# inference-time overrides on every router: run where they mean something, refused where not
+# (null_experts: --k up to E + null experts and --uniform need more slots than training's k)
+for k in 2 4 6; do expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/mole_null_experts.h5" --k $k -q; done
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/mole_null_experts.h5" --uniform -q
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole_null_experts.h5" --k 7
+expect_out "--k 7: the run's sites have 6 experts (null experts included)"
+for f in --uniform --oracle; do
+    expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole_task.h5" $f
+    expect_out "the run's router 'task' routes without the router's choice"
+done
+# moe-eval's output may not be the run's base (nor its data): refused before any work
+sum=$(md5sum <"$TMP/base.h5")
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5"
+expect_out "the output $TMP/base.h5 is the base run"
+[ "$(md5sum <"$TMP/base.h5")" = "$sum" ] || fail "moe-eval wrote over the base run"
 # contradictory settings are spec errors with their paths
 expect_rc 2 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set routing.k=9 --set adapters.rank=0
 expect_out "routing.k: k = 9 exceeds the 4 experts"

@@ -743,9 +743,12 @@ StreamSummary Expander::run() {
     }
     // an output that cannot be written fails now, not after the first task (the probe's
     // temporary file is removed when it goes out of scope uncommitted)
-    io::check_output_not_input(out_, {{"the spec file", opt_.spec_source}, {"the base run", spec_.base},
-                                      {"data.train_path", spec_.data.train_path}, {"data.test_path", spec_.data.test_path}});
+    auto inputs = spec::input_files(spec_);
+    inputs.push_back({"the spec file", opt_.spec_source});
+    io::check_output_not_input(out_, inputs);
+    io::check_output_not_input(checkpoint_path(out_), inputs);
     { io::RunWriter probe(out_, "moe-expand"); }
+    { io::RunWriter probe(checkpoint_path(out_), "moe-expand"); }
     blas::blas_init(spec_.exp.threads);
     build();
     const int N = (int)st_.names.size();

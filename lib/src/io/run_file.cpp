@@ -1070,7 +1070,8 @@ template void RunReader::load_params<double>(ParamStore<double> &, const std::ve
 
 namespace moe::io {
 
-void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs) {
+void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs,
+                            const std::string & option) {
     std::error_code ec;
     if (out.empty() || !fs::exists(out, ec)) return; // a new file cannot be an input
     for (const auto & [what, path] : inputs) {
@@ -1078,7 +1079,7 @@ void check_output_not_input(const std::string & out, const std::vector<std::pair
         std::error_code e2;
         if (fs::equivalent(out, path, e2))
             throw Error(ErrorCode::spec, "the output " + out + " is " + what + " (" + path + "); writing it would replace the input",
-                        {"give -o another path"});
+                        {"give " + option + " another path"});
     }
 }
 

@@ -113,6 +113,8 @@ template <typename T>
 void MoeSite<T>::plan(int N) {
     Nmax_ = N;
     int kmax = has_router_ ? (dense_slots(rc_.kind) ? E_ : std::max(K_, rc_.k_start)) : 1;
+    if (rc_.kind == "null_experts") kmax = std::min(K_, P_);
+    // (inference-time overrides after the router's own count: they may need more slots)
     if (eval_k_ > 0) kmax = std::max(kmax, std::min(eval_k_, P_));
     if (!force_.empty()) kmax = std::max(kmax, force_ == "uniform" ? E_ : 1);
     if (rc_.kind == "task") {
@@ -123,7 +125,6 @@ void MoeSite<T>::plan(int N) {
         dmixA_.assign((size_t)R_ * C_, T(0)); dmixB_.assign((size_t)OC_ * R_, T(0)); dpw_.assign(QS, T(0));
         toff_.assign(n_tasks_ + 1, 0);
     }
-    if (rc_.kind == "null_experts") kmax = std::min(K_, P_);
     Kslots_ = kmax;
     const size_t NK = (size_t)N * kmax;
     // jitter and dropout buffers only when those are on (they are (N,C) each)

@@ -591,11 +591,6 @@ void visit(V & v, Spec & s) {
 
 // ---------------------------------------------------------------------------------------- validation
 static void validate(const Spec & s, std::vector<SpecProblem> & errs) {
-    // the default output is runs/<exp.name>.h5: the name must be one file name inside runs/
-    if (s.exp.name.empty() || s.exp.name == "." || s.exp.name == ".." || s.exp.name.find('/') != std::string::npos ||
-        s.exp.name.find('\0') != std::string::npos)
-        errs.push_back({"exp.name", "must be a file name (not empty, no '/'; the default output is runs/<exp.name>.h5), got '" +
-                                        s.exp.name + "'"});
     if (s.data.source == "fashion-mnist") {
         std::string dir = data::fashion_mnist_dir(s.data.dir);
         std::error_code ec;
@@ -678,6 +673,27 @@ std::vector<FieldDoc> spec_reference() {
     return rows;
 }
 
+std::vector<std::pair<std::string, std::string>> input_files(const Spec & s) {
+    std::vector<std::pair<std::string, std::string>> in = {
+        {"the base run", s.base}, {"data.train_path", s.data.train_path}, {"data.test_path", s.data.test_path}};
+    if (s.data.source == "fashion-mnist") {
+        const std::string dir = data::fashion_mnist_dir(s.data.dir);
+        for (const char * f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                               "t10k-labels-idx1-ubyte"})
+            for (const char * ext : {"", ".gz"})
+                in.push_back({"a Fashion-MNIST file", (fs::path(dir) / (std::string(f) + ext)).string()});
+    }
+    return in;
+}
+
+std::string default_run_path(const Spec & s) {
+    const std::string & n = s.exp.name;
+    if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos || n.find('\0') != std::string::npos)
+        throw SpecError("exp.name", {{"exp.name", "the default output is runs/<exp.name>.h5, so it must be one file name "
+                                                  "(not empty, no '/'), got '" + n + "'; or give -o"}});
+    return "runs/" + n + ".h5";
+}
+
 void apply_override(json & j, const std::string & assignment) {
     auto eq = assignment.find('=');
     if (eq == std::string::npos || eq == 0)
@@ -745,8 +761,6 @@ void apply_override(json & j, const std::string & assignment) {
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) throw SpecError(path, {{"", "cannot read spec file '" + path + "': it is a directory"}});
-    if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) // a FIFO would block the read
-        throw SpecError(path, {{"", "cannot read spec file '" + path + "': not a regular file (a FIFO, device or socket)"}});
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

@@ -5,6 +5,7 @@
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
+#include "moe/core/log.hpp"
 #include "moe/data/dataset.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/train/network.hpp"
@@ -54,6 +55,9 @@ static void check_overrides(const spec::Spec & sp, const Network & net, const Ev
     if (net.sites.empty())
         usage(run + " has no adapter sites: --k, --uniform, --oracle, --disable and --ablate change a mixture's routing");
     const int E = net.sites.front()->experts();
+    if (!opt.force.empty() && (kind == "task" || kind == "none"))
+        usage("--" + opt.force + ": the run's router '" + kind + "' routes without the router's choice, so a forced "
+              "routing changes nothing");
     if (opt.k > 0) {
         const bool takes_k = kind == "topk" || kind == "sigmoid_bias" || kind == "null_experts" || kind == "random_fixed";
         if (!takes_k)
@@ -105,13 +109,26 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     }
     for (const auto & o : opt.overrides) spec::apply_override(j, o);
     // every tensor, the base's included, is in the run file: the base run need not be at hand
-    if (j.is_object() && j.contains("base")) j["base"] = "";
+    std::string stored_base;
+    if (j.is_object() && j.contains("base")) {
+        if (j["base"].is_string()) stored_base = j["base"].get<std::string>();
+        j["base"] = "";
+    }
+    for (const auto & o : opt.overrides)
+        if (o.rfind("base=", 0) == 0) log_warn("--set " + o + ": moe-eval takes every tensor from the run; base is not read");
     spec::Spec sp;
     try {
         sp = spec::parse_spec(j, run_path + ":/spec");
     } catch (const SpecError & e) { // without --set the stored spec is the file's: a bad file (3)
         if (!opt.overrides.empty()) throw;
         throw Error(ErrorCode::io, std::string(e.what()), {"the run file's /spec was changed or written by another tool"});
+    }
+    if (!opt.out.empty()) { // the output is none of the run's inputs, and can be written: before any work
+        auto inputs = spec::input_files(sp);
+        inputs.push_back({"the run file", run_path});
+        if (!stored_base.empty()) inputs.push_back({"the base run", stored_base});
+        io::check_output_not_input(opt.out, inputs);
+        io::RunWriter probe(opt.out, "moe-eval");
     }
     blas::blas_init(opt.threads >= 0 ? opt.threads : sp.exp.threads);
     MOE_CHECK(opt.split == "test" || opt.split == "val", ErrorCode::spec, "--split must be test or val");

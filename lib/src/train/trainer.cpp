@@ -403,9 +403,14 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         log_warn(ckpt_path + " is the checkpoint of an unfinished run; this run starts over and replaces it "
                              "(--resume continues it instead)");
     }
-    io::check_output_not_input(out_path, {{"the spec file", opt.spec_source}, {"the base run", spec.base},
-                                          {"data.train_path", spec.data.train_path}, {"data.test_path", spec.data.test_path}});
-    { io::RunWriter probe(out_path, "moe-train"); } // an unwritable output fails now, not after training
+    auto inputs = spec::input_files(spec);
+    inputs.push_back({"the spec file", opt.spec_source});
+    io::check_output_not_input(out_path, inputs);
+    io::check_output_not_input(ckpt_path, inputs);
+    // an unwritable output or checkpoint path (a missing directory, a FIFO or a link there) fails
+    // now, not after training
+    { io::RunWriter probe(out_path, "moe-train"); }
+    { io::RunWriter probe(ckpt_path, "moe-train"); }
 
     blas::blas_init(spec.exp.threads);
     const uint64_t seed = spec.exp.seed;

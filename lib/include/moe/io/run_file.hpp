@@ -115,7 +115,8 @@ void remove_live_temporaries() noexcept;
 // Refuses (ErrorCode::spec) an output path that is one of the inputs (the same file through any
 // path or hard link; inputs: (what, path), empty paths skipped): writing the output would
 // replace the input. Names both.
-void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs);
+void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs,
+                            const std::string & option = "-o");
 
 // Writes a text file atomically (temporary file, fsync, rename); on any failure nothing is left
 // behind and Error(ErrorCode::io) names the path and the reason (e.g. a full disk).

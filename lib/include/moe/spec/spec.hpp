@@ -90,6 +90,14 @@ Spec parse_spec(const nlohmann::json & j, const std::string & source);
 // (value parsed as JSON, else taken as a string), parse. Throws SpecError (or Error io when
 // the file cannot be read).
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides);
+
+// The files a run reads, as (what, path), for the output checks (io::check_output_not_input):
+// the base run, data.train_path / test_path, and the Fashion-MNIST files (.gz or plain).
+std::vector<std::pair<std::string, std::string>> input_files(const Spec & s);
+
+// runs/<exp.name>.h5, the output when -o is not given. Throws SpecError (exp.name) unless the
+// name is one plain file name (not empty, no '/', not . or ..).
+std::string default_run_path(const Spec & s);
 // Apply one "a.b.c=value" override to a JSON object (creates missing object keys).
 void apply_override(nlohmann::json & j, const std::string & assignment);
 nlohmann::json to_json(const Spec & s);

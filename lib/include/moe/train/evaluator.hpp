@@ -19,6 +19,7 @@ struct EvalOptions {
     std::vector<int> disable;           // experts removed at every site
     bool ablate = false;                // drop each (site, expert) in turn
     int threads = -1;
+    std::string out;                    // EVAL.h5 the caller will write ("" = none): checked first
 };
 
 struct SiteReport {
