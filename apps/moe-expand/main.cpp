@@ -149,7 +149,8 @@ int main(int argc, char ** argv) {
         } catch (const moe::Error & e) {
             if (e.code() == moe::ErrorCode::interrupted)
                 std::fprintf(stderr, "%s; resume with: %s\n", e.what(), again.c_str());
-            else if (e.code() != moe::ErrorCode::spec && std::filesystem::exists(ckpt, ec)) {
+            else if (e.code() != moe::ErrorCode::spec &&
+                     std::filesystem::symlink_status(ckpt, ec).type() == std::filesystem::file_type::regular) {
                 // e.g. a full disk at the final write: the tasks done so far are not lost
                 auto hints = e.hints();
                 hints.push_back("the checkpoint " + ckpt + " is kept; once fixed, continue with: " + again);

@@ -27,6 +27,8 @@ done
 sum=$(md5sum <"$TMP/base.h5")
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5"
 expect_out "the output $TMP/base.h5 is the base run"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5" --set base=elsewhere.h5   # still the run's base
+expect_out "the output $TMP/base.h5 is the base run"
 [ "$(md5sum <"$TMP/base.h5")" = "$sum" ] || fail "moe-eval wrote over the base run"
 # contradictory settings are spec errors with their paths
 expect_rc 2 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/bad.h5" --set routing.k=9 --set adapters.rank=0

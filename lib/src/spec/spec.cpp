@@ -690,7 +690,7 @@ std::string default_run_path(const Spec & s) {
     const std::string & n = s.exp.name;
     if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos || n.find('\0') != std::string::npos)
         throw SpecError("exp.name", {{"exp.name", "the default output is runs/<exp.name>.h5, so it must be one file name "
-                                                  "(not empty, no '/'), got '" + n + "'; or give -o"}});
+                                                  "(not empty, no '/'), got " + json(n).dump() + "; or give -o"}});
     return "runs/" + n + ".h5";
 }
 
@@ -761,6 +761,11 @@ void apply_override(json & j, const std::string & assignment) {
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) throw SpecError(path, {{"", "cannot read spec file '" + path + "': it is a directory"}});
+    { // a regular file or a pipe (<(...), /dev/stdin); a device or socket would read forever
+        const auto st = fs::status(path, ec).type();
+        if (st == fs::file_type::character || st == fs::file_type::block || st == fs::file_type::socket)
+            throw SpecError(path, {{"", "cannot read spec file '" + path + "': a device or socket, not a file or pipe"}});
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

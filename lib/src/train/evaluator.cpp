@@ -107,11 +107,14 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     } catch (const nlohmann::json::exception & e) { // invalid, or a number beyond double
         throw Error(ErrorCode::io, run_path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
     }
+    // the base the run was trained on (before any --set): the output must not replace it
+    std::string stored_base;
+    if (j.is_object() && j.contains("base") && j["base"].is_string()) stored_base = j["base"].get<std::string>();
     for (const auto & o : opt.overrides) spec::apply_override(j, o);
     // every tensor, the base's included, is in the run file: the base run need not be at hand
-    std::string stored_base;
+    std::string set_base;
     if (j.is_object() && j.contains("base")) {
-        if (j["base"].is_string()) stored_base = j["base"].get<std::string>();
+        if (j["base"].is_string()) set_base = j["base"].get<std::string>();
         j["base"] = "";
     }
     for (const auto & o : opt.overrides)
@@ -127,6 +130,7 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
         auto inputs = spec::input_files(sp);
         inputs.push_back({"the run file", run_path});
         if (!stored_base.empty()) inputs.push_back({"the base run", stored_base});
+        if (!set_base.empty() && set_base != stored_base) inputs.push_back({"the base run given by --set", set_base});
         io::check_output_not_input(opt.out, inputs);
         io::RunWriter probe(opt.out, "moe-eval");
     }
