@@ -23,6 +23,7 @@ R = s["accuracy_matrix"][:]
 assert R.shape == (4, 4), R.shape
 assert np.all(np.isnan(R[np.triu_indices(4, 1)])) and np.all(np.isfinite(np.tril(R)))
 assert s.attrs["strategy"] == "sema" and s.attrs["finished"] == 1
+assert f.attrs["tool"] == "moe-expand" and f.attrs["name"] and f.attrs["blas"]   # moe-train's root attributes
 assert s["adapters"].shape == (4, 1) and s["adapters"][0, 0] == 1
 assert s["params_added_total"][-1] > s["params_added_inference"][-1] > 0   # descriptors count in the total only
 d = s["detections"][:]
