@@ -666,19 +666,7 @@ static void check_same_stream(const io::RunReader & r, const spec::Spec & spec, 
     const std::string tool = r.attr_string("/", "tool");
     MOE_CHECK(tool == "moe-expand", ErrorCode::spec,
               "cannot resume: " + r.path() + " was written by " + tool + ", not moe-expand");
-    nlohmann::json stored;
-    try {
-        stored = nlohmann::json::parse(r.spec_json());
-    } catch (const std::exception &) {
-        throw Error(ErrorCode::io, r.path() + ": the stored /spec is not valid JSON");
-    }
-    const auto diff = train::spec_differences(stored, spec::to_json(spec));
-    if (diff.empty()) return;
-    std::string msg = "cannot resume: " + r.path() + " was written by another spec than " + spec_name +
-                      " (with its --set overrides); " + std::to_string(diff.size()) +
-                      (diff.size() == 1 ? " difference:" : " differences:");
-    for (const auto & d : diff) msg += "\n  " + d;
-    throw Error(ErrorCode::spec, msg, {"resume with the same spec and --set overrides, or start over without --resume"});
+    train::check_same_spec(r.spec_json(), spec::to_json(spec), r.path(), spec_name);
 }
 
 void Expander::restore(const io::RunReader & r) {

@@ -178,24 +178,6 @@ double number_attr(const io::RunReader & r, const std::string & obj, const std::
     return v;
 }
 
-// The stored spec must equal the resolved one (but for exp.threads).
-void check_same_spec(const std::string & stored_json, const nlohmann::json & now, const std::string & file,
-                     const std::string & spec_name) {
-    nlohmann::json stored;
-    try {
-        stored = nlohmann::json::parse(stored_json);
-    } catch (const std::exception &) {
-        throw Error(ErrorCode::io, file + ": the stored /spec is not valid JSON");
-    }
-    const auto diff = spec_differences(stored, now);
-    if (diff.empty()) return;
-    std::string msg = "cannot resume: " + file + " was written by another spec than " + spec_name +
-                      " (with its --set overrides); " + std::to_string(diff.size()) +
-                      (diff.size() == 1 ? " difference:" : " differences:");
-    for (const auto & d : diff) msg += "\n  " + d;
-    throw Error(ErrorCode::spec, msg,
-                {"resume with the same spec and --set overrides, or start over without --resume"});
-}
 
 bool is_complete_run(const std::string & path) {
     try {
@@ -230,6 +212,24 @@ void remove_stale_temporaries(const std::string & out_path) {
 }
 
 } // namespace
+
+void check_same_spec(const std::string & stored_json, const nlohmann::json & now, const std::string & file,
+                     const std::string & spec_name) {
+    nlohmann::json stored;
+    try {
+        stored = nlohmann::json::parse(stored_json);
+    } catch (const std::exception &) {
+        throw Error(ErrorCode::io, file + ": the stored /spec is not valid JSON");
+    }
+    const auto diff = spec_differences(stored, now);
+    if (diff.empty()) return;
+    std::string msg = "cannot resume: " + file + " was written by another spec than " + spec_name +
+                      " (with its --set overrides); " + std::to_string(diff.size()) +
+                      (diff.size() == 1 ? " difference:" : " differences:");
+    for (const auto & d : diff) msg += "\n  " + d;
+    throw Error(ErrorCode::spec, msg,
+                {"resume with the same spec and --set overrides, or start over without --resume"});
+}
 
 // ------------------------------------------------------------------------------ checkpoints
 
