@@ -649,9 +649,14 @@ RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
     impl_->tmp_path = tmp_path_;
     // The temporary file is created now, so an unwritable location (read-only file system,
     // immutable directory, no free inode) fails before any work is done; commit() fills it.
-    impl_->fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (impl_->fd < 0) fail(pre + "cannot create temporary file " + tmp_path_ + ": " + std::strerror(errno));
+    // Tracked before it exists: a second signal between open() and the tracking would leave it.
     impl_->live = live_add(tmp_path_);
+    impl_->fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (impl_->fd < 0) {
+        const int err = errno;
+        live_remove(impl_->live);
+        fail(pre + "cannot create temporary file " + tmp_path_ + ": " + std::strerror(err));
+    }
     try {
         Plist fapl(H5Pcreate(H5P_FILE_ACCESS));
         if (!fapl || H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG) < 0 ||
@@ -1086,12 +1091,12 @@ void check_output_not_input(const std::string & out, const std::vector<std::pair
 void write_text_atomic(const std::string & path, const std::string & text) {
     check_output_target(path, "cannot write " + path + ": ");
     const std::string tmp = temp_path_for(path);
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
-    struct Live { // tracked while it exists (remove_live_temporaries)
+    struct Live { // tracked from before it exists until it is renamed or removed (remove_live_temporaries)
         int slot;
         ~Live() { live_remove(slot); }
     } live{live_add(tmp)};
+    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
     auto fail = [&](const std::string & why) {
         ::close(fd);
         std::error_code ec;
