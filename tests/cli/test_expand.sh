@@ -131,8 +131,15 @@ expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --threads 1 -q --stop-afte
 expect_out "continue with: $X $TMP/stream.json -o $TMP/part.h5 --threads 1 -q --resume\$"
 [ ! -e "$TMP/part.h5" ] || fail "a stopped stream wrote its run file"
 [ -e "$TMP/part.h5.ckpt" ] || fail "no checkpoint after --stop-after"
+# temporaries a killed writer left (kill -9 mid-write) are removed by the resume; another output's kept
+( exit 0 ) & dead=$!; wait $dead
+: >"$TMP/part.h5.tmp-$dead"; : >"$TMP/part.h5.ckpt.tmp-$dead"; : >"$TMP/else.h5.tmp-$dead"
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/part.h5" --threads 1 --resume
 expect_out "resumed after task 2"
+expect_out "removed $TMP/part.h5.ckpt.tmp-$dead (left by a killed run)"
+[ ! -e "$TMP/part.h5.tmp-$dead" ] && [ ! -e "$TMP/part.h5.ckpt.tmp-$dead" ] || fail "stale temporaries kept: $(ls "$TMP")"
+[ -e "$TMP/else.h5.tmp-$dead" ] || fail "another output's temporary was removed"
+rm "$TMP/else.h5.tmp-$dead"
 cmp_runs() {
 "$PYTHON" - "$1" "$2" <<'PY'
 import sys, h5py, numpy as np
@@ -172,8 +179,9 @@ for _ in $(seq 1 600); do [ -e "$TMP/killed.h5.ckpt" ] && break; sleep 0.02; don
 kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
 if [ -e "$TMP/killed.h5" ]; then echo "note: the run finished before the kill; resume not exercised by SIGKILL"; else
   [ -e "$TMP/killed.h5.ckpt" ] || fail "no checkpoint after SIGKILL"
-  ls "$TMP" | grep -q 'tmp-' && fail "temporary file left behind by SIGKILL: $(ls "$TMP")"
   expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/killed.h5" "${LONG[@]}" --resume
+  # SIGKILL during a checkpoint write leaves OUT.ckpt.tmp-PID; the resumed run removes it
+  ls "$TMP" | grep -q 'killed.h5.*tmp-' && fail "stale temporary file left after the resume: $(ls "$TMP")"
   cmp_runs "$TMP/long.h5" "$TMP/killed.h5" || fail "resumed after SIGKILL differs"
 fi
 

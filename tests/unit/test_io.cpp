@@ -1,6 +1,7 @@
 // test_io.cpp — the HDF5 run file: write, commit, read back; temp-file hygiene; error reporting.
 #include <doctest/doctest.h>
 #include <hdf5.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -258,6 +259,36 @@ TEST_CASE("io: remove_live_temporaries unlinks the temporary files being written
     moe::io::remove_live_temporaries();
     CHECK(fs::is_regular_file(a));
     CHECK(fs::is_regular_file(done));
+}
+
+TEST_CASE("io: remove_stale_temporaries removes the temporaries of dead writers of this output, and only those") {
+    TempDir dir;
+    const pid_t dead = ::fork(); // a process id that no longer exists
+    if (dead == 0) ::_exit(0);
+    REQUIRE(dead > 0);
+    int status = 0;
+    REQUIRE(::waitpid(dead, &status, 0) == dead);
+    const std::string d = std::to_string(dead), self = std::to_string(::getpid());
+    const std::string out = dir.file("run.h5");
+    auto touch = [&](const std::string & name) {
+        std::ofstream(dir.file(name)) << "x";
+        return dir.file(name);
+    };
+    const std::string gone1 = touch("run.h5.tmp-" + d), gone2 = touch("run.h5.ckpt.tmp-" + d);
+    const std::vector<std::string> kept = {
+        touch("run.h5.tmp-" + self),    // this process's own writer
+        touch("run.h5.tmp-1"),          // a live process (init)
+        touch("run.h5.tmp-" + d + "x"), // not a pid
+        touch("run.h5.tmp-"),           // no pid
+        touch("other.h5.tmp-" + d),     // another output's
+        touch("run.h5.ckpt"),           // the checkpoint itself
+        touch("xrun.h5.tmp-" + d),      // a name that only ends like it
+    };
+    moe::io::remove_stale_temporaries(out);
+    CHECK_FALSE(fs::exists(gone1));
+    CHECK_FALSE(fs::exists(gone2));
+    for (const auto & k : kept) CHECK_MESSAGE(fs::exists(k), k);
+    moe::io::remove_stale_temporaries(dir.file("missing_dir/run.h5")); // a directory that does not exist: nothing
 }
 
 TEST_CASE("io: writer refuses a missing or non-directory parent") {

@@ -748,6 +748,7 @@ StreamSummary Expander::run() {
         if (fs::exists(ckpt, ec)) {
             io::RunReader r(ckpt);
             restore(r);
+            io::remove_stale_temporaries(out_);
         } else {
             throw Error(ErrorCode::io, "no checkpoint " + ckpt + " to resume from");
         }

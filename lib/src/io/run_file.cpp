@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -31,6 +33,7 @@
 #include <type_traits>
 
 #include "moe/core/error.hpp"
+#include "moe/core/log.hpp"
 
 #ifndef MOE_VERSION
 #define MOE_VERSION "0.0.0"
@@ -403,6 +406,26 @@ void remove_live_temporaries() noexcept {
 
 std::string temp_path_for(const std::string & final_path) {
     return final_path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+}
+
+void remove_stale_temporaries(const std::string & out_path) {
+    const fs::path out(out_path);
+    fs::path dir = out.parent_path();
+    if (dir.empty()) dir = ".";
+    const std::string base = out.filename().string();
+    std::error_code ec;
+    for (const auto & ent : fs::directory_iterator(dir, ec)) {
+        const std::string f = ent.path().filename().string();
+        for (const std::string & pre : {base + ".tmp-", base + ".ckpt.tmp-"}) {
+            if (f.size() <= pre.size() || f.compare(0, pre.size(), pre) != 0) continue;
+            const std::string pid_s = f.substr(pre.size());
+            if (pid_s.find_first_not_of("0123456789") != std::string::npos) continue;
+            const long pid = std::strtol(pid_s.c_str(), nullptr, 10);
+            if (pid <= 0 || pid == (long)::getpid() || ::kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+            std::error_code ec2;
+            if (fs::remove(ent.path(), ec2)) log_info("removed " + ent.path().string() + " (left by a killed run)");
+        }
+    }
 }
 
 // ============================================================================== RunWriter

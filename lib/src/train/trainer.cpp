@@ -189,28 +189,6 @@ bool is_complete_run(const std::string & path) {
     }
 }
 
-// Temporary files of writers that died (kill -9, a second signal): "<out>.tmp-<pid>" and
-// "<out>.ckpt.tmp-<pid>" whose process no longer exists.
-void remove_stale_temporaries(const std::string & out_path) {
-    const fs::path out(out_path);
-    fs::path dir = out.parent_path();
-    if (dir.empty()) dir = ".";
-    const std::string base = out.filename().string();
-    std::error_code ec;
-    for (const auto & ent : fs::directory_iterator(dir, ec)) {
-        const std::string f = ent.path().filename().string();
-        for (const std::string & pre : {base + ".tmp-", base + ".ckpt.tmp-"}) {
-            if (f.size() <= pre.size() || f.compare(0, pre.size(), pre) != 0) continue;
-            const std::string pid_s = f.substr(pre.size());
-            if (pid_s.find_first_not_of("0123456789") != std::string::npos) continue;
-            const long pid = std::strtol(pid_s.c_str(), nullptr, 10);
-            if (pid <= 0 || pid == (long)::getpid() || ::kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-            std::error_code ec2;
-            if (fs::remove(ent.path(), ec2)) log_info("removed " + ent.path().string() + " (left by a killed run)");
-        }
-    }
-}
-
 } // namespace
 
 void check_same_spec(const std::string & stored_json, const nlohmann::json & now, const std::string & file,
@@ -398,7 +376,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                                            (fs::exists(out_path, ec) ? " (" + out_path + " is not a complete run file)" : ""));
         }
         check_same_spec(io::RunReader(ckpt_path).spec_json(), spec_j, "the checkpoint " + ckpt_path, spec_name);
-        remove_stale_temporaries(out_path);
+        io::remove_stale_temporaries(out_path);
     } else if (fs::exists(ckpt_path, ec)) {
         log_warn(ckpt_path + " is the checkpoint of an unfinished run; this run starts over and replaces it "
                              "(--resume continues it instead)");

@@ -103,9 +103,13 @@ class RunReader {
     std::string path_;
 };
 
-// Removes stale temporary files is NOT done automatically; this helper names the temp file
-// a writer for final_path would use (for tests and messages).
+// The temporary file a writer for final_path uses: "<final_path>.tmp-<pid>" (for tests and messages).
 std::string temp_path_for(const std::string & final_path);
+
+// Removes the temporary files of writers that died (kill -9 during a write): "<out>.tmp-<pid>" and
+// "<out>.ckpt.tmp-<pid>" whose process no longer exists; each removal is logged (info). Called by
+// --resume, which owns these names; other processes' live temporaries are left alone.
+void remove_stale_temporaries(const std::string & out_path);
 
 // Unlinks the temporary files RunWriter and write_text_atomic are writing at this moment, with
 // async-signal-safe calls only: for a process that exits at once (a second SIGINT), so that no
