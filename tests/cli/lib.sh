@@ -16,4 +16,14 @@ expect_rc() {
     if [ "$rc" != "$want" ]; then cat "$TMP/out" >&2; fail "expected exit $want, got $rc: $*"; fi
 }
 expect_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "output lacks: $1"; }; }
+# wait_for FILE PID: 0 once FILE exists, 1 if PID ends before it appears; fails after 120 s
+wait_for() {
+    local end=$((SECONDS + 120))
+    while [ $SECONDS -lt $end ]; do
+        [ -e "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || { [ -e "$1" ]; return; }
+        sleep 0.01
+    done
+    fail "timed out waiting for $1"
+}
 have_h5py() { "$PYTHON" -c "import h5py" 2>/dev/null; }

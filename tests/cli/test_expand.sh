@@ -175,8 +175,8 @@ expect_out "the output $TMP/base.h5 is the base run"
 LONG=(--threads 1 -q --set expand.func_epochs=6 --set expand.rd_epochs=8)
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/long.h5" "${LONG[@]}"
 "$X" "$TMP/stream.json" -o "$TMP/killed.h5" "${LONG[@]}" & pid=$!
-for _ in $(seq 1 600); do [ -e "$TMP/killed.h5.ckpt" ] && break; sleep 0.02; done
-kill -9 $pid 2>/dev/null || true; wait $pid 2>/dev/null || true
+wait_for "$TMP/killed.h5.ckpt" $pid && kill -9 $pid 2>/dev/null || true
+wait $pid 2>/dev/null || true
 if [ -e "$TMP/killed.h5" ]; then echo "note: the run finished before the kill; resume not exercised by SIGKILL"; else
   [ -e "$TMP/killed.h5.ckpt" ] || fail "no checkpoint after SIGKILL"
   expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/killed.h5" "${LONG[@]}" --resume
@@ -187,8 +187,8 @@ fi
 
 # ---- SIGINT: finish the task, checkpoint, exit 130 with the resume command
 "$X" "$TMP/stream.json" -o "$TMP/int.h5" "${LONG[@]}" >"$TMP/int.out" 2>&1 & pid=$!
-for _ in $(seq 1 600); do [ -e "$TMP/int.h5.ckpt" ] && break; sleep 0.02; done
-kill -INT $pid; set +e; wait $pid; rc=$?; set -e
+wait_for "$TMP/int.h5.ckpt" $pid && kill -INT $pid 2>/dev/null || true
+set +e; wait $pid; rc=$?; set -e
 if [ -e "$TMP/int.h5" ]; then echo "note: the run finished before SIGINT arrived"; else
   [ "$rc" = 130 ] || { cat "$TMP/int.out"; fail "SIGINT: expected exit 130, got $rc"; }
   grep -qF "checkpoint written to $TMP/int.h5.ckpt; resume with: $X $TMP/stream.json -o $TMP/int.h5 ${LONG[*]} --resume" "$TMP/int.out" || { cat "$TMP/int.out"; fail "SIGINT message"; }

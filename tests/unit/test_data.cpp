@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -31,8 +32,9 @@ struct TempDir {
     fs::path path;
     explicit TempDir(const std::string & tag) {
         static int counter = 0;
-        path = fs::temp_directory_path() /
-               ("moe_test_data_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+        const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count(); // unique across pid namespaces too
+        path = fs::temp_directory_path() / ("moe_test_data_" + tag + "_" + std::to_string(::getpid()) + "_" +
+                                            std::to_string(counter++) + "_" + std::to_string(ticks));
         fs::remove_all(path);
         fs::create_directories(path);
     }
