@@ -23,6 +23,9 @@ R = s["accuracy_matrix"][:]
 assert R.shape == (4, 4), R.shape
 assert np.all(np.isnan(R[np.triu_indices(4, 1)])) and np.all(np.isfinite(np.tril(R)))
 assert s.attrs["strategy"] == "sema" and s.attrs["finished"] == 1
+for k in ("tasks", "tasks_done", "finished"):   # counts and flags are integers in Python
+    assert isinstance(s.attrs[k], np.integer), (k, type(s.attrs[k]))
+assert s.attrs["tasks"] == s.attrs["tasks_done"] == 4
 assert f.attrs["tool"] == "moe-expand" and f.attrs["name"] and f.attrs["blas"]   # moe-train's root attributes
 assert s["adapters"].shape == (4, 1) and s["adapters"][0, 0] == 1
 assert s["params_added_total"][-1] > s["params_added_inference"][-1] > 0   # descriptors count in the total only

@@ -81,7 +81,14 @@ msg=$(cat "$TMP/int.msg")
 step=${BASH_REMATCH[1]}; ckpt=${BASH_REMATCH[2]}; cmd=${BASH_REMATCH[3]}
 [ "$ckpt" = "$TMP/int.h5.ckpt" ] && [ -e "$ckpt" ] || fail "SIGINT: no checkpoint at $ckpt"
 [ ! -e "$TMP/int.h5" ] || fail "SIGINT: an interrupted run writes no run file"
-"$PYTHON" -c "import h5py,sys; f=h5py.File(sys.argv[1]); assert int(f['checkpoint'].attrs['step']) == int(sys.argv[2])" "$ckpt" "$step"
+"$PYTHON" - "$ckpt" "$step" <<'PY' || fail "checkpoint attributes"
+import sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+c, o = f["checkpoint"].attrs, f["optim"].attrs
+for k in ("step", "epoch", "batch"): assert isinstance(c[k], np.integer), (k, type(c[k]))
+assert isinstance(o["steps"], np.integer) and o["kind"] == "adamw"
+assert c["step"] == int(sys.argv[2]) and o["steps"] == c["step"], (c["step"], o["steps"])
+PY
 # another spec than the checkpoint's: exit 2, both files and the difference named, checkpoint kept
 expect_rc 2 "$TRAIN" "${ARGS[@]}" -o "$TMP/int.h5" --resume --set train.lr=0.01
 expect_out "$TMP/int.h5.ckpt"

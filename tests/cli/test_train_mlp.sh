@@ -27,6 +27,7 @@ assert names == ["head.bias", "head.weight", "layers.0.bias", "layers.0.weight"]
 assert f["params/layers.0.weight"].shape == (32, 784)
 assert f["params/head.weight"].shape == (10, 32)
 assert int(f["params/head.weight"].attrs["trainable"]) == 1
+assert isinstance(f["metrics"].attrs["steps"], np.integer) and f["metrics"].attrs["steps"] > 0
 loss = f["metrics/train/loss"][:]
 step = f["metrics/train/step"][:]
 assert len(loss) == len(step) and len(loss) >= 5, len(loss)

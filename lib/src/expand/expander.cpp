@@ -594,9 +594,9 @@ void Expander::write_state(io::RunWriter & w, bool final) const {
     w.write_string("stream/task_names", names);
     w.write_string("stream/sites", sites);
     w.set_attr("stream", "strategy", cfg_.strategy);
-    w.set_attr("stream", "tasks", double(N));
-    w.set_attr("stream", "tasks_done", double(done));
-    w.set_attr("stream", "finished", final ? 1.0 : 0.0);
+    w.set_attr_int("stream", "tasks", N);
+    w.set_attr_int("stream", "tasks_done", done);
+    w.set_attr_int("stream", "finished", final ? 1 : 0);
     w.set_attr("stream", "expandable", expandable);
     w.set_attr("stream", "labels", std::string(st_.growing ? "growing" : "shared"));
     std::vector<double> R;

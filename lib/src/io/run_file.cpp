@@ -744,6 +744,12 @@ void RunWriter::set_attr(const std::string & path, const std::string & name, dou
     impl_->attr_scalar<double>(o.get(), norm, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, value);
 }
 
+void RunWriter::set_attr_int(const std::string & path, const std::string & name, int64_t value) {
+    std::string norm = norm_path(final_path_, path);
+    Object o = impl_->open_for_attr(norm);
+    impl_->attr_scalar<int64_t>(o.get(), norm, name, H5T_STD_I64LE, H5T_NATIVE_INT64, value);
+}
+
 void RunWriter::append(const std::string & series, double value) {
     (void)impl_->fid();
     std::string norm = norm_path(final_path_, series);

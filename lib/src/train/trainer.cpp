@@ -267,16 +267,16 @@ void write_checkpoint(const std::string & path, const std::string & tool, const 
     io::RunWriter w(path, tool);
     write_run_body(w, spec_json, run_name, store, ck.series);
     w.set_attr("optim", "kind", ck.optimizer);
-    w.set_attr("optim", "steps", double(ck.optim_steps));
+    w.set_attr_int("optim", "steps", ck.optim_steps);
     for (const auto & pi : store.infos()) {
         if (!pi.trainable) continue;
         w.write_array("optim/m/" + pi.name, std::span<const float>(ck.m.data() + pi.offset, pi.size), pi.shape);
         if (!ck.v.empty())
             w.write_array("optim/v/" + pi.name, std::span<const float>(ck.v.data() + pi.offset, pi.size), pi.shape);
     }
-    w.set_attr("checkpoint", "step", double(ck.step));
-    w.set_attr("checkpoint", "epoch", double(ck.epoch));
-    w.set_attr("checkpoint", "batch", double(ck.batch));
+    w.set_attr_int("checkpoint", "step", ck.step);
+    w.set_attr_int("checkpoint", "epoch", ck.epoch);
+    w.set_attr_int("checkpoint", "batch", ck.batch);
     w.set_attr("checkpoint", "seconds", ck.seconds);
     const double win[6] = {ck.win_loss, ck.win_acc, ck.win_aux, double(ck.win_n), double(ck.win_samples), ck.win_seconds};
     w.write_array("checkpoint/window", std::span<const double>(win, 6), {6});
@@ -625,7 +625,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     write_run_body(w, spec_json, spec.exp.name, store, st.series);
     for (const auto & [k, v] : sum.final_metrics) w.set_attr("metrics", "final/" + k, v);
     w.set_attr("metrics", "seconds", sum.seconds);
-    w.set_attr("metrics", "steps", double(step));
+    w.set_attr_int("metrics", "steps", step);
     w.commit();
     if (fs::exists(ckpt_path, ec) && !fs::remove(ckpt_path, ec))
         log_warn("could not remove the checkpoint " + ckpt_path + ": " + ec.message());
