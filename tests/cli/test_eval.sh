@@ -54,6 +54,7 @@ expect_rc 0 "$MOE_BIN/moe-train" "$SPEC" -o "$TMP/syn_s2.h5" -q --threads 1 --se
 expect_rc 0 "$MOE_BIN/moe-eval" summarize "$TMP/syn.h5" "$TMP/syn_lr.h5" "$TMP/syn_s2.h5" --by train.lr --csv "$TMP/sum.csv"
 expect_out "| run | exp.seed | train.lr | test acc |"
 expect_out "| $TMP/syn_lr.h5 | 1 | 0.001 |"
+grep -qE "^\| $TMP/syn_lr.h5 \|( [^|]* \|){6} [0-9]+ \| [0-9]+\.[0-9] \|$" "$TMP/out" || { cat "$TMP/out"; fail "steps column: an integer"; }
 expect_out "| train.lr | runs | test acc mean | test acc std |"
 expect_out "| 0.003 | 2 |"
 head -1 "$TMP/sum.csv" | grep -q "^train.lr,runs,test acc mean" || fail "csv header"

@@ -128,7 +128,7 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
     for (size_t i = 0; i < runs.size(); ++i) {
         std::vector<std::string> row{runs[i]};
         for (auto & k : differ) row.push_back(specs[i].count(k) ? specs[i].at(k) : "");
-        for (size_t m = 0; m < metric_names.size(); ++m) row.push_back(fmt(metrics[i][m], m >= 4 ? 1 : 4));
+        for (size_t m = 0; m < metric_names.size(); ++m) row.push_back(fmt(metrics[i][m], m == 4 ? 0 : m > 4 ? 1 : 4)); // steps: a count
         out.runs.rows.push_back(std::move(row));
     }
     if (!by.empty()) {
