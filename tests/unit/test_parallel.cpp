@@ -3,6 +3,8 @@
 // numbers up to rounding (OpenBLAS's results depend on where a product is cut into tiles, so a
 // GEMM split over two threads differs from the whole product in the last bits).
 #include <doctest/doctest.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <atomic>
@@ -74,6 +76,22 @@ TEST_CASE("par::run runs every task once, task t on thread t mod T, and rethrows
     auto ok = [&](int) { after++; };
     par::run(2, ok);
     CHECK(after == 2);
+}
+
+TEST_CASE("the pool's workers block the stop signals; the calling thread's mask is untouched") {
+    auto blocked = [] {
+        sigset_t cur;
+        pthread_sigmask(SIG_BLOCK, nullptr, &cur);
+        return sigismember(&cur, SIGINT) + sigismember(&cur, SIGTERM) + sigismember(&cur, SIGHUP) + sigismember(&cur, SIGQUIT);
+    };
+    REQUIRE(blocked() == 0);
+    Threads th(2); // starts the workers
+    vector<int> seen(2, -1);
+    auto f = [&](int t) { seen[t] = blocked(); };
+    par::run(2, f);
+    CHECK(seen[0] == 0); // the caller: a handler runs here
+    CHECK(seen[1] == 4); // a worker: none of them
+    CHECK(blocked() == 0);
 }
 
 TEST_CASE("parallel_for covers [0, n) exactly once in aligned ranges") {

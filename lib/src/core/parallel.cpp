@@ -2,6 +2,8 @@
 #include "moe/core/parallel.hpp"
 
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -99,7 +101,15 @@ struct Pool {
         stop.store(false);
         workers.reserve(n - 1);
         const uint32_t g0 = gen.load(std::memory_order_relaxed);
+        // The workers block the stop signals (they inherit the mask): SIGINT / SIGTERM / SIGHUP /
+        // SIGQUIT reach the calling thread, whose handler may then clean up knowing that this
+        // thread is not inside a file operation (io::remove_live_temporaries).
+        sigset_t stop_sigs, old;
+        sigemptyset(&stop_sigs);
+        for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT}) sigaddset(&stop_sigs, s);
+        pthread_sigmask(SIG_BLOCK, &stop_sigs, &old);
         for (int t = 1; t < n; ++t) workers.emplace_back([this, t, g0] { worker(t, g0); });
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }
 
     void stop_all() {
