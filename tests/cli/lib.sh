@@ -26,4 +26,16 @@ wait_for() {
     done
     fail "timed out waiting for $1"
 }
+# plant_stale OUT: temporaries of OUT a killed writer left behind (OUT.tmp-PID, OUT.ckpt.tmp-PID of
+# a PID that no longer exists, in $stale) and one of another output; stale_removed OUT checks
+# that a --resume removed OUT's and kept the other.
+plant_stale() {
+    ( exit 0 ) & stale=$!; wait $stale
+    : >"$1.tmp-$stale"; : >"$1.ckpt.tmp-$stale"; : >"$TMP/else.h5.tmp-$stale"
+}
+stale_removed() {
+    [ ! -e "$1.tmp-$stale" ] && [ ! -e "$1.ckpt.tmp-$stale" ] || fail "stale temporaries kept: $(ls "$TMP")"
+    [ -e "$TMP/else.h5.tmp-$stale" ] || fail "another output's temporary was removed"
+    rm "$TMP/else.h5.tmp-$stale"
+}
 have_h5py() { "$PYTHON" -c "import h5py" 2>/dev/null; }

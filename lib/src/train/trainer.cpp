@@ -2,11 +2,7 @@
 // base, with micro-batch accumulation, routing telemetry and per-epoch evaluation.
 #include "moe/train/trainer.hpp"
 
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
