@@ -1,5 +1,4 @@
-// moe-bench: the standard workloads of ../shared/BENCHMARKS.md (mlp-mole, vit-mole,
-// mlp-mole-wide) and the machine's GEMM peak, measured in the same run.
+// moe-bench: the standard workloads (mlp-mole, vit-mole, mlp-mole-wide; experiments/bench/README.md) and the machine's GEMM peak, measured in the same run.
 // For each workload: samples/s (median of timed repeats after 3 warm-up steps), achieved
 // GFLOP/s (2 FLOP per multiply-add of every matrix product actually issued, counted by the blas
 // wrapper), the ratio to the 1024x1024 SGEMM peak, and peak resident memory. Prints a table and,
@@ -27,8 +26,8 @@
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
-#include "moe/routing/moe_site.hpp"
 #include "moe/train/network.hpp"
+#include "moe/train/step.hpp"
 
 using namespace moe;
 using Clock = std::chrono::steady_clock;
@@ -97,26 +96,19 @@ class Runner {
         optim::OptimConfig oc;
         oc.kind = "adamw"; oc.lr = 1e-3;
         opt_ = std::make_unique<optim::Optimizer<float>>(oc, net_->store, std::vector<optim::GroupConfig>{});
-        x_.resize((size_t)B * w.in.d); probs_.resize((size_t)B * kClasses); losses_.resize(B);
-        dlogits_.resize((size_t)B * kClasses); y_.resize(B); task_.assign(B, 0);
+        x_.resize((size_t)B * w.in.d); y_.resize(B); task_.assign(B, 0);
+        sbuf_.plan(B, kClasses);
         Rng rng(5);
         for (auto & v : x_) v = (float)rng.normal();
         for (auto & v : y_) v = (int32_t)rng.below(kClasses);
+        batch_.batch.B = B; batch_.batch.x = x_.data(); batch_.batch.targets = y_.data(); batch_.batch.task = task_.data();
         for (int i = 0; i < 3; ++i) step(); // warm-up
     }
 
-    // forward + backward + AdamW update
+    // the training step moe-train runs: forward, losses, backward, gradient norm, AdamW update
     void step() {
-        const int B = w_.batch;
-        net_->set_context(task_.data(), B, step_, (uint64_t)step_);
-        const float * logits = net_->model->forward(x_.data(), B, true);
-        net_->pool_lbl(true);
-        nn::cross_entropy_forward(losses_.data(), probs_.data(), logits, y_.data(), B, kClasses, 0, kClasses);
-        std::fill(dlogits_.begin(), dlogits_.end(), 0.f);
-        nn::cross_entropy_backward(dlogits_.data(), probs_.data(), y_.data(), 1.0f / B, B, kClasses);
-        net_->model->backward(dlogits_.data(), B);
-        opt_->step(1.0, /*zero_grads=*/true);
-        net_->after_step();
+        batch_.noise = (uint64_t)step_;
+        train::train_step(*net_, *opt_, batch_, cfg_, sbuf_);
         ++step_;
     }
 
@@ -136,8 +128,11 @@ class Runner {
     Workload w_;
     std::unique_ptr<train::Network> net_;
     std::unique_ptr<optim::Optimizer<float>> opt_;
-    std::vector<float> x_, probs_, losses_, dlogits_;
+    std::vector<float> x_;
     std::vector<int32_t> y_, task_;
+    train::FixedBatch batch_;
+    train::StepConfig cfg_;
+    train::StepBuffers sbuf_;
     int64_t step_ = 0;
 };
 
@@ -284,7 +279,7 @@ double peak_rss_mb() {
 
 int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
-    CLI::App app{"moe-bench: the standard workloads (../shared/BENCHMARKS.md) against this machine's GEMM peak"};
+    CLI::App app{"moe-bench: the standard workloads (experiments/bench/README.md) against this machine's GEMM peak"};
     std::string list = "mlp-mole,vit-mole,mlp-mole-wide";
     int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16, in_dim = 1024, out_dim = 1024;
     bool json = false, lora_kernels = false;
@@ -365,7 +360,7 @@ int main(int argc, char ** argv) {
                                         r.gflops, peak, pk.openblas, pk.split, r.gflops / peak, rss, blas::blas_threads()));
             std::fflush(stdout);
         }
-        if (ms_narrow > 0 && ms_wide > 0 && experts == 0) { // issue 3: <= 1.5, issue 6: <= 1.3
+        if (ms_narrow > 0 && ms_wide > 0 && experts == 0) {
             fmt::print("step time mlp-mole-wide / mlp-mole (E = 64 / E = 8, k = {}): {:.2f} from the rows above", wide.k,
                        ms_wide / ms_narrow);
             std::fflush(stdout);

@@ -1,13 +1,16 @@
 // Gradient checks of a whole MoE site (router gate + auxiliary losses + dispatch + experts +
-// the frozen base Linear it hooks), one case per router, with the selection held fixed: the
-// noise stream is fixed per case and inputs are random, so no selection flips under ±eps.
+// the frozen base Linear it hooks), one case per router of the registry, with the selection held
+// fixed: the noise stream is fixed per case and inputs are random, so no selection flips under
+// ±eps. Pooled losses over two sites.
 #include <doctest/doctest.h>
 
 #include <memory>
 
 #include "gradcheck/gradcheck.hpp"
 #include "moe/nn/modules.hpp"
-#include "moe/routing/moe_site.hpp"
+#include "moe/sites/moe_site.hpp"
+#include "moe/sites/poly_site.hpp"
+#include "moe/train/network.hpp"
 
 using namespace moe;
 using namespace moe::test;
@@ -15,39 +18,63 @@ using std::vector;
 
 namespace {
 
+// Pools loss `kind` over the sites as the network does (the parts of every site), records it in
+// their telemetry and returns the un-scaled value.
+template <typename T>
+double pool_over(const std::vector<sites::Site<T> *> & ss, int kind, bool train, routing::PoolState & st) {
+    std::vector<routing::SiteLoss<T> *> parts;
+    for (auto * s : ss)
+        if (auto * p = s->pooled_loss(kind)) parts.push_back(p);
+    const double v = routing::pool_losses<T>(kind, parts, train, st);
+    for (auto * s : ss) s->record_pooled(kind, v);
+    return v;
+}
+
 struct SiteCase {
     ParamStore<double> st;
     nn::Linear<double> base;
-    routing::MoeSite<double> site;
+    std::unique_ptr<sites::Site<double>> site;
     vector<double> inp, dinp, out, G;
     vector<int32_t> task;
     int N = 8;
 };
 
+// A whole site (router, gates, losses, experts, the frozen base Linear it hooks) of the router
+// `router` in its registry example configuration, adapted by `rc_mod`.
 GradCase case_site(const std::string & router, const std::string & adapter, routing::BalanceConfig bc,
-                   routing::RouterConfig rc = {}, double dropout = 0.0, int rank = 3) {
+                   void (*rc_mod)(routing::RouterConfig &) = nullptr, double dropout = 0.0, int rank = 3,
+                   const std::string & tag = "") {
     auto s = std::make_shared<SiteCase>();
     const int C = 6, OC = 6;
-    routing::AdapterConfig ac;
+    const routing::RouterEntry & entry = routing::router_entry(router);
+    adapters::AdapterConfig ac;
     ac.kind = adapter;
-    ac.experts = router == "none" ? 1 : 4;
+    ac.experts = entry.traits.weights || entry.traits.per_task ? 4 : 1;
     ac.rank = rank; // 3: gathered blocks and OpenBLAS; 8: LoRA's token rows in place (lora_rows_*)
     ac.alpha = 2 * rank;
     ac.dropout = dropout;
-    rc.kind = router == "task_mhr" ? "task" : router;
-    if (router == "null_experts") { rc.null_experts = 2; rc.k = 3; }
-    if (router == "random_fixed") { rc.k = 3; rc.k_start = 1; rc.k_grow_steps = 10; }
-    if (router == "task") { rc.n_tasks = 3; rc.n_splits = 1; rc.temperature = 0.7; }
-    if (router == "task_mhr") { rc.kind = "task"; rc.n_tasks = 3; rc.n_splits = 3; }
+    routing::RouterConfig rc;
+    rc.kind = router;
+    if (entry.example) entry.example(rc);
+    if (rc_mod) rc_mod(rc);
     rc.init_std = 0.8; // well-spread router probabilities: no near-ties
     auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
+    auto all = [](const std::string &) { return true; };
     s->base.declare(s->st, "layers.0", C, OC, true, frozen);
-    s->site.declare(s->st, "layers.0", C, OC, ac, rc, bc, [](const std::string &) { return true; });
+    if (entry.traits.per_task) {
+        auto site = std::make_unique<sites::PolySite<double>>();
+        site->declare(s->st, "layers.0", C, OC, ac, rc, all);
+        s->site = std::move(site);
+    } else {
+        auto site = std::make_unique<sites::MoeSite<double>>();
+        site->declare(s->st, "layers.0", C, OC, ac, rc, bc, all);
+        s->site = std::move(site);
+    }
     s->st.allocate(11);
     s->base.bind(s->st);
-    s->site.bind(s->st);
-    s->site.plan(s->N);
-    s->base.hook = &s->site;
+    s->site->bind(s->st);
+    s->site->plan(s->N, 1);
+    s->base.hook = s->site.get();
     s->inp = random_vec(s->N * C, 201, 1.5);
     s->dinp.resize(s->inp.size());
     s->out.resize(s->N * OC);
@@ -55,7 +82,7 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
     s->task = {0, 2, 1, 2, 0, 0, 1, 2};
     GradCase c;
     c.name = "moe_site_" + router + "_" + adapter + (bc.lbl != "none" ? "_" + bc.lbl : "") + (rc.jitter > 0 ? "_jitter" : "") +
-             (dropout > 0 ? "_dropout" : "") + (rank != 3 ? "_r" + std::to_string(rank) : "");
+             (dropout > 0 ? "_dropout" : "") + (rank != 3 ? "_r" + std::to_string(rank) : "") + tag;
     c.keep = s;
     // every trainable tensor, with random values (B = 0 at init would hide A's gradient)
     for (int id = 0; id < s->st.size(); ++id) {
@@ -67,46 +94,56 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
     }
     c.tensors.push_back({"inp", s->inp.data(), s->dinp.data(), s->inp.size()});
     c.loss = [s] {
-        s->site.set_context(s->task.data(), s->N, 3, 42);
+        s->site->set_context({s->task.data(), s->N, 3, 42});
         s->base.forward(s->out.data(), s->inp.data(), s->N, true);
-        return dot(s->out.data(), s->G.data(), s->out.size()) + s->site.aux_loss();
+        return dot(s->out.data(), s->G.data(), s->out.size()) + s->site->aux_loss();
     };
     c.backward = [s] { s->base.backward(s->dinp.data(), s->G.data(), s->inp.data(), s->N); };
     return c;
 }
 
+// The losses every choosing router is checked with: its own, a per-site load-balancing loss
+// (the Switch convention for the top-1 router) and the z-loss.
+routing::BalanceConfig losses_for(const routing::RouterEntry & r) {
+    routing::BalanceConfig bc;
+    bc.null_coef = 0.2;
+    bc.lbl_pool = "site"; // pooled losses are checked below
+    if (!r.traits.chooses) return bc;
+    bc.lbl = std::string(r.name) == "switch" ? "switch" : "mixtral";
+    bc.lbl_coef = 0.3;
+    bc.z_coef = 0.05;
+    return bc;
+}
+
 } // namespace
 
-TEST_CASE("gradcheck: MoE site for every router (selection fixed)") {
-    routing::BalanceConfig none, mixtral, megatron, sw, zl;
-    mixtral.lbl_pool = megatron.lbl_pool = sw.lbl_pool = "site"; // one loss per site here; pooling below
+// Every router of the registry, so a router added to the table is checked without an edit here.
+TEST_CASE("gradcheck: a MoE site for every registered router (selection fixed)") {
+    vector<GradCase> cases;
+    for (const auto & r : routing::routers()) cases.push_back(case_site(r.name, "lora", losses_for(r)));
+    CHECK(cases.size() == routing::routers().size());
+    check_all(cases);
+}
+
+TEST_CASE("gradcheck: MoE site variants (adapter kinds, dropout, jitter, ranks, conventions)") {
+    routing::BalanceConfig none, mixtral, megatron, zl;
+    mixtral.lbl_pool = megatron.lbl_pool = "site";
     mixtral.lbl = "mixtral"; mixtral.lbl_coef = 0.3;
     megatron.lbl = "megatron"; megatron.lbl_coef = 0.3; megatron.z_coef = 0.05;
-    sw.lbl = "switch"; sw.lbl_coef = 0.3;
     zl.z_coef = 0.1;
-    routing::BalanceConfig nullb; nullb.null_coef = 0.2;
-    routing::RouterConfig jit; jit.jitter = 0.1;
-    routing::RouterConfig norenorm; norenorm.renormalize = false;
+    auto jitter = [](routing::RouterConfig & c) { c.jitter = 0.1; };
+    auto norenorm = [](routing::RouterConfig & c) { c.renormalize = false; };
+    auto mhr = [](routing::RouterConfig & c) { c.n_splits = 3; };
     vector<GradCase> cases;
-    cases.push_back(case_site("none", "lora", none));
     cases.push_back(case_site("none", "bottleneck", none));
-    cases.push_back(case_site("soft", "lora", zl));
-    cases.push_back(case_site("topk", "lora", mixtral));
     cases.push_back(case_site("topk", "lora", megatron, norenorm));
-    cases.push_back(case_site("topk", "bottleneck", mixtral, jit));
-    cases.push_back(case_site("topk", "lora", none, {}, 0.3));
-    cases.push_back(case_site("topk", "lora", mixtral, {}, 0.0, 8));  // rank 8: the token rows in place
-    cases.push_back(case_site("topk", "lora", none, {}, 0.3, 8));     // ... under adapter dropout
-    cases.push_back(case_site("soft", "lora", zl, {}, 0.0, 8));
-    cases.push_back(case_site("switch", "lora", sw));
-    cases.push_back(case_site("topp", "lora", mixtral));
-    cases.push_back(case_site("dynmole", "lora", none));
-    cases.push_back(case_site("expert_choice", "lora", none));
-    cases.push_back(case_site("null_experts", "lora", nullb));
-    cases.push_back(case_site("sigmoid_bias", "lora", none));
-    cases.push_back(case_site("random_fixed", "lora", none));
-    cases.push_back(case_site("task", "lora", none));      // Poly, relaxed Bernoulli (training)
-    cases.push_back(case_site("task_mhr", "lora", none));  // MHR: 3 heads over the 6 input / 6 output columns
+    cases.push_back(case_site("topk", "bottleneck", mixtral, jitter));
+    cases.push_back(case_site("topk", "lora", none, nullptr, 0.3));
+    cases.push_back(case_site("topk", "lora", mixtral, nullptr, 0.0, 8));  // rank 8: the token rows in place
+    cases.push_back(case_site("topk", "lora", none, nullptr, 0.3, 8));     // ... under adapter dropout
+    cases.push_back(case_site("soft", "lora", zl, nullptr, 0.0, 8));
+    cases.push_back(case_site("switch", "bottleneck", zl));
+    cases.push_back(case_site("task", "lora", none, mhr, 0.0, 3, "_mhr")); // MHR: 3 heads over 6 columns
     check_all(cases);
 }
 
@@ -115,14 +152,13 @@ static GradCase case_pooled(const std::string & conv) {
     struct S {
         ParamStore<double> st;
         nn::Linear<double> l0, l1;
-        routing::MoeSite<double> s0, s1;
+        sites::MoeSite<double> s0, s1;
         std::vector<double> x0, x1, d0, d1, o0, o1, G0, G1;
-        std::vector<int64_t> acc;
-        int64_t acc_rows = 0;
+        routing::PoolState pool;
         routing::BalanceConfig bc;
     };
     auto s = std::make_shared<S>();
-    routing::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
+    adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
     routing::RouterConfig rc; rc.k = 2; rc.init_std = 0.8;
     s->bc.lbl = conv; s->bc.lbl_coef = 0.5; s->bc.lbl_pool = "layers";
     auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
@@ -131,7 +167,7 @@ static GradCase case_pooled(const std::string & conv) {
     s->l1.declare(s->st, "b", 4, 3, true, frozen); s->s1.declare(s->st, "b", 4, 3, ac, rc, s->bc, all);
     s->st.allocate(3);
     s->l0.bind(s->st); s->s0.bind(s->st); s->l1.bind(s->st); s->s1.bind(s->st);
-    s->s0.plan(6); s->s1.plan(9);
+    s->s0.plan(6, 1); s->s1.plan(9, 1);
     s->l0.hook = &s->s0; s->l1.hook = &s->s1;
     s->x0 = random_vec(6 * 5, 51, 1.5); s->x1 = random_vec(9 * 4, 52, 1.5);
     s->d0.resize(s->x0.size()); s->d1.resize(s->x1.size());
@@ -149,10 +185,10 @@ static GradCase case_pooled(const std::string & conv) {
     }
     c.tensors.push_back({"x0", s->x0.data(), s->d0.data(), s->x0.size()});
     c.loss = [s] {
-        s->s0.set_context(nullptr, 6, 0, 1); s->s1.set_context(nullptr, 9, 0, 2);
+        s->s0.set_context({nullptr, 6, 0, 1}); s->s1.set_context({nullptr, 9, 0, 2});
         s->l0.forward(s->o0.data(), s->x0.data(), 6, true);
         s->l1.forward(s->o1.data(), s->x1.data(), 9, true);
-        const double v = routing::pool_lbl<double>({&s->s0, &s->s1}, s->bc, false, s->acc, s->acc_rows);
+        const double v = pool_over<double>({&s->s0, &s->s1}, routing::kLbl, false, s->pool);
         return dot(s->o0.data(), s->G0.data(), s->o0.size()) + dot(s->o1.data(), s->G1.data(), s->o1.size()) +
                s->bc.lbl_coef * v + s->s0.aux_loss() + s->s1.aux_loss();
     };
@@ -177,8 +213,8 @@ TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated
     for (std::string pool : {"layers", "site"}) {
         ParamStore<double> st;
         nn::Linear<double> la, lb;
-        routing::MoeSite<double> sa, sb;
-        routing::AdapterConfig ac; ac.experts = 4; ac.rank = 1;
+        sites::MoeSite<double> sa, sb;
+        adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 1;
         routing::RouterConfig rc; rc.k = 2;
         routing::BalanceConfig bc; bc.lbl = "mixtral"; bc.lbl_coef = 1.0; bc.lbl_pool = pool;
         auto all = [](const std::string &) { return true; };
@@ -186,7 +222,7 @@ TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated
         lb.declare(st, "b", 4, 2, true, all); sb.declare(st, "b", 4, 2, ac, rc, bc, all);
         st.allocate(1);
         la.bind(st); sa.bind(st); lb.bind(st); sb.bind(st);
-        sa.plan(2); sb.plan(2);
+        sa.plan(2, 1); sb.plan(2, 1);
         la.hook = &sa; lb.hook = &sb;
         for (auto * name : {"a.router.weight", "b.router.weight"}) {
             double * w = st.value(st.find(name));
@@ -195,12 +231,11 @@ TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated
         std::vector<double> xa = {L[0][0], L[0][1], L[0][2], L[0][3], L[1][0], L[1][1], L[1][2], L[1][3]};
         std::vector<double> xb = {L[2][0], L[2][1], L[2][2], L[2][3], L[3][0], L[3][1], L[3][2], L[3][3]};
         std::vector<double> oa(4), ob(4);
-        std::vector<int64_t> acc;
-        int64_t rows = 0;
-        sa.set_context(nullptr, 2, 0, 0); sb.set_context(nullptr, 2, 0, 0);
+        routing::PoolState state;
+        sa.set_context({nullptr, 2, 0, 0}); sb.set_context({nullptr, 2, 0, 0});
         la.forward(oa.data(), xa.data(), 2, true);
         lb.forward(ob.data(), xb.data(), 2, true);
-        const double pooled = routing::pool_lbl<double>({&sa, &sb}, bc, true, acc, rows);
+        const double pooled = pool_over<double>({&sa, &sb}, routing::kLbl, true, state);
         if (pool == "layers") {
             CHECK(pooled == doctest::Approx(1.984953).epsilon(1e-6));
         } else {
@@ -215,18 +250,18 @@ TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated
 TEST_CASE("MoE site: a fresh LoRA mixture leaves the base output unchanged (B = 0)") {
     ParamStore<float> st;
     nn::Linear<float> base;
-    routing::MoeSite<float> site;
-    routing::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
+    sites::MoeSite<float> site;
+    adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
     routing::RouterConfig rc; rc.k = 2;
     base.declare(st, "l", 6, 3, true, [](const std::string &) { return false; });
     site.declare(st, "l", 6, 3, ac, rc, {}, [](const std::string &) { return true; });
     st.allocate(1);
-    base.bind(st); site.bind(st); site.plan(4);
+    base.bind(st); site.bind(st); site.plan(4, 1);
     vector<float> x(24), y1(12), y2(12);
     for (size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * float(i % 7) - 0.3f;
     base.forward(y1.data(), x.data(), 4, true);
     base.hook = &site;
-    site.set_context(nullptr, 4, 0, 0);
+    site.set_context({nullptr, 4, 0, 0});
     base.forward(y2.data(), x.data(), 4, true);
     CHECK(y1 == y2);
     CHECK(site.flops_ratio() == doctest::Approx(0.5)); // k/E of the dense adapter work

@@ -5,7 +5,7 @@
 #include <memory>
 
 #include "gradcheck/gradcheck.hpp"
-#include "moe/models/model.hpp"
+#include "moe/models/registry.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/nn/modules.hpp"
 
@@ -229,8 +229,13 @@ GradCase case_model(const std::string & kind) {
     c.name = "model_" + kind;
     c.keep = s;
     add_store(c, s->st, 103);
-    c.loss = [s] { const double * z = s->m->forward(s->x.data(), s->B, true); return dot(z, s->G.data(), s->G.size()); };
-    c.backward = [s] { s->m->backward(s->G.data(), s->B); };
+    c.loss = [s] { const double * z = s->m->forward_features(s->x.data(), s->B, true); return dot(z, s->G.data(), s->G.size()); };
+    c.backward = [s] {
+        models::Batch<double> b;
+        b.B = s->B;
+        b.x = s->x.data();
+        s->m->backward(s->G.data(), b);
+    };
     return c;
 }
 

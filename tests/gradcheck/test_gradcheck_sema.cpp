@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "gradcheck/gradcheck.hpp"
-#include "moe/expand/sema_site.hpp"
+#include "moe/sites/sema_site.hpp"
 #include "moe/nn/modules.hpp"
 
 using namespace moe;
@@ -34,13 +34,13 @@ GradCase case_rd() {
                  {"dec_w", s->cw.data(), s->dcw.data(), s->cw.size()},
                  {"dec_b", s->cb.data(), s->dcb.data(), s->cb.size()}};
     c.loss = [s, B, C, D] {
-        expand::rd_forward(s->loss.data(), s->z.data(), s->r.data(), s->u.data(), s->ew.data(), s->eb.data(),
+        sites::rd_forward(s->loss.data(), s->z.data(), s->r.data(), s->u.data(), s->ew.data(), s->eb.data(),
                            s->cw.data(), s->cb.data(), B, C, D);
         return dot(s->loss.data(), s->G.data(), B);
     };
     c.backward = [s, B, C, D] {
         std::fill(s->scratch.begin(), s->scratch.end(), std::nan(""));
-        expand::rd_backward(s->du.data(), s->dew.data(), s->deb.data(), s->dcw.data(), s->dcb.data(), s->scratch.data(),
+        sites::rd_backward(s->du.data(), s->dew.data(), s->deb.data(), s->dcw.data(), s->dcb.data(), s->scratch.data(),
                             s->G.data(), s->u.data(), s->z.data(), s->r.data(), s->ew.data(), s->cw.data(), B, C, D);
     };
     return c;
@@ -49,7 +49,7 @@ GradCase case_rd() {
 struct SemaCase {
     ParamStore<double> st;
     nn::Linear<double> base;
-    expand::SemaSite<double> site;
+    sites::SemaSite<double> site;
     vector<double> inp, dinp, out, G;
     int N = 8, Tn = 2;
 };
@@ -57,7 +57,7 @@ struct SemaCase {
 std::shared_ptr<SemaCase> make_site(const std::string & adapter, int K) {
     auto s = std::make_shared<SemaCase>();
     const int C = 6, OC = 5;
-    expand::ExpandConfig cfg;
+    sites::SemaSiteConfig cfg;
     cfg.adapter = adapter;
     cfg.rank = 3;
     cfg.rd_dim = 2;

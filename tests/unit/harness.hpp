@@ -1,5 +1,5 @@
 // Shared by the unit tests that run training steps: a thread-count guard, the MoE spec the
-// benchmarks build, and one batch's training loop (forward, cross-entropy, backward, AdamW).
+// benchmarks build, and the shipped training step on one fixed batch.
 #pragma once
 #include <algorithm>
 #include <memory>
@@ -12,6 +12,7 @@
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/network.hpp"
+#include "moe/train/step.hpp"
 
 namespace moe::test {
 
@@ -39,47 +40,48 @@ inline spec::Spec moe_spec(const std::string & model, std::vector<std::string> s
     return sp;
 }
 
-// Training steps on one fixed random batch of B samples with 10 classes, AdamW at lr.
+// The shipped training step (train/step.hpp) on one fixed random batch of B samples with 10
+// classes, AdamW at lr.
 struct TrainLoop {
     std::unique_ptr<train::Network> net;
     std::unique_ptr<optim::Optimizer<float>> opt;
     int B, V = 10;
-    std::vector<float> x, probs, losses, dlogits;
+    std::vector<float> x;
     std::vector<int32_t> y, task;
+    train::FixedBatch batch;
+    train::StepConfig cfg;
+    train::StepBuffers buf;
+    train::StepResult last;
     int64_t steps = 0;
-    const float * logits = nullptr; // of the last step
 
-    TrainLoop(const spec::Spec & sp, const models::InputShape & in, int batch, double lr, uint64_t seed)
-        : B(batch) {
+    TrainLoop(const spec::Spec & sp, const models::InputShape & in, int batch_size, double lr, uint64_t seed)
+        : B(batch_size) {
         net = train::build_network(sp, in, V, 1, 3);
         net->plan(B);
         optim::OptimConfig oc;
         oc.kind = "adamw";
         oc.lr = lr;
         opt = std::make_unique<optim::Optimizer<float>>(oc, net->store, std::vector<optim::GroupConfig>{});
-        x.resize((size_t)B * in.d); probs.resize((size_t)B * V); losses.resize(B); dlogits.resize((size_t)B * V);
-        y.resize(B); task.assign(B, 0);
+        x.resize((size_t)B * in.d);
+        y.resize(B);
+        task.assign(B, 0);
         Rng rng(seed);
         for (auto & v : x) v = (float)rng.normal();
         for (auto & v : y) v = (int32_t)rng.below(V);
+        batch.batch.B = B;
+        batch.batch.x = x.data();
+        batch.batch.targets = y.data();
+        batch.batch.task = task.data();
+        buf.plan(B, V);
     }
-    // forward, loss and backward; the gradients are then in net->store
-    void forward_backward() {
-        net->set_context(task.data(), B, steps, (uint64_t)steps);
-        logits = net->model->forward(x.data(), B, true);
-        net->pool_lbl(true);
-        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
-        std::fill(dlogits.begin(), dlogits.end(), 0.f);
-        nn::cross_entropy_backward(dlogits.data(), probs.data(), y.data(), 1.0f / B, B, V);
-        net->model->backward(dlogits.data(), B);
-    }
-    // the update, clearing the gradients
-    void update() {
-        opt->step(1.0, /*zero_grads=*/true);
-        net->after_step();
+    // one training step (the noise stream is the step number)
+    void step() {
+        batch.noise = (uint64_t)steps;
+        last = train::train_step(*net, *opt, batch, cfg, buf);
         ++steps;
     }
-    void step() { forward_backward(); update(); }
+    // the logits of the batch in evaluation mode
+    const float * logits() { return net->forward(batch.batch, false, 0); }
 };
 
 } // namespace moe::test

@@ -64,10 +64,11 @@ TrainCheckpoint make_checkpoint(const moe::ParamStore<float> & store) {
     }
     ck.win_loss = 1.0 / 3.0; ck.win_acc = 2.0 / 7.0; ck.win_aux = 1e-17; ck.win_seconds = 0.25;
     ck.win_n = 3; ck.win_samples = 192;
-    moe::train::SiteWindow s;
+    moe::routing::RoutingStats s;
     s.load = {5, 0, 9, 1234567890123};
     s.tokens = 640; s.dropped = 3; s.forwards = 6;
-    s.entropy_sum = 0.1 + 0.2; s.active_sum = 1280.5; s.aux_lbl = 2.0000000000000004; s.aux_z = 1e-300;
+    s.entropy_sum = 0.1 + 0.2; s.active_sum = 1280.5;
+    s.aux[moe::routing::kLbl] = 2.0000000000000004; s.aux[moe::routing::kZLoss] = 1e-300;
     ck.sites["layers.0"] = s;
     ck.series.append("metrics/train/loss", 2.5);
     ck.series.append("metrics/train/loss", 0.1 + 0.2);

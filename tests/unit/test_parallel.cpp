@@ -155,8 +155,9 @@ TEST_CASE("sgemm split over the pool: the product up to rounding, the same bits 
 }
 
 namespace {
-// A few AdamW steps of a MoE network: the first step's gradients, then the last logits and
-// every trainable value.
+// A few AdamW steps of a MoE network (the shipped step): the first step's gradients (AdamW's first
+// moment after one step is (1 - beta1) g, bit for bit a function of g), then the logits after
+// the last step and every trainable value.
 struct Steps {
     vector<float> grads, final;
 };
@@ -165,11 +166,11 @@ Steps train_steps(const spec::Spec & sp, const models::InputShape & in, int B, i
     test::TrainLoop loop(sp, in, B, 1e-2, 11);
     Steps out;
     for (int step = 0; step < 3; ++step) {
-        loop.forward_backward();
-        if (step == 0) out.grads.assign(loop.net->store.trainable_grads().begin(), loop.net->store.trainable_grads().end());
-        loop.update();
-        if (step == 2) out.final.assign(loop.logits, loop.logits + (size_t)B * loop.V);
+        loop.step();
+        if (step == 0) out.grads.assign(loop.opt->state_m().begin(), loop.opt->state_m().end());
     }
+    const float * z = loop.logits();
+    out.final.assign(z, z + (size_t)B * loop.V);
     auto tv = loop.net->store.trainable_values();
     out.final.insert(out.final.end(), tv.begin(), tv.end());
     return out;

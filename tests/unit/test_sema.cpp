@@ -6,8 +6,9 @@
 #include <vector>
 
 #include "moe/expand/expander.hpp"
-#include "moe/expand/sema_site.hpp"
+#include "moe/sites/sema_site.hpp"
 
+using namespace moe::sites;
 using namespace moe::expand;
 using std::vector;
 

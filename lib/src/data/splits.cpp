@@ -78,13 +78,6 @@ std::vector<int64_t> random_subset(int64_t n, int64_t k, uint64_t seed, const st
     return p;
 }
 
-Dataset rows_of_task(const Dataset & src, int t) {
-    std::vector<int64_t> rows;
-    for (int64_t s = 0; s < src.n; ++s)
-        if (src.task[s] == t) rows.push_back(s);
-    return take_rows(src, rows);
-}
-
 bool same_geometry(const Dataset & a, const Dataset & b) {
     return a.d == b.d && a.channels == b.channels && a.height == b.height && a.width == b.width;
 }
@@ -160,6 +153,14 @@ void with_path(const std::string & path, F && fn) {
 }
 
 } // namespace
+
+Dataset rows_of_task(const Dataset & src, int t) {
+    std::vector<int64_t> rows;
+    for (int64_t s = 0; s < src.n; ++s)
+        if (src.task[s] == t) rows.push_back(s);
+    return take_rows(src, rows);
+}
+
 
 // Source tasks: the synthetic generator, and CSV/HDF5 with a task column/dataset, already assign
 // task ids. Then the task list is one entry per source task id (empty cfg.tasks: names "task<i>";

@@ -201,6 +201,7 @@ template <typename T>
 void TransformerBlock<T>::declare(ParamStore<T> & s, const std::string & name, int d, int nh, int m, bool causal,
                                   const TrainablePred & tr) {
     D = d;
+    this->name = name;
     ln1.declare(s, name + ".ln1", D, tr);
     attn.declare(s, name + ".attn", D, nh, causal, tr);
     ln2.declare(s, name + ".ln2", D, tr);
@@ -225,6 +226,7 @@ void TransformerBlock<T>::forward(T * out, const T * inp, int B, bool train) {
     ln2.forward(l2.data(), x1.data(), N);
     mlp.forward(m_out.data(), l2.data(), N, train);
     residual_forward(out, x1.data(), m_out.data(), n);
+    if (parallel) parallel->forward(out, x1.data(), N, train); // out += parallel(x1)
 }
 template <typename T>
 void TransformerBlock<T>::backward(T * dinp, const T * dout, const T * inp, int B) {
@@ -235,6 +237,7 @@ void TransformerBlock<T>::backward(T * dinp, const T * dout, const T * inp, int 
     zero(dl.data(), (int64_t)n);
     mlp.backward(dl.data(), dout, l2.data(), N);
     ln2.backward(dtmp.data(), dl.data(), x1.data(), N);
+    if (parallel) parallel->backward(dtmp.data(), dout, x1.data(), N); // forward was: out += parallel(x1)
     // forward was: x1 = inp + attn(ln1(inp))   so   dinp += dx1 + ln1^T(attn^T(dx1))
     add_inplace(dinp, dtmp.data(), (int64_t)n);
     zero(dl.data(), (int64_t)n);

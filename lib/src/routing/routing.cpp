@@ -461,6 +461,46 @@ void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N
 }
 
 template <typename T>
+void dynmole_loss_stats(double * h_sum, double * w_sum, double * p_sum, const T * probs, const T * w_dense, int N, int E,
+                        T q, T eps) {
+    check_dims(N, E, 0);
+    for (int n = 0; n < N; ++n) {
+        *h_sum += tsallis_entropy(probs + (int64_t)n * E, E, q, eps);
+        for (int e = 0; e < E; ++e) {
+            w_sum[e] += w_dense[(int64_t)n * E + e];
+            p_sum[e] += probs[(int64_t)n * E + e];
+        }
+    }
+}
+
+template <typename T>
+void dynmole_pooled_backward(T * dprobs, const T * probs, const T * w_dense, const T * ftilde, const T * pbar, int N,
+                             int64_t n_total, int E, T q, T eps, T beta, T alpha) {
+    check_dims(N, E, 0);
+    if (N == 0 || E == 0 || n_total <= 0) return;
+    const T inv = T(1) / static_cast<T>(n_total);
+    if (beta != T(0) && E > 1) { // as dynmole_loss_backward's entropy term, over N_tot rows
+        const T norm = tsallis_norm(E, q);
+        for (int n = 0; n < N; ++n) {
+            const T * p = probs + (int64_t)n * E;
+            T * dp = dprobs + (int64_t)n * E;
+            for (int e = 0; e < E; ++e) {
+                const T pe = p[e] + eps;
+                const T dh = q == T(1) ? -(std::log(pe) + T(1)) / norm : -q * std::pow(pe, q - T(1)) / norm;
+                dp[e] += beta * inv * dh;
+            }
+        }
+    }
+    if (alpha == T(0)) return;
+    const T c = alpha * static_cast<T>(E) * inv;
+    for (int n = 0; n < N; ++n)
+        for (int e = 0; e < E; ++e) {
+            const T m = w_dense[(int64_t)n * E + e] != T(0) ? T(1) : T(0);
+            dprobs[(int64_t)n * E + e] += c * (ftilde[e] + m * pbar[e]);
+        }
+}
+
+template <typename T>
 T adamoe_lbl_forward(T * f, const T * probs, const int64_t * counts, int N, int E, int M) {
     check_dims(N, E, M);
     const int P = E + M;
@@ -577,6 +617,9 @@ void poly_weights_backward(T * dphi, const T * dw, const T * w, const T * zbuf, 
     template void zloss_backward<T>(T *, const T *, T, int, int);                                          \
     template T tsallis_entropy<T>(const T *, int, T, T);                                                   \
     template T dynmole_loss_forward<T>(T *, T *, const T *, const T *, int, int, T, T, T, T);              \
+    template void dynmole_loss_stats<T>(double *, double *, double *, const T *, const T *, int, int, T, T);    \
+    template void dynmole_pooled_backward<T>(T *, const T *, const T *, const T *, const T *, int, int64_t, int, T, \
+                                             T, T, T);                                                         \
     template void dynmole_loss_backward<T>(T *, const T *, const T *, int, int, T, T, T, T);               \
     template T adamoe_lbl_forward<T>(T *, const T *, const int64_t *, int, int, int);                      \
     template void adamoe_lbl_backward<T>(T *, const T *, T, int, int, int);                                \

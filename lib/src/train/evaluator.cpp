@@ -8,7 +8,10 @@
 #include "moe/core/log.hpp"
 #include "moe/data/dataset.hpp"
 #include "moe/io/run_file.hpp"
+#include "moe/routing/registry.hpp"
+#include "moe/train/evaluate.hpp"
 #include "moe/train/network.hpp"
+#include "moe/train/run_setup.hpp"
 
 namespace moe::train {
 
@@ -35,6 +38,16 @@ void mutual_information(const std::vector<double> & joint, int rows, int cols, d
     nmi = (hr > 0 && hc > 0) ? mi / std::sqrt(hr * hc) : 0.0;
 }
 
+// Optimizer steps of a finished run (its metrics/steps attribute; 0 when absent).
+static int64_t run_steps(const io::RunReader & run) {
+    if (!run.has("metrics")) return 0;
+    try {
+        return std::stoll(run.attr_string("metrics", "steps"));
+    } catch (const std::exception &) {
+        return 0;
+    }
+}
+
 static std::vector<double> row_shares(const std::vector<int64_t> & counts, int rows, int cols) {
     std::vector<double> out(counts.size(), 0.0);
     for (int r = 0; r < rows; ++r) {
@@ -51,18 +64,22 @@ static void check_overrides(const spec::Spec & sp, const Network & net, const Ev
     const bool any = opt.k > 0 || !opt.force.empty() || !opt.disable.empty() || opt.ablate;
     if (!any) return;
     const std::string & kind = sp.routing.kind;
+    const routing::RouterEntry & router = routing::router_entry(kind);
     auto usage = [](const std::string & msg) { throw Error(ErrorCode::spec, msg); };
     if (net.sites.empty())
         usage(run + " has no adapter sites: --k, --uniform, --oracle, --disable and --ablate change a mixture's routing");
     const int E = net.sites.front()->experts();
-    if (!opt.force.empty() && (kind == "task" || kind == "none"))
+    if (!opt.force.empty() && !router.traits.chooses)
         usage("--" + opt.force + ": the run's router '" + kind + "' routes without the router's choice, so a forced "
               "routing changes nothing");
     if (opt.k > 0) {
-        const bool takes_k = kind == "topk" || kind == "sigmoid_bias" || kind == "null_experts" || kind == "random_fixed";
-        if (!takes_k)
-            usage("--k: the run's router '" + kind + "' does not select a fixed number of experts (--k applies to topk, "
-                  "sigmoid_bias, null_experts and random_fixed)");
+        if (!router.traits.fixed_k) {
+            std::string takes;
+            for (const auto & r : routing::routers())
+                if (r.traits.fixed_k) takes += std::string(takes.empty() ? "" : ", ") + r.name;
+            usage("--k: the run's router '" + kind + "' does not select a fixed number of experts (--k applies to " +
+                  takes + ")");
+        }
         const int most = E + (kind == "null_experts" ? sp.routing.null_experts : 0);
         if (opt.k > most)
             usage("--k " + std::to_string(opt.k) + ": the run's sites have " + std::to_string(most) +
@@ -72,7 +89,7 @@ static void check_overrides(const spec::Spec & sp, const Network & net, const Ev
         const std::string what = opt.ablate ? "--ablate" : "--disable";
         if (!opt.force.empty())
             usage(what + " and --" + opt.force + ": the forced routing ignores the router, so no expert can be removed from it");
-        if (kind == "none" || kind == "task")
+        if (!router.traits.chooses)
             usage(what + ": the run's router '" + kind + "' does not choose among experts, so none can be removed from it");
         std::vector<char> off(E, 0);
         for (int e : opt.disable) {
@@ -131,8 +148,7 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
         inputs.push_back({"the run file", run_path});
         if (!stored_base.empty()) inputs.push_back({"the base run", stored_base});
         if (!set_base.empty() && set_base != stored_base) inputs.push_back({"the base run given by --set", set_base});
-        io::check_output_not_input(opt.out, inputs);
-        io::RunWriter probe(opt.out, "moe-eval");
+        prepare_outputs({opt.out}, inputs, "moe-eval");
     }
     blas::blas_init(opt.threads >= 0 ? opt.threads : sp.exp.threads);
     MOE_CHECK(opt.split == "test" || opt.split == "val", ErrorCode::spec, "--split must be test or val");
@@ -165,11 +181,15 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     }
     check_overrides(sp, *net, opt, run_path);
     for (auto & s : net->sites) {
-        s->set_eval_k(opt.k);
-        s->set_force(opt.force);
-        s->set_disabled(opt.disable);
+        sites::Overrides ov;
+        ov.k = opt.k;
+        ov.force = opt.force;
+        ov.disabled = opt.disable;
+        s->set_overrides(ov);
         s->set_analysis(n_tasks, V);
     }
+    // schedules (random_fixed's growing k) route as the run's training ended
+    net->set_step(run_steps(run));
     const int batch = sp.eval.batch_size;
     net->plan(batch);
 
@@ -182,18 +202,17 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     rep.n_classes = V;
     rep.overall = evaluate_dataset(*net, ds, splits.task_names, batch, opt.split, true);
     for (auto & s : net->sites) {
-        const auto & st = s->stats();
+        const auto & st = *s->stats();
         SiteReport r;
         r.site = s->name();
         r.experts = s->experts();
         const int E = r.experts;
-        int64_t total = 0;
-        for (auto c : st.load) total += c;
-        for (auto c : st.load) r.load.push_back(total ? double(c) / total : 0.0);
-        r.entropy = st.tokens ? st.entropy_sum / st.tokens : 0;
-        r.active = st.tokens ? st.active_sum / st.tokens : 0;
-        r.dropped = st.tokens ? double(st.dropped) / st.tokens : 0;
-        r.flops_ratio = s->flops_ratio();
+        const routing::RoutingRecord rec = routing::summarize(st, E);
+        r.load = rec.load;
+        r.entropy = rec.entropy;
+        r.active = rec.active;
+        r.dropped = rec.dropped;
+        r.flops_ratio = rec.flops_ratio;
         r.affinity = row_shares(st.task_load, n_tasks, E);
         r.class_affinity = row_shares(st.class_load, V, E);
         std::vector<double> joint(st.task_load.begin(), st.task_load.end());
@@ -203,9 +222,11 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     if (opt.ablate) {
         for (auto & s : net->sites) {
             for (int e = 0; e < s->experts(); ++e) {
-                std::vector<int> off = opt.disable;
-                off.push_back(e);
-                s->set_disabled(off);
+                sites::Overrides ov;
+                ov.k = opt.k;
+                ov.disabled = opt.disable;
+                ov.disabled.push_back(e);
+                s->set_overrides(ov);
                 EvalInfo ev = evaluate_dataset(*net, ds, splits.task_names, batch, opt.split, false);
                 Ablation a;
                 a.site = s->name();
@@ -213,7 +234,10 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
                 for (size_t t = 0; t < ev.tasks.size(); ++t) a.delta.push_back(ev.tasks[t].accuracy - rep.overall.tasks[t].accuracy);
                 rep.ablations.push_back(std::move(a));
             }
-            s->set_disabled(opt.disable);
+            sites::Overrides ov;
+            ov.k = opt.k;
+            ov.disabled = opt.disable;
+            s->set_overrides(ov);
         }
     }
     return rep;

@@ -1,10 +1,14 @@
-// train: building a model with its adapter sites from a spec.
+// train: a base model with its adapted sites and their protocol (see moe/train/network.hpp).
 #include "moe/train/network.hpp"
+
+#include <cmath>
 
 #include "moe/core/error.hpp"
 #include "moe/core/glob.hpp"
-#include "moe/data/dataset.hpp"
-#include "moe/nn/kernels.hpp"
+#include "moe/models/registry.hpp"
+#include "moe/routing/registry.hpp"
+#include "moe/sites/moe_site.hpp"
+#include "moe/sites/poly_site.hpp"
 
 namespace moe::train {
 
@@ -14,68 +18,148 @@ bool is_adapter_param(const std::string & name) {
 
 void Network::plan(int B) {
     model->plan(B);
-    for (auto & s : sites) s->plan(B * model->tokens_per_sample());
+    const int tok = model->tokens_per_sample();
+    for (size_t i = 0; i < sites.size(); ++i) {
+        const int rows = i < site_rows.size() && site_rows[i] > 0 ? site_rows[i] : tok;
+        sites[i]->plan(B * rows, rows);
+    }
 }
 
-void Network::set_context(const int32_t * task, int n, int64_t step, uint64_t stream) {
-    for (auto & s : sites) s->set_context(task, n, step, stream);
+void Network::finish_sites() {
+    pools_.clear();
+    for (int kind = 0; kind < routing::kLossKinds; ++kind) {
+        Pool p;
+        p.kind = kind;
+        for (auto & s : sites)
+            if (auto * part = s->pooled_loss(kind)) {
+                p.parts.push_back(part);
+                p.at.push_back(s.get());
+                p.coef = part->coef;
+            }
+        if (!p.parts.empty()) pools_.push_back(std::move(p));
+    }
 }
 
-double Network::pool_lbl(bool train) {
-    if (site_ptrs.empty()) return 0.0;
-    return routing::pool_lbl(site_ptrs, balance, train, lbl_acc_counts, lbl_acc_rows);
+const float * Network::forward(const models::Batch<float> & b, bool train, uint64_t stream, ForwardLosses * losses) {
+    sites::SiteContext ctx;
+    ctx.task = b.task;
+    ctx.n_samples = b.B;
+    ctx.step = step_;
+    ctx.stream = stream;
+    for (auto & s : sites) s->set_context(ctx);
+    const float * logits = model->forward(b, train);
+    double a = 0;
+    bool pooled_bad = false;
+    if (train) // losses computed over every site's rows, then each site's own
+        for (auto & p : pools_) {
+            const double v = routing::pool_losses<float>(p.kind, p.parts, true, p.state);
+            for (auto * s : p.at) s->record_pooled(p.kind, v);
+            a += p.coef * v;
+            pooled_bad |= !std::isfinite(a);
+        }
+    int bad_site = -1;
+    for (size_t i = 0; i < sites.size(); ++i) {
+        const double v = sites[i]->aux_loss();
+        a += v;
+        if (bad_site < 0 && !std::isfinite(v)) bad_site = (int)i;
+    }
+    if (losses) *losses = {a, pooled_bad, bad_site};
+    return logits;
+}
+
+void Network::backward(const float * dlogits, const models::Batch<float> & b) { model->backward(dlogits, b); }
+
+double Network::objective_backward() {
+    double v = 0;
+    for (auto & s : sites) v += s->objective_backward();
+    return v;
 }
 
 void Network::after_step() {
     for (auto & s : sites) s->after_step();
-    std::fill(lbl_acc_counts.begin(), lbl_acc_counts.end(), 0);
-    lbl_acc_rows = 0;
+    for (auto & p : pools_) p.state.reset();
+    ++step_;
 }
 
 void Network::set_stats_enabled(bool on) {
     for (auto & s : sites) s->set_stats_enabled(on);
 }
 
+void Network::set_aux_scale(double v) {
+    for (auto & s : sites) s->set_aux_scale(v);
+}
+
+void Network::take_stats(const std::vector<routing::RoutingStats *> & windows) {
+    for (size_t i = 0; i < sites.size(); ++i) {
+        routing::RoutingStats * st = sites[i]->stats();
+        if (!st) continue;
+        if (i < windows.size() && windows[i]) windows[i]->add(*st);
+        st->clear();
+    }
+}
+
+std::unique_ptr<Network> build_network(const models::ModelConfig & mc, const models::InputShape & in, int n_outputs,
+                                       const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed) {
+    auto net = std::make_unique<Network>();
+    net->model = models::make_model<float>(mc, in, n_outputs, net->store, trainable);
+    for (auto & ref : net->model->sites()) {
+        auto site = make(ref, net->store);
+        if (!site) continue;
+        *ref.hook = site.get();
+        net->sites.push_back(std::move(site));
+        net->site_rows.push_back(ref.rows);
+    }
+    net->store.allocate(seed);
+    net->model->bind(net->store);
+    for (auto & s : net->sites) s->bind(net->store);
+    net->finish_sites();
+    return net;
+}
+
+std::vector<SpecProblem> unmatched_patterns(const std::vector<std::string> & patterns, const std::string & key,
+                                            const std::vector<nn::SiteRef<float>> & all) {
+    std::vector<SpecProblem> problems;
+    for (size_t i = 0; i < patterns.size(); ++i) {
+        bool any = false;
+        for (const auto & s : all) any |= glob_match(patterns[i], s.name);
+        if (any) continue;
+        std::string names;
+        for (const auto & s : all) names += " " + s.name;
+        problems.push_back({key + "[" + std::to_string(i) + "]",
+                            "pattern '" + patterns[i] + "' matches no site; the sites are:" + names});
+    }
+    return problems;
+}
+
 std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
                                        int n_tasks, uint64_t seed) {
-    auto net = std::make_unique<Network>();
-    net->balance = spec.loss;
     const bool adapted = !spec.adapters.sites.empty();
     nn::TrainablePred trainable = [&](const std::string & name) {
         if (glob_any(spec.train.freeze, name)) return false;
         if (!adapted) return true;
         return is_adapter_param(name) || glob_any(spec.train.unfreeze, name);
     };
-    net->model = models::make_model<float>(spec.model, in, n_classes, net->store, trainable);
-    if (adapted) {
-        auto all = net->model->sites();
-        std::vector<SpecProblem> problems;
-        for (size_t i = 0; i < spec.adapters.sites.size(); ++i) {
-            const auto & pat = spec.adapters.sites[i];
-            bool any = false;
-            for (auto * l : all) any |= glob_match(pat, l->name);
-            if (any) continue;
-            std::string names;
-            for (auto * l : all) names += " " + l->name;
-            problems.push_back({"adapters.sites[" + std::to_string(i) + "]",
-                                "pattern '" + pat + "' matches no site; the sites are:" + names});
+    routing::RouterConfig rc = spec.routing;
+    if (rc.n_tasks == 0) rc.n_tasks = std::max(1, n_tasks);
+    const routing::RouterEntry & router = routing::router_entry(rc.kind);
+    SiteFactory make = [&](const nn::SiteRef<float> & at, ParamStore<float> & store) -> std::unique_ptr<sites::Site<float>> {
+        if (!adapted || !glob_any(spec.adapters.sites, at.name)) return nullptr;
+        if (router.traits.per_task) {
+            auto s = std::make_unique<sites::PolySite<float>>();
+            s->declare(store, at.name, at.C, at.OC, spec.adapters, rc, trainable);
+            return s;
         }
+        auto s = std::make_unique<sites::MoeSite<float>>();
+        s->declare(store, at.name, at.C, at.OC, spec.adapters, rc, spec.loss, trainable);
+        return s;
+    };
+    if (adapted) { // every pattern must match a site of this model: built once without sites to list them
+        ParamStore<float> probe;
+        auto m = models::make_model<float>(spec.model, in, n_classes, probe, trainable);
+        auto problems = unmatched_patterns(spec.adapters.sites, "adapters.sites", m->sites());
         if (!problems.empty()) throw SpecError("", problems);
-        routing::RouterConfig rc = spec.routing;
-        if (rc.n_tasks == 0) rc.n_tasks = std::max(1, n_tasks);
-        for (auto * l : all) {
-            if (!glob_any(spec.adapters.sites, l->name)) continue;
-            auto site = std::make_unique<routing::MoeSite<float>>();
-            site->declare(net->store, l->name, l->C, l->OC, spec.adapters, rc, spec.loss, trainable);
-            l->hook = site.get();
-            net->sites.push_back(std::move(site));
-        }
     }
-    for (auto & s : net->sites) net->site_ptrs.push_back(s.get());
-    net->store.allocate(seed);
-    net->model->bind(net->store);
-    for (auto & s : net->sites) s->bind(net->store);
-    return net;
+    return build_network(spec.model, in, n_classes, trainable, make, seed);
 }
 
 int argmax_row(const float * z, int V) {
@@ -83,47 +167,6 @@ int argmax_row(const float * z, int V) {
     for (int v = 1; v < V; ++v)
         if (z[v] > z[best]) best = v;
     return best;
-}
-
-EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::vector<std::string> & task_names,
-                          int batch, const std::string & split, bool collect_stats) {
-    EvalInfo ev;
-    ev.split = split;
-    const int V = net.model->n_classes();
-    const size_t n_tasks = task_names.size();
-    std::vector<double> tl(n_tasks, 0.0), ta(n_tasks, 0.0);
-    std::vector<int64_t> tn(n_tasks, 0);
-    std::vector<float> x((size_t)batch * ds.d), losses(batch), probs((size_t)batch * V);
-    std::vector<int32_t> y(batch), task(batch);
-    net.set_stats_enabled(collect_stats);
-    for (auto & s : net.sites) s->set_labels(y.data());
-    // a fixed shuffled order, so every batch mixes the tasks (the data is grouped by task) —
-    // capacity-based routers (switch, expert_choice) see batches like the training ones
-    data::Batcher b(ds, batch, true, 0x5eedULL);
-    b.start_epoch(0);
-    double loss_sum = 0, correct = 0;
-    for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
-        const int B = b.fill(i, x.data(), y.data(), task.data());
-        net.set_context(task.data(), B, 0, 0);
-        const float * logits = net.model->forward(x.data(), B, false);
-        nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
-        for (int r = 0; r < B; ++r) {
-            const double l = losses[r];
-            const bool ok = argmax_row(logits + (size_t)r * V, V) == y[r];
-            loss_sum += l;
-            correct += ok;
-            const int t = task[r];
-            if (t >= 0 && (size_t)t < n_tasks) { tl[t] += l; ta[t] += ok; ++tn[t]; }
-        }
-    }
-    for (auto & s : net.sites) s->set_labels(nullptr);
-    net.set_stats_enabled(true);
-    ev.n = ds.n;
-    ev.loss = ds.n ? loss_sum / ds.n : 0;
-    ev.accuracy = ds.n ? correct / ds.n : 0;
-    for (size_t t = 0; t < n_tasks; ++t)
-        ev.tasks.push_back({task_names[t], tn[t], tn[t] ? tl[t] / tn[t] : 0.0, tn[t] ? ta[t] / tn[t] : 0.0});
-    return ev;
 }
 
 } // namespace moe::train

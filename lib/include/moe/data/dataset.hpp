@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "moe/core/rng.hpp"
+#include "moe/data/config.hpp"
 
 namespace moe::data {
 
@@ -35,67 +36,6 @@ struct Dataset {
     bool is_image() const { return channels > 0 && height > 0 && width > 0; }
 };
 
-// ---- configuration (filled from the spec's "data" section) ---------------------------------
-
-// One transform of a task. kind:
-//   "rotate90" (k quarter turns counter-clockwise), "rotate" (angle degrees, bilinear, zero fill),
-//   "hflip", "vflip", "invert" (x -> 1 - x on [0,1] images), "permute" (fixed pixel permutation
-//   drawn from seed), "noise" (additive Gaussian, std, fixed per sample from seed, clipped to
-//   [0,1] for images), "blur" (Gaussian blur, sigma in pixels)
-struct TransformConfig {
-    std::string kind = "rotate90";
-    int k = 1;
-    double angle = 0.0;
-    uint64_t seed = 0;
-    double std = 0.1;
-    double sigma = 1.0;
-};
-
-struct TaskConfig {
-    std::string name;                       // defaults to "task<i>"
-    std::vector<int> classes;               // class subset of the source; empty = all classes
-    bool relabel = false;                   // map the subset to 0..len-1 (else keep source labels)
-    std::vector<TransformConfig> transforms;// applied in order, to train and test alike
-    double weight = 1.0;                    // relative share of training samples (max weight = all)
-};
-
-struct SyntheticConfig {
-    int n_tasks = 4;        // one teacher per task
-    int dim = 32;           // feature dimension
-    int n_classes = 4;      // teacher output classes
-    int hidden = 32;        // teacher hidden width (tanh)
-    int n_train = 2000;     // training samples per task
-    int n_test = 500;       // test samples per task
-    double separation = 3.0;// distance between task input means (so tasks are recognisable)
-};
-
-// Training-time augmentation of image batches (never applied to validation or test data).
-struct AugmentConfig {
-    bool hflip = false;  // flip each image horizontally with probability 1/2
-    int shift = 0;       // translate by up to ±shift pixels in x and y (edge pixels repeated)
-};
-
-struct DataConfig {
-    std::string source = "fashion-mnist";   // "fashion-mnist" | "csv" | "hdf5" | "synthetic"
-    std::string dir;                        // fashion-mnist directory; "" = $MOE_FASHION_MNIST_DIR
-                                            // or /usr/share/datasets/fashion-mnist
-    std::string train_path;                 // csv / hdf5: training file
-    std::string test_path;                  // csv / hdf5: test file ("" = none)
-    int label_column = -1;                  // csv: label column (-1 = last)
-    int task_column = -2;                   // csv: task column (-2 = none, -1 = last)
-    bool header = false;                    // csv: first row is a header
-    std::string features_dataset = "features"; // hdf5 dataset names
-    std::string labels_dataset = "labels";
-    std::string task_dataset = "";          // "" = none
-    SyntheticConfig synthetic;
-    std::string normalize = "standard";     // "none" | "standard" (global mean/std from train)
-    double val_fraction = 0.1;              // held out of train for validation (0 = no validation)
-    int64_t train_limit = 0;                // use at most this many source training samples (0 = all)
-    int64_t test_limit = 0;
-    std::vector<TaskConfig> tasks;          // empty = one task with every class, no transform
-    AugmentConfig augment;
-};
-
 // ---- sources ---------------------------------------------------------------------------------
 
 // Directory resolution: cfg dir if set, else $MOE_FASHION_MNIST_DIR, else the Debian default.
@@ -116,6 +56,8 @@ Dataset subset_classes(const Dataset & src, const std::vector<int> & classes, bo
 void apply_transform(Dataset & ds, const TransformConfig & t, uint64_t seed);
 // Concatenate b into a (same d and geometry).
 void append(Dataset & a, const Dataset & b);
+// The samples of src whose task id is t, in order.
+Dataset rows_of_task(const Dataset & src, int t);
 
 struct Splits {
     Dataset train, val, test;

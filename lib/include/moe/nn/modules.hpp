@@ -30,6 +30,18 @@ struct SiteHook {
     virtual void backward(T * dinp, const T * dout, const T * inp, int N) = 0;
 };
 
+// A place where an adapter can attach: a Linear ("blocks.3.mlp.fc1": input and output those of
+// the Linear) or a block ("blocks.3.mlp": beside a transformer block's MLP sub-block, input the
+// residual stream after attention, output added to the block's output).
+template <typename T>
+struct SiteRef {
+    std::string name;
+    int C = 0, OC = 0;
+    SiteHook<T> ** hook = nullptr; // where the hook goes
+    bool block = false;            // a block site (not a Linear)
+    int rows = 0;                  // rows per sample at this site (0: the model's tokens_per_sample)
+};
+
 // A Linear layer is a *site*: it has a stable name ("blocks.3.mlp.fc1") and an optional hook.
 template <typename T>
 struct Linear {
@@ -133,8 +145,10 @@ struct MlpBlock {
     void backward(T * dinp, const T * dout, const T * inp, int N);
 };
 
-// Pre-LN transformer block: x1 = x + attn(ln1(x)); out = x1 + mlp(ln2(x1)).
-// Names <name>.ln1, <name>.attn.{qkv,proj}, <name>.ln2, <name>.mlp.{fc1,fc2}.
+// Pre-LN transformer block: x1 = x + attn(ln1(x)); out = x1 + mlp(ln2(x1)) [+ parallel(x1)].
+// Names <name>.ln1, <name>.attn.{qkv,proj}, <name>.ln2, <name>.mlp.{fc1,fc2}; the block site
+// <name>.mlp takes a hook beside the MLP sub-block (SEMA's parallel adapter: AdaptFormer's
+// placement), whose input is x1 and whose output is added to the block's output.
 template <typename T>
 struct TransformerBlock {
     int D = 0, Tn = 0;
@@ -143,6 +157,8 @@ struct TransformerBlock {
     MlpBlock<T> mlp;
     std::vector<T> l1, x1, l2, a_out, m_out; // (N,D) each
     std::vector<T> dl, dtmp;                 // (N,D) scratch
+    std::string name;
+    SiteHook<T> * parallel = nullptr;        // the block site's hook (null: none)
 
     void declare(ParamStore<T> & s, const std::string & name, int D, int NH, int M, bool causal,
                  const TrainablePred & tr);
@@ -152,6 +168,7 @@ struct TransformerBlock {
     // dinp (B,T,D) += ; dout (B,T,D)
     void backward(T * dinp, const T * dout, const T * inp, int B);
     std::vector<Linear<T> *> sites() { return {&attn.qkv, &attn.proj, &mlp.fc1, &mlp.fc2}; }
+    SiteRef<T> block_site() { return {name + ".mlp", D, D, &parallel, true}; }
 };
 
 } // namespace moe::nn

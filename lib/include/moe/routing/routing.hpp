@@ -149,6 +149,22 @@ T dynmole_loss_forward(T * ent, T * lb, const T * probs, const T * w_dense, int 
 template <typename T>
 void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha);
 
+// DynMoLE's router loss pooled over the rows of several sites, as MoE-PEFT computes it (every
+// layer's router outputs concatenated, TUDB-Labs/MoE-PEFT@40f8cb7 moe_peft/common/moe_utils.py):
+// each site adds its rows' statistics, h_sum += Σ_n H_q(p_n), w_sum (E) += Σ_n w[n,:],
+// p_sum (E) += Σ_n p[n,:] (double); over N_tot rows of all sites
+//   L = beta * h_sum / N_tot + alpha * E * Σ_e (w_sum_e / N_tot) (p_sum_e / N_tot).
+template <typename T>
+void dynmole_loss_stats(double * h_sum, double * w_sum, double * p_sum, const T * probs, const T * w_dense, int N, int E,
+                        T q, T eps);
+// Its gradient on one site's rows, given the pooled means ftilde_e = w_sum_e / N_tot and
+// pbar_e = p_sum_e / N_tot (E each): dprobs[n,e] += beta/N_tot * dH_q(p_n)/dp_e
+//                                                 + alpha * E/N_tot * (ftilde_e + m[n,e] * pbar_e)
+// with m = (w_dense != 0) held fixed (as dynmole_loss_backward).
+template <typename T>
+void dynmole_pooled_backward(T * dprobs, const T * probs, const T * w_dense, const T * ftilde, const T * pbar, int N,
+                             int64_t n_total, int E, T q, T eps, T beta, T alpha);
+
 // AdaMoE null-expert LBL (exp_1 pooled-null version): counts over E true + M null experts,
 // null counts replaced by their mean, f = c / sum c, L = (E+M) * sum_e f_e * P_e.
 template <typename T>

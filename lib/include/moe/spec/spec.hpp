@@ -1,8 +1,8 @@
-// moe/spec/spec.hpp — the experiment spec: JSON -> structs with defaults, every problem
-// reported at once with its JSON path, `--set a.b.c=value` overrides, and the resolved spec
-// back to JSON (stored in every run file). One description of every field (spec.cpp's visit
-// functions) drives parsing, serialisation and the README's spec reference, so they cannot
-// drift apart.
+// moe/spec/spec.hpp — the experiment spec: JSON -> structs with defaults, every problem reported
+// at once with its JSON path, `--set a.b.c=value` overrides, and the resolved spec back to JSON
+// (stored in every run file). Every field is described once, in the visit() beside its struct
+// (the config.hpp of its module, or below for the sections of moe-train and moe-expand
+// themselves), and that description drives parsing, serialisation and docs/spec.md.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -10,10 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "moe/data/dataset.hpp"
-#include "moe/expand/config.hpp"
-#include "moe/models/model.hpp"
-#include "moe/routing/moe_site.hpp"
+#include "moe/adapters/config.hpp"
+#include "moe/core/error.hpp"
+#include "moe/data/config.hpp"
+#include "moe/models/config.hpp"
+#include "moe/routing/config.hpp"
 
 namespace moe::spec {
 
@@ -67,20 +68,49 @@ struct LogSpec {
     int64_t checkpoint_every = 0;    // moe-train: steps between checkpoints (0 = after each epoch and on a signal)
 };
 
+// moe-expand: strategy, adapters, descriptors, phases. Defaults are SEMA's reference defaults
+// where they exist (huizhang0812/SEMA configs).
+struct ExpandSpec {
+    std::string strategy = "sema";  // sema | adapter_per_task | single_adapter | head_only | mole_joint
+    std::vector<std::string> sites; // adapted Linear sites (glob patterns); empty = every hidden site
+    std::vector<std::string> expandable; // subset that can expand (empty = every adapted site)
+    std::string adapter = "bottleneck";  // bottleneck (SEMA: down, ReLU, up, biases) | lora
+    int rank = 16;                  // bottleneck width / LoRA rank (SEMA ffn_num)
+    double lora_alpha = 16.0;       // LoRA scale alpha / rank
+    int rd_dim = 128;               // representation descriptor (linear autoencoder) width
+    int buffer_size = 500;          // FIFO of descriptor losses
+    double threshold = 2.0;         // expansion when min_k mean_batch z_k > threshold
+    int detect_batch_size = 128;
+    bool detect_drop_last = false;  // reference: false (a tiny last batch may trigger)
+    int max_adapters = 0;           // per site (0 = one per task)
+    std::string head = "reinit";    // reinit (SEMA: a fresh classifier) | base (start from the base head)
+    // functional phase (adapters, new router column, classifier) and descriptor phase
+    int batch_size = 32;
+    std::string optimizer = "sgd";  // sgd | adamw
+    double momentum = 0.9;
+    double weight_decay = 5e-4;
+    int func_epochs = 5;
+    double func_lr = 0.005;
+    int rd_epochs = 20;
+    double rd_lr = 0.01;
+    double min_lr = 0.0;            // cosine floor, stepped per epoch
+    int eval_batch_size = 512;
+};
+
 struct Spec {
     int version = 1;
     std::string base;   // run file of a pre-trained base model to load (frozen unless trained)
     ExpSpec exp;
     data::DataConfig data;
     models::ModelConfig model;
-    routing::AdapterConfig adapters;  // empty sites = no adapters (the base itself trains)
+    adapters::AdapterConfig adapters;  // empty sites = no adapters (the base itself trains)
     routing::RouterConfig routing;
     routing::BalanceConfig loss;
     TrainSpec train;
     EvalSpec eval;
     LogSpec log;
-    expand::StreamConfig stream;   // moe-expand: the task stream
-    expand::ExpandConfig expand;   // moe-expand: strategy, adapters, descriptors, phases
+    data::StreamConfig stream;  // moe-expand: the task stream
+    ExpandSpec expand;          // moe-expand: strategy, adapters, descriptors, phases
 };
 
 // Parse (and validate) a spec object. `source` names the file in messages.

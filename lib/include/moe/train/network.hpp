@@ -1,56 +1,97 @@
-// moe/train/network.hpp — a base model with its adapter sites, built from a spec. Shared by
-// the trainer (moe-train) and the evaluator (moe-eval).
+// moe/train/network.hpp — a base model with its adapted sites, and the protocol of those sites
+// within a step. Nothing else calls a site while a step runs: forward() sets every site's
+// context, runs the model and pools the losses that are computed over every site; backward()
+// runs the model backward; after_step() follows each optimizer step. Built from a spec
+// (moe-train, moe-eval, moe-bench, the tests) or from a site factory (moe-expand).
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "moe/core/params.hpp"
+#include "moe/models/batch.hpp"
 #include "moe/models/model.hpp"
-#include "moe/routing/moe_site.hpp"
+#include "moe/routing/loss.hpp"
+#include "moe/routing/telemetry.hpp"
+#include "moe/sites/site.hpp"
 #include "moe/spec/spec.hpp"
-#include "moe/train/trainer.hpp"
 
 namespace moe::train {
 
 // Expert and router tensors ("<site>.experts.*", "<site>.router.*") versus base tensors.
 bool is_adapter_param(const std::string & name);
 
-struct Network {
+// The auxiliary losses of one forward.
+struct ForwardLosses {
+    double aux = 0;         // the weighted sum of every auxiliary loss (pooled ones first, then per site)
+    bool pooled_bad = false;// a pooled loss is not finite
+    int bad_site = -1;      // the first site whose own losses are not finite
+};
+
+class Network {
+  public:
     ParamStore<float> store;
     std::unique_ptr<models::Model<float>> model;
-    std::vector<std::unique_ptr<routing::MoeSite<float>>> sites;
-    std::vector<routing::MoeSite<float> *> site_ptrs; // the same sites, for pool_lbl
+    std::vector<std::unique_ptr<sites::Site<float>>> sites;
 
     // Size the model's and the sites' buffers for batches of up to B samples.
     void plan(int B);
-    // Context of the next forward for every site (task ids of the n samples, step, noise stream).
-    void set_context(const int32_t * task, int n, int64_t step, uint64_t stream);
-    void set_stats_enabled(bool on);
-    // After a forward: the load-balancing loss pooled over all sites (HF Mixtral / Switch) when
-    // the spec asks for pooling; returns its un-scaled value (0 otherwise). Call after_step()
-    // after every optimizer step (sites' bias updates, the step's running LBL counts).
-    double pool_lbl(bool train);
+    // The forward of one batch (train: with dropout, jitter, schedules; the pooled losses are
+    // computed). stream seeds the sites' noise. Returns logits (rows, V).
+    const float * forward(const models::Batch<float> & b, bool train, uint64_t stream, ForwardLosses * losses = nullptr);
+    // Gradients from dlogits (rows, V) of the last forward (of b), added into the store.
+    void backward(const float * dlogits, const models::Batch<float> & b);
+    // The sites' own objectives over the last forward (SEMA's descriptors), gradients added.
+    double objective_backward();
+    // After every optimizer step: the sites' updates, the pooled losses' running counts; step + 1.
     void after_step();
-    routing::BalanceConfig balance;
-    std::vector<int64_t> lbl_acc_counts;
-    int64_t lbl_acc_rows = 0;
+    // Optimizer steps done: what schedules see in training and evaluation alike.
+    int64_t step() const { return step_; }
+    void set_step(int64_t s) { step_ = s; }
+    // Telemetry on or off (the trainer's evaluations keep it out of the training windows).
+    void set_stats_enabled(bool on);
+    // Multiplies every auxiliary-loss gradient (1 / grad_accum).
+    void set_aux_scale(double s);
+    // Adds every site's telemetry since the last call into windows (null entries: skipped) and clears it.
+    void take_stats(const std::vector<routing::RoutingStats *> & windows);
+    // Called once the sites are attached: which losses are pooled over which sites.
+    void finish_sites();
+
+    std::vector<int> site_rows; // rows per sample at each site (as sites)
+
+  private:
+    int64_t step_ = 0;
+    struct Pool {
+        int kind = 0;
+        double coef = 0;
+        std::vector<routing::SiteLoss<float> *> parts;
+        std::vector<sites::Site<float> *> at;
+        routing::PoolState state;
+    };
+    std::vector<Pool> pools_; // in loss-kind order
 };
 
-// Declares the model and one MoE site per Linear matching spec.adapters.sites (an unmatched
-// pattern is a SpecError naming the available sites), allocates and initialises the store from
-// (seed, name) and binds the views. Trainability follows the spec (with adapters the base is
-// frozen but for train.unfreeze; train.freeze always wins). Loads no weights.
+// Declares the model and, for every site (model order) whose name matches one of the patterns,
+// the site `make` returns (null: none) and hooks it there; then allocates and initialises the
+// store from (seed, name) and binds the views.
+using SiteFactory = std::function<std::unique_ptr<sites::Site<float>>(const nn::SiteRef<float> &, ParamStore<float> &)>;
+std::unique_ptr<Network> build_network(const models::ModelConfig & mc, const models::InputShape & in, int n_outputs,
+                                       const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed);
+
+// Problems (key[i], "pattern '...' matches no site; the sites are: ...") for every pattern that
+// matches no site name.
+std::vector<SpecProblem> unmatched_patterns(const std::vector<std::string> & patterns, const std::string & key,
+                                            const std::vector<nn::SiteRef<float>> & all);
+
+// The network of a moe-train spec: a mixture of experts (or Poly/MHR) at every site matching
+// spec.adapters.sites (an unmatched pattern is a SpecError naming the sites). Trainability
+// follows the spec (with adapters the base is frozen but for train.unfreeze; train.freeze always
+// wins). Loads no weights.
 std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
                                        int n_tasks, uint64_t seed);
 
 // Index of the largest of V logits (the lower index on ties).
 int argmax_row(const float * z, int V);
-
-// Loss and accuracy on a data set, overall and per task, with the network in evaluation mode
-// (batches of `batch` samples; the network must be planned for them). Site telemetry is
-// collected only when collect_stats (moe-eval); the trainer keeps it for training windows.
-EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::vector<std::string> & task_names,
-                          int batch, const std::string & split, bool collect_stats);
 
 } // namespace moe::train

@@ -1,161 +1,41 @@
-// expand: SEMA's self-expanding mixture of adapters at one Linear site (see sema_site.hpp).
-#include "moe/expand/sema_site.hpp"
+// sites: SEMA's self-expanding mixture of adapters at one site (see moe/sites/sema_site.hpp).
+#include "moe/sites/sema_site.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "moe/adapters/adapters.hpp"
-#include "moe/blas/gemm.hpp"
+#include "moe/adapters/registry.hpp"
 #include "moe/core/error.hpp"
 #include "moe/nn/kernels.hpp"
 
-namespace moe::expand {
-
-using blas::gemm;
-
-// ---- kernels ------------------------------------------------------------------------------------
-template <typename T>
-void pool_tokens(T * pooled, const T * inp, int B, int Tn, int C) {
-    const T inv = T(1) / T(Tn);
-    for (int b = 0; b < B; ++b) {
-        T * p = pooled + (int64_t)b * C;
-        std::memcpy(p, inp + (int64_t)b * Tn * C, sizeof(T) * C);
-        for (int t = 1; t < Tn; ++t) {
-            const T * x = inp + ((int64_t)b * Tn + t) * C;
-            for (int c = 0; c < C; ++c) p[c] += x[c];
-        }
-        if (Tn > 1)
-            for (int c = 0; c < C; ++c) p[c] *= inv;
-    }
-}
-
-template <typename T>
-void rd_forward(T * loss, T * z, T * r, const T * u, const T * enc_w, const T * enc_b, const T * dec_w,
-                const T * dec_b, int B, int C, int D) {
-    if (B == 0) return;
-    nn::linear_forward(z, u, enc_w, enc_b, B, C, D);  // z (B,D)
-    nn::linear_forward(r, z, dec_w, dec_b, B, D, C);  // r (B,C)
-    for (int b = 0; b < B; ++b) {
-        const T * rb = r + (int64_t)b * C;
-        const T * ub = u + (int64_t)b * C;
-        double s = 0;
-        for (int c = 0; c < C; ++c) {
-            const double e = double(rb[c]) - double(ub[c]);
-            s += e * e;
-        }
-        loss[b] = T(s / C);
-    }
-}
-
-template <typename T>
-void rd_backward(T * du, T * denc_w, T * denc_b, T * ddec_w, T * ddec_b, T * scratch, const T * dloss,
-                 const T * u, const T * z, const T * r, const T * enc_w, const T * dec_w, int B, int C, int D) {
-    if (B == 0) return;
-    T * dr = scratch;                  // (B,C)
-    T * dz = scratch + (int64_t)B * C; // (B,D)
-    for (int b = 0; b < B; ++b) {
-        const T g = dloss[b] * T(2) / T(C);
-        for (int c = 0; c < C; ++c) dr[(int64_t)b * C + c] = g * (r[(int64_t)b * C + c] - u[(int64_t)b * C + c]);
-    }
-    // r = z dec_w^T + dec_b
-    std::fill(dz, dz + (int64_t)B * D, T(0));
-    nn::linear_backward(dz, ddec_w, ddec_b, dr, z, dec_w, B, D, C);
-    // z = u enc_w^T + enc_b ; and loss depends on u directly through -(r - u)
-    nn::linear_backward(du, denc_w, denc_b, dz, u, enc_w, B, C, D);
-    if (du)
-        for (int64_t i = 0; i < (int64_t)B * C; ++i) du[i] -= dr[i];
-}
-
-void LossRecords::init(int cap) {
-    capacity = cap;
-    buf.assign(cap, 0.0);
-    head = len = 0;
-}
-
-void LossRecords::push(double loss) {
-    buf[head] = loss;
-    head = (head + 1) % capacity;
-    if (len < capacity) ++len;
-}
-
-std::vector<double> LossRecords::values() const {
-    std::vector<double> v;
-    v.reserve(len);
-    const int64_t start = len < capacity ? 0 : head;
-    for (int64_t i = 0; i < len; ++i) v.push_back(buf[(start + i) % capacity]);
-    return v;
-}
-
-double LossRecords::mean() const {
-    if (len == 0) return 0.0;
-    double s = 0;
-    for (double x : values()) s += x; // oldest first: a fixed summation order
-    return s / double(len);
-}
-
-double LossRecords::std() const {
-    if (len < 2) return 0.0;
-    const double m = mean();
-    double s = 0;
-    for (double x : values()) s += (x - m) * (x - m);
-    return std::sqrt(s / double(len - 1));
-}
-
-double LossRecords::z(double loss) const {
-    if (len <= 2) return 0.0;
-    const double sd = std();
-    if (!(sd > 0)) return 0.0;
-    return std::fabs(loss - mean()) / sd;
-}
-
-bool expansion_rule(const double * z, int K, int B, double threshold, bool already_expanded, double * score) {
-    double best = 0.0;
-    if (K > 0 && B > 0) {
-        best = INFINITY;
-        for (int k = 0; k < K; ++k) {
-            double s = 0;
-            for (int b = 0; b < B; ++b) s += z[(int64_t)k * B + b];
-            best = std::min(best, s / B);
-        }
-    }
-    if (score) *score = best;
-    return !already_expanded && K > 0 && B > 0 && best > threshold;
-}
+namespace moe::sites {
 
 // ---- the site -----------------------------------------------------------------------------------
 template <typename T>
-void SemaSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const ExpandConfig & cfg,
+void SemaSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const SemaSiteConfig & cfg,
                           int slots, bool expandable, bool descriptors) {
     MOE_CHECK(slots >= 1, ErrorCode::spec, "expand: a site needs at least one adapter slot");
     site_ = site;
     cfg_ = cfg;
     C_ = C;
     OC_ = OC;
-    R_ = cfg.rank;
     D_ = cfg.rd_dim;
     S_ = slots;
     expandable_ = expandable;
     rd_ = expandable && descriptors;
-    lora_ = cfg.adapter == "lora";
-    lscale_ = T(cfg.lora_alpha / cfg.rank);
     slot_.assign(S_, Slot{});
     const Init kC = Init::KaimingUniform(C);
-    for (int k = 0; k < S_; ++k) {
-        const std::string p = site + ".sema.adapter" + std::to_string(k) + ".";
-        Slot & sl = slot_[k];
-        if (lora_) {
-            // PEFT: A kaiming-uniform, B = 0 (a new adapter outputs exactly 0)
-            sl.id_dw = s.declare(p + "lora_a", {R_, C}, true, kC);
-            sl.id_uw = s.declare(p + "lora_b", {OC, R_}, true, Init::Zeros());
-        } else {
-            // SEMA "lora" init: down kaiming-uniform, up and biases 0
-            sl.id_dw = s.declare(p + "down_w", {R_, C}, true, kC);
-            sl.id_db = s.declare(p + "down_b", {R_}, true, Init::Zeros());
-            sl.id_uw = s.declare(p + "up_w", {OC, R_}, true, Init::Zeros());
-            sl.id_ub = s.declare(p + "up_b", {OC}, true, Init::Zeros());
-        }
-    }
+    // the adapter slots: a new adapter outputs exactly 0 (LoRA: A kaiming-uniform, B = 0; SEMA's
+    // bottleneck "lora" init: down kaiming-uniform, up and biases 0)
+    adapters::AdapterConfig ac;
+    ac.kind = cfg.adapter;
+    ac.experts = S_;
+    ac.rank = cfg.rank;
+    ac.alpha = cfg.lora_alpha;
+    bank_ = adapters::make_bank<T>(cfg.adapter, "expand.adapter");
+    bank_->declare(s, adapters::BankLayout{false, site + ".sema.adapter", "."}, S_, C, OC, ac,
+                   [](const std::string &) { return true; });
     if (expandable_) {
         // a new router column: PyTorch nn.Linear(C, 1) default init, W and b ~ U(±1/sqrt(C))
         for (int k = 0; k < S_; ++k) {
@@ -186,11 +66,10 @@ template <typename T>
 void SemaSite<T>::bind(ParamStore<T> & s) {
     auto v = [&](int id) { return id >= 0 ? s.value(id) : nullptr; };
     auto g = [&](int id) { return id >= 0 ? s.grad(id) : nullptr; };
+    bank_->bind(s);
     for (auto & sl : slot_) {
-        sl.dw = v(sl.id_dw), sl.db = v(sl.id_db), sl.uw = v(sl.id_uw), sl.ub = v(sl.id_ub);
         sl.rw = v(sl.id_rw), sl.rb = v(sl.id_rb);
         sl.ew = v(sl.id_ew), sl.eb = v(sl.id_eb), sl.cw = v(sl.id_cw), sl.cb = v(sl.id_cb);
-        sl.g_dw = g(sl.id_dw), sl.g_db = g(sl.id_db), sl.g_uw = g(sl.id_uw), sl.g_ub = g(sl.id_ub);
         sl.g_rw = g(sl.id_rw), sl.g_rb = g(sl.id_rb);
         sl.g_ew = g(sl.id_ew), sl.g_eb = g(sl.id_eb), sl.g_cw = g(sl.id_cw), sl.g_cb = g(sl.id_cb);
     }
@@ -210,10 +89,8 @@ void SemaSite<T>::plan(int N, int tokens) {
     dw_.assign(b * S, T(0));
     dlog_.assign(b * S, T(0));
     y_.assign(S * n * OC_, T(0));
-    hpre_.assign(S * n * R_, T(0));
-    h_.assign(S * n * R_, T(0));
-    dh_.assign(n * R_, T(0));
     dy_.assign(n * OC_, T(0));
+    bank_->plan_dense(N);
     if (rd_) {
         rd_z_.assign(S * b * D_, T(0));
         rd_r_.assign(S * b * C_, T(0));
@@ -241,9 +118,7 @@ void SemaSite<T>::set_training(std::vector<bool> adapters, std::vector<bool> rou
 
 template <typename T>
 std::vector<std::string> SemaSite<T>::adapter_params(int k) const {
-    const std::string p = site_ + ".sema.adapter" + std::to_string(k) + ".";
-    if (lora_) return {p + "lora_a", p + "lora_b"};
-    return {p + "down_w", p + "down_b", p + "up_w", p + "up_b"};
+    return bank_->param_names(k);
 }
 template <typename T>
 std::vector<std::string> SemaSite<T>::router_params(int k) const {
@@ -256,18 +131,6 @@ std::vector<std::string> SemaSite<T>::rd_params(int k) const {
     if (!rd_) return {};
     const std::string p = site_ + ".sema.rd" + std::to_string(k) + ".";
     return {p + "enc_w", p + "enc_b", p + "dec_w", p + "dec_b"};
-}
-
-template <typename T>
-void SemaSite<T>::adapter_forward(int k, T * y, const T * inp, int N) {
-    const Slot & sl = slot_[k];
-    T * hp = hpre_.data() + (size_t)k * Nmax_ * R_;
-    T * h = h_.data() + (size_t)k * Nmax_ * R_;
-    std::fill(y, y + (int64_t)N * OC_, T(0));
-    if (lora_)
-        adapters::lora_forward(y, h, inp, sl.dw, sl.uw, lscale_, N, C_, OC_, R_);
-    else
-        adapters::bottleneck_forward(y, hp, h, inp, sl.dw, sl.db, sl.uw, sl.ub, N, C_, OC_, R_);
 }
 
 template <typename T>
@@ -298,7 +161,7 @@ void SemaSite<T>::forward(T * out, const T * inp, int N, bool train) {
     // adapters: y_k (N,OC) for every k; out += w[b,k] * y_k[b,t]
     for (int k = 0; k < K_; ++k) {
         T * y = y_.data() + (size_t)k * Nmax_ * OC_;
-        adapter_forward(k, y, inp, N);
+        bank_->forward_dense(k, y, inp, N);
         for (int b = 0; b < B; ++b) {
             const T g = w_[(size_t)b * K_ + k];
             for (int t = 0; t < Tn_; ++t) {
@@ -334,7 +197,6 @@ void SemaSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     for (int k = 0; k < K_; ++k) any_rc |= train_rc_[k] && slot_[k].g_rw;
     const bool router_grad = mix && (any_rc || dinp);
     for (int k = 0; k < K_; ++k) {
-        const Slot & sl = slot_[k];
         const bool tr = train_ad_[k];
         // dL/dw[b,k] = Σ_t <dout[b,t], y_k[b,t]>
         const T * y = y_.data() + (size_t)k * Nmax_ * OC_;
@@ -356,15 +218,7 @@ void SemaSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
                 for (int c = 0; c < OC_; ++c) dy_[row * OC_ + c] = g * dout[row * OC_ + c];
             }
         }
-        const T * hp = hpre_.data() + (size_t)k * Nmax_ * R_;
-        const T * h = h_.data() + (size_t)k * Nmax_ * R_;
-        if (lora_)
-            adapters::lora_backward(dinp, tr ? sl.g_dw : nullptr, tr ? sl.g_uw : nullptr, dh_.data(), dy_.data(), inp,
-                                    h, sl.dw, sl.uw, lscale_, N, C_, OC_, R_);
-        else
-            adapters::bottleneck_backward(dinp, tr ? sl.g_dw : nullptr, tr ? sl.g_db : nullptr, tr ? sl.g_uw : nullptr,
-                                          tr ? sl.g_ub : nullptr, dh_.data(), dy_.data(), inp, hp, h, sl.dw, sl.uw, N,
-                                          C_, OC_, R_);
+        bank_->backward_dense(k, dinp, dy_.data(), inp, N, tr);
     }
     if (!router_grad) return;
     // softmax backward -> dlogits (B,K)
@@ -418,15 +272,7 @@ double SemaSite<T>::rd_loss_backward(const std::vector<bool> & train_rd) {
     return total;
 }
 
-#define MOE_SEMA_INSTANTIATE(T)                                                                                 \
-    template void pool_tokens<T>(T *, const T *, int, int, int);                                              \
-    template void rd_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *, int, int, \
-                                int);                                                                         \
-    template void rd_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *,      \
-                                 const T *, const T *, int, int, int);                                        \
-    template class SemaSite<T>;
+template class SemaSite<float>;
+template class SemaSite<double>;
 
-MOE_SEMA_INSTANTIATE(float)
-MOE_SEMA_INSTANTIATE(double)
-
-} // namespace moe::expand
+} // namespace moe::sites

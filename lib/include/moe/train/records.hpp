@@ -1,0 +1,26 @@
+// moe/train/records.hpp — what a log record or an evaluation adds to a run's series.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "moe/core/params.hpp"
+#include "moe/routing/telemetry.hpp"
+#include "moe/train/network.hpp"
+#include "moe/train/observer.hpp"
+#include "moe/train/series.hpp"
+
+namespace moe::train {
+
+// metrics/eval/<split>/{step, epoch, loss, accuracy, tasks/<task>/{loss, accuracy}}
+void write_eval(SeriesLog & log, const EvalInfo & ev);
+// One routing record per adapted site whose window saw tokens: /routing/<site>/{step, load (n_log,E),
+// entropy, active, dropped, flops_ratio, and each loss (routing/loss.hpp) per forward}; then every
+// window restarts. windows[i] is site i's.
+void write_routing(SeriesLog & log, const Network & net, const std::vector<routing::RoutingStats *> & windows,
+                   int64_t step);
+// "; first non-finite gradient: layers.0.experts.lora_b[17] (adapter site layers.0)", or the
+// first non-finite parameter value, or "" when every gradient and value is finite.
+std::string first_non_finite(ParamStore<float> & store);
+
+} // namespace moe::train

@@ -1,0 +1,67 @@
+// spec: the checks across fields, after every field passed its own (see moe/spec/spec.hpp).
+#include <cstdlib>
+#include <filesystem>
+
+#include "moe/data/dataset.hpp"
+#include "moe/routing/registry.hpp"
+#include "moe/spec/spec.hpp"
+
+namespace moe::spec {
+
+namespace fs = std::filesystem;
+
+void validate(const Spec & s, std::vector<SpecProblem> & errs) {
+    if (s.data.source == "fashion-mnist") {
+        std::string dir = data::fashion_mnist_dir(s.data.dir);
+        std::error_code ec;
+        const char * env = std::getenv("MOE_FASHION_MNIST_DIR");
+        const std::string from = !s.data.dir.empty()          ? ""
+                                 : env != nullptr && *env != 0 ? " (from $MOE_FASHION_MNIST_DIR; data.dir is not set)"
+                                                               : " (the default; data.dir is not set)";
+        if (!fs::is_directory(dir, ec))
+            errs.push_back({"data.dir", "data directory '" + dir + "'" + from +
+                                            " does not exist (install the Debian package dataset-fashion-mnist, or set "
+                                            "data.dir or MOE_FASHION_MNIST_DIR)"});
+    }
+    if (s.data.source == "csv" || s.data.source == "hdf5") {
+        std::error_code ec;
+        if (s.data.train_path.empty())
+            errs.push_back({"data.train_path", "required for source '" + s.data.source + "'"});
+        else if (!fs::exists(s.data.train_path, ec))
+            errs.push_back({"data.train_path", "file '" + s.data.train_path + "' does not exist"});
+        if (!s.data.test_path.empty() && !fs::exists(s.data.test_path, ec))
+            errs.push_back({"data.test_path", "file '" + s.data.test_path + "' does not exist"});
+    }
+    if (s.model.kind == "vit" && s.model.vit.heads > 0 && s.model.vit.width % s.model.vit.heads != 0)
+        errs.push_back({"model.vit.heads", "width " + std::to_string(s.model.vit.width) +
+                                               " is not divisible by heads " + std::to_string(s.model.vit.heads)});
+    if (!s.base.empty()) {
+        std::error_code ec;
+        if (!fs::exists(s.base, ec)) errs.push_back({"base", "run file '" + s.base + "' does not exist"});
+    }
+    for (size_t i = 0; i < s.train.groups.size(); ++i)
+        if (s.train.groups[i].pattern.empty())
+            errs.push_back({"train.groups[" + std::to_string(i) + "].pattern", "must not be empty"});
+    if (s.train.schedule == "cosine" && s.train.lr > 0 && s.train.min_lr > s.train.lr)
+        errs.push_back({"train.min_lr", "must not exceed train.lr"});
+    if (!s.adapters.sites.empty()) {
+        const auto & r = s.routing;
+        const routing::RouterEntry * re = routing::find_router(r.kind); // (an unknown name is already reported)
+        const int P = s.adapters.experts + (r.kind == "null_experts" ? r.null_experts : 0);
+        const bool uses_k = re && re->traits.fixed_k;
+        if (uses_k && r.k > P)
+            errs.push_back({"routing.k", "k = " + std::to_string(r.k) + " exceeds the " + std::to_string(P) + " experts of adapters.experts"});
+        if (r.kind == "random_fixed" && r.k_start > r.k) errs.push_back({"routing.k_start", "must not exceed routing.k"});
+        if (r.kind == "null_experts" && r.null_experts == 0)
+            errs.push_back({"routing.null_experts", "router null_experts needs at least one null expert"});
+        if (s.adapters.experts > 1 && r.kind == "none")
+            errs.push_back({"routing.router", "'none' sends every token to expert 0; use it only with adapters.experts = 1"});
+    }
+    if (s.train.batch_size % s.train.grad_accum != 0)
+        errs.push_back({"train.grad_accum", "train.batch_size (" + std::to_string(s.train.batch_size) +
+                                                ") must be divisible by grad_accum (" + std::to_string(s.train.grad_accum) + ")"});
+    if (s.train.epochs == 0 && s.train.max_steps == 0)
+        errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});
+}
+
+} // namespace moe::spec
