@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "internal.hpp"
 #include "moe/core/error.hpp"
 #include "moe/data/dataset.hpp"
 #include "moe/io/h5.hpp"
@@ -15,10 +16,9 @@
 namespace moe::data {
 
 namespace h5 = moe::io::h5;
+using namespace detail;
 
 namespace {
-
-[[noreturn]] void fail_io(const std::string & msg) { throw Error(ErrorCode::io, msg); }
 
 struct H5Array {
     std::vector<hsize_t> dims;
