@@ -1,8 +1,10 @@
+// cli_common.cpp — what the three binaries share (cli_common.hpp): OpenBLAS kernel selection by
+// re-exec, the common flags, the log printer, the stop-signal handlers, the --resume command
+// line, the console progress display and the mapping of library errors to exit codes.
 #include "cli_common.hpp"
 
 #include "moe/io/run_file.hpp"
 
-#include <cblas.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 
 #include <fmt/core.h>
 
+#include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
@@ -26,7 +29,7 @@ void select_blas_kernels(int argc, char ** argv) {
     const char * flag = std::getenv("MOE_BLAS_AUTO");
     if (flag && std::strcmp(flag, "0") == 0) return;
     if (std::getenv("MOE_BLAS_REEXEC")) return; // already re-executed once
-    const std::string core = openblas_get_corename();
+    const std::string core = blas::blas_core_name();
     if (core != "Prescott" && core != "Core2" && core != "Nehalem" && core != "unknown") return;
     __builtin_cpu_init();
     const char * want = nullptr;

@@ -137,7 +137,7 @@ def make_data(root):
     h5("h5_1d_features.h5", features=x[:, 0], labels=y)
 
 
-HEADER = 512  # moe-lab's integrity header in HDF5's user block (lib/src/io/run_file.cpp)
+HEADER = 512  # moe-lab's integrity header in HDF5's user block (lib/src/io/integrity.cpp)
 
 
 def reseal(path):

@@ -1,10 +1,7 @@
 // test_checkpoint.cpp — the interrupt flag, the training checkpoint (write, read back bitwise,
 // atomic replacement) and the spec comparison used by --resume.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -15,27 +12,13 @@
 #include "moe/core/params.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/train/trainer.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
+using moe::test::TempDir;
 using moe::train::TrainCheckpoint;
 
 namespace {
-
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() /
-               ("moe_test_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(ticks));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string & name) const { return (path / name).string(); }
-};
 
 // Two trainable tensors (the second not a multiple of the 16-element alignment) and a frozen one.
 moe::ParamStore<float> make_store(uint64_t seed) {
@@ -110,7 +93,7 @@ TEST_CASE("series log keeps first-use order and both kinds") {
 }
 
 TEST_CASE("checkpoint round trip is bitwise and atomic") {
-    TempDir dir;
+    TempDir dir("ckpt");
     const std::string path = dir.file("run.h5.ckpt");
     auto store = make_store(1);
     const TrainCheckpoint ck = make_checkpoint(store);
@@ -158,7 +141,7 @@ TEST_CASE("checkpoint round trip is bitwise and atomic") {
 }
 
 TEST_CASE("sgd checkpoint has no second moment") {
-    TempDir dir;
+    TempDir dir("ckpt");
     const std::string path = dir.file("sgd.ckpt");
     auto store = make_store(1);
     TrainCheckpoint ck = make_checkpoint(store);
@@ -173,7 +156,7 @@ TEST_CASE("sgd checkpoint has no second moment") {
 }
 
 TEST_CASE("reading a run file that is not a checkpoint names the file") {
-    TempDir dir;
+    TempDir dir("ckpt");
     const std::string path = dir.file("done.h5");
     auto store = make_store(1);
     {

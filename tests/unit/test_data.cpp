@@ -2,11 +2,9 @@
 // Batcher.
 #include <doctest/doctest.h>
 #include <hdf5.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -19,31 +17,15 @@
 
 #include "moe/core/error.hpp"
 #include "moe/data/dataset.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using moe::Error;
 using moe::ErrorCode;
 using namespace moe::data;
+using moe::test::TempDir;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed at scope exit.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string & tag) {
-        static int counter = 0;
-        const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count(); // unique across pid namespaces too
-        path = fs::temp_directory_path() / ("moe_test_data_" + tag + "_" + std::to_string(::getpid()) + "_" +
-                                            std::to_string(counter++) + "_" + std::to_string(ticks));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string & name) const { return (path / name).string(); }
-};
 
 void write_bytes(const std::string & path, const std::vector<unsigned char> & bytes, bool gz) {
     if (gz) {
@@ -146,7 +128,7 @@ double mean_of(const std::vector<float> & v) {
 // ============================================================================ IDX / Fashion-MNIST
 
 TEST_CASE("load_idx reads plain and gzipped IDX files") {
-    TempDir td("idx");
+    TempDir td("data_idx");
     TinyIdx t;
     for (bool gz : {false, true}) {
         CAPTURE(gz);
@@ -168,7 +150,7 @@ TEST_CASE("load_idx reads plain and gzipped IDX files") {
 }
 
 TEST_CASE("load_idx rejects truncated, oversized, bad-magic and mismatched files") {
-    TempDir td("idxbad");
+    TempDir td("data_idxbad");
     TinyIdx t;
     const std::string lbl = td.file("labels");
     write_bytes(lbl, idx_bytes(0x801, {t.n}, t.labels), false);
@@ -223,7 +205,7 @@ TEST_CASE("load_idx rejects truncated, oversized, bad-magic and mismatched files
 }
 
 TEST_CASE("load_fashion_mnist finds gz or plain files and explains missing ones") {
-    TempDir td("fm");
+    TempDir td("data_fm");
     TinyIdx t;
     t.write(td.file("train-images-idx3-ubyte.gz"), td.file("train-labels-idx1-ubyte.gz"), true);
     t.write(td.file("t10k-images-idx3-ubyte"), td.file("t10k-labels-idx1-ubyte"), false);
@@ -283,7 +265,7 @@ TEST_CASE("the installed Fashion-MNIST loads" * doctest::skip(!have_fashion())) 
 // ============================================================================ CSV
 
 TEST_CASE("load_csv parses features, labels and task ids") {
-    TempDir td("csv");
+    TempDir td("data_csv");
     SUBCASE("header, label last") {
         const std::string p = td.file("a.csv");
         std::ofstream(p) << "f1,f2,label\n1.5, -2 ,0\n\n3e-1,4,2\r\n";
@@ -316,7 +298,7 @@ TEST_CASE("load_csv parses features, labels and task ids") {
 }
 
 TEST_CASE("load_csv reports file, line and column") {
-    TempDir td("csvbad");
+    TempDir td("data_csvbad");
     const std::string p = td.file("bad.csv");
     SUBCASE("ragged row") {
         std::ofstream(p) << "a,b,c\n1,2,0\n3,4\n";
@@ -361,7 +343,7 @@ void h5_write(hid_t file, const char * name, hid_t type, const std::vector<hsize
 } // namespace
 
 TEST_CASE("load_hdf5 round trip") {
-    TempDir td("h5");
+    TempDir td("data_h5");
     const std::string p = td.file("data.h5");
     const std::vector<double> feats = {0.5, 1.5, 2.5, -1, -2, -3, 7, 8, 9, 0, 0, 1}; // (4,3) as double
     const std::vector<int64_t> labels = {0, 3, 1, 3};
@@ -827,7 +809,7 @@ TEST_CASE("build_splits with synthetic, CSV and bad configurations") {
         check_error([&] { build_splits(cfg, 5); }, ErrorCode::spec, {"tasks"});
     }
     SUBCASE("csv train and test files") {
-        TempDir td("splitcsv");
+        TempDir td("data_splitcsv");
         std::ofstream(td.file("tr.csv")) << "0,0,0\n1,1,1\n2,2,0\n3,3,1\n";
         std::ofstream(td.file("te.csv")) << "5,5,1\n";
         DataConfig cfg;

@@ -5,8 +5,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -16,29 +14,14 @@
 #include "moe/core/error.hpp"
 #include "moe/core/params.hpp"
 #include "moe/io/run_file.hpp"
+#include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using moe::io::RunReader;
 using moe::io::RunWriter;
+using moe::test::TempDir;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed on scope exit.
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        static std::atomic<int> counter{0};
-        auto ticks = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() /
-               ("moe_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(ticks));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string & name) const { return (path / name).string(); }
-};
 
 // Runs f, expects a moe::Error with ErrorCode::io, returns its message ("" if none thrown).
 template <typename F>
@@ -101,7 +84,7 @@ void write_reference_run(const std::string & out, const moe::ParamStore<float> &
 } // namespace
 
 TEST_CASE("io: write a run, commit, read it back") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     auto store = small_store<float>(7);
     write_reference_run(out, store);
@@ -175,7 +158,7 @@ TEST_CASE("io: write a run, commit, read it back") {
 }
 
 TEST_CASE("io: series datasets are chunked with an unlimited first dimension") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     auto store = small_store<float>(1);
     write_reference_run(out, store);
@@ -212,7 +195,7 @@ TEST_CASE("io: series datasets are chunked with an unlimited first dimension") {
 }
 
 TEST_CASE("io: writer destroyed without commit leaves nothing behind") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("aborted.h5");
     const std::string tmp = moe::io::temp_path_for(out);
     CHECK(contains(tmp, out + ".tmp-"));
@@ -236,7 +219,7 @@ TEST_CASE("io: writer destroyed without commit leaves nothing behind") {
 }
 
 TEST_CASE("io: remove_live_temporaries unlinks the temporary files being written, and only those") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string done = dir.file("done.h5"), a = dir.file("a.h5"), b = dir.file("b.h5");
     {
         RunWriter w(done, "moe-test");
@@ -262,7 +245,7 @@ TEST_CASE("io: remove_live_temporaries unlinks the temporary files being written
 }
 
 TEST_CASE("io: remove_stale_temporaries removes the temporaries of dead writers of this output, and only those") {
-    TempDir dir;
+    TempDir dir("io");
     const pid_t dead = ::fork(); // a process id that no longer exists
     if (dead == 0) ::_exit(0);
     REQUIRE(dead > 0);
@@ -292,7 +275,7 @@ TEST_CASE("io: remove_stale_temporaries removes the temporaries of dead writers 
 }
 
 TEST_CASE("io: writer refuses a missing or non-directory parent") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string missing_dir = (dir.path / "no_such_dir").string();
     std::string msg = io_error([&] { RunWriter w(missing_dir + "/run.h5", "moe-test"); });
     CHECK(contains(msg, missing_dir));
@@ -308,7 +291,7 @@ TEST_CASE("io: writer refuses a missing or non-directory parent") {
 }
 
 TEST_CASE("io: writer is closed after commit; bad row widths and shapes are errors") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     RunWriter w(out, "moe-test");
     const float a[2] = {1, 2}, b[3] = {1, 2, 3};
@@ -355,7 +338,7 @@ struct CheckOff {
 };
 
 TEST_CASE("io: reader rejects missing, non-HDF5, truncated and foreign files") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string missing = dir.file("missing.h5");
     std::string msg = io_error([&] { RunReader r(missing); });
     CHECK(contains(msg, missing));
@@ -462,7 +445,7 @@ TEST_CASE("io: reader rejects missing, non-HDF5, truncated and foreign files") {
 }
 
 TEST_CASE("io: two readers of one file at once") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     auto store = small_store<float>(2);
     write_reference_run(out, store);
@@ -472,7 +455,7 @@ TEST_CASE("io: two readers of one file at once") {
 }
 
 TEST_CASE("io: load_params reports every shape mismatch and missing tensor at once") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     auto store = small_store<float>(5);
     write_reference_run(out, store);
@@ -503,7 +486,7 @@ TEST_CASE("io: load_params reports every shape mismatch and missing tensor at on
 }
 
 TEST_CASE("io: double parameter stores are written as float32 and loaded back") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     auto store = small_store<double>(11);
     {
@@ -525,7 +508,7 @@ TEST_CASE("io: double parameter stores are written as float32 and loaded back") 
 }
 
 TEST_CASE("io: no HDF5 identifiers stay open after writers and readers are gone") {
-    TempDir dir;
+    TempDir dir("io");
     const std::string out = dir.file("run.h5");
     auto store = small_store<float>(2);
     write_reference_run(out, store);

@@ -145,4 +145,6 @@ std::string blas_description() {
     return "OpenBLAS (" + std::string(kind) + ", " + core + "; " + cfg + "), " + std::to_string(blas_threads()) + " threads";
 }
 
+std::string blas_core_name() { return openblas_get_corename(); }
+
 } // namespace moe::blas

@@ -1,7 +1,6 @@
 // data source: HDF5 files with a features dataset (n,d), (n,H,W) or (n,C,H,W) of any numeric type
 // (read as float), a 1-D integer labels dataset (n) and an optional 1-D integer task dataset (n).
-#include <hdf5.h>
-
+// The HDF5 handles are the library's one RAII layer, moe/io/h5.hpp.
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
@@ -9,32 +8,17 @@
 #include <string>
 #include <vector>
 
+#include "internal.hpp"
 #include "moe/core/error.hpp"
 #include "moe/data/dataset.hpp"
+#include "moe/io/h5.hpp"
 
 namespace moe::data {
 
+namespace h5 = moe::io::h5;
+using namespace detail;
+
 namespace {
-
-[[noreturn]] void fail_io(const std::string & msg) { throw Error(ErrorCode::io, msg); }
-
-// Owns one hid_t and closes it with the matching H5?close.
-class H5Handle {
-  public:
-    using Closer = herr_t (*)(hid_t);
-    H5Handle(hid_t id, Closer close) : id_(id), close_(close) {}
-    ~H5Handle() {
-        if (id_ >= 0) close_(id_);
-    }
-    H5Handle(const H5Handle &) = delete;
-    H5Handle & operator=(const H5Handle &) = delete;
-    hid_t get() const { return id_; }
-    bool ok() const { return id_ >= 0; }
-
-  private:
-    hid_t id_;
-    Closer close_;
-};
 
 struct H5Array {
     std::vector<hsize_t> dims;
@@ -43,9 +27,9 @@ struct H5Array {
 
 // Opens dataset `name` and reports its shape and type class.
 H5Array describe(hid_t ds, const std::string & file, const std::string & name) {
-    H5Handle space(H5Dget_space(ds), H5Sclose);
-    H5Handle type(H5Dget_type(ds), H5Tclose);
-    if (!space.ok() || !type.ok()) fail_io(file + ": cannot read the shape of dataset '" + name + "'");
+    h5::Space space(H5Dget_space(ds));
+    h5::Type type(H5Dget_type(ds));
+    if (!space.valid() || !type.valid()) fail_io(file + ": cannot read the shape of dataset '" + name + "'");
     const int rank = H5Sget_simple_extent_ndims(space.get());
     if (rank < 0) fail_io(file + ": cannot read the shape of dataset '" + name + "'");
     H5Array a;
@@ -64,8 +48,8 @@ std::string shape_str(const std::vector<hsize_t> & dims) {
 // Reads a 1-D (or (n,1)) integer dataset of length n into out, checking values are in [0, 2^31).
 void read_ids(hid_t file, const std::string & path, const std::string & name, int64_t n, std::vector<int32_t> & out,
               const char * what, int64_t most) {
-    H5Handle ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
-    if (!ds.ok()) fail_io(path + ": no dataset '" + name + "' (" + what + ")");
+    h5::Dataset ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT));
+    if (!ds.valid()) fail_io(path + ": no dataset '" + name + "' (" + what + ")");
     const H5Array a = describe(ds.get(), path, name);
     const bool shape_ok = (a.dims.size() == 1 || (a.dims.size() == 2 && a.dims[1] == 1)) && a.dims[0] == hsize_t(n);
     if (!shape_ok) {
@@ -92,20 +76,20 @@ void read_ids(hid_t file, const std::string & path, const std::string & name, in
 
 Dataset load_hdf5(const std::string & path, const std::string & features, const std::string & labels,
                   const std::string & task) {
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    h5::quiet_hdf5();
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, expected an HDF5 file");
     if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
         fail_io(path + ": not a regular file (a FIFO, device or socket), expected an HDF5 file");
     if (!std::filesystem::is_regular_file(path, ec)) fail_io(path + ": HDF5 file not found");
     if (H5Fis_hdf5(path.c_str()) <= 0) fail_io(path + ": not an HDF5 file (or a corrupt/truncated one)");
-    H5Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-    if (!file.ok()) fail_io(path + ": cannot open as an HDF5 file (corrupt or truncated)");
+    h5::File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+    if (!file.valid()) fail_io(path + ": cannot open as an HDF5 file (corrupt or truncated)");
 
     Dataset out;
     {
-        H5Handle ds(H5Dopen2(file.get(), features.c_str(), H5P_DEFAULT), H5Dclose);
-        if (!ds.ok()) fail_io(path + ": no dataset '" + features + "' (features)");
+        h5::Dataset ds(H5Dopen2(file.get(), features.c_str(), H5P_DEFAULT));
+        if (!ds.valid()) fail_io(path + ": no dataset '" + features + "' (features)");
         const H5Array a = describe(ds.get(), path, features);
         if (a.cls != H5T_INTEGER && a.cls != H5T_FLOAT) {
             fail_io(path + ": dataset '" + features + "' (features) is not numeric");

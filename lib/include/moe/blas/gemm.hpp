@@ -4,7 +4,7 @@
 //   beta = 0 overwrites (forward outputs, scratch); beta = 1 accumulates (all gradients).
 // float goes to cblas_sgemm, double to cblas_dgemm (the gradient checker runs in double).
 //
-// Thread policy (issue 6): OpenBLAS always runs single-threaded; moe-lab's own pool
+// Thread policy: OpenBLAS always runs single-threaded; moe-lab's own pool
 // (moe/core/parallel.hpp) splits every product of at least 2^18 multiply-adds into row (or
 // column) blocks of C, one single-threaded OpenBLAS call per thread, and the elementwise kernels
 // split their rows over the same threads. One set of threads, so nothing oversubscribes and no
@@ -41,5 +41,8 @@ int blas_threads();
 // OpenBLAS's own threads — the machine's peak as OpenBLAS alone reaches it.
 double sgemm_gflops(int n, int repeats, bool openblas_threads);
 std::string blas_description(); // e.g. "OpenBLAS 0.3.21 (pthreads, Haswell), 2 threads"
+// The kernel set OpenBLAS chose for this CPU, e.g. "Haswell", or its generic "Prescott" fallback
+// (openblas_get_corename); for callers outside lib/src/blas, which alone includes <cblas.h>.
+std::string blas_core_name();
 
 } // namespace moe::blas
