@@ -28,11 +28,15 @@ new_set() {
     case "$1" in
     mole_dynmole) printf '%s\n' --set loss.lbl_pool=site ;;
     cl_class_*) printf '%s\n' --set 'stream.class_split.order=[0,7,5,3,4,1,9,6,8,2]' ;;
+    cl_domain_vit_*) printf '%s\n' --set 'expand.sites=["blocks.*.mlp.fc1"]' --set 'expand.expandable=["blocks.2.mlp.fc1","blocks.3.mlp.fc1"]' ;;
     esac
 }
+#  - SEMA's adapters on the ViT sit at the block sites beside each MLP (experiments/cl/domain_vit.json);
+#    the placement at the blocks' fc1 Linear is the old one.
 old_set() {
     case "$1" in
     mole_dynmole) printf '%s\n' --set loss.lbl_pool=site ;;
+    cl_domain_vit_*) printf '%s\n' --set 'expand.sites=["blocks.*.mlp.fc1"]' --set 'expand.expandable=["blocks.2.mlp.fc1","blocks.3.mlp.fc1"]' ;;
     esac
 }
 

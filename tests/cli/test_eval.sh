@@ -22,6 +22,21 @@ done
 expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --k 2 -q --threads 1
 expect_out "| layers.0 | 4 | .* | 2.00 |"
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --uniform --oracle
+# a router whose k grows during training (random_fixed: k_start 1 -> k 2 over 10 steps) is
+# evaluated with the k its training reached, by moe-eval and by the trainer's own evaluations
+expect_rc 0 "$MOE_BIN/moe-train" "$SPEC" -o "$TMP/rf.h5" -q --threads 1 --set routing.router=random_fixed \
+    --set routing.k=2 --set routing.k_start=1 --set routing.k_grow_steps=10 --set train.max_steps=20
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/rf.h5" -q --threads 1
+expect_out "| layers.0 | 4 | .* | 2.00 |"
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/rf.h5" --k 2 -o "$TMP/rf_k2.h5" -q --threads 1
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/rf.h5" -o "$TMP/rf_k.h5" -q --threads 1
+"$PYTHON" - "$TMP/rf.h5" "$TMP/rf_k.h5" "$TMP/rf_k2.h5" <<'PY' || fail "random_fixed: evaluation at the trained k"
+import sys, h5py
+run, plain, k2 = (h5py.File(p, "r") for p in sys.argv[1:])
+assert plain["eval/sites/layers.0"].attrs["active"] == 2.0
+assert plain["eval"].attrs["loss"] == k2["eval"].attrs["loss"]          # the same routing as --k 2
+assert abs(run["metrics/eval/test/loss"][-1] - plain["eval"].attrs["loss"]) < 1e-9
+PY
 # overrides that would not change the routing they name are refused (exit 2, the option named)
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --k 5
 expect_out "error: --k 5: the run's sites have 4 experts"

@@ -15,6 +15,26 @@ expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/sema.h5" --threads 1
 expect_out "task 4/4 permute"
 expect_out "done: A_N"
 [ ! -e "$TMP/sema.h5.ckpt" ] || fail "checkpoint left behind after a finished stream"
+# the console's first-pass z of a site is the mean score over the whole first detection pass
+"$PYTHON" - "$TMP/sema.h5" "$TMP/out" <<'PY' || fail "console first-pass z"
+import re, sys, h5py, numpy as np
+f = h5py.File(sys.argv[1], "r")
+det = f["stream/detections"][:]          # task, pass, batch, site, adapters, score, expanded
+sites = f["stream/sites"].asstr()[()].split(",")
+checked = 0
+for line in open(sys.argv[2]):
+    m = re.match(r"task (\d+)/\d+ .*\| z: (.*?) \| adapters", line)
+    if not m or m.group(2) == "-":
+        continue
+    t = int(m.group(1)) - 1
+    for part in m.group(2).split(", "):
+        name, z = part.rsplit(" ", 1)
+        rows = det[(det[:, 0] == t) & (det[:, 1] == 0) & (det[:, 3] == sites.index(name))]
+        assert len(rows) > 0, (t, name)
+        assert abs(float(z) - rows[:, 5].mean()) < 0.006, (t, name, z, rows[:, 5].mean())
+        checked += 1
+assert checked >= 3, checked
+PY
 "$PYTHON" - "$TMP/sema.h5" <<'PY' || fail "sema run file"
 import sys, h5py, numpy as np
 f = h5py.File(sys.argv[1], "r")

@@ -147,7 +147,8 @@ TEST_CASE("gradcheck: MoE site variants (adapter kinds, dropout, jitter, ranks, 
     check_all(cases);
 }
 
-// Two sites whose load-balancing loss is pooled (HF Mixtral / Switch): value and gradient.
+// Two sites whose load-balancing loss (HF Mixtral / Switch) or DynMoLE router loss (MoE-PEFT)
+// is pooled over both: value and gradient.
 static GradCase case_pooled(const std::string & conv) {
     struct S {
         ParamStore<double> st;
@@ -160,7 +161,13 @@ static GradCase case_pooled(const std::string & conv) {
     auto s = std::make_shared<S>();
     adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
     routing::RouterConfig rc; rc.k = 2; rc.init_std = 0.8;
-    s->bc.lbl = conv; s->bc.lbl_coef = 0.5; s->bc.lbl_pool = "layers";
+    if (conv == "dynmole") {
+        rc.kind = "dynmole";
+        s->bc.dynmole_beta = 0.3; s->bc.dynmole_alpha = 0.2; // strong enough to see in the check
+    } else {
+        s->bc.lbl = conv; s->bc.lbl_coef = 0.5;
+    }
+    s->bc.lbl_pool = "layers";
     auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
     auto all = [](const std::string &) { return true; };
     s->l0.declare(s->st, "a", 5, 4, true, frozen); s->s0.declare(s->st, "a", 5, 4, ac, rc, s->bc, all);
@@ -188,9 +195,10 @@ static GradCase case_pooled(const std::string & conv) {
         s->s0.set_context({nullptr, 6, 0, 1}); s->s1.set_context({nullptr, 9, 0, 2});
         s->l0.forward(s->o0.data(), s->x0.data(), 6, true);
         s->l1.forward(s->o1.data(), s->x1.data(), 9, true);
-        const double v = pool_over<double>({&s->s0, &s->s1}, routing::kLbl, false, s->pool);
+        const bool dyn = s->bc.lbl == "none";
+        const double v = pool_over<double>({&s->s0, &s->s1}, dyn ? routing::kDynmoleLoss : routing::kLbl, false, s->pool);
         return dot(s->o0.data(), s->G0.data(), s->o0.size()) + dot(s->o1.data(), s->G1.data(), s->o1.size()) +
-               s->bc.lbl_coef * v + s->s0.aux_loss() + s->s1.aux_loss();
+               (dyn ? 1.0 : s->bc.lbl_coef) * v + s->s0.aux_loss() + s->s1.aux_loss();
     };
     c.backward = [s] {
         s->l0.backward(s->d0.data(), s->G0.data(), s->x0.data(), 6);
@@ -199,10 +207,11 @@ static GradCase case_pooled(const std::string & conv) {
     return c;
 }
 
-TEST_CASE("gradcheck: load balancing pooled over two sites") {
+TEST_CASE("gradcheck: losses pooled over two sites (load balancing, DynMoLE's router loss)") {
     vector<GradCase> cases;
     cases.push_back(case_pooled("mixtral"));
     cases.push_back(case_pooled("switch"));
+    cases.push_back(case_pooled("dynmole"));
     check_all(cases);
 }
 

@@ -135,7 +135,67 @@ GradCase case_rd_phase() {
     return c;
 }
 
+// SEMA's placement on a ViT: an expandable mixture at the block site of a pre-LN transformer
+// block (input the residual stream after attention, output added to the block's output),
+// through the whole block: x1 = x + attn(ln1(x)); out = x1 + mlp(ln2(x1)) + mixture(x1).
+GradCase case_block_site(const std::string & adapter) {
+    struct S {
+        ParamStore<double> st;
+        nn::TransformerBlock<double> blk;
+        sites::SemaSite<double> site;
+        vector<double> x, dx, out, G;
+        int B = 2, Tn = 3, D = 4;
+    };
+    auto s = std::make_shared<S>();
+    sites::SemaSiteConfig cfg;
+    cfg.adapter = adapter;
+    cfg.rank = 3;
+    cfg.rd_dim = 2;
+    cfg.lora_alpha = 4.5;
+    auto all = [](const std::string &) { return true; };
+    s->blk.declare(s->st, "blocks.0", s->D, 2, 6, false, all);
+    const auto at = s->blk.block_site();
+    s->site.declare(s->st, at.name, at.C, at.OC, cfg, 2, true, true);
+    s->st.allocate(9);
+    s->blk.bind(s->st);
+    s->site.bind(s->st);
+    s->blk.plan(s->B, s->Tn);
+    s->site.plan(s->B * s->Tn, s->Tn);
+    s->site.set_adapters(2);
+    s->site.set_training({true, true}, {true, true});
+    *at.hook = &s->site;
+    GradCase c;
+    c.name = "sema_block_site_" + adapter;
+    c.keep = s;
+    for (int id = 0; id < s->st.size(); ++id) {
+        const auto & pi = s->st.info(id);
+        if (!pi.trainable || pi.name.find(".rd") != std::string::npos) continue;
+        auto r = random_vec(pi.size, 600 + id, 0.6);
+        std::copy(r.begin(), r.end(), s->st.value(id));
+        c.tensors.push_back({pi.name, s->st.value(id), s->st.grad(id), pi.size});
+    }
+    const size_t n = (size_t)s->B * s->Tn * s->D;
+    s->x = random_vec(n, 601, 1.2);
+    s->dx.resize(n);
+    s->out.resize(n);
+    s->G = random_vec(n, 602);
+    c.tensors.push_back({"x", s->x.data(), s->dx.data(), n});
+    c.loss = [s] {
+        s->blk.forward(s->out.data(), s->x.data(), s->B, true);
+        return dot(s->out.data(), s->G.data(), s->out.size());
+    };
+    c.backward = [s] { s->blk.backward(s->dx.data(), s->G.data(), s->x.data(), s->B); };
+    return c;
+}
+
 } // namespace
+
+TEST_CASE("gradcheck: SEMA at a transformer block's block site (the residual stream beside the MLP)") {
+    vector<GradCase> cases;
+    cases.push_back(case_block_site("bottleneck"));
+    cases.push_back(case_block_site("lora"));
+    check_all(cases);
+}
 
 TEST_CASE("gradcheck: SEMA descriptor, expandable mixture and descriptor phase") {
     vector<GradCase> cases;

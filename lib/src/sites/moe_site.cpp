@@ -143,6 +143,16 @@ void MoeSite<T>::route(const T * inp, int N, bool train) {
     routing::RouteContext c;
     c.N = N; c.E = E_; c.P = P_; c.step = step_; c.train = train; c.eval_k = ov_.k;
     K_ = router_->route(idx_.data(), gate_.data(), counts_.data(), probs_.data(), c);
+    // removed experts get no slot even where a router takes every expert (soft, dynmole's
+    // broadcast, expert_choice's own picks): no load, no work, no place among the experts used
+    if (!ov_.disabled.empty())
+        for (size_t i = 0; i < (size_t)N * K_; ++i) {
+            const int e = idx_[i];
+            if (e < 0 || e >= E_ || std::find(ov_.disabled.begin(), ov_.disabled.end(), e) == ov_.disabled.end()) continue;
+            counts_[e] -= 1;
+            idx_[i] = -1;
+            gate_[i] = T(0);
+        }
 }
 
 template <typename T>
