@@ -4,6 +4,7 @@
 
 #include "../common/cli_common.hpp"
 #include "moe/spec/spec.hpp"
+#include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
 
 int main(int argc, char ** argv) {
@@ -15,10 +16,14 @@ int main(int argc, char ** argv) {
                  "130 interrupted (checkpoint written)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false, spec_reference = false, resume = false;
+    bool print_spec = false, spec_reference = false, resume = false, markdown = false;
+    std::string list;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON)");
     app.add_flag("--spec-reference", spec_reference, "print every spec key with its type, default and meaning (Markdown) and exit");
+    app.add_option("--list", list, "print the registered parts of a kind, one name a line, and exit: routers, experts, losses, models")
+        ->check(CLI::IsMember(moe::train::part_kinds()));
+    app.add_flag("--markdown", markdown, "with --list: a Markdown table (docs/methods/README.md)");
     auto * out_opt = app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
     app.add_option("--set", overrides, "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
         ->take_all();
@@ -37,6 +42,12 @@ int main(int argc, char ** argv) {
         for (const auto & f : moe::spec::spec_reference())
             std::printf("| `%s` | %s | %s | %s |\n", f.path.c_str(), f.type.c_str(),
                         f.default_value.empty() ? "" : ("`" + f.default_value + "`").c_str(), f.doc.c_str());
+        return 0;
+    }
+    if (!list.empty()) {
+        if (markdown) std::printf("%s", moe::train::parts_table(list).c_str());
+        else
+            for (const auto & n : moe::train::part_names(list)) std::printf("%s\n", n.c_str());
         return 0;
     }
     if (spec_path.empty()) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench_torch.py: the standard workloads of ../shared/BENCHMARKS.md in PyTorch (eager, CPU).
+"""bench_torch.py: the standard workloads of experiments/bench/README.md in PyTorch (eager, CPU).
 
 The PyTorch twin of `moe-bench` (experiments/bench/bench.cpp): the same models (mlp-mole,
 vit-mole, mlp-mole-wide), the same batch, E, r, k, float32, and the same training step:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # compare.sh: moe-lab (build/moe-bench) against PyTorch (bench_torch.py) on the standard workloads
-# of ../shared/BENCHMARKS.md, one after the other in one go, with the same thread count; prints
+# of experiments/bench/README.md, one after the other in one go, with the same thread count; prints
 # both engines' own tables and then the comparison:
 #   | workload | moe-lab samples/s | PyTorch samples/s | moe-lab / PyTorch | moe-lab % of GEMM peak |
 # Without python3-torch the PyTorch column says "skipped" and the script still exits 0.

@@ -7,9 +7,10 @@ expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mlp.json" -o "$TM
 expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole.h5" --set base="$TMP/base.h5"
 expect_out "loaded 4 base tensors"
 expect_out "eval epoch 2 test"
-for r in soft switch topp dynmole expert_choice null_experts sigmoid_bias random_fixed task; do
+for r in $("$MOE_BIN/moe-train" --list routers); do # every router of the registry
     extra=()
     [ $r = null_experts ] && extra=(--set routing.null_experts=2 --set loss.null_coef=0.01)
+    [ $r = none ] && extra=(--set adapters.experts=1)
     expect_rc 0 "$MOE_BIN/moe-train" "$MOE_SRC/tests/fixtures/tiny_mole.json" -o "$TMP/mole_$r.h5" -q \
         --set base="$TMP/base.h5" --set routing.router=$r --set train.epochs=1 "${extra[@]}"
 done

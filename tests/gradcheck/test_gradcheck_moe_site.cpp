@@ -8,9 +8,11 @@
 
 #include "gradcheck/gradcheck.hpp"
 #include "moe/nn/modules.hpp"
+#include "moe/adapters/registry.hpp"
 #include "moe/sites/moe_site.hpp"
 #include "moe/sites/poly_site.hpp"
 #include "moe/train/network.hpp"
+#include "unit/coverage.hpp"
 
 using namespace moe;
 using namespace moe::test;
@@ -117,11 +119,41 @@ routing::BalanceConfig losses_for(const routing::RouterEntry & r) {
 
 } // namespace
 
-// Every router of the registry, so a router added to the table is checked without an edit here.
+namespace moe::test {
+// Every router of the registry and every expert kind, so a part added to a table is checked
+// without an edit here; the losses are those the router cases carry, and the pooled ones below.
+std::vector<std::string> gradchecked_routers() { return routing::router_names(); }
+std::vector<std::string> gradchecked_experts() { return adapters::expert_kind_names(); }
+std::vector<std::string> gradchecked_losses() {
+    std::vector<std::string> out = {"lbl", "dynmole_loss"}; // pooled over two sites (case_pooled)
+    for (const auto & r : routing::routers()) {
+        routing::RouterConfig rc;
+        rc.kind = r.name;
+        if (r.example) r.example(rc);
+        for (const auto & l : routing::make_site_losses<double>(losses_for(r), rc))
+            out.push_back(routing::kLossNames[l->kind]);
+    }
+    return out;
+}
+} // namespace moe::test
+
 TEST_CASE("gradcheck: a MoE site for every registered router (selection fixed)") {
     vector<GradCase> cases;
-    for (const auto & r : routing::routers()) cases.push_back(case_site(r.name, "lora", losses_for(r)));
+    for (const auto & name : moe::test::gradchecked_routers()) cases.push_back(case_site(name, "lora", losses_for(routing::router_entry(name))));
     CHECK(cases.size() == routing::routers().size());
+    check_all(cases);
+}
+
+TEST_CASE("gradcheck: a MoE site for every registered expert kind") {
+    vector<GradCase> cases;
+    routing::BalanceConfig mixtral;
+    mixtral.lbl = "mixtral";
+    mixtral.lbl_coef = 0.3;
+    mixtral.lbl_pool = "site";
+    for (const auto & kind : moe::test::gradchecked_experts()) {
+        cases.push_back(case_site("topk", kind, mixtral));
+        cases.push_back(case_site("none", kind, {}));
+    }
     check_all(cases);
 }
 
@@ -135,7 +167,6 @@ TEST_CASE("gradcheck: MoE site variants (adapter kinds, dropout, jitter, ranks, 
     auto norenorm = [](routing::RouterConfig & c) { c.renormalize = false; };
     auto mhr = [](routing::RouterConfig & c) { c.n_splits = 3; };
     vector<GradCase> cases;
-    cases.push_back(case_site("none", "bottleneck", none));
     cases.push_back(case_site("topk", "lora", megatron, norenorm));
     cases.push_back(case_site("topk", "bottleneck", mixtral, jitter));
     cases.push_back(case_site("topk", "lora", none, nullptr, 0.3));

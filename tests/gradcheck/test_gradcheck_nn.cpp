@@ -6,6 +6,7 @@
 
 #include "gradcheck/gradcheck.hpp"
 #include "moe/models/registry.hpp"
+#include "unit/coverage.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/nn/modules.hpp"
 
@@ -211,6 +212,10 @@ GradCase case_transformer_block() {
     return c;
 }
 
+// The families whose whole model is checked (case_model builds each): every registered one, or
+// the completeness test fails.
+const std::vector<std::string> kModelCases = {"mlp", "vit"};
+
 GradCase case_model(const std::string & kind) {
     struct S { ParamStore<double> st; std::unique_ptr<models::Model<double>> m; vector<double> x, G; int B = 3; };
     auto s = std::make_shared<S>();
@@ -241,6 +246,10 @@ GradCase case_model(const std::string & kind) {
 
 } // namespace
 
+namespace moe::test {
+std::vector<std::string> gradchecked_models() { return kModelCases; }
+} // namespace moe::test
+
 // The gradient-check list: every differentiable kernel, module and model of nn/ and models/.
 TEST_CASE("gradcheck: every nn kernel, module and base model") {
     vector<GradCase> cases;
@@ -259,8 +268,7 @@ TEST_CASE("gradcheck: every nn kernel, module and base model") {
     cases.push_back(case_mlp_block(nn::Activation::gelu));
     cases.push_back(case_mlp_block(nn::Activation::relu));
     cases.push_back(case_transformer_block());
-    cases.push_back(case_model("mlp"));
-    cases.push_back(case_model("vit"));
+    for (const auto & name : moe::test::gradchecked_models()) cases.push_back(case_model(name));
     check_all(cases);
 }
 

@@ -1,6 +1,6 @@
-// Known-answer tests of the routing kernels: every value of ../shared/reference/golden_routing.txt
-// (produced by golden_routing.py from the LOGITS below: T=4 tokens, E=4 experts, k=2), plus small
-// hand-computed cases for the semantics the golden script does not pin down.
+// Known-answer tests of the routing kernels: every value tests/tools/golden_routing.py prints
+// (the reference implementations' formulas in plain Python, from the LOGITS below: T=4 tokens,
+// E=4 experts, k=2), plus small hand-computed cases for what the golden script does not pin down.
 // The golden values are printed rounded to 6 decimals (8 for the DynMoLE loss), so they are
 // compared with an absolute tolerance of half a unit in the last printed place.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// SEMA's detection statistics and expansion rule (../shared/reference/sema.md §1.4-1.5), and the
+// SEMA's detection statistics and expansion rule (docs/methods/sema.md: descriptor statistics, expansion rule), and the
 // continual-learning metrics of an accuracy matrix.
 #include <doctest/doctest.h>
 

@@ -1,4 +1,4 @@
-// What a training step costs (issue 6). "Nothing allocates inside a training step": after two
+// What a training step costs. "Nothing allocates inside a training step": after two
 // warm-up steps, a step of forward, loss, backward and AdamW update makes no call to operator new,
 // at 1 and 2 threads (the replacement operator new below counts every allocation of the test
 // binary). And the FLOP count moe-bench reports is every matrix product of the step, no more and

@@ -1,6 +1,6 @@
 // moe/adapters/adapters.hpp — LoRA and bottleneck adapter kernels, and sparse dispatch.
 //
-// LoRA (PEFT, ../shared/reference/routing.md §1):  out += s * B (A dropout(x)),
+// LoRA (PEFT, huggingface/peft@5d602fd src/peft/tuners/lora/layer.py; docs/methods/lora.md):  out += s * B (A dropout(x)),
 //   A (R,C), B (OC,R), s = alpha/R (or alpha/sqrt(R) for rsLoRA). Experts are stacked per site:
 //   A (E,R,C), B (E,OC,R).
 // Bottleneck adapter (SEMA / AdaptMLP): out += up(ReLU(down(x))), down (R,C)+(R), up (OC,R)+(OC).
@@ -102,8 +102,8 @@ void scatter_add_rows_backward(T * dyg, T * dgate, const T * dout, const T * yg,
 template <typename T>
 void gather_rows_backward(T * dinp, const T * dxg, const int32_t * perm, int begin, int end, int K, int C);
 
-// The token-major form of the scatter-add, for all experts at once (issue 6: the tokens split
-// over the threads without two threads adding into one row).
+// The token-major form of the scatter-add, for all experts at once (the tokens split over
+// the threads without two threads adding into one row).
 // pos (N*K) = the inverse of perm: pos[perm[i]] = i, -1 for unrouted (token, slot) pairs.
 void dispatch_positions(int32_t * pos, const int32_t * perm, int routed, int N, int K);
 // out[n] += sum_{j = 0..K-1, pos[n*K+j] >= 0} gate[n*K+j] * yg[pos[n*K+j]]   (null gate = 1)

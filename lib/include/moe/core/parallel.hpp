@@ -1,4 +1,4 @@
-// moe/core/parallel.hpp — the library's one thread pool (issue 6).
+// moe/core/parallel.hpp — the library's one thread pool.
 //
 // T threads in all: the calling thread and T - 1 workers, started by set_threads (blas_init
 // calls it with the run's thread count). OpenBLAS itself always runs single-threaded; large

@@ -1,5 +1,5 @@
 // moe/nn/fast_math.hpp — branch-free float exp and erf that gcc vectorises, and a dot product
-// whose summation order is fixed (issue 6).
+// whose summation order is fixed.
 //
 // std::erf / std::exp are scalar libm calls: in the exact-erf GELU they were ~40% of an
 // mlp-mole step. These inline versions are straight-line fma/select code, so a loop over them

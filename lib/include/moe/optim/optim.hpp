@@ -53,7 +53,7 @@ class Optimizer {
     Optimizer(const OptimConfig & cfg, ParamStore<T> & store, const std::vector<GroupConfig> & groups);
     // One update with lr = group peak * lr_factor. Gradients must be fully accumulated.
     // zero_grads: also set every trainable gradient to 0 (what ParamStore::zero_grad does), in
-    // the same pass for AdamW, which saves a pass over the gradient block (issue 6).
+    // the same pass for AdamW, which saves a pass over the gradient block.
     void step(double lr_factor, bool zero_grads = false);
     int64_t steps() const { return t_; }
     void set_steps(int64_t t) { t_ = t; }

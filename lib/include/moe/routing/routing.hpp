@@ -1,4 +1,4 @@
-// moe/routing/routing.hpp — router kernels and balancing losses (../shared/reference/routing.md).
+// moe/routing/routing.hpp — router kernels and balancing losses (formulas and sources: docs/methods/).
 //
 // A router splits SELECTION (indices, no gradient) from GATING (differentiable given the
 // selection), so every gate is gradient-checked with the selection held fixed.
