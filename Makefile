@@ -10,7 +10,7 @@ DEB_PKGS = cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas
 FUZZ_PKGS = clang libclang-rt-14-dev
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps configure build test run clean help plots bench test-asan bench-compare fuzz-deps fuzz
+.PHONY: all deps configure build test run clean help plots bench test-asan bench-compare fuzz-deps fuzz format
 
 all: build
 
@@ -48,7 +48,7 @@ run: build
 
 # the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 test-asan: deps
-	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_SANITIZE=ON
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
@@ -78,6 +78,10 @@ bench: build
 # moe-lab vs PyTorch on the same workloads (experiments/bench/bench_torch.py; skipped without python3-torch)
 bench-compare: build
 	BUILD=$(BUILD) experiments/bench/compare.sh
+
+# clang-format (.clang-format) over every C++ file
+format:
+	find lib apps tests experiments -name '*.cpp' -o -name '*.hpp' | xargs clang-format -i
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -47,7 +47,9 @@ void select_blas_kernels(int argc, char ** argv) {
 }
 
 void add_common_options(CLI::App & app, CommonArgs & args) {
-    app.add_option("--threads", args.threads, "threads of the run: one pool for the matrix products and the kernels (default: exp.threads of the spec, 0 = all cores)")
+    app.add_option("--threads", args.threads,
+                   "threads of the run: one pool for the matrix products and the kernels (default: exp.threads of the "
+                   "spec, 0 = all cores)")
         ->check(CLI::Range(0, 1024));
     app.add_flag("-q,--quiet", args.quiet, "print only errors and the final result");
     app.add_flag("-v,--verbose", args.verbose, "print debug messages");
@@ -56,7 +58,8 @@ void add_common_options(CLI::App & app, CommonArgs & args) {
 void install_logger(const CommonArgs & args) {
     const bool quiet = args.quiet, verbose = args.verbose;
     if (const char * was = std::getenv("MOE_BLAS_REEXEC"); was && !quiet)
-        std::fprintf(stderr, "blas: OpenBLAS chose its generic '%s' kernels for this CPU; using OPENBLAS_CORETYPE=%s "
+        std::fprintf(stderr,
+                     "blas: OpenBLAS chose its generic '%s' kernels for this CPU; using OPENBLAS_CORETYPE=%s "
                      "(set OPENBLAS_CORETYPE or MOE_BLAS_AUTO=0 to choose yourself)\n",
                      was, std::getenv("OPENBLAS_CORETYPE"));
     set_log_callback([quiet, verbose](LogLevel lvl, std::string_view msg) {
@@ -81,9 +84,10 @@ int run_guarded(const std::function<int()> & fn) {
         for (const auto & h : e.hints()) std::fprintf(stderr, "hint: %s\n", h.c_str());
         return static_cast<int>(e.code());
     } catch (const std::bad_alloc &) { // the spec asks for more than the machine has
-        std::fprintf(stderr, "error: out of memory: the run needs more memory than this machine has\n"
-                             "hint: smaller model widths (model.*), adapters.experts or adapters.rank, train.batch_size or "
-                             "eval.batch_size, or less data (data.train_limit)\n");
+        std::fprintf(stderr,
+                     "error: out of memory: the run needs more memory than this machine has\n"
+                     "hint: smaller model widths (model.*), adapters.experts or adapters.rank, train.batch_size or "
+                     "eval.batch_size, or less data (data.train_limit)\n");
         return 2;
     } catch (const std::exception & e) {
         std::fprintf(stderr, "error: internal error: %s\n", e.what());
@@ -148,7 +152,10 @@ ConsoleObserver::ConsoleObserver(const std::string & mode, bool quiet) : quiet_(
 }
 
 void ConsoleObserver::clear_bar() {
-    if (bar_shown_) { std::fputs("\r\033[K", stdout); bar_shown_ = false; }
+    if (bar_shown_) {
+        std::fputs("\r\033[K", stdout);
+        bar_shown_ = false;
+    }
 }
 
 void ConsoleObserver::on_start(const train::StartInfo & s) {
@@ -157,8 +164,7 @@ void ConsoleObserver::on_start(const train::StartInfo & s) {
                s.n_classes, s.n_train, s.n_val, s.n_test, s.task_names.size());
     fmt::print("moe-train: {} trainable + {} frozen parameters; {} epochs x {} steps = {} steps\n", s.n_trainable,
                s.n_frozen, s.epochs, s.steps_per_epoch, s.total_steps);
-    if (s.resumed_step >= 0)
-        fmt::print("moe-train: resuming from {} after step {}\n", s.checkpoint, s.resumed_step);
+    if (s.resumed_step >= 0) fmt::print("moe-train: resuming from {} after step {}\n", s.checkpoint, s.resumed_step);
     std::fflush(stdout);
 }
 

@@ -12,7 +12,7 @@
 namespace moe::apps {
 
 struct CommonArgs {
-    int threads = -1;  // -1 = spec decides
+    int threads = -1; // -1 = spec decides
     bool quiet = false;
     bool verbose = false;
 };

@@ -2,8 +2,8 @@
 // `moe-eval summarize RUN.h5 ...` tabulates many runs.
 #include <charconv>
 #include <cstdio>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include <fmt/core.h>
@@ -30,7 +30,8 @@ static std::vector<int> parse_ints(const std::string & s) {
             usage("--disable '" + s + "': '" + t + "' is not an expert index (a comma-separated list of 0, 1, ...)");
         v.push_back(x);
     }
-    if (s.back() == ',') usage("--disable '" + s + "': a trailing comma (expected a comma-separated list of 0, 1, ...)");
+    if (s.back() == ',')
+        usage("--disable '" + s + "': a trailing comma (expected a comma-separated list of 0, 1, ...)");
     return v;
 }
 
@@ -38,9 +39,11 @@ static void print_report(const train::EvalReport & r) {
     fmt::print("run {} ({} split, {} samples): loss {:.4f} accuracy {:.4f}\n\n", r.run_path, r.split, r.overall.n,
                r.overall.loss, r.overall.accuracy);
     fmt::print("| task | samples | loss | accuracy |\n|---|---|---|---|\n");
-    for (const auto & t : r.overall.tasks) fmt::print("| {} | {} | {:.4f} | {:.4f} |\n", t.task, t.n, t.loss, t.accuracy);
+    for (const auto & t : r.overall.tasks)
+        fmt::print("| {} | {} | {:.4f} | {:.4f} |\n", t.task, t.n, t.loss, t.accuracy);
     if (r.sites.empty()) return;
-    fmt::print("\n| site | experts | load (share per expert) | entropy | experts/token | dropped | FLOPs vs dense | task-expert MI | NMI{} |\n",
+    fmt::print("\n| site | experts | load (share per expert) | entropy | experts/token | dropped | FLOPs vs dense | "
+               "task-expert MI | NMI{} |\n",
                r.ground_truth ? " (vs true routing)" : "");
     fmt::print("|---|---|---|---|---|---|---|---|---|\n");
     for (const auto & s : r.sites) {
@@ -77,10 +80,11 @@ static void print_report(const train::EvalReport & r) {
 
 int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
-    CLI::App app{"moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
-                 "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle] [--disable 0,3] [--ablate]\n"
-                 "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
-                 "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
+    CLI::App app{
+        "moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
+        "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle] [--disable 0,3] [--ablate]\n"
+        "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
+        "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
     std::string run, out, split = "test", disable, csv, by;
     std::vector<std::string> overrides, runs;
     int k = 0;
@@ -93,7 +97,8 @@ int main(int argc, char ** argv) {
     app.add_option("--k", k, "evaluate with another top-k (self-slimmable evaluation)")->check(CLI::PositiveNumber);
     app.add_flag("--uniform", uniform, "route every token to every expert with weight 1/E");
     app.add_flag("--oracle", oracle, "route every token to the expert of its task (task id mod E)");
-    auto * disable_opt = app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
+    auto * disable_opt =
+        app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
     app.add_flag("--ablate", ablate, "drop each (site, expert) in turn and report the accuracy change per task");
     apps::add_common_options(app, common);
     auto * sum = app.add_subcommand("summarize", "one row per run: spec values that differ and final metrics");
@@ -121,9 +126,7 @@ int main(int argc, char ** argv) {
             auto res = train::summarize_runs(runs, keys);
             fmt::print("{}", res.runs.markdown());
             if (!keys.empty()) fmt::print("\n{}", res.groups.markdown());
-            if (!csv.empty()) {
-                io::write_text_atomic(csv, keys.empty() ? res.runs.csv() : res.groups.csv());
-            }
+            if (!csv.empty()) { io::write_text_atomic(csv, keys.empty() ? res.runs.csv() : res.groups.csv()); }
             return 0;
         }
         if (run.empty()) usage("give a run file (see --help)");
@@ -131,7 +134,8 @@ int main(int argc, char ** argv) {
         {
             std::error_code ec;
             if (!out.empty() && (out == run || std::filesystem::equivalent(out, run, ec)))
-                usage("-o '" + out + "' is the run file itself; the analysis goes to a new file (the run is never modified)");
+                usage("-o '" + out +
+                      "' is the run file itself; the analysis goes to a new file (the run is never modified)");
         }
         if (uniform && oracle) usage("--uniform and --oracle: choose one routing override");
         train::EvalOptions opt;
@@ -139,7 +143,8 @@ int main(int argc, char ** argv) {
         opt.split = split;
         opt.k = k;
         opt.force = uniform ? "uniform" : oracle ? "oracle" : "";
-        if (disable_opt->count() > 0 && disable.empty()) usage("--disable: an empty list (expected 0, 1, ... separated by commas)");
+        if (disable_opt->count() > 0 && disable.empty())
+            usage("--disable: an empty list (expected 0, 1, ... separated by commas)");
         opt.disable = parse_ints(disable);
         opt.out = out;
         opt.ablate = ablate;

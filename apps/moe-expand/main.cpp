@@ -40,8 +40,8 @@ class Console : public moe::expand::StreamObserver {
     void on_phase(const moe::expand::PhaseInfo & p) override {
         if (quiet_ || (!verbose_ && p.epoch + 1 != p.epochs)) return;
         if (p.phase == "rd")
-            std::printf("  task %d %s phase epoch %d/%d: descriptor loss %.5f\n", p.task + 1, p.phase.c_str(), p.epoch + 1,
-                        p.epochs, p.loss);
+            std::printf("  task %d %s phase epoch %d/%d: descriptor loss %.5f\n", p.task + 1, p.phase.c_str(),
+                        p.epoch + 1, p.epochs, p.loss);
         else
             std::printf("  task %d %s phase epoch %d/%d: loss %.4f, train accuracy %s%%\n", p.task + 1, p.phase.c_str(),
                         p.epoch + 1, p.epochs, p.loss, fmt_pct(p.accuracy).c_str());
@@ -49,8 +49,8 @@ class Console : public moe::expand::StreamObserver {
     }
     void on_detection(const moe::expand::Detection & d) override {
         if (quiet_ || !(d.expanded || verbose_)) return;
-        std::printf("  task %d detection pass %d batch %d: %s score %.3f (%d adapter%s)%s\n", d.task + 1, d.pass, d.batch,
-                    sites_.at(d.site).c_str(), d.score, d.adapters, d.adapters == 1 ? "" : "s",
+        std::printf("  task %d detection pass %d batch %d: %s score %.3f (%d adapter%s)%s\n", d.task + 1, d.pass,
+                    d.batch, sites_.at(d.site).c_str(), d.score, d.adapters, d.adapters == 1 ? "" : "s",
                     d.expanded ? " -> expand" : "");
         std::fflush(stdout);
     }
@@ -65,8 +65,9 @@ class Console : public moe::expand::StreamObserver {
             }
         for (size_t s = 0; s < r.adapters.size(); ++s) ad += (s ? "," : "") + std::to_string(r.adapters[s]);
         for (const auto & e : r.expanded) exp += (exp.empty() ? "" : ", ") + e;
-        std::printf("task %d/%d %-14s | %s | z: %s | adapters %s | acc %s%% | A %s%% (task-aware %s%%) | +%lld params | %.1f s\n", r.task + 1,
-                    r.n_tasks, r.name.c_str(), exp.empty() ? "no expansion" : ("expanded " + exp).c_str(),
+        std::printf("task %d/%d %-14s | %s | z: %s | adapters %s | acc %s%% | A %s%% (task-aware %s%%) | +%lld params "
+                    "| %.1f s\n",
+                    r.task + 1, r.n_tasks, r.name.c_str(), exp.empty() ? "no expansion" : ("expanded " + exp).c_str(),
                     z.empty() ? "-" : z.c_str(), ad.empty() ? "-" : ad.c_str(), fmt_pct(r.row.back()).c_str(),
                     fmt_pct(r.A).c_str(), fmt_pct(r.A_task_aware).c_str(), (long long)r.params_inference, r.seconds);
         std::fflush(stdout);
@@ -105,7 +106,8 @@ int main(int argc, char ** argv) {
     app.add_option("--set", overrides, "override a spec key, e.g. --set expand.strategy=head_only")->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
     app.add_flag("--resume", resume, "continue the stream from OUT.ckpt (written after every task)");
-    app.add_option("--stop-after", stop_after, "stop after this many tasks, keeping the checkpoint (for resuming later)")
+    app.add_option("--stop-after", stop_after,
+                   "stop after this many tasks, keeping the checkpoint (for resuming later)")
         ->check(CLI::NonNegativeNumber);
     moe::apps::add_common_options(app, common);
     try {

@@ -9,23 +9,27 @@
 
 int main(int argc, char ** argv) {
     moe::apps::select_blas_kernels(argc, argv);
-    CLI::App app{"moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
-                 "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
-                 "Checkpoints go to OUT.ckpt (log.checkpoint_every steps, every epoch, on SIGINT/SIGTERM); --resume continues.\n"
-                 "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
-                 "130 interrupted (checkpoint written)."};
+    CLI::App app{
+        "moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
+        "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
+        "Checkpoints go to OUT.ckpt (log.checkpoint_every steps, every epoch, on SIGINT/SIGTERM); --resume continues.\n"
+        "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
+        "130 interrupted (checkpoint written)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
     bool print_spec = false, spec_reference = false, resume = false, markdown = false;
     std::string list;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON)");
-    app.add_flag("--spec-reference", spec_reference, "print every spec key with its type, default and meaning (Markdown) and exit");
-    app.add_option("--list", list, "print the registered parts of a kind, one name a line, and exit: routers, experts, losses, models")
+    app.add_flag("--spec-reference", spec_reference,
+                 "print every spec key with its type, default and meaning (Markdown) and exit");
+    app.add_option("--list", list,
+                   "print the registered parts of a kind, one name a line, and exit: routers, experts, losses, models")
         ->check(CLI::IsMember(moe::train::part_kinds()));
     app.add_flag("--markdown", markdown, "with --list: a Markdown table (docs/methods/README.md)");
     auto * out_opt = app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
-    app.add_option("--set", overrides, "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
+    app.add_option("--set", overrides,
+                   "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
         ->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
     app.add_flag("--resume", resume, "continue the run from its checkpoint OUT.ckpt (same spec and --set overrides)");
@@ -45,7 +49,8 @@ int main(int argc, char ** argv) {
         return 0;
     }
     if (!list.empty()) {
-        if (markdown) std::printf("%s", moe::train::parts_table(list).c_str());
+        if (markdown)
+            std::printf("%s", moe::train::parts_table(list).c_str());
         else
             for (const auto & n : moe::train::part_names(list)) std::printf("%s\n", n.c_str());
         return 0;

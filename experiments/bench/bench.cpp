@@ -94,14 +94,20 @@ class Runner {
         const int B = w.batch;
         net_->plan(B);
         optim::OptimConfig oc;
-        oc.kind = "adamw"; oc.lr = 1e-3;
+        oc.kind = "adamw";
+        oc.lr = 1e-3;
         opt_ = std::make_unique<optim::Optimizer<float>>(oc, net_->store, std::vector<optim::GroupConfig>{});
-        x_.resize((size_t)B * w.in.d); y_.resize(B); task_.assign(B, 0);
+        x_.resize((size_t)B * w.in.d);
+        y_.resize(B);
+        task_.assign(B, 0);
         sbuf_.plan(B, kClasses);
         Rng rng(5);
         for (auto & v : x_) v = (float)rng.normal();
         for (auto & v : y_) v = (int32_t)rng.below(kClasses);
-        batch_.batch.B = B; batch_.batch.x = x_.data(); batch_.batch.targets = y_.data(); batch_.batch.task = task_.data();
+        batch_.batch.B = B;
+        batch_.batch.x = x_.data();
+        batch_.batch.targets = y_.data();
+        batch_.batch.task = task_.data();
         for (int i = 0; i < 3; ++i) step(); // warm-up
     }
 
@@ -229,28 +235,32 @@ std::pair<KernelTimes, KernelTimes> lora_kernel_times(int N, int K, int E, int R
                 const int b0 = off[e], b1 = off[e + 1], n = b1 - b0;
                 if (in_place) {
                     adapters::lora_rows_forward(h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R, x.data(),
-                                                gg.data() + b0, A.data() + (size_t)e * R * C, 2.f, perm.data(), b0, b1, K, C, R);
+                                                gg.data() + b0, A.data() + (size_t)e * R * C, 2.f, perm.data(), b0, b1,
+                                                K, C, R);
                 } else {
                     adapters::gather_rows(xg.data() + (size_t)b0 * C, x.data(), perm.data(), b0, b1, K, C);
-                    adapters::lora_gated_forward((float *)nullptr, h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R,
-                                                 xg.data() + (size_t)b0 * C, gg.data() + b0, A.data() + (size_t)e * R * C,
-                                                 (const float *)nullptr, 2.f, n, C, OC, R);
+                    adapters::lora_gated_forward((float *)nullptr, h.data() + (size_t)b0 * R,
+                                                 hg.data() + (size_t)b0 * R, xg.data() + (size_t)b0 * C, gg.data() + b0,
+                                                 A.data() + (size_t)e * R * C, (const float *)nullptr, 2.f, n, C, OC,
+                                                 R);
                 }
             }
             const auto t1 = Clock::now();
             for (int e = 0; e < E; ++e) {
                 const int b0 = off[e], b1 = off[e + 1], n = b1 - b0;
-                float * da = dA.data() + (size_t)e * R * C, * db = dB.data() + (size_t)e * OC * R;
+                float *da = dA.data() + (size_t)e * R * C, *db = dB.data() + (size_t)e * OC * R;
                 if (in_place) {
-                    adapters::lora_rows_backward(da, db, dg.data() + b0, dh.data() + (size_t)b0 * R, dout.data(), x.data(),
-                                                 h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R, gg.data() + b0,
-                                                 B.data() + (size_t)e * OC * R, 2.f, perm.data(), b0, b1, K, C, OC, R);
+                    adapters::lora_rows_backward(da, db, dg.data() + b0, dh.data() + (size_t)b0 * R, dout.data(),
+                                                 x.data(), h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R,
+                                                 gg.data() + b0, B.data() + (size_t)e * OC * R, 2.f, perm.data(), b0,
+                                                 b1, K, C, OC, R);
                 } else {
                     adapters::gather_rows(dyg.data() + (size_t)b0 * OC, dout.data(), perm.data(), b0, b1, K, OC);
                     adapters::lora_gated_backward((float *)nullptr, da, db, dg.data() + b0, dh.data() + (size_t)b0 * R,
                                                   dyg.data() + (size_t)b0 * OC, xg.data() + (size_t)b0 * C,
                                                   h.data() + (size_t)b0 * R, hg.data() + (size_t)b0 * R, gg.data() + b0,
-                                                  A.data() + (size_t)e * R * C, B.data() + (size_t)e * OC * R, 2.f, n, C, OC, R);
+                                                  A.data() + (size_t)e * R * C, B.data() + (size_t)e * OC * R, 2.f, n,
+                                                  C, OC, R);
                 }
             }
             const auto t2 = Clock::now();
@@ -312,17 +322,20 @@ int main(int argc, char ** argv) {
         if (lora_kernels) {
             blas::blas_init(1);
             const double peak1 = blas::sgemm_gflops(1024, 7, true);
-            const int N = batch > 0 ? batch : 512, K = k > 0 ? k : 2, E = experts > 0 ? experts : 64, C = in_dim, OC = out_dim;
+            const int N = batch > 0 ? batch : 512, K = k > 0 ? k : 2, E = experts > 0 ? experts : 64, C = in_dim,
+                      OC = out_dim;
             if (K > E) throw Error(ErrorCode::spec, "--lora-kernels: --k must not exceed --experts");
             const auto [blocks, rows] = lora_kernel_times(N, K, E, rank, C, OC, repeats);
             const double ff = 2.0 * N * K * rank * C, fb = 2.0 * N * K * rank * (2.0 * OC + C);
-            fmt::print("LoRA experts of one site, 1 thread (N {}, K {}, E {}, r {}, C {}, OC {}; 1-thread GEMM peak {:.1f} "
-                       "GFLOP/s; medians of {}, the better of 3 alternated rounds)\n",
-                       N, K, E, rank, C, OC, peak1, repeats);
+            fmt::print(
+                "LoRA experts of one site, 1 thread (N {}, K {}, E {}, r {}, C {}, OC {}; 1-thread GEMM peak {:.1f} "
+                "GFLOP/s; medians of {}, the better of 3 alternated rounds)\n",
+                N, K, E, rank, C, OC, peak1, repeats);
             fmt::print("| path | forward ms | GFLOP/s | backward ms | GFLOP/s |\n|---|---|---|---|---|\n");
-            for (auto [name, t] : {std::pair{"gathered blocks + OpenBLAS", blocks}, std::pair{"token rows in place", rows}})
-                fmt::print("| {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} |\n", name, t.fwd_ms, ff / t.fwd_ms / 1e6, t.bwd_ms,
-                           fb / t.bwd_ms / 1e6);
+            for (auto [name, t] :
+                 {std::pair{"gathered blocks + OpenBLAS", blocks}, std::pair{"token rows in place", rows}})
+                fmt::print("| {} | {:.3f} | {:.1f} | {:.3f} | {:.1f} |\n", name, t.fwd_ms, ff / t.fwd_ms / 1e6,
+                           t.bwd_ms, fb / t.bwd_ms / 1e6);
             if (json)
                 fmt::print("{{\"lora_kernels\":{{\"N\":{},\"K\":{},\"E\":{},\"rank\":{},\"C\":{},\"OC\":{},"
                            "\"peak1_gflops\":{:.3f},\"blocks_fwd_ms\":{:.4f},\"blocks_bwd_ms\":{:.4f},"
@@ -336,7 +349,8 @@ int main(int argc, char ** argv) {
         fmt::print("GEMM peak (1024^3 SGEMM, {} threads): {:.1f} GFLOP/s (OpenBLAS's own threads {:.1f}, split over "
                    "moe-lab's pool {:.1f})\n",
                    blas::blas_threads(), peak, pk.openblas, pk.split);
-        fmt::print("| workload | E | k | batch | samples/s | ms/step | GFLOP/step | GFLOP/s | of peak | peak RSS MB |\n");
+        fmt::print(
+            "| workload | E | k | batch | samples/s | ms/step | GFLOP/step | GFLOP/s | of peak | peak RSS MB |\n");
         fmt::print("|---|---|---|---|---|---|---|---|---|---|\n");
         std::stringstream ss(list);
         std::vector<std::string> jsonl;
@@ -349,24 +363,33 @@ int main(int argc, char ** argv) {
             if (batch > 0) w.batch = batch;
             Result r = run_workload(w, repeats, steps);
             const double rss = peak_rss_mb();
-            if (w.name == "mlp-mole") { ms_narrow = r.ms_per_step; narrow = w; }
-            if (w.name == "mlp-mole-wide") { ms_wide = r.ms_per_step; wide = w; }
-            fmt::print("| {} | {} | {} | {} | {:.0f} | {:.2f} | {:.3f} | {:.1f} | {:.1f}% | {:.0f} |\n", w.name, w.experts, w.k,
-                       w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9, r.gflops, 100 * r.gflops / peak, rss);
-            jsonl.push_back(fmt::format("{{\"workload\":\"{}\",\"experts\":{},\"k\":{},\"batch\":{},\"samples_per_s\":{:.2f},"
-                                        "\"ms_per_step\":{:.4f},\"gflop_per_step\":{:.5f},\"gflops\":{:.3f},\"peak_gflops\":{:.3f},"
-                                        "\"peak_openblas_gflops\":{:.3f},\"peak_split_gflops\":{:.3f},\"ratio\":{:.4f},\"peak_rss_mb\":{:.1f},\"threads\":{}}}",
-                                        w.name, w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9,
-                                        r.gflops, peak, pk.openblas, pk.split, r.gflops / peak, rss, blas::blas_threads()));
+            if (w.name == "mlp-mole") {
+                ms_narrow = r.ms_per_step;
+                narrow = w;
+            }
+            if (w.name == "mlp-mole-wide") {
+                ms_wide = r.ms_per_step;
+                wide = w;
+            }
+            fmt::print("| {} | {} | {} | {} | {:.0f} | {:.2f} | {:.3f} | {:.1f} | {:.1f}% | {:.0f} |\n", w.name,
+                       w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9, r.gflops,
+                       100 * r.gflops / peak, rss);
+            jsonl.push_back(
+                fmt::format("{{\"workload\":\"{}\",\"experts\":{},\"k\":{},\"batch\":{},\"samples_per_s\":{:.2f},"
+                            "\"ms_per_step\":{:.4f},\"gflop_per_step\":{:.5f},\"gflops\":{:.3f},\"peak_gflops\":{:.3f},"
+                            "\"peak_openblas_gflops\":{:.3f},\"peak_split_gflops\":{:.3f},\"ratio\":{:.4f},\"peak_rss_"
+                            "mb\":{:.1f},\"threads\":{}}}",
+                            w.name, w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9,
+                            r.gflops, peak, pk.openblas, pk.split, r.gflops / peak, rss, blas::blas_threads()));
             std::fflush(stdout);
         }
         if (ms_narrow > 0 && ms_wide > 0 && experts == 0) {
-            fmt::print("step time mlp-mole-wide / mlp-mole (E = 64 / E = 8, k = {}): {:.2f} from the rows above", wide.k,
-                       ms_wide / ms_narrow);
+            fmt::print("step time mlp-mole-wide / mlp-mole (E = 64 / E = 8, k = {}): {:.2f} from the rows above",
+                       wide.k, ms_wide / ms_narrow);
             std::fflush(stdout);
             const PairedRatio pr = paired_ratio(narrow, wide, pairs, steps);
-            fmt::print("; paired ({} alternated repeats of {} steps each): median {:.2f}, range {:.2f}-{:.2f}\n", pr.pairs,
-                       steps, pr.median, pr.lo, pr.hi);
+            fmt::print("; paired ({} alternated repeats of {} steps each): median {:.2f}, range {:.2f}-{:.2f}\n",
+                       pr.pairs, steps, pr.median, pr.lo, pr.hi);
             jsonl.push_back(fmt::format("{{\"step_time_ratio\":\"mlp-mole-wide/mlp-mole\",\"experts\":[{},{}],\"k\":{},"
                                         "\"from_rows\":{:.4f},\"paired_median\":{:.4f},\"paired_min\":{:.4f},"
                                         "\"paired_max\":{:.4f},\"pairs\":{},\"steps_per_repeat\":{},\"threads\":{}}}",

@@ -28,15 +28,11 @@ bool guarded(const char * stage, F && f) {
     try {
         f();
         return true;
-    } catch (const moe::Error &) {
-        return false;
-    } catch (const nlohmann::json::exception & e) {
+    } catch (const moe::Error &) { return false; } catch (const nlohmann::json::exception & e) {
         finding(stage, std::string("json exception escaped the library: ") + e.what());
     } catch (const std::exception & e) {
         finding(stage, std::string("unexpected exception: ") + e.what());
-    } catch (...) {
-        finding(stage, "unexpected non-std exception");
-    }
+    } catch (...) { finding(stage, "unexpected non-std exception"); }
 }
 
 } // namespace fuzz

@@ -26,8 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "moe/core/error.hpp"
 #include "fuzz_common.hpp"
+#include "moe/core/error.hpp"
 #include "moe/core/params.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/spec/spec.hpp"
@@ -49,7 +49,7 @@ bool write_input(const uint8_t * data, size_t size) {
 
 void remove_scratch() { std::remove(g_path.c_str()); }
 
-constexpr size_t kMaxMembers = 16;       // members of a group looked at
+constexpr size_t kMaxMembers = 16;        // members of a group looked at
 constexpr int64_t kMaxElements = 1 << 20; // largest tensor put in the ParamStore
 
 void exercise(const moe::io::RunReader & r) {
@@ -75,7 +75,10 @@ void exercise(const moe::io::RunReader & r) {
         int64_t n_el = 1;
         bool fits = !shp.empty();
         for (auto d : shp) {
-            if (d <= 0 || d > kMaxElements || n_el * d > kMaxElements) { fits = false; break; }
+            if (d <= 0 || d > kMaxElements || n_el * d > kMaxElements) {
+                fits = false;
+                break;
+            }
             n_el *= d;
         }
         if (fits) shapes.emplace_back(n, shp);
@@ -118,7 +121,8 @@ void exercise(const moe::io::RunReader & r) {
 extern "C" int LLVMFuzzerInitialize(int *, char ***) {
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     std::string dir = "/dev/shm";
-    if (const char * s = std::getenv("MOE_FUZZ_SCRATCH"); s && *s) dir = s; // run_fuzz.sh: removed afterwards
+    if (const char * s = std::getenv("MOE_FUZZ_SCRATCH"); s && *s)
+        dir = s; // run_fuzz.sh: removed afterwards
     else if (::access(dir.c_str(), W_OK | X_OK) != 0) {
         const char * t = std::getenv("TMPDIR");
         dir = (t && *t) ? t : "/tmp";
@@ -136,6 +140,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t * data, size_t size) {
     });
     // every HDF5 id the reader opened must be closed again (RAII handles)
     const ssize_t open_ids = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
-    if (open_ids != 0) finding("RunReader", std::to_string(open_ids) + " HDF5 object(s) still open after the reader was destroyed");
+    if (open_ids != 0)
+        finding("RunReader", std::to_string(open_ids) + " HDF5 object(s) still open after the reader was destroyed");
     return 0;
 }

@@ -27,8 +27,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "moe/core/error.hpp"
 #include "fuzz_common.hpp"
+#include "moe/core/error.hpp"
 #include "moe/spec/spec.hpp"
 
 using nlohmann::json;
@@ -61,8 +61,8 @@ void check_spec(const json & j) {
         finding("round trip", std::string("the resolved spec does not parse again: ") + e.what() + "\n" + text);
     }
     if (ok && moe::spec::to_json(s2) != out)
-        finding("round trip", "to_json(parse_spec(to_json(s))) != to_json(s):\n" + text + "\n---\n" +
-                                  moe::spec::to_json(s2).dump(2));
+        finding("round trip",
+                "to_json(parse_spec(to_json(s))) != to_json(s):\n" + text + "\n---\n" + moe::spec::to_json(s2).dump(2));
 }
 
 void check_override(const json & j, const std::string & assignment) {
@@ -86,11 +86,46 @@ const std::vector<std::string> & reference_keys() {
 
 // Values that sit on the edges of the checks and conversions.
 constexpr const char * kValues[] = {
-    "0", "1", "-1", "2", "0.5", "-0.0", "1e-320", "1e308", "-1e308", "1e999", "-1e999", "nan",
-    "2147483647", "2147483648", "-2147483649", "9223372036854775807", "9223372036854775808",
-    "18446744073709551615", "18446744073709551616", "-9223372036854775808", "1e19", "-1e19",
-    "true", "null", "[]", "{}", "[1,2]", "[-1]", "[\"a\"]", "{\"a\":1}", "\"\"", "\"x\"", "",
-    "topk", "cosine", "\xff\xfe", "a\"b", "[1e300]", "[2147483648]", "{\"kind\":\"rotate90\"}",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "0.5",
+    "-0.0",
+    "1e-320",
+    "1e308",
+    "-1e308",
+    "1e999",
+    "-1e999",
+    "nan",
+    "2147483647",
+    "2147483648",
+    "-2147483649",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-9223372036854775808",
+    "1e19",
+    "-1e19",
+    "true",
+    "null",
+    "[]",
+    "{}",
+    "[1,2]",
+    "[-1]",
+    "[\"a\"]",
+    "{\"a\":1}",
+    "\"\"",
+    "\"x\"",
+    "",
+    "topk",
+    "cosine",
+    "\xff\xfe",
+    "a\"b",
+    "[1e300]",
+    "[2147483648]",
+    "{\"kind\":\"rotate90\"}",
 };
 
 uint64_t fnv1a(const uint8_t * d, size_t n) {

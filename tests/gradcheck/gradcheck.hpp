@@ -20,8 +20,8 @@ namespace moe::test {
 
 struct GradTensor {
     std::string name;
-    double * value;  // perturbed by the checker
-    double * grad;   // where backward accumulates ∂f/∂value
+    double * value; // perturbed by the checker
+    double * grad;  // where backward accumulates ∂f/∂value
     size_t n;
 };
 
@@ -32,7 +32,7 @@ struct GradCase {
     std::function<void()> backward; // accumulates ∂f/∂tensors (after a loss() call)
     double eps = 1e-6, atol = 1e-8, rtol = 1e-6;
     size_t nmax = 400;
-    std::shared_ptr<void> keep;     // owns the case's buffers/modules
+    std::shared_ptr<void> keep; // owns the case's buffers/modules
 };
 
 struct GradCheckResult {
@@ -84,8 +84,8 @@ inline GradCheckResult grad_check(GradCase & c) {
             if (!(err <= c.atol + c.rtol * std::max(std::fabs(n), std::fabs(a)))) {
                 r.ok = false;
                 if (failures++ < 8)
-                    rep << c.name << ": gradient error in " << t.name << "[" << i << "]: numeric " << n
-                        << " analytic " << a << " (|diff| " << err << ")\n";
+                    rep << c.name << ": gradient error in " << t.name << "[" << i << "]: numeric " << n << " analytic "
+                        << a << " (|diff| " << err << ")\n";
             }
         }
     }

@@ -14,13 +14,22 @@ using std::vector;
 namespace {
 
 GradCase case_lora() {
-    struct S { vector<double> inp, a, b, out, h, G, dinp, da, db, dh; };
+    struct S {
+        vector<double> inp, a, b, out, h, G, dinp, da, db, dh;
+    };
     auto s = std::make_shared<S>();
     const int N = 5, C = 6, OC = 4, R = 3;
     const double sc = 1.7;
-    s->inp = random_vec(N * C, 1); s->a = random_vec(R * C, 2); s->b = random_vec(OC * R, 3);
-    s->out.resize(N * OC); s->h.resize(N * R); s->G = random_vec(N * OC, 4);
-    s->dinp.resize(N * C); s->da.resize(R * C); s->db.resize(OC * R); s->dh.resize(N * R);
+    s->inp = random_vec(N * C, 1);
+    s->a = random_vec(R * C, 2);
+    s->b = random_vec(OC * R, 3);
+    s->out.resize(N * OC);
+    s->h.resize(N * R);
+    s->G = random_vec(N * OC, 4);
+    s->dinp.resize(N * C);
+    s->da.resize(R * C);
+    s->db.resize(OC * R);
+    s->dh.resize(N * R);
     GradCase c;
     c.name = "lora";
     c.keep = s;
@@ -41,13 +50,26 @@ GradCase case_lora() {
 }
 
 GradCase case_bottleneck() {
-    struct S { vector<double> inp, wd, bd, wu, bu, out, hpre, h, G, dinp, dwd, dbd, dwu, dbu, dh; };
+    struct S {
+        vector<double> inp, wd, bd, wu, bu, out, hpre, h, G, dinp, dwd, dbd, dwu, dbu, dh;
+    };
     auto s = std::make_shared<S>();
     const int N = 5, C = 6, OC = 6, R = 3;
-    s->inp = random_vec(N * C, 11); s->wd = random_vec(R * C, 12); s->bd = random_vec(R, 13);
-    s->wu = random_vec(OC * R, 14); s->bu = random_vec(OC, 15);
-    s->out.resize(N * OC); s->hpre.resize(N * R); s->h.resize(N * R); s->G = random_vec(N * OC, 16);
-    s->dinp.resize(N * C); s->dwd.resize(R * C); s->dbd.resize(R); s->dwu.resize(OC * R); s->dbu.resize(OC); s->dh.resize(N * R);
+    s->inp = random_vec(N * C, 11);
+    s->wd = random_vec(R * C, 12);
+    s->bd = random_vec(R, 13);
+    s->wu = random_vec(OC * R, 14);
+    s->bu = random_vec(OC, 15);
+    s->out.resize(N * OC);
+    s->hpre.resize(N * R);
+    s->h.resize(N * R);
+    s->G = random_vec(N * OC, 16);
+    s->dinp.resize(N * C);
+    s->dwd.resize(R * C);
+    s->dbd.resize(R);
+    s->dwu.resize(OC * R);
+    s->dbu.resize(OC);
+    s->dh.resize(N * R);
     // keep pre-activations away from the ReLU kink
     adapters::bottleneck_forward(s->out.data(), s->hpre.data(), s->h.data(), s->inp.data(), s->wd.data(), s->bd.data(),
                                  s->wu.data(), s->bu.data(), N, C, OC, R);
@@ -57,19 +79,21 @@ GradCase case_bottleneck() {
     GradCase c;
     c.name = "bottleneck";
     c.keep = s;
-    c.tensors = {{"inp", s->inp.data(), s->dinp.data(), s->inp.size()}, {"wd", s->wd.data(), s->dwd.data(), s->wd.size()},
-                 {"bd", s->bd.data(), s->dbd.data(), s->bd.size()},    {"wu", s->wu.data(), s->dwu.data(), s->wu.size()},
+    c.tensors = {{"inp", s->inp.data(), s->dinp.data(), s->inp.size()},
+                 {"wd", s->wd.data(), s->dwd.data(), s->wd.size()},
+                 {"bd", s->bd.data(), s->dbd.data(), s->bd.size()},
+                 {"wu", s->wu.data(), s->dwu.data(), s->wu.size()},
                  {"bu", s->bu.data(), s->dbu.data(), s->bu.size()}};
     c.loss = [s, N, C, OC, R] {
         std::fill(s->out.begin(), s->out.end(), 0.0);
-        adapters::bottleneck_forward(s->out.data(), s->hpre.data(), s->h.data(), s->inp.data(), s->wd.data(), s->bd.data(),
-                                     s->wu.data(), s->bu.data(), N, C, OC, R);
+        adapters::bottleneck_forward(s->out.data(), s->hpre.data(), s->h.data(), s->inp.data(), s->wd.data(),
+                                     s->bd.data(), s->wu.data(), s->bu.data(), N, C, OC, R);
         return dot(s->out.data(), s->G.data(), s->out.size());
     };
     c.backward = [s, N, C, OC, R] {
         adapters::bottleneck_backward(s->dinp.data(), s->dwd.data(), s->dbd.data(), s->dwu.data(), s->dbu.data(),
-                                      s->dh.data(), s->G.data(), s->inp.data(), s->hpre.data(), s->h.data(), s->wd.data(),
-                                      s->wu.data(), N, C, OC, R);
+                                      s->dh.data(), s->G.data(), s->inp.data(), s->hpre.data(), s->h.data(),
+                                      s->wd.data(), s->wu.data(), N, C, OC, R);
     };
     return c;
 }
@@ -85,20 +109,34 @@ struct Mixture {
     vector<int32_t> idx, perm, offsets;
     explicit Mixture(uint64_t seed) {
         const int N = kN, C = kC, OC = kOC, R = kR, E = kE, K = kK;
-        inp = random_vec(N * C, seed); A = random_vec(E * R * C, seed + 1); B = random_vec(E * OC * R, seed + 2);
-        gate = random_vec(N * K, seed + 3); G = random_vec(N * OC, seed + 4);
+        inp = random_vec(N * C, seed);
+        A = random_vec(E * R * C, seed + 1);
+        B = random_vec(E * OC * R, seed + 2);
+        gate = random_vec(N * K, seed + 3);
+        G = random_vec(N * OC, seed + 4);
         idx = {0, 1, 2, 0, 1, 2, 0, -1, 2, 1, 1, 0, 2, 0};
-        perm.resize(N * K); offsets.resize(E + 1);
-        out.resize(N * OC); dinp.resize(N * C); dA.resize(E * R * C); dB.resize(E * OC * R); dgate.resize(N * K);
-        xg.resize(N * K * C); h.resize(N * K * R); yg.resize(N * K * OC); dyg.resize(N * K * OC);
-        dxg.resize(N * K * C); dh.resize(N * K * R);
+        perm.resize(N * K);
+        offsets.resize(E + 1);
+        out.resize(N * OC);
+        dinp.resize(N * C);
+        dA.resize(E * R * C);
+        dB.resize(E * OC * R);
+        dgate.resize(N * K);
+        xg.resize(N * K * C);
+        h.resize(N * K * R);
+        yg.resize(N * K * OC);
+        dyg.resize(N * K * OC);
+        dxg.resize(N * K * C);
+        dh.resize(N * K * R);
     }
     GradCase grad_case(const std::string & name, std::shared_ptr<void> keep) {
         GradCase c;
         c.name = name;
         c.keep = std::move(keep);
-        c.tensors = {{"inp", inp.data(), dinp.data(), inp.size()}, {"A", A.data(), dA.data(), A.size()},
-                     {"B", B.data(), dB.data(), B.size()},          {"gate", gate.data(), dgate.data(), gate.size()}};
+        c.tensors = {{"inp", inp.data(), dinp.data(), inp.size()},
+                     {"A", A.data(), dA.data(), A.size()},
+                     {"B", B.data(), dB.data(), B.size()},
+                     {"gate", gate.data(), dgate.data(), gate.size()}};
         return c;
     }
 };
@@ -142,9 +180,11 @@ GradCase case_dispatch() {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->xg.data() + (size_t)b * C, s->inp.data(), s->perm.data(), b, en, K, C);
             std::fill(s->yg.begin() + (size_t)b * OC, s->yg.begin() + (size_t)en * OC, 0.0);
-            adapters::lora_forward(s->yg.data() + (size_t)b * OC, s->h.data() + (size_t)b * R, s->xg.data() + (size_t)b * C,
-                                   s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
-            adapters::scatter_add_rows(s->out.data(), s->yg.data() + (size_t)b * OC, s->gate.data(), s->perm.data(), b, en, K, OC);
+            adapters::lora_forward(s->yg.data() + (size_t)b * OC, s->h.data() + (size_t)b * R,
+                                   s->xg.data() + (size_t)b * C, s->A.data() + (size_t)e * R * C,
+                                   s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
+            adapters::scatter_add_rows(s->out.data(), s->yg.data() + (size_t)b * OC, s->gate.data(), s->perm.data(), b,
+                                       en, K, OC);
         }
         return dot(s->out.data(), s->G.data(), s->out.size());
     };
@@ -152,12 +192,14 @@ GradCase case_dispatch() {
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::scatter_add_rows_backward(s->dyg.data() + (size_t)b * OC, s->dgate.data(), s->G.data(),
-                                                s->yg.data() + (size_t)b * OC, s->gate.data(), s->perm.data(), b, en, K, OC);
+                                                s->yg.data() + (size_t)b * OC, s->gate.data(), s->perm.data(), b, en, K,
+                                                OC);
             std::fill(s->dxg.begin() + (size_t)b * C, s->dxg.begin() + (size_t)en * C, 0.0);
             adapters::lora_backward(s->dxg.data() + (size_t)b * C, s->dA.data() + (size_t)e * R * C,
                                     s->dB.data() + (size_t)e * OC * R, s->dh.data() + (size_t)b * R,
-                                    s->dyg.data() + (size_t)b * OC, s->xg.data() + (size_t)b * C, s->h.data() + (size_t)b * R,
-                                    s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
+                                    s->dyg.data() + (size_t)b * OC, s->xg.data() + (size_t)b * C,
+                                    s->h.data() + (size_t)b * R, s->A.data() + (size_t)e * R * C,
+                                    s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
             adapters::gather_rows_backward(s->dinp.data(), s->dxg.data() + (size_t)b * C, s->perm.data(), b, en, K, C);
         }
     };
@@ -179,10 +221,12 @@ GradCase case_dispatch_gated() {
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->xg.data() + (size_t)b * C, s->inp.data(), s->perm.data(), b, en, K, C);
-            adapters::lora_gated_forward(s->yg.data() + (size_t)b * OC, s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R,
-                                         s->xg.data() + (size_t)b * C, s->gg.data() + b, s->A.data() + (size_t)e * R * C,
-                                         s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
-            adapters::scatter_add_rows(s->out.data(), s->yg.data() + (size_t)b * OC, (const double *)nullptr, s->perm.data(), b, en, K, OC);
+            adapters::lora_gated_forward(s->yg.data() + (size_t)b * OC, s->h.data() + (size_t)b * R,
+                                         s->hg.data() + (size_t)b * R, s->xg.data() + (size_t)b * C, s->gg.data() + b,
+                                         s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C,
+                                         OC, R);
+            adapters::scatter_add_rows(s->out.data(), s->yg.data() + (size_t)b * OC, (const double *)nullptr,
+                                       s->perm.data(), b, en, K, OC);
         }
         return dot(s->out.data(), s->G.data(), s->out.size());
     };
@@ -193,11 +237,11 @@ GradCase case_dispatch_gated() {
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->dyg.data() + (size_t)b * OC, s->G.data(), s->perm.data(), b, en, K, OC);
-            adapters::lora_gated_backward(s->dxg.data() + (size_t)b * C, s->dA.data() + (size_t)e * R * C,
-                                          s->dB.data() + (size_t)e * OC * R, s->dgg.data() + b, s->dh.data() + (size_t)b * R,
-                                          s->dyg.data() + (size_t)b * OC, s->xg.data() + (size_t)b * C,
-                                          s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
-                                          s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
+            adapters::lora_gated_backward(
+                s->dxg.data() + (size_t)b * C, s->dA.data() + (size_t)e * R * C, s->dB.data() + (size_t)e * OC * R,
+                s->dgg.data() + b, s->dh.data() + (size_t)b * R, s->dyg.data() + (size_t)b * OC,
+                s->xg.data() + (size_t)b * C, s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R,
+                s->gg.data() + b, s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
             adapters::gather_rows_backward(s->dinp.data(), s->dxg.data() + (size_t)b * C, s->perm.data(), b, en, K, C);
         }
         s->scatter_gate_gradient();
@@ -220,8 +264,8 @@ GradCase case_dispatch_rows() {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->xg.data() + (size_t)b * C, s->inp.data(), s->perm.data(), b, en, K, C);
             adapters::lora_gated_forward((double *)nullptr, s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R,
-                                         s->xg.data() + (size_t)b * C, s->gg.data() + b, s->A.data() + (size_t)e * R * C,
-                                         (const double *)nullptr, sc, n, C, OC, R);
+                                         s->xg.data() + (size_t)b * C, s->gg.data() + b,
+                                         s->A.data() + (size_t)e * R * C, (const double *)nullptr, sc, n, C, OC, R);
         }
         s->add_up_projection();
         return dot(s->out.data(), s->G.data(), s->out.size());
@@ -232,11 +276,11 @@ GradCase case_dispatch_rows() {
         for (int e = 0; e < E; ++e) {
             const int b = s->offsets[e], en = s->offsets[e + 1], n = en - b;
             adapters::gather_rows(s->dyg.data() + (size_t)b * OC, s->G.data(), s->perm.data(), b, en, K, OC);
-            adapters::lora_gated_backward((double *)nullptr, s->dA.data() + (size_t)e * R * C,
-                                          s->dB.data() + (size_t)e * OC * R, s->dgg.data() + b, s->dh.data() + (size_t)b * R,
-                                          s->dyg.data() + (size_t)b * OC, s->xg.data() + (size_t)b * C,
-                                          s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
-                                          s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
+            adapters::lora_gated_backward(
+                (double *)nullptr, s->dA.data() + (size_t)e * R * C, s->dB.data() + (size_t)e * OC * R,
+                s->dgg.data() + b, s->dh.data() + (size_t)b * R, s->dyg.data() + (size_t)b * OC,
+                s->xg.data() + (size_t)b * C, s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R,
+                s->gg.data() + b, s->A.data() + (size_t)e * R * C, s->B.data() + (size_t)e * OC * R, sc, n, C, OC, R);
         }
         s->add_input_gradient();
     };
@@ -254,8 +298,9 @@ GradCase case_dispatch_in_place() {
         s->dispatch();
         std::fill(s->out.begin(), s->out.end(), 0.0);
         for (int e = 0; e < E; ++e)
-            adapters::lora_rows_forward(s->h.data() + (size_t)s->offsets[e] * R, s->hg.data() + (size_t)s->offsets[e] * R,
-                                        s->inp.data(), s->gg.data() + s->offsets[e], s->A.data() + (size_t)e * R * C, sc,
+            adapters::lora_rows_forward(s->h.data() + (size_t)s->offsets[e] * R,
+                                        s->hg.data() + (size_t)s->offsets[e] * R, s->inp.data(),
+                                        s->gg.data() + s->offsets[e], s->A.data() + (size_t)e * R * C, sc,
                                         s->perm.data(), s->offsets[e], s->offsets[e + 1], K, C, R);
         s->add_up_projection();
         return dot(s->out.data(), s->G.data(), s->out.size());
@@ -268,8 +313,8 @@ GradCase case_dispatch_in_place() {
             adapters::lora_rows_backward(s->dA.data() + (size_t)e * R * C, s->dB.data() + (size_t)e * OC * R,
                                          s->dgg.data() + b, s->dh.data() + (size_t)b * R, s->G.data(), s->inp.data(),
                                          s->h.data() + (size_t)b * R, s->hg.data() + (size_t)b * R, s->gg.data() + b,
-                                         s->B.data() + (size_t)e * OC * R, sc, s->perm.data(), b, s->offsets[e + 1], K, C,
-                                         OC, R);
+                                         s->B.data() + (size_t)e * OC * R, sc, s->perm.data(), b, s->offsets[e + 1], K,
+                                         C, OC, R);
         }
         s->add_input_gradient();
     };

@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "gradcheck/gradcheck.hpp"
-#include "moe/nn/modules.hpp"
 #include "moe/adapters/registry.hpp"
+#include "moe/nn/modules.hpp"
 #include "moe/sites/moe_site.hpp"
 #include "moe/sites/poly_site.hpp"
 #include "moe/train/network.hpp"
@@ -60,7 +60,9 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
     if (entry.example) entry.example(rc);
     if (rc_mod) rc_mod(rc);
     rc.init_std = 0.8; // well-spread router probabilities: no near-ties
-    auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
+    auto frozen = [](const std::string & n) {
+        return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos;
+    };
     auto all = [](const std::string &) { return true; };
     s->base.declare(s->st, "layers.0", C, OC, true, frozen);
     if (entry.traits.per_task) {
@@ -83,8 +85,9 @@ GradCase case_site(const std::string & router, const std::string & adapter, rout
     s->G = random_vec(s->out.size(), 202);
     s->task = {0, 2, 1, 2, 0, 0, 1, 2};
     GradCase c;
-    c.name = "moe_site_" + router + "_" + adapter + (bc.lbl != "none" ? "_" + bc.lbl : "") + (rc.jitter > 0 ? "_jitter" : "") +
-             (dropout > 0 ? "_dropout" : "") + (rank != 3 ? "_r" + std::to_string(rank) : "") + tag;
+    c.name = "moe_site_" + router + "_" + adapter + (bc.lbl != "none" ? "_" + bc.lbl : "") +
+             (rc.jitter > 0 ? "_jitter" : "") + (dropout > 0 ? "_dropout" : "") +
+             (rank != 3 ? "_r" + std::to_string(rank) : "") + tag;
     c.keep = s;
     // every trainable tensor, with random values (B = 0 at init would hide A's gradient)
     for (int id = 0; id < s->st.size(); ++id) {
@@ -139,7 +142,8 @@ std::vector<std::string> gradchecked_losses() {
 
 TEST_CASE("gradcheck: a MoE site for every registered router (selection fixed)") {
     vector<GradCase> cases;
-    for (const auto & name : moe::test::gradchecked_routers()) cases.push_back(case_site(name, "lora", losses_for(routing::router_entry(name))));
+    for (const auto & name : moe::test::gradchecked_routers())
+        cases.push_back(case_site(name, "lora", losses_for(routing::router_entry(name))));
     CHECK(cases.size() == routing::routers().size());
     check_all(cases);
 }
@@ -160,8 +164,11 @@ TEST_CASE("gradcheck: a MoE site for every registered expert kind") {
 TEST_CASE("gradcheck: MoE site variants (adapter kinds, dropout, jitter, ranks, conventions)") {
     routing::BalanceConfig none, mixtral, megatron, zl;
     mixtral.lbl_pool = megatron.lbl_pool = "site";
-    mixtral.lbl = "mixtral"; mixtral.lbl_coef = 0.3;
-    megatron.lbl = "megatron"; megatron.lbl_coef = 0.3; megatron.z_coef = 0.05;
+    mixtral.lbl = "mixtral";
+    mixtral.lbl_coef = 0.3;
+    megatron.lbl = "megatron";
+    megatron.lbl_coef = 0.3;
+    megatron.z_coef = 0.05;
     zl.z_coef = 0.1;
     auto jitter = [](routing::RouterConfig & c) { c.jitter = 0.1; };
     auto norenorm = [](routing::RouterConfig & c) { c.renormalize = false; };
@@ -170,8 +177,8 @@ TEST_CASE("gradcheck: MoE site variants (adapter kinds, dropout, jitter, ranks, 
     cases.push_back(case_site("topk", "lora", megatron, norenorm));
     cases.push_back(case_site("topk", "bottleneck", mixtral, jitter));
     cases.push_back(case_site("topk", "lora", none, nullptr, 0.3));
-    cases.push_back(case_site("topk", "lora", mixtral, nullptr, 0.0, 8));  // rank 8: the token rows in place
-    cases.push_back(case_site("topk", "lora", none, nullptr, 0.3, 8));     // ... under adapter dropout
+    cases.push_back(case_site("topk", "lora", mixtral, nullptr, 0.0, 8)); // rank 8: the token rows in place
+    cases.push_back(case_site("topk", "lora", none, nullptr, 0.3, 8));    // ... under adapter dropout
     cases.push_back(case_site("soft", "lora", zl, nullptr, 0.0, 8));
     cases.push_back(case_site("switch", "bottleneck", zl));
     cases.push_back(case_site("task", "lora", none, mhr, 0.0, 3, "_mhr")); // MHR: 3 heads over 6 columns
@@ -190,27 +197,46 @@ static GradCase case_pooled(const std::string & conv) {
         routing::BalanceConfig bc;
     };
     auto s = std::make_shared<S>();
-    adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
-    routing::RouterConfig rc; rc.k = 2; rc.init_std = 0.8;
+    adapters::AdapterConfig ac;
+    ac.experts = 4;
+    ac.rank = 2;
+    routing::RouterConfig rc;
+    rc.k = 2;
+    rc.init_std = 0.8;
     if (conv == "dynmole") {
         rc.kind = "dynmole";
-        s->bc.dynmole_beta = 0.3; s->bc.dynmole_alpha = 0.2; // strong enough to see in the check
+        s->bc.dynmole_beta = 0.3;
+        s->bc.dynmole_alpha = 0.2; // strong enough to see in the check
     } else {
-        s->bc.lbl = conv; s->bc.lbl_coef = 0.5;
+        s->bc.lbl = conv;
+        s->bc.lbl_coef = 0.5;
     }
     s->bc.lbl_pool = "layers";
-    auto frozen = [](const std::string & n) { return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos; };
+    auto frozen = [](const std::string & n) {
+        return n.find(".experts.") != std::string::npos || n.find(".router.") != std::string::npos;
+    };
     auto all = [](const std::string &) { return true; };
-    s->l0.declare(s->st, "a", 5, 4, true, frozen); s->s0.declare(s->st, "a", 5, 4, ac, rc, s->bc, all);
-    s->l1.declare(s->st, "b", 4, 3, true, frozen); s->s1.declare(s->st, "b", 4, 3, ac, rc, s->bc, all);
+    s->l0.declare(s->st, "a", 5, 4, true, frozen);
+    s->s0.declare(s->st, "a", 5, 4, ac, rc, s->bc, all);
+    s->l1.declare(s->st, "b", 4, 3, true, frozen);
+    s->s1.declare(s->st, "b", 4, 3, ac, rc, s->bc, all);
     s->st.allocate(3);
-    s->l0.bind(s->st); s->s0.bind(s->st); s->l1.bind(s->st); s->s1.bind(s->st);
-    s->s0.plan(6, 1); s->s1.plan(9, 1);
-    s->l0.hook = &s->s0; s->l1.hook = &s->s1;
-    s->x0 = random_vec(6 * 5, 51, 1.5); s->x1 = random_vec(9 * 4, 52, 1.5);
-    s->d0.resize(s->x0.size()); s->d1.resize(s->x1.size());
-    s->o0.resize(6 * 4); s->o1.resize(9 * 3);
-    s->G0 = random_vec(s->o0.size(), 53); s->G1 = random_vec(s->o1.size(), 54);
+    s->l0.bind(s->st);
+    s->s0.bind(s->st);
+    s->l1.bind(s->st);
+    s->s1.bind(s->st);
+    s->s0.plan(6, 1);
+    s->s1.plan(9, 1);
+    s->l0.hook = &s->s0;
+    s->l1.hook = &s->s1;
+    s->x0 = random_vec(6 * 5, 51, 1.5);
+    s->x1 = random_vec(9 * 4, 52, 1.5);
+    s->d0.resize(s->x0.size());
+    s->d1.resize(s->x1.size());
+    s->o0.resize(6 * 4);
+    s->o1.resize(9 * 3);
+    s->G0 = random_vec(s->o0.size(), 53);
+    s->G1 = random_vec(s->o1.size(), 54);
     GradCase c;
     c.name = "moe_sites_pooled_" + conv;
     c.keep = s;
@@ -223,11 +249,13 @@ static GradCase case_pooled(const std::string & conv) {
     }
     c.tensors.push_back({"x0", s->x0.data(), s->d0.data(), s->x0.size()});
     c.loss = [s] {
-        s->s0.set_context({nullptr, 6, 0, 1}); s->s1.set_context({nullptr, 9, 0, 2});
+        s->s0.set_context({nullptr, 6, 0, 1});
+        s->s1.set_context({nullptr, 9, 0, 2});
         s->l0.forward(s->o0.data(), s->x0.data(), 6, true);
         s->l1.forward(s->o1.data(), s->x1.data(), 9, true);
         const bool dyn = s->bc.lbl == "none";
-        const double v = pool_over<double>({&s->s0, &s->s1}, dyn ? routing::kDynmoleLoss : routing::kLbl, false, s->pool);
+        const double v =
+            pool_over<double>({&s->s0, &s->s1}, dyn ? routing::kDynmoleLoss : routing::kLbl, false, s->pool);
         return dot(s->o0.data(), s->G0.data(), s->o0.size()) + dot(s->o1.data(), s->G1.data(), s->o1.size()) +
                (dyn ? 1.0 : s->bc.lbl_coef) * v + s->s0.aux_loss() + s->s1.aux_loss();
     };
@@ -254,16 +282,29 @@ TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated
         ParamStore<double> st;
         nn::Linear<double> la, lb;
         sites::MoeSite<double> sa, sb;
-        adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 1;
-        routing::RouterConfig rc; rc.k = 2;
-        routing::BalanceConfig bc; bc.lbl = "mixtral"; bc.lbl_coef = 1.0; bc.lbl_pool = pool;
+        adapters::AdapterConfig ac;
+        ac.experts = 4;
+        ac.rank = 1;
+        routing::RouterConfig rc;
+        rc.k = 2;
+        routing::BalanceConfig bc;
+        bc.lbl = "mixtral";
+        bc.lbl_coef = 1.0;
+        bc.lbl_pool = pool;
         auto all = [](const std::string &) { return true; };
-        la.declare(st, "a", 4, 2, true, all); sa.declare(st, "a", 4, 2, ac, rc, bc, all);
-        lb.declare(st, "b", 4, 2, true, all); sb.declare(st, "b", 4, 2, ac, rc, bc, all);
+        la.declare(st, "a", 4, 2, true, all);
+        sa.declare(st, "a", 4, 2, ac, rc, bc, all);
+        lb.declare(st, "b", 4, 2, true, all);
+        sb.declare(st, "b", 4, 2, ac, rc, bc, all);
         st.allocate(1);
-        la.bind(st); sa.bind(st); lb.bind(st); sb.bind(st);
-        sa.plan(2, 1); sb.plan(2, 1);
-        la.hook = &sa; lb.hook = &sb;
+        la.bind(st);
+        sa.bind(st);
+        lb.bind(st);
+        sb.bind(st);
+        sa.plan(2, 1);
+        sb.plan(2, 1);
+        la.hook = &sa;
+        lb.hook = &sb;
         for (auto * name : {"a.router.weight", "b.router.weight"}) {
             double * w = st.value(st.find(name));
             for (int i = 0; i < 16; ++i) w[i] = (i % 5 == 0) ? 1.0 : 0.0;
@@ -272,15 +313,16 @@ TEST_CASE("pooled LBL over two sites equals HF Mixtral's LBL of the concatenated
         std::vector<double> xb = {L[2][0], L[2][1], L[2][2], L[2][3], L[3][0], L[3][1], L[3][2], L[3][3]};
         std::vector<double> oa(4), ob(4);
         routing::PoolState state;
-        sa.set_context({nullptr, 2, 0, 0}); sb.set_context({nullptr, 2, 0, 0});
+        sa.set_context({nullptr, 2, 0, 0});
+        sb.set_context({nullptr, 2, 0, 0});
         la.forward(oa.data(), xa.data(), 2, true);
         lb.forward(ob.data(), xb.data(), 2, true);
         const double pooled = pool_over<double>({&sa, &sb}, routing::kLbl, true, state);
         if (pool == "layers") {
             CHECK(pooled == doctest::Approx(1.984953).epsilon(1e-6));
         } else {
-            CHECK(pooled == 0.0);                                   // not pooled: each site has its own loss
-            const double per_site = sa.aux_loss() + sb.aux_loss();  // z-loss is 0 (z_coef = 0)
+            CHECK(pooled == 0.0);                                  // not pooled: each site has its own loss
+            const double per_site = sa.aux_loss() + sb.aux_loss(); // z-loss is 0 (z_coef = 0)
             CHECK(per_site != doctest::Approx(1.984953).epsilon(1e-3));
             CHECK(per_site > 0);
         }
@@ -291,12 +333,17 @@ TEST_CASE("MoE site: a fresh LoRA mixture leaves the base output unchanged (B = 
     ParamStore<float> st;
     nn::Linear<float> base;
     sites::MoeSite<float> site;
-    adapters::AdapterConfig ac; ac.experts = 4; ac.rank = 2;
-    routing::RouterConfig rc; rc.k = 2;
+    adapters::AdapterConfig ac;
+    ac.experts = 4;
+    ac.rank = 2;
+    routing::RouterConfig rc;
+    rc.k = 2;
     base.declare(st, "l", 6, 3, true, [](const std::string &) { return false; });
     site.declare(st, "l", 6, 3, ac, rc, {}, [](const std::string &) { return true; });
     st.allocate(1);
-    base.bind(st); site.bind(st); site.plan(4, 1);
+    base.bind(st);
+    site.bind(st);
+    site.plan(4, 1);
     vector<float> x(24), y1(12), y2(12);
     for (size_t i = 0; i < x.size(); ++i) x[i] = 0.1f * float(i % 7) - 0.3f;
     base.forward(y1.data(), x.data(), 4, true);

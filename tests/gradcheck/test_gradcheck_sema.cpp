@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "gradcheck/gradcheck.hpp"
-#include "moe/sites/sema_site.hpp"
 #include "moe/nn/modules.hpp"
+#include "moe/sites/sema_site.hpp"
 
 using namespace moe;
 using namespace moe::test;
@@ -17,13 +17,25 @@ using std::vector;
 namespace {
 
 GradCase case_rd() {
-    struct S { vector<double> u, ew, eb, cw, cb, z, r, loss, G, du, dew, deb, dcw, dcb, scratch; };
+    struct S {
+        vector<double> u, ew, eb, cw, cb, z, r, loss, G, du, dew, deb, dcw, dcb, scratch;
+    };
     auto s = std::make_shared<S>();
     const int B = 5, C = 7, D = 3;
-    s->u = random_vec(B * C, 1); s->ew = random_vec(D * C, 2); s->eb = random_vec(D, 3);
-    s->cw = random_vec(C * D, 4); s->cb = random_vec(C, 5);
-    s->z.resize(B * D); s->r.resize(B * C); s->loss.resize(B); s->G = random_vec(B, 6);
-    s->du.resize(B * C); s->dew.resize(D * C); s->deb.resize(D); s->dcw.resize(C * D); s->dcb.resize(C);
+    s->u = random_vec(B * C, 1);
+    s->ew = random_vec(D * C, 2);
+    s->eb = random_vec(D, 3);
+    s->cw = random_vec(C * D, 4);
+    s->cb = random_vec(C, 5);
+    s->z.resize(B * D);
+    s->r.resize(B * C);
+    s->loss.resize(B);
+    s->G = random_vec(B, 6);
+    s->du.resize(B * C);
+    s->dew.resize(D * C);
+    s->deb.resize(D);
+    s->dcw.resize(C * D);
+    s->dcb.resize(C);
     s->scratch.resize(B * (C + D));
     GradCase c;
     c.name = "rd_autoencoder";
@@ -35,13 +47,13 @@ GradCase case_rd() {
                  {"dec_b", s->cb.data(), s->dcb.data(), s->cb.size()}};
     c.loss = [s, B, C, D] {
         sites::rd_forward(s->loss.data(), s->z.data(), s->r.data(), s->u.data(), s->ew.data(), s->eb.data(),
-                           s->cw.data(), s->cb.data(), B, C, D);
+                          s->cw.data(), s->cb.data(), B, C, D);
         return dot(s->loss.data(), s->G.data(), B);
     };
     c.backward = [s, B, C, D] {
         std::fill(s->scratch.begin(), s->scratch.end(), std::nan(""));
         sites::rd_backward(s->du.data(), s->dew.data(), s->deb.data(), s->dcw.data(), s->dcb.data(), s->scratch.data(),
-                            s->G.data(), s->u.data(), s->z.data(), s->r.data(), s->ew.data(), s->cw.data(), B, C, D);
+                           s->G.data(), s->u.data(), s->z.data(), s->r.data(), s->ew.data(), s->cw.data(), B, C, D);
     };
     return c;
 }
@@ -100,7 +112,8 @@ GradCase case_mixture(const std::string & adapter, int K) {
     for (int id = 0; id < s->st.size(); ++id) {
         const auto & pi = s->st.info(id);
         if (!pi.trainable || pi.name.find(".rd") != std::string::npos) continue;
-        const int k = pi.name[pi.name.find(".sema.") + 6 + (pi.name.find(".sema.router") != std::string::npos ? 6 : 7)] - '0';
+        const int k =
+            pi.name[pi.name.find(".sema.") + 6 + (pi.name.find(".sema.router") != std::string::npos ? 6 : 7)] - '0';
         if (k >= K) continue;
         c.tensors.push_back({pi.name, s->st.value(id), s->st.grad(id), pi.size});
     }

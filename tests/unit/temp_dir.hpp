@@ -16,7 +16,8 @@ struct TempDir {
     std::filesystem::path path;
     explicit TempDir(const std::string & tag) {
         static std::atomic<int> counter{0};
-        const auto ticks = std::chrono::steady_clock::now().time_since_epoch().count(); // unique across pid namespaces too
+        const auto ticks =
+            std::chrono::steady_clock::now().time_since_epoch().count(); // unique across pid namespaces too
         path = std::filesystem::temp_directory_path() / ("moe_test_" + tag + "_" + std::to_string(::getpid()) + "_" +
                                                          std::to_string(counter++) + "_" + std::to_string(ticks));
         std::filesystem::remove_all(path);

@@ -34,8 +34,12 @@ bool same_bits(const float * a, const float * b, size_t n) { return std::memcmp(
 
 TrainCheckpoint make_checkpoint(const moe::ParamStore<float> & store) {
     TrainCheckpoint ck;
-    ck.step = 37; ck.epoch = 2; ck.batch = 5; ck.seconds = 12.345678901234;
-    ck.optimizer = "adamw"; ck.optim_steps = 37;
+    ck.step = 37;
+    ck.epoch = 2;
+    ck.batch = 5;
+    ck.seconds = 12.345678901234;
+    ck.optimizer = "adamw";
+    ck.optim_steps = 37;
     ck.m.assign(store.n_trainable(), 0.f);
     ck.v.assign(store.n_trainable(), 0.f);
     for (const auto & pi : store.infos()) {
@@ -45,13 +49,21 @@ TrainCheckpoint make_checkpoint(const moe::ParamStore<float> & store) {
             ck.v[pi.offset + i] = 1.0f / 3.0f + float(i) * 1e-9f;
         }
     }
-    ck.win_loss = 1.0 / 3.0; ck.win_acc = 2.0 / 7.0; ck.win_aux = 1e-17; ck.win_seconds = 0.25;
-    ck.win_n = 3; ck.win_samples = 192;
+    ck.win_loss = 1.0 / 3.0;
+    ck.win_acc = 2.0 / 7.0;
+    ck.win_aux = 1e-17;
+    ck.win_seconds = 0.25;
+    ck.win_n = 3;
+    ck.win_samples = 192;
     moe::routing::RoutingStats s;
     s.load = {5, 0, 9, 1234567890123};
-    s.tokens = 640; s.dropped = 3; s.forwards = 6;
-    s.entropy_sum = 0.1 + 0.2; s.active_sum = 1280.5;
-    s.aux[moe::routing::kLbl] = 2.0000000000000004; s.aux[moe::routing::kZLoss] = 1e-300;
+    s.tokens = 640;
+    s.dropped = 3;
+    s.forwards = 6;
+    s.entropy_sum = 0.1 + 0.2;
+    s.active_sum = 1280.5;
+    s.aux[moe::routing::kLbl] = 2.0000000000000004;
+    s.aux[moe::routing::kZLoss] = 1e-300;
     ck.sites["layers.0"] = s;
     ck.series.append("metrics/train/loss", 2.5);
     ck.series.append("metrics/train/loss", 0.1 + 0.2);

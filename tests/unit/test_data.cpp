@@ -224,15 +224,13 @@ TEST_CASE("load_fashion_mnist finds gz or plain files and explains missing ones"
         CHECK(std::string(e.what()).find("no-such-dir") != std::string::npos);
         REQUIRE(!e.hints().empty());
         bool mentions = false;
-        for (const auto & h : e.hints())
-            mentions |= h.find("dataset-fashion-mnist") != std::string::npos;
+        for (const auto & h : e.hints()) mentions |= h.find("dataset-fashion-mnist") != std::string::npos;
         CHECK(mentions);
         bool env = false;
         for (const auto & h : e.hints()) env |= h.find("MOE_FASHION_MNIST_DIR") != std::string::npos;
         CHECK(env);
     }
-    check_error([&] { load_fashion_mnist(td.path.string(), "valid"); }, ErrorCode::io,
-                {"valid-images-idx3-ubyte"});
+    check_error([&] { load_fashion_mnist(td.path.string(), "valid"); }, ErrorCode::io, {"valid-images-idx3-ubyte"});
 }
 
 TEST_CASE("fashion_mnist_dir resolution order") {
@@ -483,7 +481,7 @@ TEST_CASE("invert, permute, noise, blur") {
         Dataset train = orig, test = orig;
         TransformConfig t = tf("permute");
         t.seed = 17;
-        apply_transform(train, t, 1);   // build_splits passes different seeds for train and test
+        apply_transform(train, t, 1); // build_splits passes different seeds for train and test
         apply_transform(test, t, 999);
         CHECK(train.x == test.x);
         CHECK(train.x != orig.x);
@@ -795,7 +793,7 @@ TEST_CASE("build_splits with synthetic, CSV and bad configurations") {
         };
         CHECK(sorted_rows({&raw.train, &raw.val}) == sorted_rows({&gen_tr}));
         CHECK(sorted_rows({&raw.test}) == sorted_rows({&gen_te}));
-        CHECK(std::is_sorted(raw.test.task.begin(), raw.test.task.end())); // tasks in blocks
+        CHECK(std::is_sorted(raw.test.task.begin(), raw.test.task.end()));                 // tasks in blocks
         CHECK(raw.val.task != std::vector<int32_t>(raw.val.task.size(), raw.val.task[0])); // mixed tasks
 
         // renaming / weighting entries, one per generated task

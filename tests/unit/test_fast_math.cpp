@@ -46,7 +46,10 @@ TEST_CASE("fast_math: erf_f32 is within 1e-7 (1 ulp) of std::erf over a dense fl
         const double r = std::erf((double)x);
         const float f = nn::erf_f32(x);
         const double e = std::fabs((double)f - r);
-        if (e > max_abs) { max_abs = e; worst = x; }
+        if (e > max_abs) {
+            max_abs = e;
+            worst = x;
+        }
         if (r != 0) max_ulp = std::max(max_ulp, e / ulp_at(r));
     });
     INFO("max abs error " << max_abs << " at " << worst << ", max ulp " << max_ulp);
@@ -69,7 +72,10 @@ TEST_CASE("fast_math: exp_f32 is within 1 ulp of std::exp on [-87.3, 88]") {
         if (x < -87.3f) return;
         const double r = std::exp((double)x);
         const double u = std::fabs((double)nn::exp_f32(x) - r) / ulp_at(r);
-        if (u > max_ulp) { max_ulp = u; worst = x; }
+        if (u > max_ulp) {
+            max_ulp = u;
+            worst = x;
+        }
     });
     INFO("max ulp " << max_ulp << " at " << worst);
     CHECK(max_ulp <= 1.0);

@@ -76,8 +76,8 @@ void write_reference_run(const std::string & out, const moe::ParamStore<float> &
     w.write_array("stream/accuracy", std::span<const double>(acc), {2, 2});
     w.set_attr("/", "seed", 42.0);
     w.set_attr("metrics/train/loss", "unit", "nats"); // series still buffered: attr must not break it
-    w.set_attr("stream", "kind", "expand");            // existing group
-    w.set_attr("extra/group", "made", "here");         // group created on demand
+    w.set_attr("stream", "kind", "expand");           // existing group
+    w.set_attr("extra/group", "made", "here");        // group created on demand
     w.commit();
 }
 
@@ -210,9 +210,7 @@ TEST_CASE("io: writer destroyed without commit leaves nothing behind") {
         CHECK(fs::exists(tmp));
         CHECK_FALSE(fs::exists(out));
         throw std::runtime_error("simulated failure mid-run");
-    } catch (const std::runtime_error & e) {
-        CHECK(std::string(e.what()) == "simulated failure mid-run");
-    }
+    } catch (const std::runtime_error & e) { CHECK(std::string(e.what()) == "simulated failure mid-run"); }
     CHECK_FALSE(fs::exists(tmp));
     CHECK_FALSE(fs::exists(out));
     CHECK(fs::is_empty(dir.path));

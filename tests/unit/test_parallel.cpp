@@ -16,15 +16,15 @@
 #include <thread>
 #include <vector>
 
+#include "harness.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
+#include "moe/core/params.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/nn/kernels.hpp"
-#include "moe/core/params.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/routing/routing.hpp"
 #include "moe/train/network.hpp"
-#include "harness.hpp"
 
 using namespace moe;
 using std::vector;
@@ -68,9 +68,7 @@ TEST_CASE("par::run runs every task once, task t on thread t mod T, and rethrows
     try {
         par::run(4, bad);
         FAIL("no exception");
-    } catch (const std::runtime_error & e) {
-        CHECK(std::string(e.what()) == "task 1");
-    }
+    } catch (const std::runtime_error & e) { CHECK(std::string(e.what()) == "task 1"); }
     CHECK(ran == 4);
     std::atomic<int> after{0};
     auto ok = [&](int) { after++; };
@@ -82,7 +80,8 @@ TEST_CASE("the pool's workers block the stop signals; the calling thread's mask 
     auto blocked = [] {
         sigset_t cur;
         pthread_sigmask(SIG_BLOCK, nullptr, &cur);
-        return sigismember(&cur, SIGINT) + sigismember(&cur, SIGTERM) + sigismember(&cur, SIGHUP) + sigismember(&cur, SIGQUIT);
+        return sigismember(&cur, SIGINT) + sigismember(&cur, SIGTERM) + sigismember(&cur, SIGHUP) +
+               sigismember(&cur, SIGQUIT);
     };
     REQUIRE(blocked() == 0);
     Threads th(2); // starts the workers
@@ -99,19 +98,24 @@ TEST_CASE("parallel_for covers [0, n) exactly once in aligned ranges") {
     for (int64_t n : {0, 1, 15, 16, 17, 100, 1000, 4097}) {
         vector<int> seen(n, 0);
         std::atomic<int> calls{0};
-        par::parallel_for(n, 0, [&](int64_t i0, int64_t i1) {
-            calls++;
-            CHECK(i0 < i1);
-            if (i1 != n) CHECK(i1 % 16 == 0);
-            for (int64_t i = i0; i < i1; ++i) seen[i]++;
-        }, 16);
+        par::parallel_for(
+            n, 0,
+            [&](int64_t i0, int64_t i1) {
+                calls++;
+                CHECK(i0 < i1);
+                if (i1 != n) CHECK(i1 % 16 == 0);
+                for (int64_t i = i0; i < i1; ++i) seen[i]++;
+            },
+            16);
         for (int64_t i = 0; i < n; ++i) CHECK(seen[i] == 1);
         CHECK(calls <= 2);
     }
 }
 
 TEST_CASE("sgemm split over the pool: the product up to rounding, the same bits on every run") {
-    struct Shape { int M, N, K; };
+    struct Shape {
+        int M, N, K;
+    };
     for (Shape s : {Shape{300, 70, 64}, Shape{70, 300, 64}, Shape{1000, 1000, 16}, Shape{16, 1000, 1000}}) {
         for (int ta = 0; ta < 2; ++ta)
             for (int tb = 0; tb < 2; ++tb) {
@@ -198,7 +202,8 @@ void check_close(const Steps & a, const Steps & b) {
         gdiff = std::max(gdiff, (double)std::fabs(a.grads[i] - b.grads[i]));
     }
     for (size_t i = 0; i < a.final.size(); ++i) worst = std::max(worst, (double)std::fabs(a.final[i] - b.final[i]));
-    MESSAGE("1 vs 2 threads: gradients differ by " << gdiff << " (largest " << gmax << "), values after 3 steps by " << worst);
+    MESSAGE("1 vs 2 threads: gradients differ by " << gdiff << " (largest " << gmax << "), values after 3 steps by "
+                                                   << worst);
     CHECK(gmax > 0);
     CHECK(gdiff <= 1e-5 * gmax);
     CHECK(worst < 1e-3);
@@ -239,7 +244,9 @@ TEST_CASE("router row kernels split their rows: the same bits at 1 and 2 threads
     auto run = [&](int threads) {
         Threads th(threads);
         Out o;
-        o.probs.assign((size_t)N * P, 0.f); o.dlogits.assign((size_t)N * P, 0.5f); o.lse.assign(N, 0.f);
+        o.probs.assign((size_t)N * P, 0.f);
+        o.dlogits.assign((size_t)N * P, 0.5f);
+        o.lse.assign(N, 0.f);
         o.idx.assign((size_t)N * K, -1);
         nn::softmax_forward(o.probs.data(), logits.data(), N, P);
         nn::softmax_backward(o.dlogits.data(), o.probs.data(), dprobs.data(), N, P);

@@ -45,65 +45,139 @@ struct RouterKat {
     bool train = true;
     vector<double> logits = LOGITS;
     int N = 4, E = 4;
-    vector<double> bias;                 // sigmoid_bias: the selection bias
-    vector<int32_t> idx;                 // expected (N, K)
-    vector<double> gate;                 // expected (N, K)
-    vector<int64_t> counts;              // expected (P) when given
+    vector<double> bias;    // sigmoid_bias: the selection bias
+    vector<int32_t> idx;    // expected (N, K)
+    vector<double> gate;    // expected (N, K)
+    vector<int64_t> counts; // expected (P) when given
 };
 
 const std::multimap<std::string, RouterKat> & router_kats() {
     static const std::multimap<std::string, RouterKat> kats = {
         {"none", {nullptr, 0, true, LOGITS, 4, 4, {}, {0, 0, 0, 0}, {1, 1, 1, 1}, {}}},
-        {"soft", {nullptr, 0, true, LOGITS, 4, 4, {},
-                  {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3},
-                  {0.60946003759887712, 0.22420781804820114, 0.1359889157935055, 0.030343228559416225,
-                   0.088555055310559794, 0.10816138880534412, 0.72315562828285751, 0.080127927601238505,
-                   0.42686371163819914, 0.3862422586919545, 0.070560096955934223, 0.11633393271391212,
-                   0.066301975581976036, 0.10931347743144439, 0.16307654541728037, 0.66130800156929936},
-                  {}}},
+        {"soft",
+         {nullptr,
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3},
+          {0.60946003759887712, 0.22420781804820114, 0.1359889157935055, 0.030343228559416225, 0.088555055310559794,
+           0.10816138880534412, 0.72315562828285751, 0.080127927601238505, 0.42686371163819914, 0.3862422586919545,
+           0.070560096955934223, 0.11633393271391212, 0.066301975581976036, 0.10931347743144439, 0.16307654541728037,
+           0.66130800156929936},
+          {}}},
         // golden: Mixtral renormalised top-2, token 0 experts [0, 1], w [0.731059, 0.268941]
-        {"topk", {[](routing::RouterConfig & c) { c.k = 2; }, 0, true, LOGITS, 4, 4, {}, {0, 1, 2, 1, 0, 1, 3, 2},
-                  {0.7310585786300049, 0.2689414213699951, 0.86989152563700223, 0.13010847436299786,
-                   0.52497918747894001, 0.47502081252106004, 0.8021838885585818, 0.19781611144141828},
-                  {2, 3, 2, 1}}},
+        {"topk",
+         {[](routing::RouterConfig & c) { c.k = 2; },
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 1, 2, 1, 0, 1, 3, 2},
+          {0.7310585786300049, 0.2689414213699951, 0.86989152563700223, 0.13010847436299786, 0.52497918747894001,
+           0.47502081252106004, 0.8021838885585818, 0.19781611144141828},
+          {2, 3, 2, 1}}},
         // top-1, capacity ceil(1 * 4 / 4) = 1: token 2 (top-1 expert 0, already full) is dropped
-        {"switch", {[](routing::RouterConfig & c) { c.capacity_factor = 1.0; }, 0, true, LOGITS, 4, 4, {}, {0, 2, -1, 3},
-                    {0.60946003759887712, 0.72315562828285751, 0, 0.66130800156929936}, {}}},
+        {"switch",
+         {[](routing::RouterConfig & c) { c.capacity_factor = 1.0; },
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 2, -1, 3},
+          {0.60946003759887712, 0.72315562828285751, 0, 0.66130800156929936},
+          {}}},
         // the smallest prefix reaching 0.8 (the crossing expert included)
-        {"topp", {[](routing::RouterConfig & c) { c.top_p = 0.8; }, 0, true, LOGITS, 4, 4, {},
-                  {0, 1, -1, -1, 2, 1, -1, -1, 0, 1, -1, -1, 3, 2, -1, -1},
-                  {0.60946003759887712, 0.22420781804820114, 0, 0, 0.72315562828285751, 0.10816138880534412, 0, 0,
-                   0.42686371163819914, 0.3862422586919545, 0, 0, 0.66130800156929936, 0.16307654541728037, 0, 0},
-                  {}}},
+        {"topp",
+         {[](routing::RouterConfig & c) { c.top_p = 0.8; },
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 1, -1, -1, 2, 1, -1, -1, 0, 1, -1, -1, 3, 2, -1, -1},
+          {0.60946003759887712, 0.22420781804820114, 0, 0, 0.72315562828285751, 0.10816138880534412, 0, 0,
+           0.42686371163819914, 0.3862422586919545, 0, 0, 0.66130800156929936, 0.16307654541728037, 0, 0},
+          {}}},
         // golden: DynMoLE weights token 0 [0.60946, 0.224208, 0, 0] (top_p 0.75, keep_top_k 2, threshold 0.9)
-        {"dynmole", {nullptr, 0, true, LOGITS, 4, 4, {},
-                     {0, 1, -1, -1, 2, 1, -1, -1, 0, 1, -1, -1, 3, 2, -1, -1},
-                     {0.60946003759887712, 0.22420781804820114, 0, 0, 0.72315562828285751, 0.10816138880534412, 0, 0,
-                      0.42686371163819914, 0.3862422586919545, 0, 0, 0.66130800156929936, 0.16307654541728037, 0, 0},
-                     {}}},
+        {"dynmole",
+         {nullptr,
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 1, -1, -1, 2, 1, -1, -1, 0, 1, -1, -1, 3, 2, -1, -1},
+          {0.60946003759887712, 0.22420781804820114, 0, 0, 0.72315562828285751, 0.10816138880534412, 0, 0,
+           0.42686371163819914, 0.3862422586919545, 0, 0, 0.66130800156929936, 0.16307654541728037, 0, 0},
+          {}}},
         // golden: capacity factor 2, k_c = 2; expert 0 takes tokens [0, 2], expert 3 tokens [3, 2]
-        {"expert_choice", {[](routing::RouterConfig & c) { c.capacity_factor = 2.0; }, 0, true, LOGITS, 4, 4, {},
-                           {0, 1, -1, -1, -1, -1, 2, -1, 0, 1, -1, 3, -1, -1, 2, 3},
-                           {0.60946003759887712, 0.22420781804820114, 0, 0, 0, 0, 0.72315562828285751, 0,
-                            0.42686371163819914, 0.3862422586919545, 0, 0.11633393271391212, 0, 0, 0.16307654541728037,
-                            0.66130800156929936},
-                           {}}},
+        {"expert_choice",
+         {[](routing::RouterConfig & c) { c.capacity_factor = 2.0; },
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 1, -1, -1, -1, -1, 2, -1, 0, 1, -1, 3, -1, -1, 2, 3},
+          {0.60946003759887712, 0.22420781804820114, 0, 0, 0, 0, 0.72315562828285751, 0, 0.42686371163819914,
+           0.3862422586919545, 0, 0.11633393271391212, 0, 0, 0.16307654541728037, 0.66130800156929936},
+          {}}},
         // golden: AdaMoE, 4 true + 4 null, top-4 selects [0, 4, 6, 5]: true weights {0: 1.0}
-        {"null_experts", {[](routing::RouterConfig & c) { c.null_experts = 4; c.k = 4; }, 0, true, ADAMOE, 1, 4, {},
-                          {0, -1, -1, -1}, {1, 0, 0, 0}, {1, 0, 0, 0, 1, 1, 1, 0}}},
+        {"null_experts",
+         {[](routing::RouterConfig & c) {
+              c.null_experts = 4;
+              c.k = 4;
+          },
+          0,
+          true,
+          ADAMOE,
+          1,
+          4,
+          {},
+          {0, -1, -1, -1},
+          {1, 0, 0, 0},
+          {1, 0, 0, 0, 1, 1, 1, 0}}},
         // golden: DeepSeek-V3, bias [0, 0, 0.3, 0]: token 0 selects [2, 0] with the unbiased σ renormalised
-        {"sigmoid_bias", {[](routing::RouterConfig & c) { c.k = 2; c.route_scale = 1.0; }, 0, true, LOGITS, 4, 4,
-                          {0, 0, 0.3, 0}, {2, 0, 2, 1, 0, 1, 2, 3},
-                          {0.41407395797600771, 0.58592604202399234, 0.61046611358527969, 0.38953388641472042,
-                           0.50475089000000817, 0.49524910999999178, 0.41095045393566959, 0.58904954606433046},
-                          {2, 2, 3, 1}}},
+        {"sigmoid_bias",
+         {[](routing::RouterConfig & c) {
+              c.k = 2;
+              c.route_scale = 1.0;
+          },
+          0,
+          true,
+          LOGITS,
+          4,
+          4,
+          {0, 0, 0.3, 0},
+          {2, 0, 2, 1, 0, 1, 2, 3},
+          {0.41407395797600771, 0.58592604202399234, 0.61046611358527969, 0.38953388641472042, 0.50475089000000817,
+           0.49524910999999178, 0.41095045393566959, 0.58904954606433046},
+          {2, 2, 3, 1}}},
         // k grows from k_start 1 to 3 over 10 steps: step 0 routes top-1 (gate 1), step 10 top-3
         {"random_fixed", {nullptr, 0, true, LOGITS, 4, 4, {}, {0, 2, 0, 3}, {1, 1, 1, 1}, {}}},
-        {"random_fixed", {nullptr, 10, false, LOGITS, 4, 4, {}, {0, 1, 2, 2, 1, 0, 0, 1, 3, 3, 2, 1},
-                          {0.62853171921176254, 0.23122389762214909, 0.14024438316608848, 0.78614804164787377,
-                           0.11758307709385107, 0.096268881258275096, 0.45926983577975461, 0.41556453238875235,
-                           0.12516563183149304, 0.70826753862041636, 0.1746566246821892, 0.11707583669739444},
-                          {}}},
+        {"random_fixed",
+         {nullptr,
+          10,
+          false,
+          LOGITS,
+          4,
+          4,
+          {},
+          {0, 1, 2, 2, 1, 0, 0, 1, 3, 3, 2, 1},
+          {0.62853171921176254, 0.23122389762214909, 0.14024438316608848, 0.78614804164787377, 0.11758307709385107,
+           0.096268881258275096, 0.45926983577975461, 0.41556453238875235, 0.12516563183149304, 0.70826753862041636,
+           0.1746566246821892, 0.11707583669739444},
+          {}}},
     };
     return kats;
 }
@@ -138,8 +212,10 @@ void check_task() {
     const double w[3] = {0.326853, 0.238563, 0.434584};
     double a0 = 0, a1 = 0, b0 = 0, b1 = 0; // the mixed A_t (1,2) and B_t (2,1)
     for (int s = 0; s < 3; ++s) {
-        a0 += w[s] * A[2 * s]; a1 += w[s] * A[2 * s + 1];
-        b0 += w[s] * B[2 * s]; b1 += w[s] * B[2 * s + 1];
+        a0 += w[s] * A[2 * s];
+        a1 += w[s] * A[2 * s + 1];
+        b0 += w[s] * B[2 * s];
+        b1 += w[s] * B[2 * s + 1];
     }
     const double h = x[0] * a0 + x[1] * a1; // scale 1/r = 1
     CHECK(out[0] == doctest::Approx(h * b0).epsilon(2e-6));
@@ -156,15 +232,45 @@ struct LossKat {
 
 const std::multimap<std::string, LossKat> & loss_kats() {
     static const std::multimap<std::string, LossKat> kats = {
-        {"lbl", {routing::kLbl, [](auto & b, auto & r) { b.lbl = "mixtral"; r.kind = "topk"; }, 1.984953}},
-        {"lbl", {routing::kLbl, [](auto & b, auto & r) { b.lbl = "megatron"; r.kind = "topk"; }, 0.992476}},
-        {"lbl", {routing::kLbl, [](auto & b, auto & r) { b.lbl = "switch"; r.kind = "topk"; }, 1.090814}},
-        {"z_loss", {routing::kZLoss, [](auto & b, auto & r) { b.z_coef = 0.001; r.kind = "topk"; }, 5.756369}},
+        {"lbl",
+         {routing::kLbl,
+          [](auto & b, auto & r) {
+              b.lbl = "mixtral";
+              r.kind = "topk";
+          },
+          1.984953}},
+        {"lbl",
+         {routing::kLbl,
+          [](auto & b, auto & r) {
+              b.lbl = "megatron";
+              r.kind = "topk";
+          },
+          0.992476}},
+        {"lbl",
+         {routing::kLbl,
+          [](auto & b, auto & r) {
+              b.lbl = "switch";
+              r.kind = "topk";
+          },
+          1.090814}},
+        {"z_loss",
+         {routing::kZLoss,
+          [](auto & b, auto & r) {
+              b.z_coef = 0.001;
+              r.kind = "topk";
+          },
+          5.756369}},
         {"dynmole_loss", {routing::kDynmoleLoss, [](auto &, auto & r) { r.kind = "dynmole"; }, 0.00810178}},
         // hand-computed: the null counts (1, 1, 1, 0) replaced by their mean 0.75, f = c / 4,
         // L = 8 * sum_e f_e p_e
-        {"null_loss", {routing::kNullLoss, [](auto &, auto & r) { r.kind = "null_experts"; r.null_experts = 4; r.k = 4; },
-                       1.2626731716609827}},
+        {"null_loss",
+         {routing::kNullLoss,
+          [](auto &, auto & r) {
+              r.kind = "null_experts";
+              r.null_experts = 4;
+              r.k = 4;
+          },
+          1.2626731716609827}},
     };
     return kats;
 }
@@ -184,16 +290,27 @@ double loss_value(const LossKat & k) {
     vector<double> gate((size_t)N * E), lse(N);
     vector<int64_t> counts(P, 0);
     routing::RouteContext c;
-    c.N = N; c.E = E; c.P = P; c.train = true;
+    c.N = N;
+    c.E = E;
+    c.P = P;
+    c.train = true;
     const int used = router->route(idx.data(), gate.data(), counts.data(), p.data(), c);
     (void)K;
     auto part = routing::loss_entry(k.kind).make_double(bc, rc, false);
     REQUIRE(part);
     part->plan(N, E, P);
     routing::RouterOutputs<double> o;
-    o.logits = z.data(); o.probs = p.data(); o.lse = lse.data(); o.idx = idx.data(); o.counts = counts.data();
+    o.logits = z.data();
+    o.probs = p.data();
+    o.lse = lse.data();
+    o.idx = idx.data();
+    o.counts = counts.data();
     o.w_dense = router->dense_weights();
-    o.N = N; o.P = P; o.E = E; o.K = used; o.train = true;
+    o.N = N;
+    o.P = P;
+    o.E = E;
+    o.K = used;
+    o.train = true;
     return part->forward(o);
 }
 
@@ -202,7 +319,7 @@ double loss_value(const LossKat & k) {
 struct ExpertKat {
     std::map<std::string, vector<double>> tensors; // expert 0's, by weight name
     double alpha;
-    vector<double> x, y;                           // (1, 2) -> (1, 2)
+    vector<double> x, y; // (1, 2) -> (1, 2)
 };
 
 const std::multimap<std::string, ExpertKat> & expert_kats() {
@@ -210,11 +327,11 @@ const std::multimap<std::string, ExpertKat> & expert_kats() {
         // h = A x = 1*3 + 2*4 = 11 ; y = (alpha / r) B h = 2 * (0.5, -1) * 11
         {"lora", {{{"lora_a", {1, 2}}, {"lora_b", {0.5, -1}}}, 2.0, {3, 4}, {11, -22}}},
         // h = relu(1*3 - 1*1 + 0.5) = 2.5 ; y = (2, 3) * 2.5 + (0.1, 0.2)
-        {"bottleneck", {{{"down_w", {1, -1}}, {"down_b", {0.5}}, {"up_w", {2, 3}}, {"up_b", {0.1, 0.2}}}, 1.0, {3, 1},
-                        {5.1, 7.7}}},
+        {"bottleneck",
+         {{{"down_w", {1, -1}}, {"down_b", {0.5}}, {"up_w", {2, 3}}, {"up_b", {0.1, 0.2}}}, 1.0, {3, 1}, {5.1, 7.7}}},
         // the ReLU closed: only the up bias
-        {"bottleneck", {{{"down_w", {1, -1}}, {"down_b", {0.5}}, {"up_w", {2, 3}}, {"up_b", {0.1, 0.2}}}, 1.0, {0, 2},
-                        {0.1, 0.2}}},
+        {"bottleneck",
+         {{{"down_w", {1, -1}}, {"down_b", {0.5}}, {"up_w", {2, 3}}, {"up_b", {0.1, 0.2}}}, 1.0, {0, 2}, {0.1, 0.2}}},
     };
     return kats;
 }
@@ -274,7 +391,8 @@ vector<double> layernorm(const vector<double> & x, int N, int C, const double * 
         m /= C;
         for (int c = 0; c < C; ++c) v += (x[(size_t)n * C + c] - m) * (x[(size_t)n * C + c] - m);
         v /= C;
-        for (int c = 0; c < C; ++c) y[(size_t)n * C + c] = (x[(size_t)n * C + c] - m) / std::sqrt(v + 1e-5) * w[c] + b[c];
+        for (int c = 0; c < C; ++c)
+            y[(size_t)n * C + c] = (x[(size_t)n * C + c] - m) / std::sqrt(v + 1e-5) * w[c] + b[c];
     }
     return y;
 }
@@ -304,7 +422,7 @@ const std::map<std::string, ModelKat> & model_kats() {
 
 // the reference logits (B = 2 samples, V = 3)
 vector<double> reference_logits(const std::string & kind, ParamStore<double> & st, const vector<double> & x, int B,
-                                 const ModelKat & k) {
+                                const ModelKat & k) {
     auto W = [&](const std::string & n) { return st.value(st.find(n)); };
     const int V = 3;
     if (kind == "mlp") {
@@ -350,14 +468,19 @@ vector<double> reference_logits(const std::string & kind, ParamStore<double> & s
                     for (int u = 0; u < Tn; ++u) {
                         double s = 0;
                         for (int i = 0; i < hs; ++i)
-                            s += qkv[((size_t)b * Tn + t) * 3 * D + h * hs + i] * qkv[((size_t)b * Tn + u) * 3 * D + D + h * hs + i];
+                            s += qkv[((size_t)b * Tn + t) * 3 * D + h * hs + i] *
+                                 qkv[((size_t)b * Tn + u) * 3 * D + D + h * hs + i];
                         a[u] = s / std::sqrt(double(hs));
                         mx = std::max(mx, a[u]);
                     }
-                    for (auto & v : a) { v = std::exp(v - mx); sum += v; }
+                    for (auto & v : a) {
+                        v = std::exp(v - mx);
+                        sum += v;
+                    }
                     for (int i = 0; i < hs; ++i) {
                         double s = 0;
-                        for (int u = 0; u < Tn; ++u) s += a[u] / sum * qkv[((size_t)b * Tn + u) * 3 * D + 2 * D + h * hs + i];
+                        for (int u = 0; u < Tn; ++u)
+                            s += a[u] / sum * qkv[((size_t)b * Tn + u) * 3 * D + 2 * D + h * hs + i];
                         y[((size_t)b * Tn + t) * D + h * hs + i] = s;
                     }
                 }
@@ -414,14 +537,20 @@ TEST_CASE("known answers: every router's selection and gates") {
         if (!k.bias.empty()) std::copy(k.bias.begin(), k.bias.end(), st.value(st.find("s.router.expert_bias")));
         router->plan(N, E);
         vector<double> p(k.logits.size());
-        if (e.traits.sigmoid) routing::sigmoid_forward(p.data(), k.logits.data(), (int64_t)p.size());
-        else nn::softmax_forward(p.data(), k.logits.data(), N, P);
+        if (e.traits.sigmoid)
+            routing::sigmoid_forward(p.data(), k.logits.data(), (int64_t)p.size());
+        else
+            nn::softmax_forward(p.data(), k.logits.data(), N, P);
         const int slots = std::max(router->slots(E, P), 4);
         vector<int32_t> idx((size_t)N * slots, -7);
         vector<double> gate((size_t)N * slots, -7);
         vector<int64_t> counts(P, 0);
         routing::RouteContext c;
-        c.N = N; c.E = E; c.P = P; c.step = k.step; c.train = k.train;
+        c.N = N;
+        c.E = E;
+        c.P = P;
+        c.step = k.step;
+        c.train = k.train;
         const int K = !router->has_weights(E) ? routing::route_to_first(idx.data(), gate.data(), N)
                                               : router->route(idx.data(), gate.data(), counts.data(), p.data(), c);
         REQUIRE((size_t)N * K == k.idx.size());

@@ -53,7 +53,8 @@ bool shipped(const string & kind, const string & name) {
     for (const auto & [path, j] : shipped_specs()) {
         if (kind == "routers" && get(j, "routing", "router") == name && path == "experiments/mole/" + name + ".json")
             return true;
-        if (kind == "experts" && (get(j, "adapters", "kind") == name || get(j, "expand", "adapter") == name)) return true;
+        if (kind == "experts" && (get(j, "adapters", "kind") == name || get(j, "expand", "adapter") == name))
+            return true;
         if (kind == "models" && get(j, "model", "kind") == name) return true;
         if (kind == "losses") {
             const bool z = j.contains("loss") && j["loss"].value("z_coef", 0.0) > 0;
@@ -100,7 +101,8 @@ vector<string> missing(const string & kind, const vector<string> & names) {
                           (kind == "routers" ? " (experiments/mole/" + n + ".json)" : ""));
         if (!documented(kind, n))
             out.push_back(kind + " " + n + ": no documentation (" +
-                          (kind == "models" ? string("a section of docs/models.md") : "docs/methods/" + n + ".md") + ")");
+                          (kind == "models" ? string("a section of docs/models.md") : "docs/methods/" + n + ".md") +
+                          ")");
     }
     return out;
 }

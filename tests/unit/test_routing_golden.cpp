@@ -26,10 +26,10 @@ doctest::Approx near(double v, double tol = 5.1e-7) {
 
 constexpr int T = 4, E = 4, K = 2;
 const vector<double> LOGITS = {
-    2.0, 1.0, 0.5, -1.0,  //
-    0.1, 0.3, 2.2, 0.0,   //
-    1.5, 1.4, -0.3, 0.2,  //
-    -0.5, 0.0, 0.4, 1.8,  //
+    2.0,  1.0, 0.5,  -1.0, //
+    0.1,  0.3, 2.2,  0.0,  //
+    1.5,  1.4, -0.3, 0.2,  //
+    -0.5, 0.0, 0.4,  1.8,  //
 };
 
 vector<double> golden_probs() {
@@ -78,11 +78,11 @@ TEST_CASE("routing golden: load-balancing conventions and z-loss") {
     vector<double> f(E);
 
     lbl_frequencies(f.data(), cnt.data(), T, E, K, LblConvention::mixtral);
-    CHECK(lbl_forward(p.data(), f.data(), T, E, E) == near(1.984953));   // HF Mixtral, min = k
+    CHECK(lbl_forward(p.data(), f.data(), T, E, E) == near(1.984953)); // HF Mixtral, min = k
     lbl_frequencies(f.data(), cnt.data(), T, E, K, LblConvention::megatron);
-    CHECK(lbl_forward(p.data(), f.data(), T, E, E) == near(0.992476));   // Megatron, = HF / k
+    CHECK(lbl_forward(p.data(), f.data(), T, E, E) == near(0.992476)); // Megatron, = HF / k
     lbl_frequencies(f.data(), cnt1.data(), T, E, 1, LblConvention::switch_);
-    CHECK(lbl_forward(p.data(), f.data(), T, E, E) == near(1.090814));   // Switch top-1
+    CHECK(lbl_forward(p.data(), f.data(), T, E, E) == near(1.090814)); // Switch top-1
 
     CHECK(zloss_forward(LOGITS.data(), T, E) == near(5.756369));
 
@@ -125,10 +125,10 @@ TEST_CASE("routing golden: DynMoLE selection, weights and router loss") {
     CHECK(idx == want_idx);
     gate_forward(gate.data(), p.data(), idx.data(), T, E, E, false, 1.0); // NOT renormalised
     gates_to_dense(w.data(), gate.data(), idx.data(), T, E, E);
-    const vector<double> want_w = {0.60946, 0.224208, 0, 0,         //
-                                   0, 0.108161, 0.723156, 0,        //
-                                   0.426864, 0.386242, 0, 0,        //
-                                   0, 0, 0.163077, 0.661308};
+    const vector<double> want_w = {0.60946,  0.224208, 0,        0, //
+                                   0,        0.108161, 0.723156, 0, //
+                                   0.426864, 0.386242, 0,        0, //
+                                   0,        0,        0.163077, 0.661308};
     for (int i = 0; i < T * E; ++i) CHECK(w[i] == near(want_w[i]));
     double h = 0, lb = 0;
     const double loss = dynmole_loss_forward(&h, &lb, p.data(), w.data(), T, E, 1.1, 1e-5, 0.01, 0.001);
@@ -346,10 +346,10 @@ TEST_CASE("routing: sigmoid scores whose selected logits underflow keep finite g
     // ordinary. The denominator is S + 1e-20 (HF's DeepSeek-V3 port): finite everywhere, and the
     // ordinary token's gates are exactly p / S.
     const int N = 3, P = 4, Kk = 2;
-    const vector<float> z = {-123.7f, 2.f, 0.f, -95.f,   //
-                             0.3f, -0.2f, 1.1f, -2.f,    //
-                             -200.f, -150.f, 0.f, 1.f};
-    const vector<int32_t> idx = {0, 3, 2, 0, 0, 1};      // token 2: both selected scores are 0
+    const vector<float> z = {-123.7f, 2.f,    0.f,  -95.f, //
+                             0.3f,    -0.2f,  1.1f, -2.f,  //
+                             -200.f,  -150.f, 0.f,  1.f};
+    const vector<int32_t> idx = {0, 3, 2, 0, 0, 1}; // token 2: both selected scores are 0
     vector<float> s(N * P), g(N * Kk), dp(N * P, 0.f), dz(N * P, 0.f);
     sigmoid_forward(s.data(), z.data(), N * P);
     REQUIRE(s[0] == 0.f);
@@ -398,17 +398,22 @@ TEST_CASE("routing: softmax entropy telemetry without logarithms, against -sum p
     // hand-computed: equal logits -> ln P; logits (0, ln 3) -> p = (1/4, 3/4)
     {
         const vector<double> z = {0.7, 0.7, 0.7, 0.7, 0.0, std::log(3.0)}, p = {0.25, 0.25, 0.25, 0.25, 0, 0};
-        CHECK(softmax_entropy_sum(z.data(), p.data(), (const double *)nullptr, 1, 4) == doctest::Approx(std::log(4.0)).epsilon(1e-14));
+        CHECK(softmax_entropy_sum(z.data(), p.data(), (const double *)nullptr, 1, 4) ==
+              doctest::Approx(std::log(4.0)).epsilon(1e-14));
         const vector<double> q = {0.25, 0.75};
         const double h = -(0.25 * std::log(0.25) + 0.75 * std::log(0.75)); // 0.5623351446
-        CHECK(softmax_entropy_sum(z.data() + 4, q.data(), (const double *)nullptr, 1, 2) == doctest::Approx(h).epsilon(1e-14));
+        CHECK(softmax_entropy_sum(z.data() + 4, q.data(), (const double *)nullptr, 1, 2) ==
+              doctest::Approx(h).epsilon(1e-14));
     }
     // random float rows, large logits and a removed expert's -1e30 logit, with and without the
     // z-loss's logsumexps
     const int N = 6, P = 64;
     vector<float> z((size_t)N * P), p((size_t)N * P), lse(N);
     uint64_t s = 12345;
-    for (auto & v : z) { s = s * 6364136223846793005ull + 1442695040888963407ull; v = (float)((s >> 40) % 2000) / 100.f - 10.f; }
+    for (auto & v : z) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        v = (float)((s >> 40) % 2000) / 100.f - 10.f;
+    }
     for (int e = 0; e < P; ++e) z[(size_t)2 * P + e] += 80.f; // a row far from 0
     z[(size_t)3 * P + 5] = -1e30f;
     nn::softmax_forward(p.data(), z.data(), N, P);
@@ -417,5 +422,6 @@ TEST_CASE("routing: softmax entropy telemetry without logarithms, against -sum p
     for (int i = 0; i < N * P; ++i)
         if (p[i] > 0) direct -= (double)p[i] * std::log((double)p[i]);
     CHECK(softmax_entropy_sum(z.data(), p.data(), lse.data(), N, P) == doctest::Approx(direct).epsilon(1e-5));
-    CHECK(softmax_entropy_sum(z.data(), p.data(), (const float *)nullptr, N, P) == doctest::Approx(direct).epsilon(1e-5));
+    CHECK(softmax_entropy_sum(z.data(), p.data(), (const float *)nullptr, N, P) ==
+          doctest::Approx(direct).epsilon(1e-5));
 }

@@ -24,7 +24,7 @@ TEST_CASE("descriptor loss records: a FIFO with mean and unbiased std") {
     r.push(3.0);
     CHECK(r.mean() == doctest::Approx(2.0));
     CHECK(r.std() == doctest::Approx(1.0)); // unbiased: sqrt(((1)^2 + 0 + 1^2) / 2)
-    r.push(7.0);                             // FIFO: 1 leaves
+    r.push(7.0);                            // FIFO: 1 leaves
     CHECK(r.values() == vector<double>{2.0, 3.0, 7.0});
     CHECK(r.len == 3);
     CHECK(r.mean() == doctest::Approx(4.0));

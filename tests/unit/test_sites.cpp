@@ -35,22 +35,31 @@ struct TwoSites {
         ac.experts = 4;
         ac.rank = 1;
         auto all = [](const std::string &) { return true; };
-        la.declare(st, "a", 4, 2, true, all); sa.declare(st, "a", 4, 2, ac, rc, bc, all);
-        lb.declare(st, "b", 4, 2, true, all); sb.declare(st, "b", 4, 2, ac, rc, bc, all);
+        la.declare(st, "a", 4, 2, true, all);
+        sa.declare(st, "a", 4, 2, ac, rc, bc, all);
+        lb.declare(st, "b", 4, 2, true, all);
+        sb.declare(st, "b", 4, 2, ac, rc, bc, all);
         st.allocate(1);
-        la.bind(st); sa.bind(st); lb.bind(st); sb.bind(st);
-        sa.plan(2, 1); sb.plan(2, 1);
-        la.hook = &sa; lb.hook = &sb;
+        la.bind(st);
+        sa.bind(st);
+        lb.bind(st);
+        sb.bind(st);
+        sa.plan(2, 1);
+        sb.plan(2, 1);
+        la.hook = &sa;
+        lb.hook = &sb;
         for (auto * name : {"a.router.weight", "b.router.weight"}) {
             double * w = st.value(st.find(name));
             for (int i = 0; i < 16; ++i) w[i] = (i % 5 == 0) ? 1.0 : 0.0;
         }
         xa = {L[0][0], L[0][1], L[0][2], L[0][3], L[1][0], L[1][1], L[1][2], L[1][3]};
         xb = {L[2][0], L[2][1], L[2][2], L[2][3], L[3][0], L[3][1], L[3][2], L[3][3]};
-        oa.resize(4); ob.resize(4);
+        oa.resize(4);
+        ob.resize(4);
     }
     void forward() {
-        sa.set_context({nullptr, 2, 0, 0}); sb.set_context({nullptr, 2, 0, 0});
+        sa.set_context({nullptr, 2, 0, 0});
+        sb.set_context({nullptr, 2, 0, 0});
         la.forward(oa.data(), xa.data(), 2, true);
         lb.forward(ob.data(), xb.data(), 2, true);
     }
@@ -117,7 +126,9 @@ TEST_CASE("evaluation routes at the step training reached (random_fixed's growin
     auto net = train::build_network(sp, {5, 0, 0, 0}, 3, 1, 7);
     net->plan(8);
     data::Dataset ds;
-    ds.n = 8; ds.d = 5; ds.n_classes = 3;
+    ds.n = 8;
+    ds.d = 5;
+    ds.n_classes = 3;
     ds.x.assign(40, 0.5f);
     ds.y.assign(8, 1);
     ds.task.assign(8, 0);

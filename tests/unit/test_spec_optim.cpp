@@ -12,9 +12,7 @@
 using namespace moe;
 using nlohmann::json;
 
-static json minimal() {
-    return json::parse(R"({"data": {"source": "synthetic"}, "model": {"kind": "mlp"}})");
-}
+static json minimal() { return json::parse(R"({"data": {"source": "synthetic"}, "model": {"kind": "mlp"}})"); }
 
 TEST_CASE("spec: defaults are filled and round-trip through to_json") {
     spec::Spec s = spec::parse_spec(minimal(), "t.json");
@@ -113,7 +111,11 @@ TEST_CASE("rng: deterministic per (seed, name), different across names") {
     CHECK(a.next_u64() != c.next_u64());
     Rng r(1);
     double m = 0, v = 0;
-    for (int i = 0; i < 20000; ++i) { double x = r.normal(); m += x; v += x * x; }
+    for (int i = 0; i < 20000; ++i) {
+        double x = r.normal();
+        m += x;
+        v += x * x;
+    }
     CHECK(std::fabs(m / 20000) < 0.03);
     CHECK(std::fabs(v / 20000 - 1) < 0.05);
 }
@@ -123,9 +125,12 @@ TEST_CASE("AdamW and SGD match hand-computed PyTorch updates") {
     int id = st.declare("w", {2}, true, Init::Constant(1.0));
     st.allocate(0);
     optim::OptimConfig oc;
-    oc.kind = "adamw"; oc.lr = 0.1; oc.weight_decay = 0.5;
+    oc.kind = "adamw";
+    oc.lr = 0.1;
+    oc.weight_decay = 0.5;
     optim::Optimizer<double> opt(oc, st, {});
-    st.grad(id)[0] = 2.0; st.grad(id)[1] = -1.0;
+    st.grad(id)[0] = 2.0;
+    st.grad(id)[1] = -1.0;
     opt.step(1.0);
     // step 1: p *= 1 - lr*wd = 0.95; m_hat = g, v_hat = g^2 -> p -= lr * g/(|g|+eps)
     CHECK(st.value(id)[0] == doctest::Approx(0.95 - 0.1).epsilon(1e-9));
@@ -135,7 +140,10 @@ TEST_CASE("AdamW and SGD match hand-computed PyTorch updates") {
     int j = s2.declare("w", {1}, true, Init::Constant(1.0));
     s2.allocate(0);
     optim::OptimConfig sc;
-    sc.kind = "sgd"; sc.lr = 0.1; sc.momentum = 0.9; sc.weight_decay = 0.0;
+    sc.kind = "sgd";
+    sc.lr = 0.1;
+    sc.momentum = 0.9;
+    sc.weight_decay = 0.0;
     optim::Optimizer<double> sgd(sc, s2, {});
     s2.grad(j)[0] = 1.0;
     sgd.step(1.0); // buf = 1, p = 0.9
@@ -149,17 +157,20 @@ TEST_CASE("parameter groups: first matching pattern sets the learning rate") {
     int b = st.declare("site.experts.lora_a", {1}, true, Init::Constant(1.0));
     st.allocate(0);
     optim::OptimConfig sc;
-    sc.kind = "sgd"; sc.lr = 0.1; sc.momentum = 0;
+    sc.kind = "sgd";
+    sc.lr = 0.1;
+    sc.momentum = 0;
     optim::Optimizer<double> sgd(sc, st, {{"*.router.*", 1.0, 1.0, -1}});
-    st.grad(a)[0] = 1; st.grad(b)[0] = 1;
+    st.grad(a)[0] = 1;
+    st.grad(b)[0] = 1;
     sgd.step(0.5);
-    CHECK(st.value(a)[0] == doctest::Approx(0.5));   // 1 - 1.0 * 0.5
-    CHECK(st.value(b)[0] == doctest::Approx(0.95));  // 1 - 0.1 * 0.5
+    CHECK(st.value(a)[0] == doctest::Approx(0.5));  // 1 - 1.0 * 0.5
+    CHECK(st.value(b)[0] == doctest::Approx(0.95)); // 1 - 0.1 * 0.5
 }
 
 TEST_CASE("schedules and clipping") {
     optim::ScheduleConfig c{"cosine", 10, 0.1, 1000, 0.1};
-    CHECK(optim::schedule_factor(c, 0, 110) == doctest::Approx(0.1));   // warmup (step+1)/10
+    CHECK(optim::schedule_factor(c, 0, 110) == doctest::Approx(0.1)); // warmup (step+1)/10
     CHECK(optim::schedule_factor(c, 9, 110) == doctest::Approx(1.0));
     CHECK(optim::schedule_factor(c, 10, 110) == doctest::Approx(1.0));
     CHECK(optim::schedule_factor(c, 60, 110) == doctest::Approx(0.55)); // half way: 0.1 + 0.9*0.5

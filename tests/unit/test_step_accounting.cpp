@@ -11,13 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "harness.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/network.hpp"
-#include "harness.hpp"
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -104,6 +104,7 @@ TEST_CASE("the FLOP count of an MLP step with LoRA experts is every matrix produ
     const double routers = 2 * 2 * B * D * E + 3 * 2 * B * H1 * E;
     for (int threads : {1, 2}) {
         INFO("threads " << threads);
-        CHECK(step_cost(sp, {784, 0, 0, 0}, (int)B, threads).flop == doctest::Approx(base + lora0 + lora1 + routers).epsilon(1e-12));
+        CHECK(step_cost(sp, {784, 0, 0, 0}, (int)B, threads).flop ==
+              doctest::Approx(base + lora0 + lora1 + routers).epsilon(1e-12));
     }
 }

@@ -9,8 +9,8 @@ namespace moe::adapters {
 using blas::gemm;
 
 template <typename T>
-void bottleneck_forward(T * out, T * hpre, T * h, const T * inp, const T * wd, const T * bd, const T * wu,
-                        const T * bu, int N, int C, int OC, int R) {
+void bottleneck_forward(T * out, T * hpre, T * h, const T * inp, const T * wd, const T * bd, const T * wu, const T * bu,
+                        int N, int C, int OC, int R) {
     if (N == 0) return;
     for (int n = 0; n < N; ++n) std::memcpy(hpre + (int64_t)n * R, bd, sizeof(T) * R);
     gemm<T>(false, true, N, R, C, T(1), inp, C, wd, C, T(1), hpre, R);
@@ -43,11 +43,11 @@ void bottleneck_backward(T * dinp, T * dwd, T * dbd, T * dwu, T * dbu, T * dh, c
     if (dinp) gemm<T>(false, false, N, C, R, T(1), dh, R, wd, C, T(1), dinp, C);
 }
 
-#define MOE_BOTTLENECK_INSTANTIATE(T)                                                                             \
-    template void bottleneck_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *,    \
-                                        int, int, int, int);                                                    \
-    template void bottleneck_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *,          \
-                                         const T *, const T *, const T *, int, int, int, int);
+#define MOE_BOTTLENECK_INSTANTIATE(T)                                                                                  \
+    template void bottleneck_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *, int,     \
+                                        int, int, int);                                                                \
+    template void bottleneck_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *,     \
+                                         const T *, const T *, int, int, int, int);
 
 MOE_BOTTLENECK_INSTANTIATE(float)
 MOE_BOTTLENECK_INSTANTIATE(double)

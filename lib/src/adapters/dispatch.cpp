@@ -92,12 +92,12 @@ void combine_rows(T * out, const T * yg, const T * gate, const int32_t * pos, in
     });
 }
 
-#define MOE_DISPATCH_INSTANTIATE(T)                                                                               \
-    template void gather_rows<T>(T *, const T *, const int32_t *, int, int, int, int);                          \
-    template void scatter_add_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int, int);          \
-    template void scatter_add_rows_backward<T>(T *, T *, const T *, const T *, const T *, const int32_t *, int, \
-                                               int, int, int);                                                  \
-    template void gather_rows_backward<T>(T *, const T *, const int32_t *, int, int, int, int);                  \
+#define MOE_DISPATCH_INSTANTIATE(T)                                                                                    \
+    template void gather_rows<T>(T *, const T *, const int32_t *, int, int, int, int);                                 \
+    template void scatter_add_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int, int);                 \
+    template void scatter_add_rows_backward<T>(T *, T *, const T *, const T *, const T *, const int32_t *, int, int,   \
+                                               int, int);                                                              \
+    template void gather_rows_backward<T>(T *, const T *, const int32_t *, int, int, int, int);                        \
     template void combine_rows<T>(T *, const T *, const T *, const int32_t *, int, int, int);
 
 MOE_DISPATCH_INSTANTIATE(float)

@@ -11,8 +11,8 @@ using blas::gemm;
 template <typename T>
 void lora_forward(T * out, T * h, const T * inp, const T * a, const T * b, T s, int N, int C, int OC, int R) {
     if (N == 0) return;
-    gemm<T>(false, true, N, R, C, T(1), inp, C, a, C, T(0), h, R);     // h = inp @ a^T
-    gemm<T>(false, true, N, OC, R, s, h, R, b, R, T(1), out, OC);      // out += s * h @ b^T
+    gemm<T>(false, true, N, R, C, T(1), inp, C, a, C, T(0), h, R); // h = inp @ a^T
+    gemm<T>(false, true, N, OC, R, s, h, R, b, R, T(1), out, OC);  // out += s * h @ b^T
 }
 
 template <typename T>
@@ -28,11 +28,11 @@ void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * i
 }
 
 template <typename T>
-void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n,
-                        int C, int OC, int R) {
+void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n, int C,
+                        int OC, int R) {
     if (n == 0) return;
     gemm<T>(false, true, n, R, C, T(1), inp, C, a, C, T(0), h, R); // h = inp @ a^T
-    for (int i = 0; i < n; ++i) {                                   // hg[i] = (s * g[i]) * h[i]
+    for (int i = 0; i < n; ++i) {                                  // hg[i] = (s * g[i]) * h[i]
         const T sg = s * g[i];
         for (int r = 0; r < R; ++r) hg[(int64_t)i * R + r] = sg * h[(int64_t)i * R + r];
     }
@@ -58,13 +58,13 @@ void lora_gated_backward(T * dxg, T * da, T * db, T * dg, T * dh, const T * dout
     if (dxg) gemm<T>(false, false, n, C, R, T(1), dh, R, a, C, T(0), dxg, C);
 }
 
-#define MOE_LORA_INSTANTIATE(T)                                                                                   \
-    template void lora_forward<T>(T *, T *, const T *, const T *, const T *, T, int, int, int, int);            \
-    template void lora_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *, T, \
-                                   int, int, int, int);                                                         \
-    template void lora_gated_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, T, int, int, int,  \
-                                        int);                                                                   \
-    template void lora_gated_backward<T>(T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *,     \
+#define MOE_LORA_INSTANTIATE(T)                                                                                        \
+    template void lora_forward<T>(T *, T *, const T *, const T *, const T *, T, int, int, int, int);                   \
+    template void lora_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *, T, int,  \
+                                   int, int, int);                                                                     \
+    template void lora_gated_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, T, int, int, int,   \
+                                        int);                                                                          \
+    template void lora_gated_backward<T>(T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *,          \
                                          const T *, const T *, const T *, T, int, int, int, int);
 
 MOE_LORA_INSTANTIATE(float)

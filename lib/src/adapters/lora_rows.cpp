@@ -14,7 +14,8 @@ namespace moe::adapters {
 // The rows of a block, as pointers (at most kRowsChunk, on the stack): token perm[i] / K of a
 // (., ld) matrix, or row i of a contiguous one (perm null). Worked out once, not per tile.
 namespace {
-template <typename T> struct Rows {
+template <typename T>
+struct Rows {
     const T * p[kRowsChunk];
     Rows(const T * base, int64_t ld, const int32_t * perm, int K, int n) {
         for (int i = 0; i < n; ++i) p[i] = base + (perm ? (int64_t)(perm[i] / K) : (int64_t)i) * ld;
@@ -23,7 +24,8 @@ template <typename T> struct Rows {
 };
 
 // h[i][r] = sum_c x_i[c] a[r][c], i < n, r < R (a (R, C) row-major). Reference order: c ascending.
-template <typename T> void rows_dot(T * h, const Rows<T> & x, int n, const T * a, int R, int C) {
+template <typename T>
+void rows_dot(T * h, const Rows<T> & x, int n, const T * a, int R, int C) {
     for (int i = 0; i < n; ++i)
         for (int r = 0; r < R; ++r) {
             T acc = 0;
@@ -32,7 +34,8 @@ template <typename T> void rows_dot(T * h, const Rows<T> & x, int n, const T * a
         }
 }
 // out[i][r] = sum_k u_i[k] p[k][r], i < n, r < R, k < Kd (p (Kd, R) row-major)
-template <typename T> void rows_times(T * out, const Rows<T> & u, int n, const T * p, int Kd, int R) {
+template <typename T>
+void rows_times(T * out, const Rows<T> & u, int n, const T * p, int Kd, int R) {
     for (int i = 0; i < n; ++i)
         for (int r = 0; r < R; ++r) {
             T acc = 0;
@@ -42,7 +45,8 @@ template <typename T> void rows_times(T * out, const Rows<T> & u, int n, const T
 }
 // out[a][b] += sum_i u_i[a] v_i[b], a < M, b < W (out rows ldo apart); each sum over i in order,
 // then added
-template <typename T> void outer_acc(T * out, int64_t ldo, int M, int W, const Rows<T> & u, const Rows<T> & v, int n) {
+template <typename T>
+void outer_acc(T * out, int64_t ldo, int M, int W, const Rows<T> & u, const Rows<T> & v, int n) {
     for (int a = 0; a < M; ++a)
         for (int b = 0; b < W; ++b) {
             T acc = 0;
@@ -86,7 +90,8 @@ static void dot_rows(float * h, const float * const * x, const float * a, int R,
     for (; r < R; ++r) dot_tile<ROWS, 1>(h + r, R, x, a + (int64_t)r * C, C);
 }
 
-template <> void rows_dot<float>(float * h, const Rows<float> & x, int n, const float * a, int R, int C) {
+template <>
+void rows_dot<float>(float * h, const Rows<float> & x, int n, const float * a, int R, int C) {
     const float * xr[3];
     int i = 0;
     for (; i + 3 <= n; i += 3) {
@@ -131,7 +136,8 @@ static void times_rows(float * out, const Rows<float> & u, int n, const float * 
     }
 }
 
-template <> void rows_times<float>(float * out, const Rows<float> & u, int n, const float * p, int Kd, int R) {
+template <>
+void rows_times<float>(float * out, const Rows<float> & u, int n, const float * p, int Kd, int R) {
     switch (R) { // 8-lane tiles for ranks that are multiples of 8 (MoeSite: 8 and 16)
     case 8: times_rows<1>(out, u, n, p, Kd); return;
     case 16: times_rows<2>(out, u, n, p, Kd); return;
@@ -171,12 +177,16 @@ template <int NV>
 static void outer_cols(float * out, int64_t ldo, int M, int b0, const Rows<float> & u, const Rows<float> & v, int n) {
     int a = 0;
     for (; a + 6 <= M; a += 6) outer_tile<6, NV>(out, ldo, a, b0, u, v, n);
-    if (a + 4 <= M) { outer_tile<4, NV>(out, ldo, a, b0, u, v, n); a += 4; } // R = 16: 6 + 6 + 4
+    if (a + 4 <= M) {
+        outer_tile<4, NV>(out, ldo, a, b0, u, v, n);
+        a += 4;
+    } // R = 16: 6 + 6 + 4
     for (; a + 2 <= M; a += 2) outer_tile<2, NV>(out, ldo, a, b0, u, v, n);
     for (; a < M; ++a) outer_tile<1, NV>(out, ldo, a, b0, u, v, n);
 }
 
-template <> void outer_acc<float>(float * out, int64_t ldo, int M, int W, const Rows<float> & u, const Rows<float> & v, int n) {
+template <>
+void outer_acc<float>(float * out, int64_t ldo, int M, int W, const Rows<float> & u, const Rows<float> & v, int n) {
     int b = 0;
     for (; b + 16 <= W; b += 16) outer_cols<2>(out, ldo, M, b, u, v, n);
     for (; b + 8 <= W; b += 8) outer_cols<1>(out, ldo, M, b, u, v, n);
@@ -194,9 +204,9 @@ void lora_rows_forward(T * h, T * hg, const T * inp, const T * g, const T * a, T
                        int end, int K, int C, int R) {
     for (int c0 = begin; c0 < end; c0 += kRowsChunk) { // chunks of at most kRowsChunk rows
         const int n = std::min(kRowsChunk, end - c0);
-        T * hc = h + (int64_t)(c0 - begin) * R, * hgc = hg + (int64_t)(c0 - begin) * R;
+        T *hc = h + (int64_t)(c0 - begin) * R, *hgc = hg + (int64_t)(c0 - begin) * R;
         rows_dot<T>(hc, Rows<T>(inp, C, perm + c0, K, n), n, a, R, C); // h = inp[token] @ a^T
-        for (int i = 0; i < n; ++i) {                                    // hg[i] = (s * g[i]) * h[i]
+        for (int i = 0; i < n; ++i) {                                  // hg[i] = (s * g[i]) * h[i]
             const T sg = s * g[c0 - begin + i];
             for (int r = 0; r < R; ++r) hgc[(int64_t)i * R + r] = sg * hc[(int64_t)i * R + r];
         }
@@ -230,10 +240,10 @@ void lora_rows_backward(T * da, T * db, T * dg, T * dh, const T * dout, const T 
     if (end > begin) blas::count_flops(2.0 * (end - begin) * R * ((db ? OC : 0) + OC + (da ? C : 0)));
 }
 
-#define MOE_LORA_ROWS_INSTANTIATE(T)                                                                              \
-    template void lora_rows_forward<T>(T *, T *, const T *, const T *, const T *, T, const int32_t *, int, int, int, \
-                                       int, int);                                                                \
-    template void lora_rows_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *, \
+#define MOE_LORA_ROWS_INSTANTIATE(T)                                                                                   \
+    template void lora_rows_forward<T>(T *, T *, const T *, const T *, const T *, T, const int32_t *, int, int, int,   \
+                                       int, int);                                                                      \
+    template void lora_rows_backward<T>(T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *,     \
                                         const T *, T, const int32_t *, int, int, int, int, int, int);
 
 MOE_LORA_ROWS_INSTANTIATE(float)

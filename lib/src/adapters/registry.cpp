@@ -6,10 +6,13 @@
 
 namespace moe::adapters {
 
-template <typename T> std::unique_ptr<ExpertBank<T>> make_lora_bank();
-template <typename T> std::unique_ptr<ExpertBank<T>> make_bottleneck_bank();
+template <typename T>
+std::unique_ptr<ExpertBank<T>> make_lora_bank();
+template <typename T>
+std::unique_ptr<ExpertBank<T>> make_bottleneck_bank();
 
-#define MOE_EXPERT_KIND(id, doc, ...) ExpertKind{#id, doc, {__VA_ARGS__}, &make_##id##_bank<float>, &make_##id##_bank<double>}
+#define MOE_EXPERT_KIND(id, doc, ...)                                                                                  \
+    ExpertKind { #id, doc, {__VA_ARGS__ }, &make_##id##_bank < float>, &make_##id##_bank < double> }
 
 const std::vector<ExpertKind> & expert_kinds() {
     static const std::vector<ExpertKind> kinds = {
@@ -40,8 +43,10 @@ std::unique_ptr<ExpertBank<T>> make_bank(const std::string & name, const std::st
         for (const auto & n : expert_kind_names()) list += (list.empty() ? "" : ", ") + n;
         throw Error(ErrorCode::spec, key + ": unknown expert kind '" + name + "' (expected " + list + ")");
     }
-    if constexpr (std::is_same_v<T, float>) return k->make_float();
-    else return k->make_double();
+    if constexpr (std::is_same_v<T, float>)
+        return k->make_float();
+    else
+        return k->make_double();
 }
 template std::unique_ptr<ExpertBank<float>> make_bank<float>(const std::string &, const std::string &);
 template std::unique_ptr<ExpertBank<double>> make_bank<double>(const std::string &, const std::string &);

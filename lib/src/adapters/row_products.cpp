@@ -12,7 +12,6 @@
 
 namespace moe::adapters {
 
-
 // dst[t * ldd + i] = src[i * lds + t], i, t < 8: an 8 x 8 block transposed in registers (pairs
 // interleaved, then 2 x 2 blocks, then 4 x 4 halves). Only moves values: the same bits as the loop.
 static inline void transpose8(float * dst, int64_t ldd, const float * src, int64_t lds) {
@@ -161,7 +160,7 @@ void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool tra
             thread_local std::vector<T> panels;
             if ((int64_t)panels.size() < psize) panels.resize(psize);
             for (int e = 0; e < E; ++e) { // expert e's rows with perm in [n0*K, n1*K) (its block is in token order)
-                const int32_t * first = perm + offsets[e], * last = perm + offsets[e + 1];
+                const int32_t *first = perm + offsets[e], *last = perm + offsets[e + 1];
                 const int b = int(std::lower_bound(first, last, (int32_t)(n0 * K)) - perm);
                 const int en = int(std::lower_bound(perm + b, last, (int32_t)(n1 * K)) - perm);
                 if (en == b) continue;
@@ -180,15 +179,15 @@ void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool tra
         for (int e = 0; e < E; ++e) {
             if (offsets[e + 1] == offsets[e]) continue;
             pack_panels(panels.data(), w + e * w_stride, R, OC, transposed, c0, c1);
-            scatter_addmm_rows(out + c0, OC, h + (int64_t)offsets[e] * R, panels.data(), perm, offsets[e], offsets[e + 1],
-                               K, R, c1 - c0);
+            scatter_addmm_rows(out + c0, OC, h + (int64_t)offsets[e] * R, panels.data(), perm, offsets[e],
+                               offsets[e + 1], K, R, c1 - c0);
         }
     });
 }
 
-#define MOE_ROW_PRODUCTS_INSTANTIATE(T)                                                                           \
-    template void experts_addmm<T>(T *, const T *, const T *, int64_t, bool, const int32_t *, const int32_t *, int, \
-                                   int, int, int, int);                                                              \
+#define MOE_ROW_PRODUCTS_INSTANTIATE(T)                                                                                \
+    template void experts_addmm<T>(T *, const T *, const T *, int64_t, bool, const int32_t *, const int32_t *, int,    \
+                                   int, int, int, int);                                                                \
     template void pack_panels<T>(T *, const T *, int, int, bool, int, int);
 
 MOE_ROW_PRODUCTS_INSTANTIATE(float)

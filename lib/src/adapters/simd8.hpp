@@ -6,7 +6,11 @@
 namespace moe::adapters {
 
 typedef float v8f __attribute__((vector_size(32)));
-static inline v8f load8(const float * p) { v8f v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline v8f load8(const float * p) {
+    v8f v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline void store8(float * p, v8f v) { __builtin_memcpy(p, &v, sizeof v); }
 
 } // namespace moe::adapters

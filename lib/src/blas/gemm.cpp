@@ -7,8 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
-#include <vector>
 #include <thread>
+#include <vector>
 
 #include "moe/core/log.hpp"
 #include "moe/core/parallel.hpp"
@@ -47,7 +47,8 @@ static void sgemm_raw(bool ta, bool tb, int M, int N, int K, float alpha, const 
 static void sgemm1(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda, const float * B,
                    int ldb, float beta, float * C, int ldc) {
     if (beta == 0.f) {
-        if (ldc == N) std::memset(C, 0, sizeof(float) * (size_t)M * N);
+        if (ldc == N)
+            std::memset(C, 0, sizeof(float) * (size_t)M * N);
         else
             for (int i = 0; i < M; ++i) std::memset(C + (int64_t)i * ldc, 0, sizeof(float) * (size_t)N);
         beta = 1.f;
@@ -56,34 +57,40 @@ static void sgemm1(bool ta, bool tb, int M, int N, int K, float alpha, const flo
 }
 
 template <>
-void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda,
-                 const float * B, int ldb, float beta, float * C, int ldc) {
+void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda, const float * B, int ldb,
+                 float beta, float * C, int ldc) {
     if (M == 0 || N == 0) return;
     count(2.0 * M * N * K);
     if ((double)M * N * K < kSplitMacs || par::threads() <= 1 || par::in_task()) {
         sgemm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     } else if (M >= N) {
         // C rows [m0, m1): op(A) rows m0.. (A's rows, or A's columns when transposed)
-        par::parallel_for(M, 0, [&](int64_t m0, int64_t m1) {
-            const float * a = ta ? A + m0 : A + m0 * lda;
-            sgemm1(ta, tb, int(m1 - m0), N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
-        }, kSplitAlign);
+        par::parallel_for(
+            M, 0,
+            [&](int64_t m0, int64_t m1) {
+                const float * a = ta ? A + m0 : A + m0 * lda;
+                sgemm1(ta, tb, int(m1 - m0), N, K, alpha, a, lda, B, ldb, beta, C + m0 * ldc, ldc);
+            },
+            kSplitAlign);
     } else {
         // C columns [n0, n1): op(B) columns n0.. (B's columns, or B's rows when transposed)
-        par::parallel_for(N, 0, [&](int64_t n0, int64_t n1) {
-            const float * b = tb ? B + n0 * ldb : B + n0;
-            sgemm1(ta, tb, M, int(n1 - n0), K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
-        }, kSplitAlign);
+        par::parallel_for(
+            N, 0,
+            [&](int64_t n0, int64_t n1) {
+                const float * b = tb ? B + n0 * ldb : B + n0;
+                sgemm1(ta, tb, M, int(n1 - n0), K, alpha, A, lda, b, ldb, beta, C + n0, ldc);
+            },
+            kSplitAlign);
     }
 }
 
 template <>
-void gemm<double>(bool ta, bool tb, int M, int N, int K, double alpha, const double * A, int lda,
-                  const double * B, int ldb, double beta, double * C, int ldc) {
+void gemm<double>(bool ta, bool tb, int M, int N, int K, double alpha, const double * A, int lda, const double * B,
+                  int ldb, double beta, double * C, int ldc) {
     if (M == 0 || N == 0) return;
     count(2.0 * M * N * K);
-    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K,
-                alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda,
+                B, ldb, beta, C, ldc);
 }
 
 template <>
@@ -93,7 +100,8 @@ void gemv<float>(bool ta, int M, int N, float alpha, const float * A, int lda, c
 }
 
 template <>
-void gemv<double>(bool ta, int M, int N, double alpha, const double * A, int lda, const double * x, double beta, double * y) {
+void gemv<double>(bool ta, int M, int N, double alpha, const double * A, int lda, const double * x, double beta,
+                  double * y) {
     count(2.0 * M * N);
     cblas_dgemv(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
 }
@@ -106,7 +114,8 @@ int blas_init(int n_threads) {
     bool first = g_threads == 0;
     g_threads = n;
     if (first)
-        log_info("blas: " + blas_description() + "; large GEMMs and the elementwise kernels are split over "
+        log_info("blas: " + blas_description() +
+                 "; large GEMMs and the elementwise kernels are split over "
                  "moe-lab's own threads, each OpenBLAS call is single-threaded");
     return n;
 }
@@ -118,8 +127,10 @@ double sgemm_gflops(int n, int repeats, bool openblas_threads) {
     const int T = blas_threads();
     if (openblas_threads) openblas_set_num_threads(T);
     auto once = [&] {
-        if (openblas_threads) sgemm_raw(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
-        else gemm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+        if (openblas_threads)
+            sgemm_raw(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
+        else
+            gemm<float>(false, false, n, n, n, 1.f, a.data(), n, b.data(), n, 0.f, c.data(), n);
     };
     once(); // warm-up: page faults, OpenBLAS buffers, waking threads
     std::vector<double> ts;
@@ -136,13 +147,14 @@ double sgemm_gflops(int n, int repeats, bool openblas_threads) {
 std::string blas_description() {
     const char * kind = "unknown";
     switch (openblas_get_parallel()) {
-        case 0: kind = "sequential"; break;
-        case 1: kind = "pthreads"; break;
-        case 2: kind = "OpenMP"; break;
+    case 0: kind = "sequential"; break;
+    case 1: kind = "pthreads"; break;
+    case 2: kind = "OpenMP"; break;
     }
     std::string cfg = openblas_get_config();
     std::string core = openblas_get_corename();
-    return "OpenBLAS (" + std::string(kind) + ", " + core + "; " + cfg + "), " + std::to_string(blas_threads()) + " threads";
+    return "OpenBLAS (" + std::string(kind) + ", " + core + "; " + cfg + "), " + std::to_string(blas_threads()) +
+           " threads";
 }
 
 std::string blas_core_name() { return openblas_get_corename(); }

@@ -19,7 +19,8 @@ SpecError::SpecError(std::string source, std::vector<SpecProblem> problems)
       problems_(std::move(problems)) {}
 
 void throw_internal(const char * file, int line, const std::string & what) {
-    throw Error(ErrorCode::internal, std::string("internal error: ") + what + " (" + file + ":" + std::to_string(line) + ")");
+    throw Error(ErrorCode::internal,
+                std::string("internal error: ") + what + " (" + file + ":" + std::to_string(line) + ")");
 }
 
 } // namespace moe

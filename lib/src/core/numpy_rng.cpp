@@ -39,7 +39,11 @@ uint32_t Mt19937::next_u32() {
 static uint32_t random_interval(Mt19937 & mt, uint32_t max) {
     if (max == 0) return 0;
     uint32_t mask = max;
-    mask |= mask >> 1; mask |= mask >> 2; mask |= mask >> 4; mask |= mask >> 8; mask |= mask >> 16;
+    mask |= mask >> 1;
+    mask |= mask >> 2;
+    mask |= mask >> 4;
+    mask |= mask >> 8;
+    mask |= mask >> 16;
     uint32_t v;
     while ((v = mt.next_u32() & mask) > max) {}
     return v;

@@ -167,8 +167,10 @@ void run(int n_tasks, TaskRef f) {
     if (p.sleepers.load(std::memory_order_seq_cst) > 0) futex(&p.gen, FUTEX_WAKE, INT_MAX);
     p.run_tasks(0);
     for (int i = 1; p.pending.load(std::memory_order_acquire) != 0; ++i) {
-        if (i < (1 << 16)) cpu_relax();
-        else std::this_thread::yield();
+        if (i < (1 << 16))
+            cpu_relax();
+        else
+            std::this_thread::yield();
     }
     // rethrow the exception of the lowest-numbered failing task, if any
     int first = -1;

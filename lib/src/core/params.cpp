@@ -24,7 +24,10 @@ int ParamStore<T>::declare(const std::string & name, std::vector<int64_t> shape,
     pi.trainable = trainable;
     pi.init = init;
     pi.size = 1;
-    for (auto d : pi.shape) { MOE_ASSERT(d > 0); pi.size *= static_cast<size_t>(d); }
+    for (auto d : pi.shape) {
+        MOE_ASSERT(d > 0);
+        pi.size *= static_cast<size_t>(d);
+    }
     int id = static_cast<int>(infos_.size());
     by_name_[name] = id;
     infos_.push_back(std::move(pi));
@@ -50,15 +53,15 @@ void ParamStore<T>::allocate(uint64_t seed) {
         T * v = value(id);
         Rng rng(seed, pi.name);
         switch (pi.init.kind) {
-            case Init::zeros: break;
-            case Init::ones: std::fill(v, v + pi.size, T(1)); break;
-            case Init::constant: std::fill(v, v + pi.size, static_cast<T>(pi.init.a)); break;
-            case Init::uniform:
-                for (size_t i = 0; i < pi.size; ++i) v[i] = static_cast<T>(rng.uniform(-pi.init.a, pi.init.a));
-                break;
-            case Init::normal:
-                for (size_t i = 0; i < pi.size; ++i) v[i] = static_cast<T>(pi.init.a * rng.normal());
-                break;
+        case Init::zeros: break;
+        case Init::ones: std::fill(v, v + pi.size, T(1)); break;
+        case Init::constant: std::fill(v, v + pi.size, static_cast<T>(pi.init.a)); break;
+        case Init::uniform:
+            for (size_t i = 0; i < pi.size; ++i) v[i] = static_cast<T>(rng.uniform(-pi.init.a, pi.init.a));
+            break;
+        case Init::normal:
+            for (size_t i = 0; i < pi.size; ++i) v[i] = static_cast<T>(pi.init.a * rng.normal());
+            break;
         }
     }
 }
@@ -90,9 +93,8 @@ int ParamStore<T>::find(const std::string & name) const {
 
 template <typename T>
 void ParamStore<T>::zero_grad() {
-    par::parallel_for((int64_t)grads_.size(), 1 << 15, [&](int64_t i0, int64_t i1) {
-        std::fill(grads_.begin() + i0, grads_.begin() + i1, T(0));
-    }, 16);
+    par::parallel_for((int64_t)grads_.size(), 1 << 15,
+                      [&](int64_t i0, int64_t i1) { std::fill(grads_.begin() + i0, grads_.begin() + i1, T(0)); }, 16);
 }
 
 template class ParamStore<float>;

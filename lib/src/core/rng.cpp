@@ -10,7 +10,10 @@ namespace moe {
 
 uint64_t hash_name(std::string_view name) {
     uint64_t h = 1469598103934665603ull;
-    for (unsigned char c : name) { h ^= c; h *= 1099511628211ull; }
+    for (unsigned char c : name) {
+        h ^= c;
+        h *= 1099511628211ull;
+    }
     return h;
 }
 
@@ -37,7 +40,10 @@ uint64_t Rng::next_u64() {
     auto & s = st_.s;
     const uint64_t result = rotl(s[1] * 5, 7) * 9;
     const uint64_t t = s[1] << 17;
-    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;

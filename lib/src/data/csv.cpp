@@ -45,14 +45,15 @@ std::string where(const std::string & path, int64_t line, int64_t col) {
 } // namespace
 
 Dataset load_csv(const std::string & path, int label_column, int task_column, bool header) {
-    if (task_column < -2) fail_spec("data.task_column: must be -2 (none), -1 (last) or a column index, got " +
-                                    std::to_string(task_column));
-    if (label_column < -1) fail_spec("data.label_column: must be -1 (last) or a column index, got " +
-                                     std::to_string(label_column));
+    if (task_column < -2)
+        fail_spec("data.task_column: must be -2 (none), -1 (last) or a column index, got " +
+                  std::to_string(task_column));
+    if (label_column < -1)
+        fail_spec("data.label_column: must be -1 (last) or a column index, got " + std::to_string(label_column));
     const std::vector<unsigned char> raw = read_all(path);
     const std::string_view text(reinterpret_cast<const char *>(raw.data()), raw.size());
 
-    int ncols = -1;   // columns per row, fixed by the first row (header or data)
+    int ncols = -1; // columns per row, fixed by the first row (header or data)
     int lcol = -1, tcol = -1;
     bool header_pending = header;
     std::vector<double> row;
@@ -106,20 +107,22 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
             const int extra = task_column == -2 ? 1 : 2;
             if (ncols < extra + 1) {
                 fail_io(where(path, line_no, 1) + "need at least " + std::to_string(extra + 1) +
-                        " columns (features, label" + (extra == 2 ? ", task" : "") + "), got " +
-                        std::to_string(ncols));
+                        " columns (features, label" + (extra == 2 ? ", task" : "") + "), got " + std::to_string(ncols));
             }
             tcol = task_column == -2 ? -1 : (task_column == -1 ? ncols - 1 : task_column);
-            if (label_column == -1) lcol = (tcol == ncols - 1) ? ncols - 2 : ncols - 1;
-            else lcol = label_column;
-            if (lcol >= ncols) fail_spec("data.label_column: column " + std::to_string(lcol) + " is out of range: " +
-                                         path + " has " + std::to_string(ncols) + " columns (0.." +
-                                         std::to_string(ncols - 1) + ")");
-            if (tcol >= ncols) fail_spec("data.task_column: column " + std::to_string(tcol) + " is out of range: " +
-                                         path + " has " + std::to_string(ncols) + " columns (0.." +
-                                         std::to_string(ncols - 1) + ")");
-            if (tcol == lcol) fail_spec("data.label_column, data.task_column: both name column " + std::to_string(lcol) +
-                                        " of " + path);
+            if (label_column == -1)
+                lcol = (tcol == ncols - 1) ? ncols - 2 : ncols - 1;
+            else
+                lcol = label_column;
+            if (lcol >= ncols)
+                fail_spec("data.label_column: column " + std::to_string(lcol) + " is out of range: " + path + " has " +
+                          std::to_string(ncols) + " columns (0.." + std::to_string(ncols - 1) + ")");
+            if (tcol >= ncols)
+                fail_spec("data.task_column: column " + std::to_string(tcol) + " is out of range: " + path + " has " +
+                          std::to_string(ncols) + " columns (0.." + std::to_string(ncols - 1) + ")");
+            if (tcol == lcol)
+                fail_spec("data.label_column, data.task_column: both name column " + std::to_string(lcol) + " of " +
+                          path);
             ds.d = ncols - (tcol >= 0 ? 2 : 1);
         } else if (count != ncols) {
             fail_io(where(path, line_no, std::min(count, ncols) + 1) + "row has " + std::to_string(count) +
@@ -135,8 +138,9 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
             if (c == lcol || c == tcol) {
                 const double most = double(c == lcol ? kMaxLabel : kMaxTaskId);
                 if (v < 0.0 || v != std::floor(v) || v > most) {
-                    fail_io(where(path, line_no, c + 1) + (c == lcol ? "label" : "task id") + " must be an integer in 0.." +
-                            std::to_string((int64_t)most) + ", got '" + std::string(cells[size_t(c)]) + "'");
+                    fail_io(where(path, line_no, c + 1) + (c == lcol ? "label" : "task id") +
+                            " must be an integer in 0.." + std::to_string((int64_t)most) + ", got '" +
+                            std::string(cells[size_t(c)]) + "'");
                 }
                 if (c == lcol) {
                     ds.y.push_back(int32_t(v));

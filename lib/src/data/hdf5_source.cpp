@@ -64,8 +64,8 @@ void read_ids(hid_t file, const std::string & path, const std::string & name, in
     out.resize(size_t(n));
     for (int64_t i = 0; i < n; ++i) {
         if (v[i] < 0 || v[i] > most) { // (values beyond long long arrive as its largest)
-            fail_io(path + ": dataset '" + name + "' record " + std::to_string(i) + ": " + what + " must be integers in 0.." +
-                    std::to_string(most) + ", got " + std::to_string(v[i]) +
+            fail_io(path + ": dataset '" + name + "' record " + std::to_string(i) + ": " + what +
+                    " must be integers in 0.." + std::to_string(most) + ", got " + std::to_string(v[i]) +
                     (v[i] == std::numeric_limits<long long>::max() ? " or more" : ""));
         }
         out[i] = int32_t(v[i]);
@@ -120,8 +120,10 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
         }
     }
     read_ids(file.get(), path, labels, out.n, out.y, "labels", kMaxLabel);
-    if (!task.empty()) read_ids(file.get(), path, task, out.n, out.task, "task ids", kMaxTaskId);
-    else out.task.assign(size_t(out.n), 0);
+    if (!task.empty())
+        read_ids(file.get(), path, task, out.n, out.task, "task ids", kMaxTaskId);
+    else
+        out.task.assign(size_t(out.n), 0);
 
     int32_t max_label = 0;
     for (int32_t v : out.y) max_label = std::max(max_label, v);

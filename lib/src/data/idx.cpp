@@ -109,7 +109,8 @@ std::string find_idx(const std::string & dir, const std::string & name) {
     if (file_exists(base)) return base;
     for (const std::string & p : {base + ".gz", base}) {
         std::error_code ec;
-        if (std::filesystem::exists(p, ec)) fail_io(p + ": is not a regular file (a directory or a device), expected an IDX file");
+        if (std::filesystem::exists(p, ec))
+            fail_io(p + ": is not a regular file (a directory or a device), expected an IDX file");
     }
     fail_io("Fashion-MNIST file not found: " + base + "[.gz]", fashion_hints());
 }

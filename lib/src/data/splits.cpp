@@ -92,8 +92,7 @@ std::string shape_str(const Dataset & ds) {
 // Concatenates parts (same geometry) in order; global row g goes to `val` when it is listed in
 // val_rows (ascending), else to `rest`. Each part is released as soon as it is copied.
 // `val` may be null when val_rows is empty; otherwise it gets the geometry even when empty.
-void concat_split(std::vector<Dataset> & parts, const std::vector<int64_t> & val_rows, Dataset & rest,
-                  Dataset * val) {
+void concat_split(std::vector<Dataset> & parts, const std::vector<int64_t> & val_rows, Dataset & rest, Dataset * val) {
     MOE_ASSERT(!parts.empty() && (val || val_rows.empty()));
     if (parts.size() == 1 && val_rows.empty()) {
         if (val) *val = empty_like(parts[0]);
@@ -161,7 +160,6 @@ Dataset rows_of_task(const Dataset & src, int t) {
     return take_rows(src, rows);
 }
 
-
 // Source tasks: the synthetic generator, and CSV/HDF5 with a task column/dataset, already assign
 // task ids. Then the task list is one entry per source task id (empty cfg.tasks: names "task<i>";
 // otherwise cfg.tasks must have exactly that many entries, and entry i applies its classes,
@@ -204,8 +202,8 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
         const bool fm = cfg.source == "fashion-mnist";
         const std::string test_name = fm ? fashion_mnist_dir(cfg.dir) + "/t10k-images-idx3-ubyte[.gz]" : cfg.test_path;
         const std::string train_name = fm ? "train-images-idx3-ubyte[.gz]" : cfg.train_path;
-        throw Error(ErrorCode::io, test_name + ": test samples are " + shape_str(test_src) + " but the training samples (" +
-                                       train_name + ") are " + shape_str(train_src));
+        throw Error(ErrorCode::io, test_name + ": test samples are " + shape_str(test_src) +
+                                       " but the training samples (" + train_name + ") are " + shape_str(train_src));
     }
     truncate(train_src, cfg.train_limit);
     truncate(test_src, cfg.test_limit);
@@ -276,8 +274,8 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
         std::fill(tr.task.begin(), tr.task.end(), int32_t(i));
         std::fill(te.task.begin(), te.task.end(), int32_t(i));
         if (i > 0 && !same_geometry(parts_train[0], tr)) {
-            fail_spec("data.tasks[" + std::to_string(i) + "] (" + out.task_names.back() + ") has " +
-                      shape_str(tr) + " samples but data.tasks[0] has " + shape_str(parts_train[0]) +
+            fail_spec("data.tasks[" + std::to_string(i) + "] (" + out.task_names.back() + ") has " + shape_str(tr) +
+                      " samples but data.tasks[0] has " + shape_str(parts_train[0]) +
                       " (all tasks must share one shape)");
         }
         parts_train.push_back(std::move(tr));

@@ -29,10 +29,10 @@ void make_synthetic(Dataset & train, Dataset & test, const SyntheticConfig & cfg
     if (!(cfg.separation >= 0.0) || !std::isfinite(cfg.separation)) fail_spec("synthetic.separation must be >= 0");
 
     const int T = cfg.n_tasks, D = cfg.dim, Hd = cfg.hidden, K = cfg.n_classes;
-    std::vector<double> mu(size_t(T) * D);            // (T,D)
-    std::vector<double> w1(size_t(T) * Hd * D);       // (T,Hd,D)
-    std::vector<double> b1(size_t(T) * Hd);           // (T,Hd)
-    std::vector<double> w2(size_t(T) * K * Hd);       // (T,K,Hd)
+    std::vector<double> mu(size_t(T) * D);      // (T,D)
+    std::vector<double> w1(size_t(T) * Hd * D); // (T,Hd,D)
+    std::vector<double> b1(size_t(T) * Hd);     // (T,Hd)
+    std::vector<double> w2(size_t(T) * K * Hd); // (T,K,Hd)
     for (int t = 0; t < T; ++t) {
         const std::string tn = "synthetic.task" + std::to_string(t);
         Rng mr(seed, tn + ".mean");

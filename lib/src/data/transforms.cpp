@@ -44,9 +44,16 @@ void rotate90(Dataset & ds, int k) {
     for (int r = 0; r < Ho; ++r) {
         for (int c = 0; c < Wo; ++c) {
             int sr = 0, sc = 0;
-            if (k == 1) { sr = c; sc = W - 1 - r; }
-            else if (k == 2) { sr = H - 1 - r; sc = W - 1 - c; }
-            else { sr = H - 1 - c; sc = r; }
+            if (k == 1) {
+                sr = c;
+                sc = W - 1 - r;
+            } else if (k == 2) {
+                sr = H - 1 - r;
+                sc = W - 1 - c;
+            } else {
+                sr = H - 1 - c;
+                sc = r;
+            }
             src[size_t(r) * Wo + c] = sr * W + sc;
         }
     }
@@ -103,8 +110,7 @@ void flip(Dataset & ds, bool horizontal) {
     const int H = ds.height, W = ds.width;
     std::vector<int> src(size_t(H) * W);
     for (int r = 0; r < H; ++r)
-        for (int c = 0; c < W; ++c)
-            src[size_t(r) * W + c] = horizontal ? r * W + (W - 1 - c) : (H - 1 - r) * W + c;
+        for (int c = 0; c < W; ++c) src[size_t(r) * W + c] = horizontal ? r * W + (W - 1 - c) : (H - 1 - r) * W + c;
     gather_planes(ds, src);
 }
 
@@ -135,13 +141,16 @@ void blur(Dataset & ds, double sigma) {
     std::vector<float> k(size_t(2 * R + 1));
     double sum = 0.0;
     // (i / sigma)^2, not i^2 / sigma^2: a tiny sigma squares to 0 and 0 / 0 is NaN
-    auto w = [&](int i) { const double z = i / sigma; return std::exp(-0.5 * z * z); };
+    auto w = [&](int i) {
+        const double z = i / sigma;
+        return std::exp(-0.5 * z * z);
+    };
     for (int i = -R; i <= R; ++i) sum += w(i);
     for (int i = -R; i <= R; ++i) k[i + R] = float(w(i) / sum);
     const size_t plane = size_t(H) * W;
     const size_t planes = size_t(ds.n) * size_t(ds.channels);
-    std::vector<float> tmp(plane);               // (H,W) after the horizontal pass
-    std::vector<float> pad(size_t(W + 2 * R));   // one row with R replicated pixels each side
+    std::vector<float> tmp(plane);                      // (H,W) after the horizontal pass
+    std::vector<float> pad(size_t(W + 2 * R));          // one row with R replicated pixels each side
     std::vector<const float *> rows(size_t(H + 2 * R)); // tmp rows, clamped at the edges
     for (int r = -R; r < H + R; ++r) rows[size_t(r + R)] = &tmp[size_t(std::clamp(r, 0, H - 1)) * W];
     for (size_t q = 0; q < planes; ++q) {
@@ -267,9 +276,9 @@ void append(Dataset & a, const Dataset & b) {
     }
     if (a.d != b.d || a.channels != b.channels || a.height != b.height || a.width != b.width) {
         fail_spec("cannot concatenate data sets of different shapes (d " + std::to_string(a.d) + " vs " +
-                  std::to_string(b.d) + ", image " + std::to_string(a.channels) + "x" + std::to_string(a.height) +
-                  "x" + std::to_string(a.width) + " vs " + std::to_string(b.channels) + "x" +
-                  std::to_string(b.height) + "x" + std::to_string(b.width) + ")");
+                  std::to_string(b.d) + ", image " + std::to_string(a.channels) + "x" + std::to_string(a.height) + "x" +
+                  std::to_string(a.width) + " vs " + std::to_string(b.channels) + "x" + std::to_string(b.height) + "x" +
+                  std::to_string(b.width) + ")");
     }
     a.x.insert(a.x.end(), b.x.begin(), b.x.end());
     a.y.insert(a.y.end(), b.y.begin(), b.y.end());

@@ -38,8 +38,8 @@ void Expander::build() {
     sc.rd_dim = cfg_.rd_dim;
     sc.buffer_size = cfg_.buffer_size;
     const bool rd = strat == "sema";
-    train::SiteFactory make = [&](const nn::SiteRef<float> & at, ParamStore<float> & store)
-        -> std::unique_ptr<sites::Site<float>> {
+    train::SiteFactory make = [&](const nn::SiteRef<float> & at,
+                                  ParamStore<float> & store) -> std::unique_ptr<sites::Site<float>> {
         if (strat == "head_only" || at.name == "head") return nullptr;
         // default: every Linear site but the head; patterns may name block sites too
         if (cfg_.sites.empty() ? at.block : !glob_any(cfg_.sites, at.name)) return nullptr;

@@ -67,8 +67,8 @@ class Expander {
     bool augment_ = false;
     std::vector<std::string> site_names_;
     // results so far
-    std::vector<std::vector<double>> R_;       // (done, N)
-    std::vector<std::vector<double>> Rt_;      // (done, N) task-aware: argmax within task j's own logits
+    std::vector<std::vector<double>> R_;  // (done, N)
+    std::vector<std::vector<double>> Rt_; // (done, N) task-aware: argmax within task j's own logits
     std::vector<std::vector<int64_t>> adapters_hist_;
     std::vector<int64_t> p_inf_, p_tot_;
     std::vector<double> det_rows_, detz_rows_; // flattened (n,7) and (n,6)

@@ -22,14 +22,22 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 class PhaseBatches final : public train::MicroBatches {
   public:
     PhaseBatches(const data::Batcher & b, const data::Dataset & ds, const data::AugmentConfig & a, bool augment,
-                 std::vector<float> & x, std::vector<int32_t> & y, std::vector<int32_t> & task, std::vector<float> & scratch)
+                 std::vector<float> & x, std::vector<int32_t> & y, std::vector<int32_t> & task,
+                 std::vector<float> & scratch)
         : b_(b), ds_(ds), a_(a), augment_(augment), x_(x), y_(y), task_(task), scratch_(scratch) {}
-    void at(int64_t i, Rng * aug) { i_ = i; aug_ = aug; }
+    void at(int64_t i, Rng * aug) {
+        i_ = i;
+        aug_ = aug;
+    }
     int count() const override { return 1; }
     const models::Batch<float> & fill(int) override {
         const int n = b_.fill(i_, x_.data(), y_.data(), task_.data());
-        if (augment_) data::augment_batch(x_.data(), n, ds_.channels, ds_.height, ds_.width, a_, *aug_, scratch_.data());
-        batch_.B = n; batch_.x = x_.data(); batch_.targets = y_.data(); batch_.task = task_.data();
+        if (augment_)
+            data::augment_batch(x_.data(), n, ds_.channels, ds_.height, ds_.width, a_, *aug_, scratch_.data());
+        batch_.B = n;
+        batch_.x = x_.data();
+        batch_.targets = y_.data();
+        batch_.task = task_.data();
         return batch_;
     }
 
@@ -93,12 +101,12 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
             micro.at(i, &aug);
             const train::StepResult r = train::train_step(*net_, opt, micro, step, sbuf_);
             if (!r.updated)
-                throw Error(ErrorCode::numeric, "task " + std::to_string(cur_task_) + " (" + st_.names[cur_task_] + "), " +
-                                                    kind + " phase, epoch " + std::to_string(e) + ", batch " +
-                                                    std::to_string(i) + ": the " +
-                                                    (std::isfinite(r.loss) ? "gradient norm" : "loss") + " is not finite (" +
-                                                    std::to_string(std::isfinite(r.loss) ? r.grad_norm : r.loss) + ")" +
-                                                    (r.bad_term.empty() ? "" : "; first non-finite term: " + r.bad_term));
+                throw Error(ErrorCode::numeric,
+                            "task " + std::to_string(cur_task_) + " (" + st_.names[cur_task_] + "), " + kind +
+                                " phase, epoch " + std::to_string(e) + ", batch " + std::to_string(i) + ": the " +
+                                (std::isfinite(r.loss) ? "gradient norm" : "loss") + " is not finite (" +
+                                std::to_string(std::isfinite(r.loss) ? r.grad_norm : r.loss) + ")" +
+                                (r.bad_term.empty() ? "" : "; first non-finite term: " + r.bad_term));
             loss_sum += r.loss * r.samples;
             correct += r.correct;
             seen += r.samples;
@@ -147,7 +155,8 @@ void Expander::rd_phase(const data::Dataset & ds, const std::vector<int> & new_s
         for (const auto & n : site.rd_params(new_slot[s])) params.push_back(n);
     }
     if (params.empty()) return;
-    train_phase("rd", ds, 0, st_.n_logits, params, cfg_.rd_epochs, cfg_.rd_lr, tag + ".rd" + std::to_string(phase_counter_++));
+    train_phase("rd", ds, 0, st_.n_logits, params, cfg_.rd_epochs, cfg_.rd_lr,
+                tag + ".rd" + std::to_string(phase_counter_++));
 }
 
 void Expander::freeze_all() {
@@ -174,10 +183,14 @@ std::vector<std::string> Expander::detect_and_expand(int t, std::vector<double> 
             const int n = db.fill(i, x_.data(), y_.data(), task_.data());
             if (cfg_.detect_drop_last && n < cfg_.detect_batch_size) continue;
             if (augment_)
-                data::augment_batch(x_.data(), n, ds.channels, ds.height, ds.width, spec_.data.augment, aug, aug_.data());
+                data::augment_batch(x_.data(), n, ds.channels, ds.height, ds.width, spec_.data.augment, aug,
+                                    aug_.data());
             for (auto * s : sites_) s->set_detect(s->has_descriptors());
             models::Batch<float> b;
-            b.B = n; b.x = x_.data(); b.targets = y_.data(); b.task = task_.data();
+            b.B = n;
+            b.x = x_.data();
+            b.targets = y_.data();
+            b.task = task_.data();
             net_->forward(b, false, 0);
             for (auto * s : sites_) s->set_detect(false);
             // sites in depth order; the shallowest that triggers expands (the reference stops its
@@ -188,7 +201,8 @@ std::vector<std::string> Expander::detect_and_expand(int t, std::vector<double> 
                 const int K = site.adapters();
                 double score = 0;
                 const bool full = K >= site.slots();
-                const bool go = sites::expansion_rule(site.last_z().data(), K, n, cfg_.threshold, expanded[s] || full, &score);
+                const bool go =
+                    sites::expansion_rule(site.last_z().data(), K, n, cfg_.threshold, expanded[s] || full, &score);
                 Detection d;
                 d.task = t, d.pass = pass, d.batch = (int)i, d.site = (int)s, d.adapters = K, d.score = score;
                 d.expanded = go;
@@ -196,9 +210,11 @@ std::vector<std::string> Expander::detect_and_expand(int t, std::vector<double> 
                     double m = 0;
                     for (int bb = 0; bb < n; ++bb) m += site.last_z()[(size_t)k * n + bb];
                     d.z_mean.push_back(m / n);
-                    detz_rows_.insert(detz_rows_.end(), {double(t), double(pass), double(i), double(s), double(k), m / n});
+                    detz_rows_.insert(detz_rows_.end(),
+                                      {double(t), double(pass), double(i), double(s), double(k), m / n});
                 }
-                det_rows_.insert(det_rows_.end(), {double(t), double(pass), double(i), double(s), double(K), score, double(go)});
+                det_rows_.insert(det_rows_.end(),
+                                 {double(t), double(pass), double(i), double(s), double(K), score, double(go)});
                 obs_.on_detection(d);
                 if (pass == 0) { // the mean score over the whole first pass
                     fsum[s] += score;
@@ -246,7 +262,10 @@ void Expander::evaluate_after(int t) {
         for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
             const int n = b.fill(i, x_.data(), y_.data(), task_.data());
             models::Batch<float> mb;
-            mb.B = n; mb.x = x_.data(); mb.targets = y_.data(); mb.task = task_.data();
+            mb.B = n;
+            mb.x = x_.data();
+            mb.targets = y_.data();
+            mb.task = task_.data();
             const float * logits = net_->forward(mb, false, 0);
             for (int r = 0; r < n; ++r) {
                 const float * z = logits + (size_t)r * V;

@@ -45,8 +45,8 @@ uint32_t crc32_of(const unsigned char * p, size_t n) {
 void fill_header(std::vector<unsigned char> & image) {
     char text[kRunHeaderBytes] = {};
     const uint32_t crc = crc32_of(image.data() + kRunHeaderBytes, image.size() - kRunHeaderBytes);
-    const int n = std::snprintf(text, sizeof text, "%sformat %d\nbytes %zu\ncrc32 %08x\n", kHeaderMagic, kRunFormatVersion,
-                                image.size(), static_cast<unsigned>(crc));
+    const int n = std::snprintf(text, sizeof text, "%sformat %d\nbytes %zu\ncrc32 %08x\n", kHeaderMagic,
+                                kRunFormatVersion, image.size(), static_cast<unsigned>(crc));
     if (n <= 0 || size_t(n) >= sizeof text) fail("internal: run-file header does not fit");
     std::memcpy(image.data(), text, sizeof text);
 }
@@ -69,8 +69,10 @@ std::vector<unsigned char> read_checked(const std::string & path) {
     const size_t magic = std::strlen(kHeaderMagic);
     if (bytes.size() < magic || std::memcmp(bytes.data(), kHeaderMagic, magic) != 0) {
         if (bytes.size() >= 8 && std::memcmp(bytes.data(), hdf5_sig, 8) == 0)
-            fail(path + ": HDF5 file without moe-lab's integrity header (not written by moe-lab, or by a version before "
-                        "run-file format 2)" + hint);
+            fail(path +
+                 ": HDF5 file without moe-lab's integrity header (not written by moe-lab, or by a version before "
+                 "run-file format 2)" +
+                 hint);
         fail(path + ": not a moe-lab run file (no moe-lab header; truncated, corrupt or another kind of file)");
     }
     if (bytes.size() < kRunHeaderBytes)
@@ -86,8 +88,9 @@ std::vector<unsigned char> read_checked(const std::string & path) {
         fail(path + ": run-file format " + std::to_string(version) + " is newer than this moe-lab reads (" +
              std::to_string(kRunFormatVersion) + "); update moe-lab");
     if (size != bytes.size())
-        fail(path + ": " + (size > bytes.size() ? "truncated" : "damaged") + " run file: " + std::to_string(bytes.size()) +
-             " bytes, its header says " + std::to_string(size) + (size > bytes.size() ? " (an interrupted copy?)" : ""));
+        fail(path + ": " + (size > bytes.size() ? "truncated" : "damaged") +
+             " run file: " + std::to_string(bytes.size()) + " bytes, its header says " + std::to_string(size) +
+             (size > bytes.size() ? " (an interrupted copy?)" : ""));
     const uint32_t got = crc32_of(bytes.data() + kRunHeaderBytes, bytes.size() - kRunHeaderBytes);
     if (got != crc) {
         char buf[64];

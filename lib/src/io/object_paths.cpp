@@ -31,7 +31,7 @@ std::vector<std::string> split(const std::string & norm) {
 std::string norm_path(const std::string & file, const std::string & path) {
     std::string out;
     size_t i = 0;
-    while (i < path.size() && path[i] == '/') ++i;  // leading '/' = root
+    while (i < path.size() && path[i] == '/') ++i; // leading '/' = root
     size_t end = path.size();
     while (end > i && path[end - 1] == '/') --end; // trailing '/'
     while (i < end) {

@@ -25,15 +25,21 @@ void check_output_target(const std::string & path, const std::string & pre) {
     struct stat st {};
     if (::lstat(path.c_str(), &st) != 0 || S_ISREG(st.st_mode)) return; // absent, or a regular file
     std::string kind = "not a regular file";
-    if (S_ISDIR(st.st_mode)) kind = "a directory";
-    else if (S_ISFIFO(st.st_mode)) kind = "a FIFO";
-    else if (S_ISCHR(st.st_mode)) kind = "a character device";
-    else if (S_ISBLK(st.st_mode)) kind = "a block device";
-    else if (S_ISSOCK(st.st_mode)) kind = "a socket";
+    if (S_ISDIR(st.st_mode))
+        kind = "a directory";
+    else if (S_ISFIFO(st.st_mode))
+        kind = "a FIFO";
+    else if (S_ISCHR(st.st_mode))
+        kind = "a character device";
+    else if (S_ISBLK(st.st_mode))
+        kind = "a block device";
+    else if (S_ISSOCK(st.st_mode))
+        kind = "a socket";
     else if (S_ISLNK(st.st_mode)) {
         std::error_code ec;
         const auto to = fs::read_symlink(path, ec);
-        kind = "a symbolic link" + (ec ? std::string() : " (to " + to.string() + ")") + ", which the write would replace";
+        kind =
+            "a symbolic link" + (ec ? std::string() : " (to " + to.string() + ")") + ", which the write would replace";
     }
     throw Error(ErrorCode::io, pre + "it exists and is " + kind + "; give the path of a new or a regular file");
 }
@@ -52,7 +58,8 @@ void check_output_not_input(const std::string & out, const std::vector<std::pair
         if (path.empty()) continue;
         std::error_code e2;
         if (fs::equivalent(out, path, e2))
-            throw Error(ErrorCode::spec, "the output " + out + " is " + what + " (" + path + "); writing it would replace the input",
+            throw Error(ErrorCode::spec,
+                        "the output " + out + " is " + what + " (" + path + "); writing it would replace the input",
                         {"give " + option + " another path"});
     }
 }

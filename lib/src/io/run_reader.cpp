@@ -46,7 +46,8 @@ std::string read_string_obj(hid_t obj, bool is_attr, const std::string & what) {
             H5Tset_cset(mtype.get(), H5Tget_cset(ftype.get())) < 0)
             fail_h5(what + ": cannot create the memory string type");
         char * p = nullptr;
-        herr_t st = is_attr ? H5Aread(obj, mtype.get(), &p) : H5Dread(obj, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
+        herr_t st =
+            is_attr ? H5Aread(obj, mtype.get(), &p) : H5Dread(obj, mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &p);
         if (st < 0) fail_h5(what + ": cannot read the string");
         std::string out = p ? std::string(p) : std::string();
         if (p) H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, &p);
@@ -136,8 +137,9 @@ struct RunReader::Impl {
         if (dcpl && H5Pget_nfilters(dcpl.get()) == 0) {
             const hsize_t stored = H5Dget_storage_size(ds.get());
             if (bytes > stored)
-                fail(obj(norm) + ": claims " + std::to_string(n) + " values " + shape_str(shape) + " (" + std::to_string(bytes) +
-                     " bytes) but the file stores " + std::to_string(stored) + " bytes of it (corrupt or truncated run file)");
+                fail(obj(norm) + ": claims " + std::to_string(n) + " values " + shape_str(shape) + " (" +
+                     std::to_string(bytes) + " bytes) but the file stores " + std::to_string(stored) +
+                     " bytes of it (corrupt or truncated run file)");
         }
         H5Eclear2(H5E_DEFAULT);
         std::vector<V> out(n);
@@ -180,21 +182,18 @@ RunReader::RunReader(const std::string & path) : impl_(std::make_unique<Impl>())
     std::string fmt;
     try {
         fmt = attr_string("/", "format");
-    } catch (const Error &) {
-        fail(path + " is not a moe-lab run file (unreadable 'format' attribute)");
-    }
+    } catch (const Error &) { fail(path + " is not a moe-lab run file (unreadable 'format' attribute)"); }
     if (fmt != kRunFormat) fail(path + " is not a moe-lab run file (format is '" + fmt + "')");
     // the header carries the version too; this attribute is what remains when the check is off
     if (H5Aexists_by_name(f, "/", "format_version", H5P_DEFAULT) > 0) {
         std::string ver;
         try {
             ver = attr_string("/", "format_version");
-        } catch (const Error &) {
-        }
+        } catch (const Error &) {}
         if (ver.empty() || ver.find_first_not_of("0123456789") != std::string::npos || ver.size() > 3 ||
             std::stoi(ver) < 1 || std::stoi(ver) > kRunFormatVersion)
-            fail(path + ": format_version '" + ver + "' is not one this build reads (1.." + std::to_string(kRunFormatVersion) +
-                 "; a newer moe-lab wrote it, or the attribute was edited)");
+            fail(path + ": format_version '" + ver + "' is not one this build reads (1.." +
+                 std::to_string(kRunFormatVersion) + "; a newer moe-lab wrote it, or the attribute was edited)");
     }
     H5Eclear2(H5E_DEFAULT);
 }
@@ -203,9 +202,7 @@ RunReader::~RunReader() = default;
 
 std::string RunReader::spec_json() const { return read_string("spec"); }
 
-bool RunReader::has(const std::string & path) const {
-    return exists(impl_->file.get(), norm_path(path_, path));
-}
+bool RunReader::has(const std::string & path) const { return exists(impl_->file.get(), norm_path(path_, path)); }
 
 static herr_t collect_name(hid_t, const char * name, const H5L_info_t *, void * op) {
     static_cast<std::vector<std::string> *>(op)->push_back(name);
@@ -217,8 +214,8 @@ std::vector<std::string> RunReader::list(const std::string & group) const {
     const std::string norm = norm_path(path_, group);
     if (!exists(impl_->file.get(), norm)) return names;
     hsize_t idx = 0;
-    if (H5Literate_by_name(impl_->file.get(), h5name(norm).c_str(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name, &names,
-                           H5P_DEFAULT) < 0)
+    if (H5Literate_by_name(impl_->file.get(), h5name(norm).c_str(), H5_INDEX_NAME, H5_ITER_INC, &idx, collect_name,
+                           &names, H5P_DEFAULT) < 0)
         fail_h5(impl_->obj(norm) + ": cannot list");
     return names;
 }
@@ -308,7 +305,8 @@ void RunReader::load_params(ParamStore<T> & store, const std::vector<std::string
         }
         auto shp = impl_->shape_of(ds.get(), norm);
         if (shp != pi.shape) {
-            problems.push_back(norm + ": run file has shape " + shape_str(shp) + ", model expects " + shape_str(pi.shape));
+            problems.push_back(norm + ": run file has shape " + shape_str(shp) + ", model expects " +
+                               shape_str(pi.shape));
             continue;
         }
         ids.push_back(id);
@@ -336,7 +334,8 @@ void RunReader::load_params(ParamStore<T> & store, const std::vector<std::string
             }
         if (bad > 0)
             problems.push_back(norm + ": " + std::to_string(bad) + " non-finite value" + (bad == 1 ? "" : "s") +
-                               " (first at element " + std::to_string(first) + ": " + format_double(double(v[first])) + ")");
+                               " (first at element " + std::to_string(first) + ": " + format_double(double(v[first])) +
+                               ")");
     }
     if (!problems.empty()) {
         std::string msg = path_ + ": cannot load parameters (" + std::to_string(problems.size()) + " problem" +

@@ -92,9 +92,9 @@ struct RunWriter::Impl {
     };
 
     std::string final_path, tmp_path;
-    File file;     // in memory (core driver, no backing store)
-    int fd = -1;   // the temporary file on disk, created by the constructor, filled by commit()
-    int live = -1; // its slot among the live temporaries
+    File file;                         // in memory (core driver, no backing store)
+    int fd = -1;                       // the temporary file on disk, created by the constructor, filled by commit()
+    int live = -1;                     // its slot among the live temporaries
     std::map<std::string, Series1> s1; // by normalised path
     std::map<std::string, Series2> s2;
     bool committed = false;
@@ -108,7 +108,8 @@ struct RunWriter::Impl {
     void remove_if_exists(const std::string & norm) {
         if (norm.empty()) fail(final_path + ": cannot overwrite the root group");
         if (exists(fid(), norm)) {
-            if (H5Ldelete(fid(), h5name(norm).c_str(), H5P_DEFAULT) < 0) fail_h5(obj(norm) + ": cannot delete the existing object");
+            if (H5Ldelete(fid(), h5name(norm).c_str(), H5P_DEFAULT) < 0)
+                fail_h5(obj(norm) + ": cannot delete the existing object");
         }
     }
 
@@ -126,7 +127,8 @@ struct RunWriter::Impl {
                  std::to_string(n) + " values were given");
         remove_if_exists(norm);
         std::vector<hsize_t> dims(shape.begin(), shape.end());
-        Space space(shape.empty() ? H5Screate(H5S_SCALAR) : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+        Space space(shape.empty() ? H5Screate(H5S_SCALAR)
+                                  : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
         if (!space) fail_h5(obj(norm) + ": cannot create the dataspace");
         Plist lcpl = lcpl_intermediate();
         Dataset ds(H5Dcreate2(fid(), h5name(norm).c_str(), ftype, space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
@@ -157,7 +159,8 @@ struct RunWriter::Impl {
             Plist dcpl(H5Pcreate(H5P_DATASET_CREATE));
             if (!dcpl || H5Pset_chunk(dcpl.get(), rank, chunk) < 0) fail_h5(obj(norm) + ": cannot set chunking");
             Plist lcpl = lcpl_intermediate();
-            ds = Dataset(H5Dcreate2(fid(), h5name(norm).c_str(), ftype, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
+            ds = Dataset(
+                H5Dcreate2(fid(), h5name(norm).c_str(), ftype, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT));
             if (!ds) fail_h5(obj(norm) + ": cannot create the series");
         }
         Space fspace(H5Dget_space(ds.get()));
@@ -197,7 +200,8 @@ struct RunWriter::Impl {
             auto & s = it->second;
             hsize_t rows = s.width > 0 ? s.buf.size() / static_cast<size_t>(s.width) : 0;
             if (rows > 0 || !exists(fid(), norm)) {
-                append_dataset(norm, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, s.buf.data(), rows, static_cast<hsize_t>(s.width));
+                append_dataset(norm, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, s.buf.data(), rows,
+                               static_cast<hsize_t>(s.width));
                 s.buf.clear();
             }
         }

@@ -36,10 +36,16 @@ class Mlp final : public Model<T> {
     void plan(int B) override {
         this->planned_ = B;
         const size_t L = layers_.size();
-        h_.resize(L); a_.resize(L); dh_.resize(L); da_.resize(L);
+        h_.resize(L);
+        a_.resize(L);
+        dh_.resize(L);
+        da_.resize(L);
         for (size_t i = 0; i < L; ++i) {
             const size_t n = (size_t)B * layers_[i].OC;
-            h_[i].assign(n, T(0)); a_[i].assign(n, T(0)); dh_[i].assign(n, T(0)); da_[i].assign(n, T(0));
+            h_[i].assign(n, T(0));
+            a_[i].assign(n, T(0));
+            dh_[i].assign(n, T(0));
+            da_[i].assign(n, T(0));
         }
         logits_.assign((size_t)B * this->n_classes_, T(0));
     }
@@ -109,13 +115,13 @@ class Mlp final : public Model<T> {
 };
 
 template <typename T>
-std::unique_ptr<Model<T>> make_mlp(const ModelConfig & cfg, const InputShape & in, int n_outputs,
-                                     ParamStore<T> & store, const nn::TrainablePred & tr) {
+std::unique_ptr<Model<T>> make_mlp(const ModelConfig & cfg, const InputShape & in, int n_outputs, ParamStore<T> & store,
+                                   const nn::TrainablePred & tr) {
     return std::make_unique<Mlp<T>>(cfg.mlp, in, n_outputs, store, tr);
 }
-template std::unique_ptr<Model<float>> make_mlp<float>(const ModelConfig &, const InputShape &, int, ParamStore<float> &,
-                                                         const nn::TrainablePred &);
-template std::unique_ptr<Model<double>> make_mlp<double>(const ModelConfig &, const InputShape &, int, ParamStore<double> &,
-                                                           const nn::TrainablePred &);
+template std::unique_ptr<Model<float>> make_mlp<float>(const ModelConfig &, const InputShape &, int,
+                                                       ParamStore<float> &, const nn::TrainablePred &);
+template std::unique_ptr<Model<double>> make_mlp<double>(const ModelConfig &, const InputShape &, int,
+                                                         ParamStore<double> &, const nn::TrainablePred &);
 
 } // namespace moe::models

@@ -7,15 +7,18 @@
 namespace moe::models {
 
 template <typename T>
-std::unique_ptr<Model<T>> make_mlp(const ModelConfig &, const InputShape &, int, ParamStore<T> &, const nn::TrainablePred &);
+std::unique_ptr<Model<T>> make_mlp(const ModelConfig &, const InputShape &, int, ParamStore<T> &,
+                                   const nn::TrainablePred &);
 template <typename T>
-std::unique_ptr<Model<T>> make_vit(const ModelConfig &, const InputShape &, int, ParamStore<T> &, const nn::TrainablePred &);
+std::unique_ptr<Model<T>> make_vit(const ModelConfig &, const InputShape &, int, ParamStore<T> &,
+                                   const nn::TrainablePred &);
 
 const std::vector<ModelFamily> & model_families() {
     static const std::vector<ModelFamily> all = {
         {"mlp", "multilayer perceptron on feature vectors (sites layers.i, head)", &make_mlp<float>, &make_mlp<double>},
-        {"vit", "vision transformer on images (sites patch_embed.proj, blocks.i.{attn.qkv,attn.proj,mlp.fc1,mlp.fc2}, "
-                "head; block sites blocks.i.mlp)",
+        {"vit",
+         "vision transformer on images (sites patch_embed.proj, blocks.i.{attn.qkv,attn.proj,mlp.fc1,mlp.fc2}, "
+         "head; block sites blocks.i.mlp)",
          &make_vit<float>, &make_vit<double>},
     };
     return all;
@@ -33,8 +36,10 @@ std::unique_ptr<Model<T>> make_model(const ModelConfig & cfg, const InputShape &
     MOE_CHECK(n_outputs > 0, ErrorCode::spec, "the data has no classes");
     for (const auto & m : model_families()) {
         if (cfg.kind != m.name) continue;
-        if constexpr (std::is_same_v<T, float>) return m.make_float(cfg, in, n_outputs, store, tr);
-        else return m.make_double(cfg, in, n_outputs, store, tr);
+        if constexpr (std::is_same_v<T, float>)
+            return m.make_float(cfg, in, n_outputs, store, tr);
+        else
+            return m.make_double(cfg, in, n_outputs, store, tr);
     }
     std::string list;
     for (const auto & n : model_family_names()) list += (list.empty() ? "" : ", ") + n;

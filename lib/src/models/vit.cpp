@@ -45,9 +45,12 @@ class Vit final : public Model<T> {
         const size_t n = (size_t)B * Tn_ * D_;
         xs_.resize(blocks_.size() + 1);
         for (auto & x : xs_) x.assign(n, T(0));
-        dx_.assign(n, T(0)); dx2_.assign(n, T(0));
-        cls_.assign((size_t)B * D_, T(0)); cls_n_.assign((size_t)B * D_, T(0));
-        dcls_.assign((size_t)B * D_, T(0)); dcls_n_.assign((size_t)B * D_, T(0));
+        dx_.assign(n, T(0));
+        dx2_.assign(n, T(0));
+        cls_.assign((size_t)B * D_, T(0));
+        cls_n_.assign((size_t)B * D_, T(0));
+        dcls_.assign((size_t)B * D_, T(0));
+        dcls_n_.assign((size_t)B * D_, T(0));
         norm_.plan(B);
         logits_.assign((size_t)B * this->n_classes_, T(0));
     }
@@ -98,7 +101,7 @@ class Vit final : public Model<T> {
         for (auto & b : blocks_) {
             (void)b;
             m += (double)Tn_ * (D_ * 3.0 * D_ + D_ * (double)D_ + 2.0 * D_ * cfg_.mlp_dim); // linears
-            m += 2.0 * Tn_ * Tn_ * D_;                                                         // q@k^T, att@v
+            m += 2.0 * Tn_ * Tn_ * D_;                                                      // q@k^T, att@v
         }
         return m + (double)D_ * head_.OC;
     }
@@ -115,13 +118,13 @@ class Vit final : public Model<T> {
 };
 
 template <typename T>
-std::unique_ptr<Model<T>> make_vit(const ModelConfig & cfg, const InputShape & in, int n_outputs,
-                                     ParamStore<T> & store, const nn::TrainablePred & tr) {
+std::unique_ptr<Model<T>> make_vit(const ModelConfig & cfg, const InputShape & in, int n_outputs, ParamStore<T> & store,
+                                   const nn::TrainablePred & tr) {
     return std::make_unique<Vit<T>>(cfg.vit, in, n_outputs, store, tr);
 }
-template std::unique_ptr<Model<float>> make_vit<float>(const ModelConfig &, const InputShape &, int, ParamStore<float> &,
-                                                         const nn::TrainablePred &);
-template std::unique_ptr<Model<double>> make_vit<double>(const ModelConfig &, const InputShape &, int, ParamStore<double> &,
-                                                           const nn::TrainablePred &);
+template std::unique_ptr<Model<float>> make_vit<float>(const ModelConfig &, const InputShape &, int,
+                                                       ParamStore<float> &, const nn::TrainablePred &);
+template std::unique_ptr<Model<double>> make_vit<double>(const ModelConfig &, const InputShape &, int,
+                                                         ParamStore<double> &, const nn::TrainablePred &);
 
 } // namespace moe::models

@@ -39,15 +39,18 @@ void linear_forward(T * out, const T * inp, const T * w, const T * b, int N, int
 template <typename T>
 void linear_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, int N, int C, int OC) {
     // forward was: out[n,o] = b[o] + sum_c inp[n,c] * w[o,c]
-    if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, OC, w, C, T(1), dinp, C);   // dinp += dout @ w
-    if (dw) gemm<T>(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dw, C);       // dw += dout^T @ inp
+    if (dinp) gemm<T>(false, false, N, C, OC, T(1), dout, OC, w, C, T(1), dinp, C); // dinp += dout @ w
+    if (dw) gemm<T>(true, false, OC, C, N, T(1), dout, OC, inp, C, T(1), dw, C);    // dw += dout^T @ inp
     if (db) { // columns split: db[o] sums n = 0..N-1 in order on every thread count
-        parallel_for(OC, 16 * min_rows(N), [&](int64_t o0, int64_t o1) {
-            for (int n = 0; n < N; ++n) {
-                const T * d = dout + (int64_t)n * OC;
-                for (int64_t o = o0; o < o1; ++o) db[o] += d[o];
-            }
-        }, 16);
+        parallel_for(
+            OC, 16 * min_rows(N),
+            [&](int64_t o0, int64_t o1) {
+                for (int n = 0; n < N; ++n) {
+                    const T * d = dout + (int64_t)n * OC;
+                    for (int64_t o = o0; o < o1; ++o) db[o] += d[o];
+                }
+            },
+            16);
     }
 }
 
@@ -76,8 +79,14 @@ static inline T sqdev16(const T * x, T m, int C) {
     T acc[16] = {}, tail = 0;
     int c = 0;
     for (; c + 16 <= C; c += 16)
-        for (int j = 0; j < 16; ++j) { const T d = x[c + j] - m; acc[j] += d * d; }
-    for (; c < C; ++c) { const T d = x[c] - m; tail += d * d; }
+        for (int j = 0; j < 16; ++j) {
+            const T d = x[c + j] - m;
+            acc[j] += d * d;
+        }
+    for (; c < C; ++c) {
+        const T d = x[c] - m;
+        tail += d * d;
+    }
     return fold16(acc) + tail;
 }
 
@@ -129,15 +138,20 @@ void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp,
         });
     }
     if (dw || db) {
-        parallel_for(C, 16 * min_rows(N), [&](int64_t c0, int64_t c1) {
-            for (int n = 0; n < N; ++n) {
-                const T * x = inp + (int64_t)n * C;
-                const T * d = dout + (int64_t)n * C;
-                const T m = mean[n], s = rstd[n];
-                if (db) for (int64_t c = c0; c < c1; ++c) db[c] += d[c];
-                if (dw) for (int64_t c = c0; c < c1; ++c) dw[c] += (x[c] - m) * s * d[c];
-            }
-        }, 16);
+        parallel_for(
+            C, 16 * min_rows(N),
+            [&](int64_t c0, int64_t c1) {
+                for (int n = 0; n < N; ++n) {
+                    const T * x = inp + (int64_t)n * C;
+                    const T * d = dout + (int64_t)n * C;
+                    const T m = mean[n], s = rstd[n];
+                    if (db)
+                        for (int64_t c = c0; c < c1; ++c) db[c] += d[c];
+                    if (dw)
+                        for (int64_t c = c0; c < c1; ++c) dw[c] += (x[c] - m) * s * d[c];
+                }
+            },
+            16);
     }
 }
 
@@ -150,7 +164,9 @@ static inline float exp_t(float x) { return exp_f32(x); }
 static inline double exp_t(double x) { return std::exp(x); }
 
 template <typename T>
-static inline T gelu1(T x) { return T(0.5) * x * (T(1) + erf_t(x * T(0.70710678118654752440))); }
+static inline T gelu1(T x) {
+    return T(0.5) * x * (T(1) + erf_t(x * T(0.70710678118654752440)));
+}
 template <typename T>
 static inline T gelu1_grad(T x) {
     // d/dx x Phi(x) = Phi(x) + x phi(x)
@@ -161,16 +177,22 @@ static inline T gelu1_grad(T x) {
 
 template <typename T>
 void gelu_forward(T * out, const T * inp, int64_t n) {
-    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) out[i] = gelu1(inp[i]);
-    }, 16);
+    parallel_for(
+        n, kParElems,
+        [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) out[i] = gelu1(inp[i]);
+        },
+        16);
 }
 template <typename T>
 void gelu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
     // forward was: out = x * Phi(x)
-    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) dinp[i] += dout[i] * gelu1_grad(inp[i]);
-    }, 16);
+    parallel_for(
+        n, kParElems,
+        [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) dinp[i] += dout[i] * gelu1_grad(inp[i]);
+        },
+        16);
 }
 template <typename T>
 void bias_gelu_forward(T * out, T * x, const T * b, int N, int C) {
@@ -192,33 +214,46 @@ void bias_gelu_forward(T * out, T * x, const T * b, int N, int C) {
 }
 template <typename T>
 void relu_forward(T * out, const T * inp, int64_t n) {
-    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] > T(0) ? inp[i] : T(0);
-    }, 16);
+    parallel_for(
+        n, kParElems,
+        [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) out[i] = inp[i] > T(0) ? inp[i] : T(0);
+        },
+        16);
 }
 template <typename T>
 void relu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
-    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) dinp[i] += inp[i] > T(0) ? dout[i] : T(0);
-    }, 16);
+    parallel_for(
+        n, kParElems,
+        [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) dinp[i] += inp[i] > T(0) ? dout[i] : T(0);
+        },
+        16);
 }
 
 template <typename T>
 void residual_forward(T * out, const T * a, const T * b, int64_t n) {
-    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
-    }, 16);
+    parallel_for(
+        n, kParElems,
+        [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) out[i] = a[i] + b[i];
+        },
+        16);
 }
 template <typename T>
 void add_inplace(T * dst, const T * src, int64_t n) {
-    parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
-        for (int64_t i = i0; i < i1; ++i) dst[i] += src[i];
-    }, 16);
+    parallel_for(
+        n, kParElems,
+        [&](int64_t i0, int64_t i1) {
+            for (int64_t i = i0; i < i1; ++i) dst[i] += src[i];
+        },
+        16);
 }
 
 template <typename T>
 void zero(T * dst, int64_t n) {
-    parallel_for(n, 4 * kParElems, [&](int64_t i0, int64_t i1) { std::memset(dst + i0, 0, sizeof(T) * (i1 - i0)); }, 16);
+    parallel_for(
+        n, 4 * kParElems, [&](int64_t i0, int64_t i1) { std::memset(dst + i0, 0, sizeof(T) * (i1 - i0)); }, 16);
 }
 
 // ------------------------------------------------------------------------------------- patches, tokens
@@ -257,8 +292,10 @@ void tokens_backward(T * demb, T * dcls, T * dpos, const T * dout, int B, int P,
     const int Tn = P + 1;
     for (int b = 0; b < B; ++b) {
         const T * d = dout + (int64_t)b * Tn * C;
-        if (dcls) for (int c = 0; c < C; ++c) dcls[c] += d[c];
-        if (dpos) for (int64_t i = 0; i < (int64_t)Tn * C; ++i) dpos[i] += d[i];
+        if (dcls)
+            for (int c = 0; c < C; ++c) dcls[c] += d[c];
+        if (dpos)
+            for (int64_t i = 0; i < (int64_t)Tn * C; ++i) dpos[i] += d[i];
         if (demb) {
             T * de = demb + (int64_t)b * P * C;
             for (int64_t i = 0; i < (int64_t)P * C; ++i) de[i] += d[C + i];
@@ -344,7 +381,10 @@ T cross_entropy_forward(T * losses, T * probs, const T * logits, const int32_t *
         for (int v = v_lo; v < v_hi; ++v) mx = std::max(mx, z[v]);
         T sum = 0;
         for (int v = 0; v < V; ++v) {
-            if (v < v_lo || v >= v_hi) { p[v] = 0; continue; }
+            if (v < v_lo || v >= v_hi) {
+                p[v] = 0;
+                continue;
+            }
             p[v] = std::exp(z[v] - mx);
             sum += p[v];
         }
@@ -379,7 +419,10 @@ void softmax_forward(T * probs, const T * logits, int N, int V) {
             T mx = z[0];
             for (int v = 1; v < V; ++v) mx = std::max(mx, z[v]);
             T sum = 0;
-            for (int v = 0; v < V; ++v) { p[v] = std::exp(z[v] - mx); sum += p[v]; }
+            for (int v = 0; v < V; ++v) {
+                p[v] = std::exp(z[v] - mx);
+                sum += p[v];
+            }
             const T inv = T(1) / sum;
             for (int v = 0; v < V; ++v) p[v] *= inv;
         }
@@ -401,28 +444,28 @@ void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int
 }
 
 // ------------------------------------------------------------------------------------- instantiation
-#define MOE_NN_INSTANTIATE(T)                                                                              \
-    template void linear_forward<T>(T *, const T *, const T *, const T *, int, int, int);                 \
-    template void linear_backward<T>(T *, T *, T *, const T *, const T *, const T *, int, int, int);      \
-    template void layernorm_forward<T>(T *, T *, T *, const T *, const T *, const T *, int, int);         \
-    template void layernorm_backward<T>(T *, T *, T *, const T *, const T *, const T *, const T *,        \
-                                        const T *, int, int);                                             \
-    template void gelu_forward<T>(T *, const T *, int64_t);                                               \
-    template void gelu_backward<T>(T *, const T *, const T *, int64_t);                                   \
-    template void bias_gelu_forward<T>(T *, T *, const T *, int, int);                                    \
-    template void relu_forward<T>(T *, const T *, int64_t);                                               \
-    template void relu_backward<T>(T *, const T *, const T *, int64_t);                                   \
-    template void residual_forward<T>(T *, const T *, const T *, int64_t);                                \
-    template void add_inplace<T>(T *, const T *, int64_t);                                                \
-    template void zero<T>(T *, int64_t);                                                                  \
-    template void patchify_forward<T>(T *, const T *, int, int, int, int, int);                           \
-    template void tokens_forward<T>(T *, const T *, const T *, const T *, int, int, int);                 \
-    template void tokens_backward<T>(T *, T *, T *, const T *, int, int, int);                            \
-    template void attention_forward<T>(T *, T *, const T *, int, int, int, int, bool);                    \
-    template void attention_backward<T>(T *, T *, const T *, const T *, const T *, int, int, int, int);   \
-    template T cross_entropy_forward<T>(T *, T *, const T *, const int32_t *, int, int, int, int);        \
-    template void cross_entropy_backward<T>(T *, const T *, const int32_t *, T, int, int);                \
-    template void softmax_forward<T>(T *, const T *, int, int);                                           \
+#define MOE_NN_INSTANTIATE(T)                                                                                          \
+    template void linear_forward<T>(T *, const T *, const T *, const T *, int, int, int);                              \
+    template void linear_backward<T>(T *, T *, T *, const T *, const T *, const T *, int, int, int);                   \
+    template void layernorm_forward<T>(T *, T *, T *, const T *, const T *, const T *, int, int);                      \
+    template void layernorm_backward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *, int,     \
+                                        int);                                                                          \
+    template void gelu_forward<T>(T *, const T *, int64_t);                                                            \
+    template void gelu_backward<T>(T *, const T *, const T *, int64_t);                                                \
+    template void bias_gelu_forward<T>(T *, T *, const T *, int, int);                                                 \
+    template void relu_forward<T>(T *, const T *, int64_t);                                                            \
+    template void relu_backward<T>(T *, const T *, const T *, int64_t);                                                \
+    template void residual_forward<T>(T *, const T *, const T *, int64_t);                                             \
+    template void add_inplace<T>(T *, const T *, int64_t);                                                             \
+    template void zero<T>(T *, int64_t);                                                                               \
+    template void patchify_forward<T>(T *, const T *, int, int, int, int, int);                                        \
+    template void tokens_forward<T>(T *, const T *, const T *, const T *, int, int, int);                              \
+    template void tokens_backward<T>(T *, T *, T *, const T *, int, int, int);                                         \
+    template void attention_forward<T>(T *, T *, const T *, int, int, int, int, bool);                                 \
+    template void attention_backward<T>(T *, T *, const T *, const T *, const T *, int, int, int, int);                \
+    template T cross_entropy_forward<T>(T *, T *, const T *, const int32_t *, int, int, int, int);                     \
+    template void cross_entropy_backward<T>(T *, const T *, const int32_t *, T, int, int);                             \
+    template void softmax_forward<T>(T *, const T *, int, int);                                                        \
     template void softmax_backward<T>(T *, const T *, const T *, int, int);
 
 MOE_NN_INSTANTIATE(float)

@@ -12,13 +12,18 @@
 namespace moe::nn {
 
 template <typename T>
-static void zero(std::vector<T> & v) { std::fill(v.begin(), v.end(), T(0)); }
+static void zero(std::vector<T> & v) {
+    std::fill(v.begin(), v.end(), T(0));
+}
 
 // ------------------------------------------------------------------------------------- Linear
 template <typename T>
 void Linear<T>::declare(ParamStore<T> & s, const std::string & nm, int c, int oc, bool bias, const TrainablePred & tr,
                         Init w_init, Init b_init) {
-    name = nm; C = c; OC = oc; has_bias = bias;
+    name = nm;
+    C = c;
+    OC = oc;
+    has_bias = bias;
     id_w = s.declare(name + ".weight", {OC, C}, tr(name + ".weight"), w_init);
     if (bias) id_b = s.declare(name + ".bias", {OC}, tr(name + ".bias"), b_init);
 }
@@ -30,8 +35,12 @@ void Linear<T>::declare(ParamStore<T> & s, const std::string & nm, int c, int oc
 
 template <typename T>
 void Linear<T>::bind(ParamStore<T> & s) {
-    w = s.value(id_w); dw = s.grad(id_w);
-    if (has_bias) { b = s.value(id_b); db = s.grad(id_b); }
+    w = s.value(id_w);
+    dw = s.grad(id_w);
+    if (has_bias) {
+        b = s.value(id_b);
+        db = s.grad(id_b);
+    }
 }
 
 template <typename T>
@@ -49,16 +58,23 @@ void Linear<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
 // ------------------------------------------------------------------------------------- LayerNorm
 template <typename T>
 void LayerNorm<T>::declare(ParamStore<T> & s, const std::string & nm, int c, const TrainablePred & tr) {
-    name = nm; C = c;
+    name = nm;
+    C = c;
     id_w = s.declare(name + ".weight", {C}, tr(name + ".weight"), Init::Ones());
     id_b = s.declare(name + ".bias", {C}, tr(name + ".bias"), Init::Zeros());
 }
 template <typename T>
 void LayerNorm<T>::bind(ParamStore<T> & s) {
-    w = s.value(id_w); dw = s.grad(id_w); b = s.value(id_b); db = s.grad(id_b);
+    w = s.value(id_w);
+    dw = s.grad(id_w);
+    b = s.value(id_b);
+    db = s.grad(id_b);
 }
 template <typename T>
-void LayerNorm<T>::plan(int N) { mean.assign(N, T(0)); rstd.assign(N, T(0)); }
+void LayerNorm<T>::plan(int N) {
+    mean.assign(N, T(0));
+    rstd.assign(N, T(0));
+}
 template <typename T>
 void LayerNorm<T>::forward(T * out, const T * inp, int N) {
     MOE_ASSERT(N <= (int)mean.size());
@@ -77,11 +93,17 @@ Activation parse_activation(const std::string & s) {
 }
 template <typename T>
 void activation_forward(Activation a, T * out, const T * inp, int64_t n) {
-    if (a == Activation::gelu) gelu_forward(out, inp, n); else relu_forward(out, inp, n);
+    if (a == Activation::gelu)
+        gelu_forward(out, inp, n);
+    else
+        relu_forward(out, inp, n);
 }
 template <typename T>
 void activation_backward(Activation a, T * dinp, const T * inp, const T * dout, int64_t n) {
-    if (a == Activation::gelu) gelu_backward(dinp, inp, dout, n); else relu_backward(dinp, inp, dout, n);
+    if (a == Activation::gelu)
+        gelu_backward(dinp, inp, dout, n);
+    else
+        relu_backward(dinp, inp, dout, n);
 }
 
 // ------------------------------------------------------------------------------------- PatchEmbed
@@ -89,8 +111,14 @@ template <typename T>
 void PatchEmbed<T>::declare(ParamStore<T> & s, const std::string & name, int cin, int h, int w, int p, int d,
                             const TrainablePred & tr) {
     MOE_CHECK(h % p == 0 && w % p == 0, ErrorCode::spec,
-              "model.vit.patch: patch size " + std::to_string(p) + " must divide the image size " + std::to_string(h) + "x" + std::to_string(w));
-    Cin = cin; H = h; W = w; ps = p; D = d; P = (h / p) * (w / p);
+              "model.vit.patch: patch size " + std::to_string(p) + " must divide the image size " + std::to_string(h) +
+                  "x" + std::to_string(w));
+    Cin = cin;
+    H = h;
+    W = w;
+    ps = p;
+    D = d;
+    P = (h / p) * (w / p);
     proj.declare(s, name + ".proj", Cin * ps * ps, D, true, tr);
     id_cls = s.declare(name + ".cls", {D}, tr(name + ".cls"), Init::Normal(0.02));
     id_pos = s.declare(name + ".pos", {P + 1, D}, tr(name + ".pos"), Init::Normal(0.02));
@@ -98,7 +126,10 @@ void PatchEmbed<T>::declare(ParamStore<T> & s, const std::string & name, int cin
 template <typename T>
 void PatchEmbed<T>::bind(ParamStore<T> & s) {
     proj.bind(s);
-    cls = s.value(id_cls); dcls = s.grad(id_cls); pos = s.value(id_pos); dpos = s.grad(id_pos);
+    cls = s.value(id_cls);
+    dcls = s.grad(id_cls);
+    pos = s.value(id_pos);
+    dpos = s.grad(id_pos);
 }
 template <typename T>
 void PatchEmbed<T>::plan(int B) {
@@ -127,18 +158,27 @@ void SelfAttention<T>::declare(ParamStore<T> & s, const std::string & name, int 
                                const TrainablePred & tr) {
     MOE_CHECK(d % nh == 0, ErrorCode::spec,
               "width " + std::to_string(d) + " must be divisible by the number of heads " + std::to_string(nh));
-    D = d; NH = nh; causal = c;
+    D = d;
+    NH = nh;
+    causal = c;
     qkv.declare(s, name + ".qkv", D, 3 * D, true, tr);
     proj.declare(s, name + ".proj", D, D, true, tr);
 }
 template <typename T>
-void SelfAttention<T>::bind(ParamStore<T> & s) { qkv.bind(s); proj.bind(s); }
+void SelfAttention<T>::bind(ParamStore<T> & s) {
+    qkv.bind(s);
+    proj.bind(s);
+}
 template <typename T>
 void SelfAttention<T>::plan(int B, int tn) {
     Tn = tn;
     const size_t N = (size_t)B * Tn;
-    qkv_buf.assign(N * 3 * D, T(0)); att.assign((size_t)B * NH * Tn * Tn, T(0)); y.assign(N * D, T(0));
-    dqkv.assign(N * 3 * D, T(0)); dy.assign(N * D, T(0)); datt.assign((size_t)B * NH * Tn * Tn, T(0));
+    qkv_buf.assign(N * 3 * D, T(0));
+    att.assign((size_t)B * NH * Tn * Tn, T(0));
+    y.assign(N * D, T(0));
+    dqkv.assign(N * 3 * D, T(0));
+    dy.assign(N * D, T(0));
+    datt.assign((size_t)B * NH * Tn * Tn, T(0));
 }
 template <typename T>
 void SelfAttention<T>::forward(T * out, const T * inp, int B, bool train) {
@@ -162,16 +202,23 @@ void SelfAttention<T>::backward(T * dinp, const T * dout, const T * inp, int B) 
 template <typename T>
 void MlpBlock<T>::declare(ParamStore<T> & s, const std::string & name, int d, int m, Activation a,
                           const TrainablePred & tr) {
-    D = d; M = m; act = a;
+    D = d;
+    M = m;
+    act = a;
     fc1.declare(s, name + ".fc1", D, M, true, tr);
     fc2.declare(s, name + ".fc2", M, D, true, tr);
 }
 template <typename T>
-void MlpBlock<T>::bind(ParamStore<T> & s) { fc1.bind(s); fc2.bind(s); }
+void MlpBlock<T>::bind(ParamStore<T> & s) {
+    fc1.bind(s);
+    fc2.bind(s);
+}
 template <typename T>
 void MlpBlock<T>::plan(int N) {
-    h.assign((size_t)N * M, T(0)); a.assign((size_t)N * M, T(0));
-    dh.assign((size_t)N * M, T(0)); da.assign((size_t)N * M, T(0));
+    h.assign((size_t)N * M, T(0));
+    a.assign((size_t)N * M, T(0));
+    dh.assign((size_t)N * M, T(0));
+    da.assign((size_t)N * M, T(0));
 }
 template <typename T>
 void MlpBlock<T>::forward(T * out, const T * inp, int N, bool train) {
@@ -208,12 +255,20 @@ void TransformerBlock<T>::declare(ParamStore<T> & s, const std::string & name, i
     mlp.declare(s, name + ".mlp", D, m, Activation::gelu, tr);
 }
 template <typename T>
-void TransformerBlock<T>::bind(ParamStore<T> & s) { ln1.bind(s); attn.bind(s); ln2.bind(s); mlp.bind(s); }
+void TransformerBlock<T>::bind(ParamStore<T> & s) {
+    ln1.bind(s);
+    attn.bind(s);
+    ln2.bind(s);
+    mlp.bind(s);
+}
 template <typename T>
 void TransformerBlock<T>::plan(int B, int tn) {
     Tn = tn;
     const int N = B * Tn;
-    ln1.plan(N); ln2.plan(N); attn.plan(B, Tn); mlp.plan(N);
+    ln1.plan(N);
+    ln2.plan(N);
+    attn.plan(B, Tn);
+    mlp.plan(N);
     for (auto * v : {&l1, &x1, &l2, &a_out, &m_out, &dl, &dtmp}) v->assign((size_t)N * D, T(0));
 }
 template <typename T>
@@ -245,14 +300,14 @@ void TransformerBlock<T>::backward(T * dinp, const T * dout, const T * inp, int 
     ln1.backward(dinp, dl.data(), inp, N);
 }
 
-#define MOE_MODULES_INSTANTIATE(T)                                                               \
-    template struct Linear<T>;                                                                   \
-    template struct LayerNorm<T>;                                                                \
-    template struct PatchEmbed<T>;                                                               \
-    template struct SelfAttention<T>;                                                            \
-    template struct MlpBlock<T>;                                                                 \
-    template struct TransformerBlock<T>;                                                         \
-    template void activation_forward<T>(Activation, T *, const T *, int64_t);                    \
+#define MOE_MODULES_INSTANTIATE(T)                                                                                     \
+    template struct Linear<T>;                                                                                         \
+    template struct LayerNorm<T>;                                                                                      \
+    template struct PatchEmbed<T>;                                                                                     \
+    template struct SelfAttention<T>;                                                                                  \
+    template struct MlpBlock<T>;                                                                                       \
+    template struct TransformerBlock<T>;                                                                               \
+    template void activation_forward<T>(Activation, T *, const T *, int64_t);                                          \
     template void activation_backward<T>(Activation, T *, const T *, const T *, int64_t);
 
 MOE_MODULES_INSTANTIATE(float)

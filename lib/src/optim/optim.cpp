@@ -53,9 +53,11 @@ double clip_grad_norm(std::span<T> g, double max_norm) {
     if (max_norm > 0 && norm > max_norm && std::isfinite(norm)) {
         const T s = static_cast<T>(max_norm / (norm + 1e-6));
         T * x = g.data();
-        par::parallel_for((int64_t)g.size(), 1 << 14, [&](int64_t i0, int64_t i1) {
-            for (int64_t i = i0; i < i1; ++i) x[i] *= s;
-        }, 16);
+        par::parallel_for((int64_t)g.size(), 1 << 14,
+                          [&](int64_t i0, int64_t i1) {
+                              for (int64_t i = i0; i < i1; ++i) x[i] *= s;
+                          },
+                          16);
     }
     return norm;
 }
@@ -65,8 +67,9 @@ double clip_grad_norm(std::span<T> g, double max_norm) {
 // (gcc would split the zero store of g back out into a memset pass: the attribute keeps the
 // one pass)
 template <typename T>
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, T * __restrict g, int64_t n, T b1,
-                         T b2, T decay, T step_size, T inv_sqrt_bc2, T eps, bool zero_grads) {
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
+adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, T * __restrict g, int64_t n, T b1, T b2, T decay,
+             T step_size, T inv_sqrt_bc2, T eps, bool zero_grads) {
     for (int64_t i = 0; i < n; ++i) {
         const T gi = g[i];
         if (zero_grads) g[i] = T(0); // cleared while its cache line is at hand (gcc unswitches the test)
@@ -128,10 +131,13 @@ void Optimizer<T>::step(double lr_factor, bool zero_grads) {
             const T inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
             const T eps = static_cast<T>(cfg_.eps), tb1 = T(b1), tb2 = T(b2);
             // one flat pass, split over the threads (elementwise: no result depends on it)
-            par::parallel_for(int64_t(r.end - r.begin), 1 << 14, [&](int64_t i0, int64_t i1) {
-                adamw_update(p + r.begin + i0, m_.data() + r.begin + i0, v_.data() + r.begin + i0, g + r.begin + i0,
-                             i1 - i0, tb1, tb2, decay, step_size, inv_sqrt_bc2, eps, zero_grads);
-            }, 16);
+            par::parallel_for(
+                int64_t(r.end - r.begin), 1 << 14,
+                [&](int64_t i0, int64_t i1) {
+                    adamw_update(p + r.begin + i0, m_.data() + r.begin + i0, v_.data() + r.begin + i0, g + r.begin + i0,
+                                 i1 - i0, tb1, tb2, decay, step_size, inv_sqrt_bc2, eps, zero_grads);
+                },
+                16);
         }
     } else {
         const T mom = static_cast<T>(cfg_.momentum);

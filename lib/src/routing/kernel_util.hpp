@@ -37,7 +37,8 @@ void topk_insert(int32_t * out, int n, int K, Score score) {
     for (int j = cnt; j < K; ++j) out[j] = -1;
 }
 
-template <typename T> inline T sigmoid(T z) {
+template <typename T>
+inline T sigmoid(T z) {
     if (z >= T(0)) return T(1) / (T(1) + std::exp(-z));
     const T e = std::exp(z);
     return e / (T(1) + e);
@@ -49,7 +50,8 @@ template <typename T> inline T sigmoid(T z) {
 constexpr int64_t kParElems = 1 << 14;
 inline int64_t min_rows(int64_t P) { return std::max<int64_t>(1, kParElems / std::max<int64_t>(P, 1)); }
 
-template <typename T> inline T row_logsumexp(const T * z, int P) {
+template <typename T>
+inline T row_logsumexp(const T * z, int P) {
     T m = z[0];
     for (int e = 1; e < P; ++e) m = std::max(m, z[e]);
     if (!std::isfinite(m)) return m; // all -inf (or an inf/NaN): nothing sensible to subtract
@@ -59,7 +61,8 @@ template <typename T> inline T row_logsumexp(const T * z, int P) {
 }
 
 // H_q normaliser: (1 - E^(1-q)) for q != 1, ln E for q == 1 (0 when E == 1)
-template <typename T> inline T tsallis_norm(int E, T q) {
+template <typename T>
+inline T tsallis_norm(int E, T q) {
     if (q == T(1)) return std::log(static_cast<T>(E));
     return T(1) - std::pow(static_cast<T>(E), T(1) - q);
 }

@@ -49,8 +49,10 @@ std::vector<std::unique_ptr<SiteLoss<T>>> make_site_losses(const BalanceConfig &
         const bool general = l.kind == kLbl || l.kind == kZLoss;
         if (!general && !router_loss) continue;
         std::unique_ptr<SiteLoss<T>> part;
-        if constexpr (std::is_same_v<T, float>) part = l.make_float(bc, rc, loss_pooled(l.kind, bc));
-        else part = l.make_double(bc, rc, loss_pooled(l.kind, bc));
+        if constexpr (std::is_same_v<T, float>)
+            part = l.make_float(bc, rc, loss_pooled(l.kind, bc));
+        else
+            part = l.make_double(bc, rc, loss_pooled(l.kind, bc));
         if (part) out.push_back(std::move(part));
     }
     return out;
@@ -59,11 +61,14 @@ std::vector<std::unique_ptr<SiteLoss<T>>> make_site_losses(const BalanceConfig &
 template <typename T>
 double pool_losses(int kind, std::span<SiteLoss<T> * const> parts, bool train, PoolState & st) {
     const LossEntry & l = loss_entry(kind);
-    if constexpr (std::is_same_v<T, float>) return l.pool_float ? l.pool_float(parts, train, st) : 0.0;
-    else return l.pool_double ? l.pool_double(parts, train, st) : 0.0;
+    if constexpr (std::is_same_v<T, float>)
+        return l.pool_float ? l.pool_float(parts, train, st) : 0.0;
+    else
+        return l.pool_double ? l.pool_double(parts, train, st) : 0.0;
 }
 
-template std::vector<std::unique_ptr<SiteLoss<float>>> make_site_losses<float>(const BalanceConfig &, const RouterConfig &);
+template std::vector<std::unique_ptr<SiteLoss<float>>> make_site_losses<float>(const BalanceConfig &,
+                                                                               const RouterConfig &);
 template std::vector<std::unique_ptr<SiteLoss<double>>> make_site_losses<double>(const BalanceConfig &,
                                                                                  const RouterConfig &);
 template double pool_losses<float>(int, std::span<SiteLoss<float> * const>, bool, PoolState &);

@@ -48,7 +48,8 @@ void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E) {
         for (int e = 0; e < E; ++e) dprobs[(int64_t)n * P + e] += c * f[e];
 }
 
-template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse) {
+template <typename T>
+T zloss_forward(const T * logits, int N, int P, T * lse) {
     check_dims(N, P, 0);
     if (N == 0) return T(0);
     double acc = 0;
@@ -66,7 +67,8 @@ template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse) {
     return static_cast<T>(acc / N);
 }
 
-template <typename T> double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P) {
+template <typename T>
+double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P) {
     check_dims(N, P, 0);
     double sum = 0;
     for (int n = 0; n < N; ++n) {
@@ -90,7 +92,8 @@ template <typename T> double softmax_entropy_sum(const T * logits, const T * pro
     return sum;
 }
 
-template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P) {
+template <typename T>
+void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P) {
     check_dims(N, P, 0);
     if (N == 0) return;
     // forward was: L = (1/N) sum_n lse_n^2;  d lse_n / dz[n,e] = softmax(z_n)_e
@@ -103,7 +106,8 @@ template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef,
     }
 }
 
-template <typename T> T tsallis_entropy(const T * p, int E, T q, T eps) {
+template <typename T>
+T tsallis_entropy(const T * p, int E, T q, T eps) {
     if (E <= 1) return T(0);
     const T norm = tsallis_norm(E, q);
     if (q == T(1)) {
@@ -118,8 +122,7 @@ template <typename T> T tsallis_entropy(const T * p, int E, T q, T eps) {
 }
 
 template <typename T>
-T dynmole_loss_forward(T * ent, T * lb, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta,
-                       T alpha) {
+T dynmole_loss_forward(T * ent, T * lb, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha) {
     check_dims(N, E, 0);
     double h = 0, acc = 0;
     if (N > 0) {
@@ -141,8 +144,7 @@ T dynmole_loss_forward(T * ent, T * lb, const T * probs, const T * w_dense, int 
 }
 
 template <typename T>
-void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta,
-                           T alpha) {
+void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N, int E, T q, T eps, T beta, T alpha) {
     check_dims(N, E, 0);
     if (N == 0 || E == 0) return;
     const T invN = T(1) / static_cast<T>(N);
@@ -180,8 +182,8 @@ void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N
 }
 
 template <typename T>
-void dynmole_loss_stats(double * h_sum, double * w_sum, double * p_sum, const T * probs, const T * w_dense, int N, int E,
-                        T q, T eps) {
+void dynmole_loss_stats(double * h_sum, double * w_sum, double * p_sum, const T * probs, const T * w_dense, int N,
+                        int E, T q, T eps) {
     check_dims(N, E, 0);
     for (int n = 0; n < N; ++n) {
         *h_sum += tsallis_entropy(probs + (int64_t)n * E, E, q, eps);
@@ -255,19 +257,20 @@ void adamoe_lbl_backward(T * dprobs, const T * f, T coef, int N, int E, int M) {
 
 // Poly router. eps = finfo(T).eps as torch's clamp_probs; 1e-12 in the normaliser as PEFT.
 
-#define MOE_LOSS_KERNELS_INSTANTIATE(T) \
-    template void lbl_frequencies<T>(T *, const int64_t *, int64_t, int, int, LblConvention); \
-    template T lbl_forward<T>(const T *, const T *, int, int, int); \
-    template void lbl_backward<T>(T *, const T *, T, int, int, int); \
-    template T zloss_forward<T>(const T *, int, int, T *); \
-    template double softmax_entropy_sum<T>(const T *, const T *, const T *, int, int); \
-    template void zloss_backward<T>(T *, const T *, T, int, int); \
-    template T tsallis_entropy<T>(const T *, int, T, T); \
-    template T dynmole_loss_forward<T>(T *, T *, const T *, const T *, int, int, T, T, T, T); \
-    template void dynmole_loss_stats<T>(double *, double *, double *, const T *, const T *, int, int, T, T); \
-    template void dynmole_pooled_backward<T>(T *, const T *, const T *, const T *, const T *, int, int64_t, int, T, T, T, T); \
-    template void dynmole_loss_backward<T>(T *, const T *, const T *, int, int, T, T, T, T); \
-    template T adamoe_lbl_forward<T>(T *, const T *, const int64_t *, int, int, int); \
+#define MOE_LOSS_KERNELS_INSTANTIATE(T)                                                                                \
+    template void lbl_frequencies<T>(T *, const int64_t *, int64_t, int, int, LblConvention);                          \
+    template T lbl_forward<T>(const T *, const T *, int, int, int);                                                    \
+    template void lbl_backward<T>(T *, const T *, T, int, int, int);                                                   \
+    template T zloss_forward<T>(const T *, int, int, T *);                                                             \
+    template double softmax_entropy_sum<T>(const T *, const T *, const T *, int, int);                                 \
+    template void zloss_backward<T>(T *, const T *, T, int, int);                                                      \
+    template T tsallis_entropy<T>(const T *, int, T, T);                                                               \
+    template T dynmole_loss_forward<T>(T *, T *, const T *, const T *, int, int, T, T, T, T);                          \
+    template void dynmole_loss_stats<T>(double *, double *, double *, const T *, const T *, int, int, T, T);           \
+    template void dynmole_pooled_backward<T>(T *, const T *, const T *, const T *, const T *, int, int64_t, int, T, T, \
+                                             T, T);                                                                    \
+    template void dynmole_loss_backward<T>(T *, const T *, const T *, int, int, T, T, T, T);                           \
+    template T adamoe_lbl_forward<T>(T *, const T *, const int64_t *, int, int, int);                                  \
     template void adamoe_lbl_backward<T>(T *, const T *, T, int, int, int);
 
 MOE_LOSS_KERNELS_INSTANTIATE(float)

@@ -63,9 +63,10 @@ void poly_weights_backward(T * dphi, const T * dw, const T * w, const T * zbuf, 
 
 // ============================================================================ instantiation
 
-#define MOE_POLY_INSTANTIATE(T) \
-    template void poly_weights_forward<T>(T *, T *, const T *, const T *, int, int, bool, T); \
-    template void poly_weights_backward<T>(T *, const T *, const T *, const T *, const T *, const T *, int, int, bool, T);
+#define MOE_POLY_INSTANTIATE(T)                                                                                        \
+    template void poly_weights_forward<T>(T *, T *, const T *, const T *, int, int, bool, T);                          \
+    template void poly_weights_backward<T>(T *, const T *, const T *, const T *, const T *, const T *, int, int, bool, \
+                                           T);
 
 MOE_POLY_INSTANTIATE(float)
 MOE_POLY_INSTANTIATE(double)

@@ -7,17 +7,17 @@
 
 namespace moe::routing {
 
-#define MOE_ROUTERS(X) \
-    X(none)            \
-    X(soft)            \
-    X(topk)            \
-    X(switch)          \
-    X(topp)            \
-    X(dynmole)         \
-    X(expert_choice)   \
-    X(null_experts)    \
-    X(sigmoid_bias)    \
-    X(random_fixed)    \
+#define MOE_ROUTERS(X)                                                                                                 \
+    X(none)                                                                                                            \
+    X(soft)                                                                                                            \
+    X(topk)                                                                                                            \
+    X(switch)                                                                                                          \
+    X(topp)                                                                                                            \
+    X(dynmole)                                                                                                         \
+    X(expert_choice)                                                                                                   \
+    X(null_experts)                                                                                                    \
+    X(sigmoid_bias)                                                                                                    \
+    X(random_fixed)                                                                                                    \
     X(task)
 
 #define MOE_DECLARE_ROUTER(id) RouterEntry router_##id();
@@ -52,8 +52,10 @@ template <typename T>
 std::unique_ptr<Router<T>> make_router(const RouterConfig & cfg) {
     const RouterEntry & r = router_entry(cfg.kind);
     MOE_ASSERT(r.make_float && r.make_double);
-    if constexpr (std::is_same_v<T, float>) return r.make_float(cfg);
-    else return r.make_double(cfg);
+    if constexpr (std::is_same_v<T, float>)
+        return r.make_float(cfg);
+    else
+        return r.make_double(cfg);
 }
 template std::unique_ptr<Router<float>> make_router<float>(const RouterConfig &);
 template std::unique_ptr<Router<double>> make_router<double>(const RouterConfig &);

@@ -18,7 +18,10 @@ void count_slots(int64_t * counts, const int32_t * idx, int64_t n) {
 
 template <typename T>
 int route_to_first(int32_t * idx, T * gate, int N) {
-    for (int n = 0; n < N; ++n) { idx[n] = 0; gate[n] = T(1); }
+    for (int n = 0; n < N; ++n) {
+        idx[n] = 0;
+        gate[n] = T(1);
+    }
     return 1;
 }
 

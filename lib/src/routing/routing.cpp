@@ -134,7 +134,8 @@ void gate_forward(T * gate, const T * probs, const int32_t * idx, int N, int P, 
             T s = 0;
             for (int j = 0; j < K; ++j)
                 if (id[j] >= 0) s += p[id[j]];
-            if (s > T(0)) denom = s + static_cast<T>(kRenormEps); // a token that selected nothing: all zeros (denominator 1)
+            if (s > T(0))
+                denom = s + static_cast<T>(kRenormEps); // a token that selected nothing: all zeros (denominator 1)
         }
         for (int j = 0; j < K; ++j) g[j] = id[j] >= 0 ? scale * p[id[j]] / denom : T(0);
     }
@@ -202,39 +203,43 @@ void gates_to_dense(T * dense, const T * gate, const int32_t * idx, int N, int E
         }
 }
 
-template <typename T> void sigmoid_forward(T * s, const T * z, int64_t n) {
+template <typename T>
+void sigmoid_forward(T * s, const T * z, int64_t n) {
     for (int64_t i = 0; i < n; ++i) s[i] = sigmoid(z[i]);
 }
 
-template <typename T> void sigmoid_backward(T * dz, const T * s, const T * ds, int64_t n) {
+template <typename T>
+void sigmoid_backward(T * dz, const T * s, const T * ds, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dz[i] += ds[i] * s[i] * (T(1) - s[i]);
 }
 
-template <typename T> void jitter_forward(T * out, const T * inp, const T * noise, int64_t n) {
+template <typename T>
+void jitter_forward(T * out, const T * inp, const T * noise, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out[i] = inp[i] * noise[i];
 }
 
-template <typename T> void jitter_backward(T * dinp, const T * dout, const T * noise, int64_t n) {
+template <typename T>
+void jitter_backward(T * dinp, const T * dout, const T * noise, int64_t n) {
     for (int64_t i = 0; i < n; ++i) dinp[i] += dout[i] * noise[i];
 }
 
 // ============================================================================ losses
 
-#define MOE_SELECT_INSTANTIATE(T) \
-    template void topk_select<T>(int32_t *, const T *, int, int, int); \
-    template void topp_select<T>(int32_t *, const T *, int, int, T); \
-    template void dynmole_select<T>(int32_t *, T *, const T *, int, int, T, int, T, T, T); \
-    template void expert_choice_select<T>(int32_t *, const T *, int, int, int); \
-    template void biased_topk_select<T>(int32_t *, const T *, const T *, int, int, int); \
-    template void bias_update<T>(T *, const int64_t *, int, T); \
-    template void gate_forward<T>(T *, const T *, const int32_t *, int, int, int, bool, T); \
-    template void gate_backward<T>(T *, const T *, const T *, const T *, const int32_t *, int, int, int, bool, T); \
-    template void expert_choice_gate_forward<T>(T *, const T *, const int32_t *, int, int, int); \
-    template void expert_choice_gate_backward<T>(T *, const T *, const int32_t *, int, int, int); \
-    template void gates_to_dense<T>(T *, const T *, const int32_t *, int, int, int); \
-    template void sigmoid_forward<T>(T *, const T *, int64_t); \
-    template void sigmoid_backward<T>(T *, const T *, const T *, int64_t); \
-    template void jitter_forward<T>(T *, const T *, const T *, int64_t); \
+#define MOE_SELECT_INSTANTIATE(T)                                                                                      \
+    template void topk_select<T>(int32_t *, const T *, int, int, int);                                                 \
+    template void topp_select<T>(int32_t *, const T *, int, int, T);                                                   \
+    template void dynmole_select<T>(int32_t *, T *, const T *, int, int, T, int, T, T, T);                             \
+    template void expert_choice_select<T>(int32_t *, const T *, int, int, int);                                        \
+    template void biased_topk_select<T>(int32_t *, const T *, const T *, int, int, int);                               \
+    template void bias_update<T>(T *, const int64_t *, int, T);                                                        \
+    template void gate_forward<T>(T *, const T *, const int32_t *, int, int, int, bool, T);                            \
+    template void gate_backward<T>(T *, const T *, const T *, const T *, const int32_t *, int, int, int, bool, T);     \
+    template void expert_choice_gate_forward<T>(T *, const T *, const int32_t *, int, int, int);                       \
+    template void expert_choice_gate_backward<T>(T *, const T *, const int32_t *, int, int, int);                      \
+    template void gates_to_dense<T>(T *, const T *, const int32_t *, int, int, int);                                   \
+    template void sigmoid_forward<T>(T *, const T *, int64_t);                                                         \
+    template void sigmoid_backward<T>(T *, const T *, const T *, int64_t);                                             \
+    template void jitter_forward<T>(T *, const T *, const T *, int64_t);                                               \
     template void jitter_backward<T>(T *, const T *, const T *, int64_t);
 
 MOE_SELECT_INSTANTIATE(float)

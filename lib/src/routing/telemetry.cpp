@@ -41,8 +41,11 @@ std::vector<double> RoutingStats::sums() const {
 
 void RoutingStats::set_sums(const std::vector<double> & v) {
     MOE_ASSERT((int)v.size() == kSums);
-    tokens = (int64_t)v[0]; dropped = (int64_t)v[1]; forwards = (int64_t)v[2];
-    entropy_sum = v[3]; active_sum = v[4];
+    tokens = (int64_t)v[0];
+    dropped = (int64_t)v[1];
+    forwards = (int64_t)v[2];
+    entropy_sum = v[3];
+    active_sum = v[4];
     for (int k = 0; k < kLossKinds; ++k) aux[k] = v[5 + k];
 }
 

@@ -27,11 +27,11 @@ void pool_tokens(T * pooled, const T * inp, int B, int Tn, int C) {
 }
 
 template <typename T>
-void rd_forward(T * loss, T * z, T * r, const T * u, const T * enc_w, const T * enc_b, const T * dec_w,
-                const T * dec_b, int B, int C, int D) {
+void rd_forward(T * loss, T * z, T * r, const T * u, const T * enc_w, const T * enc_b, const T * dec_w, const T * dec_b,
+                int B, int C, int D) {
     if (B == 0) return;
-    nn::linear_forward(z, u, enc_w, enc_b, B, C, D);  // z (B,D)
-    nn::linear_forward(r, z, dec_w, dec_b, B, D, C);  // r (B,C)
+    nn::linear_forward(z, u, enc_w, enc_b, B, C, D); // z (B,D)
+    nn::linear_forward(r, z, dec_w, dec_b, B, D, C); // r (B,C)
     for (int b = 0; b < B; ++b) {
         const T * rb = r + (int64_t)b * C;
         const T * ub = u + (int64_t)b * C;
@@ -45,8 +45,8 @@ void rd_forward(T * loss, T * z, T * r, const T * u, const T * enc_w, const T * 
 }
 
 template <typename T>
-void rd_backward(T * du, T * denc_w, T * denc_b, T * ddec_w, T * ddec_b, T * scratch, const T * dloss,
-                 const T * u, const T * z, const T * r, const T * enc_w, const T * dec_w, int B, int C, int D) {
+void rd_backward(T * du, T * denc_w, T * denc_b, T * ddec_w, T * ddec_b, T * scratch, const T * dloss, const T * u,
+                 const T * z, const T * r, const T * enc_w, const T * dec_w, int B, int C, int D) {
     if (B == 0) return;
     T * dr = scratch;                  // (B,C)
     T * dz = scratch + (int64_t)B * C; // (B,D)
@@ -119,12 +119,11 @@ bool expansion_rule(const double * z, int K, int B, double threshold, bool alrea
     return !already_expanded && K > 0 && B > 0 && best > threshold;
 }
 
-#define MOE_DESCRIPTOR_INSTANTIATE(T)                                                                            \
-    template void pool_tokens<T>(T *, const T *, int, int, int);                                              \
-    template void rd_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *, int, int, \
-                                int);                                                                         \
-    template void rd_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *,      \
-                                 const T *, const T *, int, int, int);
+#define MOE_DESCRIPTOR_INSTANTIATE(T)                                                                                  \
+    template void pool_tokens<T>(T *, const T *, int, int, int);                                                       \
+    template void rd_forward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *, int, int, int);  \
+    template void rd_backward<T>(T *, T *, T *, T *, T *, T *, const T *, const T *, const T *, const T *, const T *,  \
+                                 const T *, int, int, int);
 
 MOE_DESCRIPTOR_INSTANTIATE(float)
 MOE_DESCRIPTOR_INSTANTIATE(double)

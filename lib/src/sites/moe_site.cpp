@@ -15,9 +15,14 @@ namespace moe::sites {
 
 template <typename T>
 void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const adapters::AdapterConfig & a,
-                         const routing::RouterConfig & r, const routing::BalanceConfig & b, const nn::TrainablePred & tr) {
-    site_ = site; ac_ = a; rc_ = r;
-    C_ = C; OC_ = OC; E_ = a.experts;
+                         const routing::RouterConfig & r, const routing::BalanceConfig & b,
+                         const nn::TrainablePred & tr) {
+    site_ = site;
+    ac_ = a;
+    rc_ = r;
+    C_ = C;
+    OC_ = OC;
+    E_ = a.experts;
     MOE_CHECK(E_ >= 1 && a.rank >= 1, ErrorCode::spec, "adapters: experts and rank must be >= 1");
     entry_ = &routing::router_entry(r.kind);
     MOE_CHECK(!entry_->traits.per_task, ErrorCode::internal, "router '" + r.kind + "' is a site of its own (PolySite)");
@@ -43,7 +48,10 @@ void MoeSite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int
 template <typename T>
 void MoeSite<T>::bind(ParamStore<T> & s) {
     bank_->bind(s);
-    if (id_rw_ >= 0) { rw_ = s.value(id_rw_); drw_ = s.grad(id_rw_); }
+    if (id_rw_ >= 0) {
+        rw_ = s.value(id_rw_);
+        drw_ = s.grad(id_rw_);
+    }
     router_->bind(s);
 }
 
@@ -57,12 +65,21 @@ void MoeSite<T>::plan(int N, int) {
     const size_t NK = (size_t)N * kmax;
     // jitter and dropout buffers only when those are on (they are (N,C) each)
     const size_t nj = rc_.jitter > 0 ? (size_t)N * C_ : 0, nd = ac_.dropout > 0 ? (size_t)N * C_ : 0;
-    xr_.assign(nj, T(0)); noise_.assign(nj, T(1));
-    xd_.assign(nd, T(0)); mask_.assign(nd, T(1)); dxd_.assign(std::max(nd, nj), T(0));
-    logits_.assign((size_t)N * P_, T(0)); probs_.assign((size_t)N * P_, T(0)); lse_.assign(N, T(0));
-    dprobs_.assign((size_t)N * P_, T(0)); dlogits_.assign((size_t)N * P_, T(0));
-    gate_.assign(NK, T(0)); dgate_.assign(NK, T(0));
-    idx_.assign(NK, -1); perm_.assign(NK, 0); offsets_.assign(E_ + 1, 0);
+    xr_.assign(nj, T(0));
+    noise_.assign(nj, T(1));
+    xd_.assign(nd, T(0));
+    mask_.assign(nd, T(1));
+    dxd_.assign(std::max(nd, nj), T(0));
+    logits_.assign((size_t)N * P_, T(0));
+    probs_.assign((size_t)N * P_, T(0));
+    lse_.assign(N, T(0));
+    dprobs_.assign((size_t)N * P_, T(0));
+    dlogits_.assign((size_t)N * P_, T(0));
+    gate_.assign(NK, T(0));
+    dgate_.assign(NK, T(0));
+    idx_.assign(NK, -1);
+    perm_.assign(NK, 0);
+    offsets_.assign(E_ + 1, 0);
     counts_.assign(P_, 0);
     step_load_.assign(E_, 0);
     router_->plan(N, E_);
@@ -81,7 +98,9 @@ void MoeSite<T>::set_analysis(int n_tasks, int n_classes) {
 
 template <typename T>
 void MoeSite<T>::set_context(const SiteContext & c) {
-    task_ = c.task; n_samples_ = std::max(1, c.n_samples); step_ = c.step;
+    task_ = c.task;
+    n_samples_ = std::max(1, c.n_samples);
+    step_ = c.step;
     rng_.reseed(seed_for(c.stream, site_));
 }
 
@@ -95,9 +114,17 @@ routing::SiteLoss<T> * MoeSite<T>::pooled_loss(int kind) {
 template <typename T>
 routing::RouterOutputs<T> MoeSite<T>::outputs() {
     routing::RouterOutputs<T> o;
-    o.logits = logits_.data(); o.probs = probs_.data(); o.lse = lse_.data(); o.idx = idx_.data();
-    o.counts = counts_.data(); o.w_dense = router_->dense_weights();
-    o.N = N_; o.P = P_; o.E = E_; o.K = K_; o.train = train_;
+    o.logits = logits_.data();
+    o.probs = probs_.data();
+    o.lse = lse_.data();
+    o.idx = idx_.data();
+    o.counts = counts_.data();
+    o.w_dense = router_->dense_weights();
+    o.N = N_;
+    o.P = P_;
+    o.E = E_;
+    o.K = K_;
+    o.train = train_;
     return o;
 }
 
@@ -106,7 +133,10 @@ void MoeSite<T>::route(const T * inp, int N, bool train) {
     if (!train && ov_.force == "uniform") { // every expert with the same weight
         K_ = E_;
         for (int n = 0; n < N; ++n)
-            for (int e = 0; e < E_; ++e) { idx_[(size_t)n * E_ + e] = e; gate_[(size_t)n * E_ + e] = T(1) / E_; }
+            for (int e = 0; e < E_; ++e) {
+                idx_[(size_t)n * E_ + e] = e;
+                gate_[(size_t)n * E_ + e] = T(1) / E_;
+            }
         routing::count_slots(counts_.data(), idx_.data(), (int64_t)N * K_);
         return;
     }
@@ -138,17 +168,25 @@ void MoeSite<T>::route(const T * inp, int N, bool train) {
     for (int e : ov_.disabled) // removed experts are never selected and carry no probability
         if (e >= 0 && e < E_)
             for (int n = 0; n < N; ++n) logits_[(size_t)n * P_ + e] = T(-1e30);
-    if (entry_->traits.sigmoid) routing::sigmoid_forward(probs_.data(), logits_.data(), (int64_t)N * P_);
-    else nn::softmax_forward(probs_.data(), logits_.data(), N, P_);
+    if (entry_->traits.sigmoid)
+        routing::sigmoid_forward(probs_.data(), logits_.data(), (int64_t)N * P_);
+    else
+        nn::softmax_forward(probs_.data(), logits_.data(), N, P_);
     routing::RouteContext c;
-    c.N = N; c.E = E_; c.P = P_; c.step = step_; c.train = train; c.eval_k = ov_.k;
+    c.N = N;
+    c.E = E_;
+    c.P = P_;
+    c.step = step_;
+    c.train = train;
+    c.eval_k = ov_.k;
     K_ = router_->route(idx_.data(), gate_.data(), counts_.data(), probs_.data(), c);
     // removed experts get no slot even where a router takes every expert (soft, dynmole's
     // broadcast, expert_choice's own picks): no load, no work, no place among the experts used
     if (!ov_.disabled.empty())
         for (size_t i = 0; i < (size_t)N * K_; ++i) {
             const int e = idx_[i];
-            if (e < 0 || e >= E_ || std::find(ov_.disabled.begin(), ov_.disabled.end(), e) == ov_.disabled.end()) continue;
+            if (e < 0 || e >= E_ || std::find(ov_.disabled.begin(), ov_.disabled.end(), e) == ov_.disabled.end())
+                continue;
             counts_[e] -= 1;
             idx_[i] = -1;
             gate_[i] = T(0);
@@ -262,12 +300,16 @@ void MoeSite<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     const T as = static_cast<T>(aux_scale_);
     for (auto & l : losses_) l->backward_probs(dprobs_.data(), o, as);
     std::fill(dlogits_.begin(), dlogits_.begin() + (size_t)N * P_, T(0));
-    if (entry_->traits.sigmoid) routing::sigmoid_backward(dlogits_.data(), p, dprobs_.data(), (int64_t)N * P_);
-    else nn::softmax_backward(dlogits_.data(), p, dprobs_.data(), N, P_);
+    if (entry_->traits.sigmoid)
+        routing::sigmoid_backward(dlogits_.data(), p, dprobs_.data(), (int64_t)N * P_);
+    else
+        nn::softmax_backward(dlogits_.data(), p, dprobs_.data(), N, P_);
     for (auto & l : losses_) l->backward_logits(dlogits_.data(), o, as);
     // forward was: logits = xr @ W^T with xr = inp * noise
     const bool jittered = train_ && rc_.jitter > 0;
-    if (drw_) blas::gemm<T>(true, false, P_, C_, N, T(1), dlogits_.data(), P_, jittered ? xr_.data() : inp, C_, T(1), drw_, C_);
+    if (drw_)
+        blas::gemm<T>(true, false, P_, C_, N, T(1), dlogits_.data(), P_, jittered ? xr_.data() : inp, C_, T(1), drw_,
+                      C_);
     if (dinp) {
         if (jittered) {
             std::fill(dxd_.begin(), dxd_.begin() + (size_t)N * C_, T(0));

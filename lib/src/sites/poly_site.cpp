@@ -13,12 +13,17 @@ namespace moe::sites {
 template <typename T>
 void PolySite<T>::declare(ParamStore<T> & s, const std::string & site, int C, int OC, const adapters::AdapterConfig & a,
                           const routing::RouterConfig & r, const nn::TrainablePred & tr) {
-    site_ = site; rc_ = r;
-    C_ = C; OC_ = OC; S_ = a.experts; R_ = a.rank;
+    site_ = site;
+    rc_ = r;
+    C_ = C;
+    OC_ = OC;
+    S_ = a.experts;
+    R_ = a.rank;
     MOE_CHECK(S_ >= 1 && R_ >= 1, ErrorCode::spec, "adapters: experts and rank must be >= 1");
     q_ = r.n_splits;
     n_tasks_ = std::max(1, r.n_tasks);
-    MOE_CHECK(a.kind == "lora", ErrorCode::spec, "routing.router task (Poly/MHR) mixes LoRA parameters: adapters.kind must be lora");
+    MOE_CHECK(a.kind == "lora", ErrorCode::spec,
+              "routing.router task (Poly/MHR) mixes LoRA parameters: adapters.kind must be lora");
     MOE_CHECK(q_ >= 1 && C % q_ == 0 && OC % q_ == 0, ErrorCode::spec,
               "routing.n_splits (" + std::to_string(q_) + ") must divide the input and output widths of site " + site +
                   " (" + std::to_string(C) + ", " + std::to_string(OC) + ")");
@@ -33,23 +38,36 @@ void PolySite<T>::declare(ParamStore<T> & s, const std::string & site, int C, in
 
 template <typename T>
 void PolySite<T>::bind(ParamStore<T> & s) {
-    a_ = s.value(id_a_); da_ = s.grad(id_a_);
-    b_ = s.value(id_b_); db_ = s.grad(id_b_);
-    phi_ = s.value(id_phi_); dphi_ = s.grad(id_phi_);
+    a_ = s.value(id_a_);
+    da_ = s.grad(id_a_);
+    b_ = s.value(id_b_);
+    db_ = s.grad(id_b_);
+    phi_ = s.value(id_phi_);
+    dphi_ = s.grad(id_phi_);
 }
 
 template <typename T>
 void PolySite<T>::plan(int N, int) {
     Nmax_ = N;
     const size_t QS = (size_t)q_ * S_;
-    mixA_.assign((size_t)n_tasks_ * R_ * C_, T(0)); mixB_.assign((size_t)n_tasks_ * OC_ * R_, T(0));
-    pw_.assign(n_tasks_ * QS, T(0)); pz_.assign(n_tasks_ * QS, T(0)); pu_.assign(n_tasks_ * QS, T(0.5));
-    dmixA_.assign((size_t)R_ * C_, T(0)); dmixB_.assign((size_t)OC_ * R_, T(0)); dpw_.assign(QS, T(0));
+    mixA_.assign((size_t)n_tasks_ * R_ * C_, T(0));
+    mixB_.assign((size_t)n_tasks_ * OC_ * R_, T(0));
+    pw_.assign(n_tasks_ * QS, T(0));
+    pz_.assign(n_tasks_ * QS, T(0));
+    pu_.assign(n_tasks_ * QS, T(0.5));
+    dmixA_.assign((size_t)R_ * C_, T(0));
+    dmixB_.assign((size_t)OC_ * R_, T(0));
+    dpw_.assign(QS, T(0));
     toff_.assign(n_tasks_ + 1, 0);
-    xg_.assign((size_t)N * C_, T(0)); dxg_.assign((size_t)N * C_, T(0));
-    yg_.assign((size_t)N * OC_, T(0)); dyg_.assign((size_t)N * OC_, T(0));
-    h_.assign((size_t)N * R_, T(0)); dh_.assign((size_t)N * R_, T(0));
-    gate_.assign(N, T(0)); idx_.assign(N, -1); perm_.assign(N, 0);
+    xg_.assign((size_t)N * C_, T(0));
+    dxg_.assign((size_t)N * C_, T(0));
+    yg_.assign((size_t)N * OC_, T(0));
+    dyg_.assign((size_t)N * OC_, T(0));
+    h_.assign((size_t)N * R_, T(0));
+    dh_.assign((size_t)N * R_, T(0));
+    gate_.assign(N, T(0));
+    idx_.assign(N, -1);
+    perm_.assign(N, 0);
     stats_.init(S_, an_tasks_, an_classes_);
     off_stats_.init(S_);
 }
@@ -63,7 +81,8 @@ void PolySite<T>::set_analysis(int n_tasks, int n_classes) {
 
 template <typename T>
 void PolySite<T>::set_context(const SiteContext & c) {
-    task_ = c.task; n_samples_ = std::max(1, c.n_samples);
+    task_ = c.task;
+    n_samples_ = std::max(1, c.n_samples);
     rng_.reseed(seed_for(c.stream, site_));
 }
 
@@ -119,7 +138,10 @@ void PolySite<T>::forward(T * out, const T * inp, int N, bool train) {
         for (int s = 0; s < S; ++s) {
             double m = 0;
             for (int h = 0; h < q_; ++h) m += w[h * S + s];
-            if (m > bw) { bw = m; best = s; }
+            if (m > bw) {
+                bw = m;
+                best = s;
+            }
         }
         st.load[best] += n;
         for (int h = 0; h < q_; ++h)
@@ -145,13 +167,14 @@ void PolySite<T>::backward(T * dinp, const T * dout, const T *, int N) {
         const T * B = mixB_.data() + (size_t)t * OC_ * R_;
         T * dyg = dyg_.data() + (size_t)b * OC_;
         T * dxg = dxg_.data() + (size_t)b * C_;
-        adapters::scatter_add_rows_backward(dyg, (T *)nullptr, dout, yg_.data() + (size_t)b * OC_, gate_.data(), perm_.data(),
-                                            b, en, 1, OC_);
+        adapters::scatter_add_rows_backward(dyg, (T *)nullptr, dout, yg_.data() + (size_t)b * OC_, gate_.data(),
+                                            perm_.data(), b, en, 1, OC_);
         std::fill(dmixA_.begin(), dmixA_.end(), T(0));
         std::fill(dmixB_.begin(), dmixB_.end(), T(0));
         if (dinp) std::fill(dxg, dxg + (size_t)n * C_, T(0));
-        adapters::lora_backward(dinp ? dxg : (T *)nullptr, dmixA_.data(), dmixB_.data(), dh_.data() + (size_t)b * R_, dyg,
-                                xg_.data() + (size_t)b * C_, h_.data() + (size_t)b * R_, A, B, scale_, n, C_, OC_, R_);
+        adapters::lora_backward(dinp ? dxg : (T *)nullptr, dmixA_.data(), dmixB_.data(), dh_.data() + (size_t)b * R_,
+                                dyg, xg_.data() + (size_t)b * C_, h_.data() + (size_t)b * R_, A, B, scale_, n, C_, OC_,
+                                R_);
         if (dinp) adapters::gather_rows_backward(dinp, dxg, perm_.data(), b, en, 1, C_);
         // forward was: A_t = Σ_s w[q(c),s] A_s ; B_t = Σ_s w[q(o),s] B_s
         std::fill(dpw_.begin(), dpw_.end(), T(0));
@@ -177,8 +200,9 @@ void PolySite<T>::backward(T * dinp, const T * dout, const T *, int N) {
             }
         }
         if (dphi_)
-            routing::poly_weights_backward(dphi_ + (size_t)t * QS, dpw_.data(), w, pz_.data() + (size_t)t * QS, phi_ + (size_t)t * QS,
-                                  pu_.data() + (size_t)t * QS, q_, S, train_, static_cast<T>(rc_.temperature));
+            routing::poly_weights_backward(dphi_ + (size_t)t * QS, dpw_.data(), w, pz_.data() + (size_t)t * QS,
+                                           phi_ + (size_t)t * QS, pu_.data() + (size_t)t * QS, q_, S, train_,
+                                           static_cast<T>(rc_.temperature));
     }
 }
 

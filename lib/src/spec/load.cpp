@@ -28,8 +28,10 @@ void apply_override(json & j, const std::string & assignment) {
     { // a[1].b and a[1][2] as a.1.b and a.1.2
         std::string k;
         for (char c : key)
-            if (c == '[') k += '.';
-            else if (c != ']') k += c;
+            if (c == '[')
+                k += '.';
+            else if (c != ']')
+                k += c;
         key = k;
     }
     std::vector<std::string> parts;
@@ -56,9 +58,10 @@ void apply_override(json & j, const std::string & assignment) {
         } else {
             if (cur->is_null()) { // a key the spec does not have: an object is made, never an array
                 if (std::all_of(p.begin(), p.end(), [](unsigned char c) { return std::isdigit(c); }))
-                    throw SpecError("--set", {{path, "index " + p + " into " + path.substr(0, path.size() - p.size() - 1) +
-                                                         ", which the spec does not have; set the whole array instead, "
-                                                         "e.g. --set 'data.tasks=[{...}]'"}});
+                    throw SpecError("--set",
+                                    {{path, "index " + p + " into " + path.substr(0, path.size() - p.size() - 1) +
+                                                ", which the spec does not have; set the whole array instead, "
+                                                "e.g. --set 'data.tasks=[{...}]'"}});
                 *cur = json::object();
             }
             if (!cur->is_object()) throw SpecError("--set", {{path, "cannot descend into a non-object value"}});
@@ -69,7 +72,7 @@ void apply_override(json & j, const std::string & assignment) {
             try {
                 v = json::parse(value);
             } catch (const json::parse_error &) {
-                v = value; // not JSON: a plain string
+                v = value;                         // not JSON: a plain string
             } catch (const json::out_of_range &) { // a number beyond double, e.g. 1e999
                 throw SpecError("--set", {{path, "value " + value + " is out of range of a number"}});
             }
@@ -80,11 +83,13 @@ void apply_override(json & j, const std::string & assignment) {
 
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides) {
     std::error_code ec;
-    if (fs::is_directory(path, ec)) throw SpecError(path, {{"", "cannot read spec file '" + path + "': it is a directory"}});
+    if (fs::is_directory(path, ec))
+        throw SpecError(path, {{"", "cannot read spec file '" + path + "': it is a directory"}});
     { // a regular file or a pipe (<(...), /dev/stdin); a device or socket would read forever
         const auto st = fs::status(path, ec).type();
         if (st == fs::file_type::character || st == fs::file_type::block || st == fs::file_type::socket)
-            throw SpecError(path, {{"", "cannot read spec file '" + path + "': a device or socket, not a file or pipe"}});
+            throw SpecError(path,
+                            {{"", "cannot read spec file '" + path + "': a device or socket, not a file or pipe"}});
     }
     std::ifstream in(path, std::ios::binary);
     if (!in) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
@@ -136,7 +141,11 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
         size_t off = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
         size_t line = 1, col = 1;
         for (size_t i = 0; i < off; ++i) {
-            if (text[i] == '\n') { ++line; col = 1; } else ++col;
+            if (text[i] == '\n') {
+                ++line;
+                col = 1;
+            } else
+                ++col;
         }
         // nlohmann's message repeats a position of its own ("parse error at line 3, column 0: ..."):
         // keep only what went wrong

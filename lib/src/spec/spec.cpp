@@ -49,8 +49,8 @@ std::vector<std::pair<std::string, std::string>> input_files(const Spec & s) {
         {"the base run", s.base}, {"data.train_path", s.data.train_path}, {"data.test_path", s.data.test_path}};
     if (s.data.source == "fashion-mnist") {
         const std::string dir = data::fashion_mnist_dir(s.data.dir);
-        for (const char * f : {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                               "t10k-labels-idx1-ubyte"})
+        for (const char * f :
+             {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"})
             for (const char * ext : {"", ".gz"})
                 in.push_back({"a Fashion-MNIST file", (fs::path(dir) / (std::string(f) + ext)).string()});
     }
@@ -60,8 +60,10 @@ std::vector<std::pair<std::string, std::string>> input_files(const Spec & s) {
 std::string default_run_path(const Spec & s) {
     const std::string & n = s.exp.name;
     if (n.empty() || n == "." || n == ".." || n.find('/') != std::string::npos || n.find('\0') != std::string::npos)
-        throw SpecError("exp.name", {{"exp.name", "the default output is runs/<exp.name>.h5, so it must be one file name "
-                                                  "(not empty, no '/'), got " + json(n).dump() + "; or give -o"}});
+        throw SpecError("exp.name",
+                        {{"exp.name", "the default output is runs/<exp.name>.h5, so it must be one file name "
+                                      "(not empty, no '/'), got " +
+                                          json(n).dump() + "; or give -o"}});
     return "runs/" + n + ".h5";
 }
 

@@ -15,7 +15,7 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         std::string dir = data::fashion_mnist_dir(s.data.dir);
         std::error_code ec;
         const char * env = std::getenv("MOE_FASHION_MNIST_DIR");
-        const std::string from = !s.data.dir.empty()          ? ""
+        const std::string from = !s.data.dir.empty()           ? ""
                                  : env != nullptr && *env != 0 ? " (from $MOE_FASHION_MNIST_DIR; data.dir is not set)"
                                                                : " (the default; data.dir is not set)";
         if (!fs::is_directory(dir, ec))
@@ -50,16 +50,20 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         const int P = s.adapters.experts + (r.kind == "null_experts" ? r.null_experts : 0);
         const bool uses_k = re && re->traits.fixed_k;
         if (uses_k && r.k > P)
-            errs.push_back({"routing.k", "k = " + std::to_string(r.k) + " exceeds the " + std::to_string(P) + " experts of adapters.experts"});
-        if (r.kind == "random_fixed" && r.k_start > r.k) errs.push_back({"routing.k_start", "must not exceed routing.k"});
+            errs.push_back({"routing.k", "k = " + std::to_string(r.k) + " exceeds the " + std::to_string(P) +
+                                             " experts of adapters.experts"});
+        if (r.kind == "random_fixed" && r.k_start > r.k)
+            errs.push_back({"routing.k_start", "must not exceed routing.k"});
         if (r.kind == "null_experts" && r.null_experts == 0)
             errs.push_back({"routing.null_experts", "router null_experts needs at least one null expert"});
         if (s.adapters.experts > 1 && r.kind == "none")
-            errs.push_back({"routing.router", "'none' sends every token to expert 0; use it only with adapters.experts = 1"});
+            errs.push_back(
+                {"routing.router", "'none' sends every token to expert 0; use it only with adapters.experts = 1"});
     }
     if (s.train.batch_size % s.train.grad_accum != 0)
         errs.push_back({"train.grad_accum", "train.batch_size (" + std::to_string(s.train.batch_size) +
-                                                ") must be divisible by grad_accum (" + std::to_string(s.train.grad_accum) + ")"});
+                                                ") must be divisible by grad_accum (" +
+                                                std::to_string(s.train.grad_accum) + ")"});
     if (s.train.epochs == 0 && s.train.max_steps == 0)
         errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});
 }

@@ -20,7 +20,8 @@ namespace moe::spec {
 using nlohmann::json;
 
 inline std::string fmt_num(double v) {
-    if (std::fabs(v) < 1e15 && v == static_cast<double>(static_cast<int64_t>(v))) return std::to_string(static_cast<int64_t>(v));
+    if (std::fabs(v) < 1e15 && v == static_cast<double>(static_cast<int64_t>(v)))
+        return std::to_string(static_cast<int64_t>(v));
     std::ostringstream o;
     o << v;
     return o.str();
@@ -28,15 +29,15 @@ inline std::string fmt_num(double v) {
 
 inline std::string type_name(const json & j) {
     switch (j.type()) {
-        case json::value_t::null: return "null";
-        case json::value_t::boolean: return "a boolean";
-        case json::value_t::number_integer:
-        case json::value_t::number_unsigned: return "an integer";
-        case json::value_t::number_float: return "a number";
-        case json::value_t::string: return "a string";
-        case json::value_t::array: return "an array";
-        case json::value_t::object: return "an object";
-        default: return "a value";
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    case json::value_t::number_float: return "a number";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    default: return "a value";
     }
 }
 
@@ -70,7 +71,10 @@ class Reader {
         seen_.push_back(key);
         if (!obj_ || !obj_->contains(key)) return;
         const json & j = obj_->at(key);
-        if (!j.is_object()) { err(sub(key), "expected an object, got " + type_name(j)); return; }
+        if (!j.is_object()) {
+            err(sub(key), "expected an object, got " + type_name(j));
+            return;
+        }
         Reader r(&j, sub(key), errs_);
         visit(r, s);
         r.finish();
@@ -80,11 +84,17 @@ class Reader {
         seen_.push_back(key);
         if (!obj_ || !obj_->contains(key)) return;
         const json & j = obj_->at(key);
-        if (!j.is_array()) { err(sub(key), "expected an array of objects, got " + type_name(j)); return; }
+        if (!j.is_array()) {
+            err(sub(key), "expected an array of objects, got " + type_name(j));
+            return;
+        }
         v.clear();
         for (size_t i = 0; i < j.size(); ++i) {
             std::string p = sub(key) + "[" + std::to_string(i) + "]";
-            if (!j[i].is_object()) { err(p, "expected an object, got " + type_name(j[i])); continue; }
+            if (!j[i].is_object()) {
+                err(p, "expected an object, got " + type_name(j[i]));
+                continue;
+            }
             S s{};
             Reader r(&j[i], p, errs_);
             visit(r, s);
@@ -101,9 +111,13 @@ class Reader {
             std::string hint;
             for (const auto & k : seen_) {
                 size_t d = edit_distance(it.key(), k);
-                if (d < best) { best = d; hint = k; }
+                if (d < best) {
+                    best = d;
+                    hint = k;
+                }
             }
-            if (!hint.empty()) msg += " (did you mean '" + hint + "'?)";
+            if (!hint.empty())
+                msg += " (did you mean '" + hint + "'?)";
             else {
                 msg += "; expected one of:";
                 for (const auto & k : seen_) msg += " " + k;
@@ -121,8 +135,8 @@ class Reader {
     // reached `batch_size % grad_accum`; found by tests/fuzz/fuzz_spec).
     bool check_num(const std::string & p, double v, const Check & c) {
         if (c.min && (c.min_exclusive ? !(v > *c.min) : !(v >= *c.min))) {
-            err(p, "value " + fmt_num(v) + " out of range: must be " + (c.min_exclusive ? "> " : ">= ") + fmt_num(*c.min) +
-                       (c.max ? " and <= " + fmt_num(*c.max) : ""));
+            err(p, "value " + fmt_num(v) + " out of range: must be " + (c.min_exclusive ? "> " : ">= ") +
+                       fmt_num(*c.min) + (c.max ? " and <= " + fmt_num(*c.max) : ""));
             return false;
         }
         if (c.max && !(v <= *c.max)) {
@@ -133,7 +147,10 @@ class Reader {
         return true;
     }
     void read(const json & j, const std::string & p, std::string & out, const Check & c) {
-        if (!j.is_string()) { err(p, "expected a string, got " + type_name(j)); return; }
+        if (!j.is_string()) {
+            err(p, "expected a string, got " + type_name(j));
+            return;
+        }
         out = j.get<std::string>();
         if (!c.choices.empty() && std::find(c.choices.begin(), c.choices.end(), out) == c.choices.end()) {
             std::string m = "'" + out + "' is not one of:";
@@ -142,7 +159,10 @@ class Reader {
         }
     }
     void read(const json & j, const std::string & p, bool & out, const Check &) {
-        if (!j.is_boolean()) { err(p, "expected a boolean (true/false), got " + type_name(j)); return; }
+        if (!j.is_boolean()) {
+            err(p, "expected a boolean (true/false), got " + type_name(j));
+            return;
+        }
         out = j.get<bool>();
     }
     // I is int64_t or uint64_t. Values outside I are reported, never converted (a float-to-integer
@@ -152,7 +172,10 @@ class Reader {
         const char * what = std::is_unsigned_v<I> ? "an unsigned 64-bit integer" : "a 64-bit integer";
         if (j.is_number_float()) {
             double d = j.get<double>();
-            if (std::trunc(d) != d) { err(p, "expected an integer, got " + fmt_num(d)); return false; }
+            if (std::trunc(d) != d) {
+                err(p, "expected an integer, got " + fmt_num(d));
+                return false;
+            }
             // [min, max + 1) of I, exact in double: [-2^63, 2^63) or [0, 2^64)
             if (!(d >= static_cast<double>(std::numeric_limits<I>::min()) &&
                   d < static_cast<double>(std::numeric_limits<I>::max()))) {
@@ -164,7 +187,10 @@ class Reader {
             return true;
         }
         // (is_number_integer() is true for signed and unsigned JSON integers)
-        if (!j.is_number_integer()) { err(p, "expected an integer, got " + type_name(j)); return false; }
+        if (!j.is_number_integer()) {
+            err(p, "expected an integer, got " + type_name(j));
+            return false;
+        }
         if (j.is_number_unsigned()) {
             if (j.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<I>::max())) {
                 err(p, "value " + std::to_string(j.get<uint64_t>()) + " out of range for " + what);
@@ -182,19 +208,27 @@ class Reader {
     void read(const json & j, const std::string & p, int & out, const Check & c) {
         int64_t v = out;
         if (read_integer(j, p, v, c)) {
-            if (v > INT32_MAX || v < INT32_MIN) err(p, "value out of range for a 32-bit integer");
-            else out = static_cast<int>(v);
+            if (v > INT32_MAX || v < INT32_MIN)
+                err(p, "value out of range for a 32-bit integer");
+            else
+                out = static_cast<int>(v);
         }
     }
     void read(const json & j, const std::string & p, int64_t & out, const Check & c) { read_integer(j, p, out, c); }
     void read(const json & j, const std::string & p, uint64_t & out, const Check & c) { read_integer(j, p, out, c); }
     void read(const json & j, const std::string & p, double & out, const Check & c) {
-        if (!j.is_number()) { err(p, "expected a number, got " + type_name(j)); return; }
+        if (!j.is_number()) {
+            err(p, "expected a number, got " + type_name(j));
+            return;
+        }
         const double v = j.get<double>();
         if (check_num(p, v, c)) out = v;
     }
     void read(const json & j, const std::string & p, std::vector<int> & out, const Check & c) {
-        if (!j.is_array()) { err(p, "expected an array of integers, got " + type_name(j)); return; }
+        if (!j.is_array()) {
+            err(p, "expected an array of integers, got " + type_name(j));
+            return;
+        }
         out.clear();
         for (size_t i = 0; i < j.size(); ++i) {
             int v = 0;
@@ -203,7 +237,10 @@ class Reader {
         }
     }
     void read(const json & j, const std::string & p, std::vector<std::string> & out, const Check & c) {
-        if (!j.is_array()) { err(p, "expected an array of strings, got " + type_name(j)); return; }
+        if (!j.is_array()) {
+            err(p, "expected an array of strings, got " + type_name(j));
+            return;
+        }
         out.clear();
         for (size_t i = 0; i < j.size(); ++i) {
             std::string v;
@@ -223,7 +260,9 @@ class Writer {
   public:
     json out = json::object();
     template <typename F>
-    void field(const char * key, F & ref, const char *, const Check & = {}) { out[key] = ref; }
+    void field(const char * key, F & ref, const char *, const Check & = {}) {
+        out[key] = ref;
+    }
     template <typename S>
     void object(const char * key, S & s, const char *) {
         Writer w;

@@ -18,7 +18,8 @@ double number_attr(const io::RunReader & r, const std::string & obj, const std::
     const std::string s = r.attr_string(obj, name);
     char * end = nullptr;
     const double v = std::strtod(s.c_str(), &end);
-    if (s.empty() || *end != '\0') bad_checkpoint(r.path(), "attribute " + obj + "/" + name + " is not a number ('" + s + "')");
+    if (s.empty() || *end != '\0')
+        bad_checkpoint(r.path(), "attribute " + obj + "/" + name + " is not a number ('" + s + "')");
     return v;
 }
 
@@ -49,9 +50,7 @@ bool is_complete_run(const std::string & path) {
         io::RunReader r(path);
         (void)r.attr_string("metrics", "steps");
         return r.has("params") && r.has("spec");
-    } catch (const Error &) {
-        return false;
-    }
+    } catch (const Error &) { return false; }
 }
 
 void write_checkpoint(const std::string & path, const std::string & tool, const std::string & spec_json,
@@ -71,7 +70,8 @@ void write_checkpoint(const std::string & path, const std::string & tool, const 
     w.set_attr_int("checkpoint", "epoch", ck.epoch);
     w.set_attr_int("checkpoint", "batch", ck.batch);
     w.set_attr("checkpoint", "seconds", ck.seconds);
-    const double win[6] = {ck.win_loss, ck.win_acc, ck.win_aux, double(ck.win_n), double(ck.win_samples), ck.win_seconds};
+    const double win[6] = {ck.win_loss,   ck.win_acc, ck.win_aux, double(ck.win_n), double(ck.win_samples),
+                           ck.win_seconds};
     w.write_array("checkpoint/window", std::span<const double>(win, 6), {6});
     for (const auto & [name, s] : ck.sites) {
         const std::string p = "checkpoint/sites/" + name + "/";
@@ -87,7 +87,8 @@ void write_checkpoint(const std::string & path, const std::string & tool, const 
 
 TrainCheckpoint read_checkpoint(const std::string & path, ParamStore<float> & store) {
     io::RunReader r(path);
-    if (!r.has("checkpoint") || !r.has("optim")) bad_checkpoint(path, "no /checkpoint or /optim group (a finished run file?)");
+    if (!r.has("checkpoint") || !r.has("optim"))
+        bad_checkpoint(path, "no /checkpoint or /optim group (a finished run file?)");
     r.load_params(store, {});
     TrainCheckpoint ck;
     ck.step = (int64_t)number_attr(r, "checkpoint", "step");
@@ -112,15 +113,20 @@ TrainCheckpoint read_checkpoint(const std::string & path, ParamStore<float> & st
     }
     const auto win = r.read_doubles("checkpoint/window");
     if (win.size() != 6) bad_checkpoint(path, "/checkpoint/window must hold 6 values");
-    ck.win_loss = win[0]; ck.win_acc = win[1]; ck.win_aux = win[2];
-    ck.win_n = (int64_t)win[3]; ck.win_samples = (int64_t)win[4]; ck.win_seconds = win[5];
+    ck.win_loss = win[0];
+    ck.win_acc = win[1];
+    ck.win_aux = win[2];
+    ck.win_n = (int64_t)win[3];
+    ck.win_samples = (int64_t)win[4];
+    ck.win_seconds = win[5];
     for (const auto & name : r.list("checkpoint/sites")) {
         const std::string p = "checkpoint/sites/" + name + "/";
         routing::RoutingStats s;
         for (double c : r.read_doubles(p + "load")) s.load.push_back((int64_t)c);
         const auto v = r.read_doubles(p + "sums");
         if ((int)v.size() != routing::RoutingStats::kSums)
-            bad_checkpoint(path, "/" + p + "sums must hold " + std::to_string(routing::RoutingStats::kSums) + " values");
+            bad_checkpoint(path,
+                           "/" + p + "sums must hold " + std::to_string(routing::RoutingStats::kSums) + " values");
         s.set_sums(v);
         ck.sites[name] = std::move(s);
     }

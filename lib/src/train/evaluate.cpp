@@ -24,7 +24,10 @@ EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::ve
     for (int64_t i = 0; i < b.batches_per_epoch(); ++i) {
         const int B = b.fill(i, x.data(), y.data(), task.data());
         models::Batch<float> mb;
-        mb.B = B; mb.x = x.data(); mb.targets = y.data(); mb.task = task.data();
+        mb.B = B;
+        mb.x = x.data();
+        mb.targets = y.data();
+        mb.task = task.data();
         const float * logits = net.forward(mb, false, 0);
         nn::cross_entropy_forward(losses.data(), probs.data(), logits, y.data(), B, V, 0, V);
         for (int r = 0; r < B; ++r) {
@@ -33,7 +36,11 @@ EvalInfo evaluate_dataset(Network & net, const data::Dataset & ds, const std::ve
             loss_sum += l;
             correct += ok;
             const int t = task[r];
-            if (t >= 0 && (size_t)t < n_tasks) { tl[t] += l; ta[t] += ok; ++tn[t]; }
+            if (t >= 0 && (size_t)t < n_tasks) {
+                tl[t] += l;
+                ta[t] += ok;
+                ++tn[t];
+            }
         }
     }
     for (auto & s : net.sites) s->set_labels(nullptr);

@@ -33,8 +33,10 @@ void mutual_information(const std::vector<double> & joint, int rows, int cols, d
             if (p > 0) mi += p * std::log(p / (pr[r] * pc[c]));
         }
     double hr = 0, hc = 0;
-    for (double p : pr) if (p > 0) hr -= p * std::log(p);
-    for (double p : pc) if (p > 0) hc -= p * std::log(p);
+    for (double p : pr)
+        if (p > 0) hr -= p * std::log(p);
+    for (double p : pc)
+        if (p > 0) hc -= p * std::log(p);
     nmi = (hr > 0 && hc > 0) ? mi / std::sqrt(hr * hc) : 0.0;
 }
 
@@ -43,9 +45,7 @@ static int64_t run_steps(const io::RunReader & run) {
     if (!run.has("metrics")) return 0;
     try {
         return std::stoll(run.attr_string("metrics", "steps"));
-    } catch (const std::exception &) {
-        return 0;
-    }
+    } catch (const std::exception &) { return 0; }
 }
 
 static std::vector<double> row_shares(const std::vector<int64_t> & counts, int rows, int cols) {
@@ -60,17 +60,20 @@ static std::vector<double> row_shares(const std::vector<int64_t> & counts, int r
 
 // The inference-time overrides must mean something for this run's routing: otherwise the
 // report would show the run's own routing under the override's name.
-static void check_overrides(const spec::Spec & sp, const Network & net, const EvalOptions & opt, const std::string & run) {
+static void check_overrides(const spec::Spec & sp, const Network & net, const EvalOptions & opt,
+                            const std::string & run) {
     const bool any = opt.k > 0 || !opt.force.empty() || !opt.disable.empty() || opt.ablate;
     if (!any) return;
     const std::string & kind = sp.routing.kind;
     const routing::RouterEntry & router = routing::router_entry(kind);
     auto usage = [](const std::string & msg) { throw Error(ErrorCode::spec, msg); };
     if (net.sites.empty())
-        usage(run + " has no adapter sites: --k, --uniform, --oracle, --disable and --ablate change a mixture's routing");
+        usage(run +
+              " has no adapter sites: --k, --uniform, --oracle, --disable and --ablate change a mixture's routing");
     const int E = net.sites.front()->experts();
     if (!opt.force.empty() && !router.traits.chooses)
-        usage("--" + opt.force + ": the run's router '" + kind + "' routes without the router's choice, so a forced "
+        usage("--" + opt.force + ": the run's router '" + kind +
+              "' routes without the router's choice, so a forced "
               "routing changes nothing");
     if (opt.k > 0) {
         if (!router.traits.fixed_k) {
@@ -88,9 +91,11 @@ static void check_overrides(const spec::Spec & sp, const Network & net, const Ev
     if (!opt.disable.empty() || opt.ablate) {
         const std::string what = opt.ablate ? "--ablate" : "--disable";
         if (!opt.force.empty())
-            usage(what + " and --" + opt.force + ": the forced routing ignores the router, so no expert can be removed from it");
+            usage(what + " and --" + opt.force +
+                  ": the forced routing ignores the router, so no expert can be removed from it");
         if (!router.traits.chooses)
-            usage(what + ": the run's router '" + kind + "' does not choose among experts, so none can be removed from it");
+            usage(what + ": the run's router '" + kind +
+                  "' does not choose among experts, so none can be removed from it");
         std::vector<char> off(E, 0);
         for (int e : opt.disable) {
             if (e < 0 || e >= E)
@@ -112,12 +117,13 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     // spec's model and adapters) does not have: evaluating them would silently drop the adapters
     const std::string tool = run.attr_string("/", "tool");
     if (tool != "moe-train")
-        throw Error(ErrorCode::spec,
-                    run_path + " was written by " + tool + ", not moe-train: moe-eval evaluates moe-train runs",
-                    tool == "moe-expand"
-                        ? std::vector<std::string>{"a stream's results are in the run itself: stream/accuracy_matrix (row i: "
-                                                   "after task i), stream/A_N, stream/A_bar, stream/forgetting, stream/bwt"}
-                        : std::vector<std::string>{});
+        throw Error(
+            ErrorCode::spec,
+            run_path + " was written by " + tool + ", not moe-train: moe-eval evaluates moe-train runs",
+            tool == "moe-expand"
+                ? std::vector<std::string>{"a stream's results are in the run itself: stream/accuracy_matrix (row i: "
+                                           "after task i), stream/A_N, stream/A_bar, stream/forgetting, stream/bwt"}
+                : std::vector<std::string>{});
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(run.spec_json());
@@ -135,13 +141,15 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
         j["base"] = "";
     }
     for (const auto & o : opt.overrides)
-        if (o.rfind("base=", 0) == 0) log_warn("--set " + o + ": moe-eval takes every tensor from the run; base is not read");
+        if (o.rfind("base=", 0) == 0)
+            log_warn("--set " + o + ": moe-eval takes every tensor from the run; base is not read");
     spec::Spec sp;
     try {
         sp = spec::parse_spec(j, run_path + ":/spec");
     } catch (const SpecError & e) { // without --set the stored spec is the file's: a bad file (3)
         if (!opt.overrides.empty()) throw;
-        throw Error(ErrorCode::io, std::string(e.what()), {"the run file's /spec was changed or written by another tool"});
+        throw Error(ErrorCode::io, std::string(e.what()),
+                    {"the run file's /spec was changed or written by another tool"});
     }
     if (!opt.out.empty()) { // the output is none of the run's inputs, and can be written: before any work
         auto inputs = spec::input_files(sp);
@@ -170,10 +178,11 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
         for (const auto & name : run.list("params"))
             if (net->store.find(name) < 0) extra.push_back(name);
         if (!extra.empty()) {
-            std::string msg = run_path + ": " + std::to_string(extra.size()) + " tensor" + (extra.size() == 1 ? "" : "s") +
-                              " of the run are not in the model its /spec builds" +
+            std::string msg = run_path + ": " + std::to_string(extra.size()) + " tensor" +
+                              (extra.size() == 1 ? "" : "s") + " of the run are not in the model its /spec builds" +
                               (opt.overrides.empty() ? "" : " with the --set overrides") + " (";
-            for (size_t i = 0; i < extra.size() && i < 3; ++i) msg += (i ? ", " : "") + std::string("params/") + extra[i];
+            for (size_t i = 0; i < extra.size() && i < 3; ++i)
+                msg += (i ? ", " : "") + std::string("params/") + extra[i];
             msg += extra.size() > 3 ? ", ...)" : ")";
             throw Error(opt.overrides.empty() ? ErrorCode::io : ErrorCode::spec, msg,
                         {"evaluating without them would measure another model; keep the run's model and adapter keys"});
@@ -231,7 +240,8 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
                 Ablation a;
                 a.site = s->name();
                 a.expert = e;
-                for (size_t t = 0; t < ev.tasks.size(); ++t) a.delta.push_back(ev.tasks[t].accuracy - rep.overall.tasks[t].accuracy);
+                for (size_t t = 0; t < ev.tasks.size(); ++t)
+                    a.delta.push_back(ev.tasks[t].accuracy - rep.overall.tasks[t].accuracy);
                 rep.ablations.push_back(std::move(a));
             }
             sites::Overrides ov;
@@ -268,12 +278,17 @@ void write_eval_report(const EvalReport & r, const std::string & out_path) {
         w.write_array(p + "affinity", std::span<const double>(s.affinity), {T, E});
         w.write_array(p + "class_affinity", std::span<const double>(s.class_affinity), {r.n_classes, E});
         w.set_attr(p + "load", "entropy", s.entropy);
-        for (auto [k, v] : {std::pair{"entropy", s.entropy}, {"active", s.active}, {"dropped", s.dropped},
-                            {"flops_ratio", s.flops_ratio}, {"mi", s.mi}, {"nmi", s.nmi}})
+        for (auto [k, v] : {std::pair{"entropy", s.entropy},
+                            {"active", s.active},
+                            {"dropped", s.dropped},
+                            {"flops_ratio", s.flops_ratio},
+                            {"mi", s.mi},
+                            {"nmi", s.nmi}})
             w.set_attr("eval/sites/" + s.site, k, v);
     }
     for (const auto & a : r.ablations)
-        w.write_array("eval/ablation/" + a.site + "/expert_" + std::to_string(a.expert), std::span<const double>(a.delta), {T});
+        w.write_array("eval/ablation/" + a.site + "/expert_" + std::to_string(a.expert),
+                      std::span<const double>(a.delta), {T});
     w.commit();
 }
 

@@ -142,7 +142,8 @@ std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::In
     routing::RouterConfig rc = spec.routing;
     if (rc.n_tasks == 0) rc.n_tasks = std::max(1, n_tasks);
     const routing::RouterEntry & router = routing::router_entry(rc.kind);
-    SiteFactory make = [&](const nn::SiteRef<float> & at, ParamStore<float> & store) -> std::unique_ptr<sites::Site<float>> {
+    SiteFactory make = [&](const nn::SiteRef<float> & at,
+                           ParamStore<float> & store) -> std::unique_ptr<sites::Site<float>> {
         if (!adapted || !glob_any(spec.adapters.sites, at.name)) return nullptr;
         if (router.traits.per_task) {
             auto s = std::make_unique<sites::PolySite<float>>();

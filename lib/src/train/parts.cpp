@@ -41,12 +41,14 @@ std::vector<std::string> part_names(const std::string & kind) {
 std::string parts_table(const std::string & kind) {
     std::string t;
     if (kind == "routers") {
-        t = "| router | what it is | keys | fixed k | renormalises | drops tokens |\n| --- | --- | --- | --- | --- | --- |\n";
+        t = "| router | what it is | keys | fixed k | renormalises | drops tokens |\n| --- | --- | --- | --- | --- | "
+            "--- |\n";
         for (const auto & r : routing::routers()) {
             std::vector<std::string> ks = r.keys;
             if (r.traits.weights) ks.insert(ks.begin(), {"init_std", "jitter"});
-            t += "| " + link(r.name) + " | " + r.doc + " | " + keys(ks, "routing") + " | " + (r.traits.fixed_k ? "yes" : "no") +
-                 " | " + r.traits.renormalizes + " | " + (r.traits.drops ? "yes" : "no") + " |\n";
+            t += "| " + link(r.name) + " | " + r.doc + " | " + keys(ks, "routing") + " | " +
+                 (r.traits.fixed_k ? "yes" : "no") + " | " + r.traits.renormalizes + " | " +
+                 (r.traits.drops ? "yes" : "no") + " |\n";
         }
     } else if (kind == "experts") {
         t = "| expert kind | what it computes | keys |\n| --- | --- | --- |\n";

@@ -51,8 +51,8 @@ std::string first_non_finite(ParamStore<float> & store) {
             if (!x) continue;
             for (size_t i = 0; i < pi.size; ++i)
                 if (!std::isfinite(x[i]))
-                    return std::string("; first non-finite ") + (pass == 0 ? "gradient: " : "parameter value: ") + pi.name +
-                           "[" + std::to_string(i) + "]" + site_of(pi.name);
+                    return std::string("; first non-finite ") + (pass == 0 ? "gradient: " : "parameter value: ") +
+                           pi.name + "[" + std::to_string(i) + "]" + site_of(pi.name);
         }
     return "";
 }

@@ -10,9 +10,13 @@ namespace {
 std::string json_path(const std::string & pointer) { // "/data/tasks/0/weight" -> "data.tasks.0.weight"
     std::string out;
     for (size_t i = 0; i < pointer.size(); ++i) {
-        if (pointer[i] == '/') { if (i) out += '.'; }
-        else if (pointer[i] == '~' && i + 1 < pointer.size()) { out += pointer[i + 1] == '1' ? '/' : '~'; ++i; }
-        else out += pointer[i];
+        if (pointer[i] == '/') {
+            if (i) out += '.';
+        } else if (pointer[i] == '~' && i + 1 < pointer.size()) {
+            out += pointer[i + 1] == '1' ? '/' : '~';
+            ++i;
+        } else
+            out += pointer[i];
     }
     return out;
 }
@@ -44,9 +48,7 @@ void check_same_spec(const std::string & stored_json, const nlohmann::json & now
     nlohmann::json stored;
     try {
         stored = nlohmann::json::parse(stored_json);
-    } catch (const std::exception &) {
-        throw Error(ErrorCode::io, file + ": the stored /spec is not valid JSON");
-    }
+    } catch (const std::exception &) { throw Error(ErrorCode::io, file + ": the stored /spec is not valid JSON"); }
     const auto diff = spec_differences(stored, now);
     if (diff.empty()) return;
     std::string msg = "cannot resume: " + file + " was written by another spec than " + spec_name +

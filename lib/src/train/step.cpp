@@ -41,7 +41,8 @@ StepResult train_step(Network & net, optim::Optimizer<float> & opt, MicroBatches
                 counted = 0;
                 for (int i = 0; i < rows; ++i) counted += b.mask[i] != 0;
             }
-            const double ce = nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, b.targets, rows, V, lo, hi);
+            const double ce =
+                nn::cross_entropy_forward(buf.losses.data(), buf.probs.data(), logits, b.targets, rows, V, lo, hi);
             double ce_sum = ce * rows;
             if (b.mask) {
                 ce_sum = 0;
@@ -55,8 +56,8 @@ StepResult train_step(Network & net, optim::Optimizer<float> & opt, MicroBatches
                     r.correct += lo + argmax_row(logits + (size_t)i * V + lo, hi - lo) == b.targets[i];
             std::fill(buf.dlogits.begin(), buf.dlogits.begin() + (size_t)rows * V, 0.f);
             if (counted > 0) {
-                nn::cross_entropy_backward(buf.dlogits.data(), buf.probs.data(), b.targets, 1.0f / (counted * cfg.accum),
-                                           rows, V);
+                nn::cross_entropy_backward(buf.dlogits.data(), buf.probs.data(), b.targets,
+                                           1.0f / (counted * cfg.accum), rows, V);
                 if (b.mask)
                     for (int i = 0; i < rows; ++i)
                         if (!b.mask[i]) std::fill_n(buf.dlogits.data() + (size_t)i * V, V, 0.f);

@@ -16,7 +16,8 @@ namespace {
 
 void flatten(const nlohmann::json & j, const std::string & prefix, std::map<std::string, std::string> & out) {
     if (j.is_object()) {
-        for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+        for (auto it = j.begin(); it != j.end(); ++it)
+            flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
     } else {
         out[prefix] = j.is_string() ? j.get<std::string>() : j.dump();
     }
@@ -51,7 +52,10 @@ double load_cv(const io::RunReader & r) {
         for (int64_t e = 0; e < E; ++e) m += row[e];
         m /= E;
         for (int64_t e = 0; e < E; ++e) s2 += (row[e] - m) * (row[e] - m);
-        if (m > 0) { sum += std::sqrt(s2 / E) / m; ++n; }
+        if (m > 0) {
+            sum += std::sqrt(s2 / E) / m;
+            ++n;
+        }
     }
     return n ? sum / n : NAN;
 }
@@ -76,7 +80,10 @@ std::string Table::csv() const {
     auto q = [](const std::string & v) {
         if (v.find_first_of(",\"\n") == std::string::npos) return v;
         std::string o = "\"";
-        for (char c : v) { if (c == '"') o += '"'; o += c; }
+        for (char c : v) {
+            if (c == '"') o += '"';
+            o += c;
+        }
         return o + "\"";
     };
     std::string s;
@@ -104,8 +111,12 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
         }
         specs.push_back(std::move(flat));
         double steps = NAN, secs = NAN;
-        try { steps = std::stod(r.attr_string("metrics", "steps")); } catch (const Error &) {}
-        try { secs = std::stod(r.attr_string("metrics", "seconds")); } catch (const Error &) {}
+        try {
+            steps = std::stod(r.attr_string("metrics", "steps"));
+        } catch (const Error &) {}
+        try {
+            secs = std::stod(r.attr_string("metrics", "seconds"));
+        } catch (const Error &) {}
         metrics.push_back({last(r, "metrics/eval/test/accuracy"), last(r, "metrics/eval/test/loss"),
                            last(r, "metrics/eval/val/accuracy"), load_cv(r), steps, secs});
     }
@@ -128,7 +139,8 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
     for (size_t i = 0; i < runs.size(); ++i) {
         std::vector<std::string> row{runs[i]};
         for (auto & k : differ) row.push_back(specs[i].count(k) ? specs[i].at(k) : "");
-        for (size_t m = 0; m < metric_names.size(); ++m) row.push_back(fmt(metrics[i][m], m == 4 ? 0 : m > 4 ? 1 : 4)); // steps: a count
+        for (size_t m = 0; m < metric_names.size(); ++m)
+            row.push_back(fmt(metrics[i][m], m == 4 ? 0 : m > 4 ? 1 : 4)); // steps: a count
         out.runs.rows.push_back(std::move(row));
     }
     if (!by.empty()) {
@@ -140,7 +152,10 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
         }
         out.groups.columns = by;
         out.groups.columns.push_back("runs");
-        for (auto & m : metric_names) { out.groups.columns.push_back(m + " mean"); out.groups.columns.push_back(m + " std"); }
+        for (auto & m : metric_names) {
+            out.groups.columns.push_back(m + " mean");
+            out.groups.columns.push_back(m + " std");
+        }
         for (auto & [key, idx] : groups) {
             std::vector<std::string> row = key;
             row.push_back(std::to_string(idx.size()));
@@ -148,7 +163,11 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
                 double s = 0, s2 = 0;
                 int n = 0;
                 for (size_t i : idx)
-                    if (std::isfinite(metrics[i][m])) { s += metrics[i][m]; s2 += metrics[i][m] * metrics[i][m]; ++n; }
+                    if (std::isfinite(metrics[i][m])) {
+                        s += metrics[i][m];
+                        s2 += metrics[i][m] * metrics[i][m];
+                        ++n;
+                    }
                 const double mean = n ? s / n : NAN;
                 const double sd = n > 1 ? std::sqrt(std::max(0.0, (s2 - n * mean * mean) / (n - 1))) : (n ? 0.0 : NAN);
                 row.push_back(fmt(mean, m >= 4 ? 1 : 4));

@@ -36,14 +36,17 @@ class TrainBatches final : public MicroBatches {
   public:
     TrainBatches(const data::Batcher & batcher, const data::Dataset & tr, const data::AugmentConfig & aug, int B,
                  int accum, uint64_t seed)
-        : batcher_(batcher), tr_(tr), aug_(aug), accum_(accum), seed_(seed),
-          augment_(aug.hflip || aug.shift > 0), mpe_(batcher.batches_per_epoch()) {
+        : batcher_(batcher), tr_(tr), aug_(aug), accum_(accum), seed_(seed), augment_(aug.hflip || aug.shift > 0),
+          mpe_(batcher.batches_per_epoch()) {
         x_.assign((size_t)B * tr.d, 0.f);
         y_.assign(B, 0);
         task_.assign(B, 0);
         scratch_.assign(augment_ ? (size_t)tr.d : 0, 0.f);
     }
-    void at(int epoch, int64_t step_in_epoch) { epoch_ = epoch; bi_ = step_in_epoch; }
+    void at(int epoch, int64_t step_in_epoch) {
+        epoch_ = epoch;
+        bi_ = step_in_epoch;
+    }
     int64_t micro_per_epoch() const { return mpe_; }
     int count() const override { return (int)std::min<int64_t>(accum_, mpe_ - bi_ * accum_); }
     const models::Batch<float> & fill(int i) override {
@@ -53,7 +56,10 @@ class TrainBatches final : public MicroBatches {
             Rng arng(seed_for(seed_, "data.augment") + (uint64_t)(epoch_ * mpe_ + micro));
             data::augment_batch(x_.data(), nm, tr_.channels, tr_.height, tr_.width, aug_, arng, scratch_.data());
         }
-        b_.B = nm; b_.x = x_.data(); b_.targets = y_.data(); b_.task = task_.data();
+        b_.B = nm;
+        b_.x = x_.data();
+        b_.targets = y_.data();
+        b_.task = task_.data();
         return b_;
     }
     uint64_t stream(int i) const override {
@@ -93,8 +99,9 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                 sum.already_finished = true;
                 return sum;
             }
-            throw Error(ErrorCode::io, "no checkpoint " + ckpt_path + " to resume from" +
-                                           (fs::exists(out_path, ec) ? " (" + out_path + " is not a complete run file)" : ""));
+            throw Error(ErrorCode::io,
+                        "no checkpoint " + ckpt_path + " to resume from" +
+                            (fs::exists(out_path, ec) ? " (" + out_path + " is not a complete run file)" : ""));
         }
         check_same_spec(io::RunReader(ckpt_path).spec_json(), spec_j, "the checkpoint " + ckpt_path, spec_name);
         io::remove_stale_temporaries(out_path);
@@ -139,8 +146,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     sbuf.plan(B * net->model->rows_per_sample(), V);
 
     // ---- optimisation
-    optim::OptimConfig oc{spec.train.optimizer, spec.train.lr, spec.train.momentum, spec.train.nesterov,
-                          spec.train.beta1, spec.train.beta2, spec.train.eps, spec.train.weight_decay};
+    optim::OptimConfig oc{spec.train.optimizer, spec.train.lr,    spec.train.momentum, spec.train.nesterov,
+                          spec.train.beta1,     spec.train.beta2, spec.train.eps,      spec.train.weight_decay};
     std::vector<optim::GroupConfig> groups;
     if (spec.train.router_lr > 0) groups.push_back({"*.router.*", spec.train.router_lr, 1.0, -1});
     if (spec.train.adapter_lr > 0) groups.push_back({"*.experts.*", spec.train.adapter_lr, 1.0, -1});
@@ -168,7 +175,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         auto check = [&](bool ok, const std::string & what) {
             if (!ok) throw Error(ErrorCode::io, ckpt_path + ": not a usable checkpoint: " + what);
         };
-        check(ck.optimizer == spec.train.optimizer, "optimizer '" + ck.optimizer + "', the spec's is '" + spec.train.optimizer + "'");
+        check(ck.optimizer == spec.train.optimizer,
+              "optimizer '" + ck.optimizer + "', the spec's is '" + spec.train.optimizer + "'");
         check(ck.m.size() == optimizer.state_m().size() && ck.v.size() == optimizer.state_v().size(),
               "optimizer state of another size");
         check(ck.step >= 0 && ck.step <= total && ck.epoch >= 0 && ck.epoch < epochs && ck.batch >= 0 &&
@@ -178,7 +186,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         check(ck.sites.size() == st.sites.size(), "another set of adapter sites");
         for (auto & [name, w] : st.sites) {
             auto it = ck.sites.find(name);
-            check(it != ck.sites.end() && it->second.load.size() == w.load.size(), "site " + name + " missing or of another size");
+            check(it != ck.sites.end() && it->second.load.size() == w.load.size(),
+                  "site " + name + " missing or of another size");
         }
         std::copy(ck.m.begin(), ck.m.end(), optimizer.state_m().begin());
         std::copy(ck.v.begin(), ck.v.end(), optimizer.state_v().begin());
@@ -192,10 +201,15 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     StartInfo si;
     si.out_path = out_path;
     si.model_kind = net->model->kind();
-    si.n_train = tr.n; si.n_val = splits.val.n; si.n_test = splits.test.n;
+    si.n_train = tr.n;
+    si.n_val = splits.val.n;
+    si.n_test = splits.test.n;
     si.n_classes = V;
-    si.n_trainable = store.n_trainable(); si.n_frozen = store.n_frozen();
-    si.steps_per_epoch = steps_per_epoch; si.total_steps = total; si.epochs = epochs;
+    si.n_trainable = store.n_trainable();
+    si.n_frozen = store.n_frozen();
+    si.steps_per_epoch = steps_per_epoch;
+    si.total_steps = total;
+    si.epochs = epochs;
     si.task_names = splits.task_names;
     si.checkpoint = ckpt_path;
     if (opt.resume) si.resumed_step = st.step;
@@ -207,10 +221,13 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     net->set_step(step);
     const int start_epoch = st.epoch;
     const int64_t start_batch = st.batch;
-    auto win_t0 = Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(st.win_seconds));
+    auto win_t0 =
+        Clock::now() - std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(st.win_seconds));
     auto save = [&](int next_epoch, int64_t next_batch, const char * reason) {
         const auto t0 = Clock::now();
-        st.step = step; st.epoch = next_epoch; st.batch = next_batch;
+        st.step = step;
+        st.epoch = next_epoch;
+        st.batch = next_batch;
         st.seconds = train_seconds();
         st.win_seconds = seconds_since(win_t0);
         st.optim_steps = optimizer.steps();
@@ -242,22 +259,32 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
             net->take_stats(windows);
             if (!r.updated) {
                 std::string msg = "non-finite " + std::string(std::isfinite(r.loss) ? "gradient norm" : "loss") +
-                                  " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) + ")" +
-                                  first_non_finite(store);
+                                  " at step " + std::to_string(step + 1) + " (epoch " + std::to_string(epoch + 1) +
+                                  ")" + first_non_finite(store);
                 if (!r.bad_term.empty()) msg += "; first non-finite loss term: " + r.bad_term;
                 if (last_ckpt_step >= 0)
-                    msg += "; the last good checkpoint " + ckpt_path + " (step " + std::to_string(last_ckpt_step) + ") is kept";
+                    msg += "; the last good checkpoint " + ckpt_path + " (step " + std::to_string(last_ckpt_step) +
+                           ") is kept";
                 throw Error(ErrorCode::numeric, msg, {"try a lower train.lr or train.clip_grad_norm"});
             }
             ++step;
 
-            st.win_loss += r.loss; st.win_aux += r.aux; st.win_acc += double(r.correct) / r.rows; ++st.win_n;
+            st.win_loss += r.loss;
+            st.win_aux += r.aux;
+            st.win_acc += double(r.correct) / r.rows;
+            ++st.win_n;
             st.win_samples += r.samples;
             const bool record = step % spec.log.every == 0 || step == total || bi + 1 == steps_per_epoch;
             StepInfo info;
-            info.step = step; info.total_steps = total; info.epoch = epoch; info.batch = bi + 1; info.batches = steps_per_epoch;
-            info.loss = st.win_loss / st.win_n; info.accuracy = st.win_acc / st.win_n;
-            info.lr = spec.train.lr * scfg.lr_factor; info.grad_norm = r.grad_norm;
+            info.step = step;
+            info.total_steps = total;
+            info.epoch = epoch;
+            info.batch = bi + 1;
+            info.batches = steps_per_epoch;
+            info.loss = st.win_loss / st.win_n;
+            info.accuracy = st.win_acc / st.win_n;
+            info.lr = spec.train.lr * scfg.lr_factor;
+            info.grad_norm = r.grad_norm;
             const double dt = seconds_since(win_t0);
             info.samples_per_s = dt > 0 ? st.win_samples / dt : 0;
             info.ms_per_step = 1000.0 * dt / st.win_n;
@@ -275,22 +302,26 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
                 log.append("metrics/train/ms_per_step", info.ms_per_step);
                 log.append("metrics/train/samples_per_s", info.samples_per_s);
                 write_routing(log, *net, windows, step);
-                st.win_loss = st.win_acc = st.win_aux = 0; st.win_n = st.win_samples = 0;
+                st.win_loss = st.win_acc = st.win_aux = 0;
+                st.win_n = st.win_samples = 0;
                 win_t0 = Clock::now();
             }
             if (interrupt_requested()) {
                 save(epoch, bi + 1, "interrupt");
                 throw interrupted();
             }
-            const bool epoch_end = bi + 1 == steps_per_epoch || step >= total; // the epoch's checkpoint follows its evaluation
+            const bool epoch_end =
+                bi + 1 == steps_per_epoch || step >= total; // the epoch's checkpoint follows its evaluation
             if (ckpt_every > 0 && step % ckpt_every == 0 && !epoch_end) save(epoch, bi + 1, "every");
         }
         const bool last = epoch + 1 == epochs || step >= total;
         if ((epoch + 1) % spec.eval.every_epochs == 0 || last) {
-            for (auto [on, ds, name] : {std::tuple{spec.eval.val, &splits.val, "val"}, std::tuple{spec.eval.test, &splits.test, "test"}}) {
+            for (auto [on, ds, name] :
+                 {std::tuple{spec.eval.val, &splits.val, "val"}, std::tuple{spec.eval.test, &splits.test, "test"}}) {
                 if (!on || ds->n == 0) continue;
                 EvalInfo ev = evaluate_dataset(*net, *ds, splits.task_names, Be, name, false);
-                ev.step = step; ev.epoch = epoch + 1;
+                ev.step = step;
+                ev.epoch = epoch + 1;
                 write_eval(st.series, ev);
                 obs.on_eval(ev);
                 if (last) {

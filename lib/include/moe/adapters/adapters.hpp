@@ -34,8 +34,8 @@ void lora_backward(T * dinp, T * da, T * db, T * dh, const T * dout, const T * i
 //                                                            null: skipped, the caller uses experts_addmm)
 // inp (n,C) the block's gathered rows; g (n) the gate of each row (gathered).
 template <typename T>
-void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n,
-                        int C, int OC, int R);
+void lora_gated_forward(T * out, T * h, T * hg, const T * inp, const T * g, const T * a, const T * b, T s, int n, int C,
+                        int OC, int R);
 // dout (n,OC) the block's gathered upstream gradient (no gate applied).
 //   dh (n,R) scratch: first dhg = dout @ b, then dh = (s * g[i]) * dhg[i] ;
 //   dg (n) += s * <h[i], dhg[i]> ; db (OC,R) += dout^T @ hg ; da (R,C) += dh^T @ inp ;
@@ -75,8 +75,8 @@ inline bool lora_rows_in_place(int R) { return R == 8 || R == 16; }
 // ---- bottleneck adapter on a contiguous block ------------------------------------------------
 // hpre (N,R) = inp @ wd^T + bd ; h (N,R) = relu(hpre) ; out (N,OC) += h @ wu^T + bu (ACCUMULATED)
 template <typename T>
-void bottleneck_forward(T * out, T * hpre, T * h, const T * inp, const T * wd, const T * bd, const T * wu,
-                        const T * bu, int N, int C, int OC, int R);
+void bottleneck_forward(T * out, T * hpre, T * h, const T * inp, const T * wd, const T * bd, const T * wu, const T * bu,
+                        int N, int C, int OC, int R);
 // dh (N,R) scratch; grads accumulate; null pointers skipped
 template <typename T>
 void bottleneck_backward(T * dinp, T * dwd, T * dbd, T * dwu, T * dbu, T * dh, const T * dout, const T * inp,

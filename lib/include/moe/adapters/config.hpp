@@ -9,22 +9,23 @@
 namespace moe::adapters {
 
 struct AdapterConfig {
-    std::vector<std::string> sites;   // glob patterns over site names, e.g. "blocks.*.mlp.fc1"
-    std::string kind = "lora";        // an expert kind of the registry (adapters/registry.hpp)
-    int experts = 1;                  // E
-    int rank = 8;                     // R (bottleneck width for kind = bottleneck)
-    double alpha = 8.0;               // LoRA scale s = alpha / R (or alpha / sqrt(R) with rslora)
+    std::vector<std::string> sites; // glob patterns over site names, e.g. "blocks.*.mlp.fc1"
+    std::string kind = "lora";      // an expert kind of the registry (adapters/registry.hpp)
+    int experts = 1;                // E
+    int rank = 8;                   // R (bottleneck width for kind = bottleneck)
+    double alpha = 8.0;             // LoRA scale s = alpha / R (or alpha / sqrt(R) with rslora)
     bool rslora = false;
-    double dropout = 0.0;             // dropout on the adapter input (training only)
-    std::string init = "kaiming";     // kaiming (PEFT: A ~ U(±1/sqrt(C)), B = 0) | gaussian (A ~ N(0, 1/R))
+    double dropout = 0.0;         // dropout on the adapter input (training only)
+    std::string init = "kaiming"; // kaiming (PEFT: A ~ U(±1/sqrt(C)), B = 0) | gaussian (A ~ N(0, 1/R))
 };
 
 std::vector<std::string> expert_kind_names(); // adapters/registry.cpp
 
 template <typename V>
 void visit(V & v, AdapterConfig & s) {
-    v.field("sites", s.sites, "Glob patterns of the Linear sites that get an adapter mixture, e.g. \"blocks.*.mlp.fc1\" "
-                              "(empty = no adapters; the base itself trains).");
+    v.field("sites", s.sites,
+            "Glob patterns of the Linear sites that get an adapter mixture, e.g. \"blocks.*.mlp.fc1\" "
+            "(empty = no adapters; the base itself trains).");
     v.field("kind", s.kind, "Expert type: LoRA (PEFT) or bottleneck (down, ReLU, up).", one_of(expert_kind_names()));
     v.field("experts", s.experts, "Experts per site E (1 = a single adapter).", range(1, 4096));
     v.field("rank", s.rank, "LoRA rank r / bottleneck width.", range(1, 1 << 16));

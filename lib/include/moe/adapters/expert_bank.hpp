@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "moe/adapters/config.hpp"
-#include "moe/core/params.hpp"
 #include "moe/core/parallel.hpp"
+#include "moe/core/params.hpp"
 #include "moe/nn/modules.hpp"
 
 namespace moe::adapters {
@@ -26,8 +26,8 @@ namespace moe::adapters {
 // "<site>.sema.adapter3.down_w" (R,C)).
 struct BankLayout {
     bool stacked = true;
-    std::string prefix;        // "<site>.experts." | "<site>.sema.adapter"
-    std::string suffix = ".";  // per expert: after the expert's index
+    std::string prefix;       // "<site>.experts." | "<site>.sema.adapter"
+    std::string suffix = "."; // per expert: after the expert's index
     std::string name(int e, const std::string & weight) const {
         return stacked ? prefix + weight : prefix + std::to_string(e) + suffix + weight;
     }

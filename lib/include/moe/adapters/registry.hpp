@@ -11,9 +11,9 @@
 namespace moe::adapters {
 
 struct ExpertKind {
-    const char * name;              // adapters.kind
-    const char * doc;               // one line: what an expert computes
-    std::vector<std::string> keys;  // the adapters.* keys it reads besides sites, kind, experts
+    const char * name;             // adapters.kind
+    const char * doc;              // one line: what an expert computes
+    std::vector<std::string> keys; // the adapters.* keys it reads besides sites, kind, experts
     std::unique_ptr<ExpertBank<float>> (*make_float)();
     std::unique_ptr<ExpertBank<double>> (*make_double)();
 };

@@ -17,8 +17,8 @@
 namespace moe::blas {
 
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T * A, int lda,
-          const T * B, int ldb, T beta, T * C, int ldc);
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T * A, int lda, const T * B, int ldb, T beta,
+          T * C, int ldc);
 
 // y(M) = alpha * op(A) x + beta * y
 template <typename T>

@@ -14,9 +14,27 @@ struct Check {
     bool min_exclusive = false;
     std::vector<std::string> choices;
 };
-inline Check at_least(double v) { Check c; c.min = v; return c; }
-inline Check positive() { Check c; c.min = 0; c.min_exclusive = true; return c; }
-inline Check range(double lo, double hi) { Check c; c.min = lo; c.max = hi; return c; }
-inline Check one_of(std::vector<std::string> v) { Check c; c.choices = std::move(v); return c; }
+inline Check at_least(double v) {
+    Check c;
+    c.min = v;
+    return c;
+}
+inline Check positive() {
+    Check c;
+    c.min = 0;
+    c.min_exclusive = true;
+    return c;
+}
+inline Check range(double lo, double hi) {
+    Check c;
+    c.min = lo;
+    c.max = hi;
+    return c;
+}
+inline Check one_of(std::vector<std::string> v) {
+    Check c;
+    c.choices = std::move(v);
+    return c;
+}
 
 } // namespace moe

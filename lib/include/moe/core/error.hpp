@@ -51,12 +51,12 @@ class Interrupted : public Error {
 } // namespace moe
 
 // MOE_CHECK: argument/shape checks at API boundaries (never per element).
-#define MOE_CHECK(cond, code, msg)                                                     \
-    do {                                                                               \
-        if (!(cond)) throw ::moe::Error((code), (msg));                                \
+#define MOE_CHECK(cond, code, msg)                                                                                     \
+    do {                                                                                                               \
+        if (!(cond)) throw ::moe::Error((code), (msg));                                                                \
     } while (0)
 // MOE_ASSERT: always-on internal invariant (ggml's GGML_ASSERT); throws ErrorCode::internal.
-#define MOE_ASSERT(cond)                                                               \
-    do {                                                                               \
-        if (!(cond)) ::moe::throw_internal(__FILE__, __LINE__, #cond);                 \
+#define MOE_ASSERT(cond)                                                                                               \
+    do {                                                                                                               \
+        if (!(cond)) ::moe::throw_internal(__FILE__, __LINE__, #cond);                                                 \
     } while (0)

@@ -45,9 +45,13 @@ struct HugePageAllocator {
     void deallocate(T * p, std::size_t) noexcept { std::free(p); }
 
     template <typename U>
-    bool operator==(const HugePageAllocator<U> &) const { return true; }
+    bool operator==(const HugePageAllocator<U> &) const {
+        return true;
+    }
     template <typename U>
-    bool operator!=(const HugePageAllocator<U> &) const { return false; }
+    bool operator!=(const HugePageAllocator<U> &) const {
+        return false;
+    }
 };
 
 template <typename T>

@@ -34,12 +34,12 @@ bool in_task();
 
 // A non-owning reference to a callable void(int task) — no allocation, no virtual call.
 class TaskRef {
-public:
+  public:
     template <typename F>
     TaskRef(F & f) : obj_(&f), call_([](void * o, int t) { (*static_cast<F *>(o))(t); }) {}
     void operator()(int t) const { call_(obj_, t); }
 
-private:
+  private:
     void * obj_;
     void (*call_)(void *, int);
 };

@@ -32,12 +32,12 @@ struct Init {
 };
 
 struct ParamInfo {
-    std::string name;            // hierarchical, e.g. "blocks.0.attn.qkv.weight"
-    std::vector<int64_t> shape;  // row-major
+    std::string name;           // hierarchical, e.g. "blocks.0.attn.qkv.weight"
+    std::vector<int64_t> shape; // row-major
     bool trainable = true;
     Init init;
-    size_t size = 0;             // number of elements
-    size_t offset = 0;           // into the trainable or frozen block
+    size_t size = 0;   // number of elements
+    size_t offset = 0; // into the trainable or frozen block
 };
 
 template <typename T>

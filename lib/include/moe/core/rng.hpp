@@ -10,8 +10,8 @@
 
 namespace moe {
 
-uint64_t hash_name(std::string_view name);                 // FNV-1a, 64 bit
-uint64_t seed_for(uint64_t seed, std::string_view name);   // splitmix64(seed ^ hash(name))
+uint64_t hash_name(std::string_view name);               // FNV-1a, 64 bit
+uint64_t seed_for(uint64_t seed, std::string_view name); // splitmix64(seed ^ hash(name))
 
 class Rng {
   public:

@@ -25,58 +25,58 @@ struct TransformConfig {
 };
 
 struct TaskConfig {
-    std::string name;                       // defaults to "task<i>"
-    std::vector<int> classes;               // class subset of the source; empty = all classes
-    bool relabel = false;                   // map the subset to 0..len-1 (else keep source labels)
-    std::vector<TransformConfig> transforms;// applied in order, to train and test alike
-    double weight = 1.0;                    // relative share of training samples (max weight = all)
+    std::string name;                        // defaults to "task<i>"
+    std::vector<int> classes;                // class subset of the source; empty = all classes
+    bool relabel = false;                    // map the subset to 0..len-1 (else keep source labels)
+    std::vector<TransformConfig> transforms; // applied in order, to train and test alike
+    double weight = 1.0;                     // relative share of training samples (max weight = all)
 };
 
 struct SyntheticConfig {
-    int n_tasks = 4;        // one teacher per task
-    int dim = 32;           // feature dimension
-    int n_classes = 4;      // teacher output classes
-    int hidden = 32;        // teacher hidden width (tanh)
-    int n_train = 2000;     // training samples per task
-    int n_test = 500;       // test samples per task
-    double separation = 3.0;// distance between task input means (so tasks are recognisable)
+    int n_tasks = 4;         // one teacher per task
+    int dim = 32;            // feature dimension
+    int n_classes = 4;       // teacher output classes
+    int hidden = 32;         // teacher hidden width (tanh)
+    int n_train = 2000;      // training samples per task
+    int n_test = 500;        // test samples per task
+    double separation = 3.0; // distance between task input means (so tasks are recognisable)
 };
 
 // Training-time augmentation of image batches (never applied to validation or test data).
 struct AugmentConfig {
-    bool hflip = false;  // flip each image horizontally with probability 1/2
-    int shift = 0;       // translate by up to ±shift pixels in x and y (edge pixels repeated)
+    bool hflip = false; // flip each image horizontally with probability 1/2
+    int shift = 0;      // translate by up to ±shift pixels in x and y (edge pixels repeated)
 };
 
 struct DataConfig {
-    std::string source = "fashion-mnist";   // "fashion-mnist" | "csv" | "hdf5" | "synthetic"
-    std::string dir;                        // fashion-mnist directory; "" = $MOE_FASHION_MNIST_DIR
-                                            // or /usr/share/datasets/fashion-mnist
-    std::string train_path;                 // csv / hdf5: training file
-    std::string test_path;                  // csv / hdf5: test file ("" = none)
-    int label_column = -1;                  // csv: label column (-1 = last)
-    int task_column = -2;                   // csv: task column (-2 = none, -1 = last)
-    bool header = false;                    // csv: first row is a header
+    std::string source = "fashion-mnist";      // "fashion-mnist" | "csv" | "hdf5" | "synthetic"
+    std::string dir;                           // fashion-mnist directory; "" = $MOE_FASHION_MNIST_DIR
+                                               // or /usr/share/datasets/fashion-mnist
+    std::string train_path;                    // csv / hdf5: training file
+    std::string test_path;                     // csv / hdf5: test file ("" = none)
+    int label_column = -1;                     // csv: label column (-1 = last)
+    int task_column = -2;                      // csv: task column (-2 = none, -1 = last)
+    bool header = false;                       // csv: first row is a header
     std::string features_dataset = "features"; // hdf5 dataset names
     std::string labels_dataset = "labels";
-    std::string task_dataset = "";          // "" = none
+    std::string task_dataset = ""; // "" = none
     SyntheticConfig synthetic;
-    std::string normalize = "standard";     // "none" | "standard" (global mean/std from train)
-    double val_fraction = 0.1;              // held out of train for validation (0 = no validation)
-    int64_t train_limit = 0;                // use at most this many source training samples (0 = all)
+    std::string normalize = "standard"; // "none" | "standard" (global mean/std from train)
+    double val_fraction = 0.1;          // held out of train for validation (0 = no validation)
+    int64_t train_limit = 0;            // use at most this many source training samples (0 = all)
     int64_t test_limit = 0;
-    std::vector<TaskConfig> tasks;          // empty = one task with every class, no transform
+    std::vector<TaskConfig> tasks; // empty = one task with every class, no transform
     AugmentConfig augment;
 };
 
 // Class-incremental split of the source classes into consecutive blocks (moe-expand).
 struct ClassSplit {
-    int init = 0;              // classes of the first task (0 = no class split)
-    int increment = 2;         // classes of every later task (a remainder forms a last task)
-    bool shuffle = true;       // seeded class order: numpy's legacy np.random.seed(order_seed);
-                               // np.random.permutation(n), as SEMA / PILOT order their classes
+    int init = 0;        // classes of the first task (0 = no class split)
+    int increment = 2;   // classes of every later task (a remainder forms a last task)
+    bool shuffle = true; // seeded class order: numpy's legacy np.random.seed(order_seed);
+                         // np.random.permutation(n), as SEMA / PILOT order their classes
     uint64_t order_seed = 1993;
-    std::vector<int> order;    // an explicit class order (every class once); overrides shuffle
+    std::vector<int> order; // an explicit class order (every class once); overrides shuffle
 };
 
 // The stream is data.tasks, in order. A class split builds those tasks from the class blocks
@@ -96,7 +96,11 @@ void visit(V & v, TransformConfig & s) {
     v.field("angle", s.angle, "rotate: angle in degrees (bilinear, zero fill).");
     v.field("seed", s.seed, "permute / noise: seed of the fixed permutation / of the noise.");
     v.field("std", s.std, "noise: standard deviation of the additive Gaussian noise.", at_least(0));
-    v.field("sigma", s.sigma, "blur: Gaussian blur sigma in pixels.", [] { Check c = positive(); c.max = 100; return c; }());
+    v.field("sigma", s.sigma, "blur: Gaussian blur sigma in pixels.", [] {
+        Check c = positive();
+        c.max = 100;
+        return c;
+    }());
 }
 
 template <typename V>
@@ -122,7 +126,8 @@ void visit(V & v, SyntheticConfig & s) {
 template <typename V>
 void visit(V & v, AugmentConfig & s) {
     v.field("hflip", s.hflip, "Flip training images horizontally with probability 1/2.");
-    v.field("shift", s.shift, "Translate training images by up to this many pixels (edge pixels repeated).", range(0, 64));
+    v.field("shift", s.shift, "Translate training images by up to this many pixels (edge pixels repeated).",
+            range(0, 64));
 }
 
 template <typename V>
@@ -134,7 +139,8 @@ void visit(V & v, DataConfig & s) {
     v.field("train_path", s.train_path, "csv / hdf5: training file.");
     v.field("test_path", s.test_path, "csv / hdf5: test file (empty = no test split).");
     v.field("label_column", s.label_column, "csv: label column (-1 = last).");
-    v.field("task_column", s.task_column, "csv: task-id column (-2 = none, -1 = last; the label is then the one before).");
+    v.field("task_column", s.task_column,
+            "csv: task-id column (-2 = none, -1 = last; the label is then the one before).");
     v.field("header", s.header, "csv: the first row is a header.");
     v.field("features_dataset", s.features_dataset, "hdf5: features dataset (n,d) or images (n,h,w) / (n,c,h,w).");
     v.field("labels_dataset", s.labels_dataset, "hdf5: integer labels dataset (n).");
@@ -145,16 +151,21 @@ void visit(V & v, DataConfig & s) {
     v.field("train_limit", s.train_limit, "Use at most this many source training samples (0 = all).", at_least(0));
     v.field("test_limit", s.test_limit, "Use at most this many source test samples (0 = all).", at_least(0));
     v.list("tasks", s.tasks, "Tasks built from the source (empty = one task with every class).");
-    v.object("augment", s.augment, "Training-time augmentation of image batches (validation and test are never augmented).");
+    v.object("augment", s.augment,
+             "Training-time augmentation of image batches (validation and test are never augmented).");
 }
 
 template <typename V>
 void visit(V & v, ClassSplit & s) {
     v.field("init", s.init, "Classes of the first task (0 = no class split: data.tasks is the stream).", at_least(0));
     v.field("increment", s.increment, "Classes of every later task (a remainder forms a last task).", at_least(1));
-    v.field("shuffle", s.shuffle, "Seeded class order: numpy's legacy permutation(n) after seed(order_seed), as SEMA and PILOT draw it (else natural order).");
-    v.field("order_seed", s.order_seed, "Seed of the class order (SEMA / PILOT use 1993; at most 2^32 - 1).", range(0, 4294967295.0));
-    v.field("order", s.order, "An explicit class order, every class of the source once (empty = shuffle or natural order).", at_least(0));
+    v.field("shuffle", s.shuffle,
+            "Seeded class order: numpy's legacy permutation(n) after seed(order_seed), as SEMA and PILOT draw it (else "
+            "natural order).");
+    v.field("order_seed", s.order_seed, "Seed of the class order (SEMA / PILOT use 1993; at most 2^32 - 1).",
+            range(0, 4294967295.0));
+    v.field("order", s.order,
+            "An explicit class order, every class of the source once (empty = shuffle or natural order).", at_least(0));
 }
 
 template <typename V>

@@ -20,18 +20,18 @@ namespace moe::data {
 // The largest label and task id a data file may hold: the class count sizes the head and the
 // per-class routing statistics, the task count the per-task ones (an id of 2e9 would ask for
 // gigabytes before anything else failed).
-inline constexpr int64_t kMaxLabel = (int64_t(1) << 20) - 1; // 1,048,576 classes
+inline constexpr int64_t kMaxLabel = (int64_t(1) << 20) - 1;  // 1,048,576 classes
 inline constexpr int64_t kMaxTaskId = (int64_t(1) << 16) - 1; // 65,536 tasks
 
 struct Dataset {
-    int64_t n = 0;           // samples
-    int d = 0;               // features per sample
-    int channels = 0;        // image geometry; 0 when not an image (then d is a flat vector)
+    int64_t n = 0;    // samples
+    int d = 0;        // features per sample
+    int channels = 0; // image geometry; 0 when not an image (then d is a flat vector)
     int height = 0;
     int width = 0;
-    int n_classes = 0;       // labels are in [0, n_classes)
-    std::vector<float> x;    // (n, d) row-major
-    std::vector<int32_t> y;  // (n)
+    int n_classes = 0;         // labels are in [0, n_classes)
+    std::vector<float> x;      // (n, d) row-major
+    std::vector<int32_t> y;    // (n)
     std::vector<int32_t> task; // (n) task id of each sample
     bool is_image() const { return channels > 0 && height > 0 && width > 0; }
 };
@@ -81,8 +81,8 @@ void augment_batch(float * x, int B, int C, int H, int W, const AugmentConfig & 
 class Batcher {
   public:
     Batcher(const Dataset & ds, int batch_size, bool shuffle, uint64_t seed);
-    void start_epoch(int64_t epoch);       // fixes the order of this epoch
-    int64_t batches_per_epoch() const;     // last partial batch included
+    void start_epoch(int64_t epoch);   // fixes the order of this epoch
+    int64_t batches_per_epoch() const; // last partial batch included
     // Copies batch i of the current epoch into x (B,d), y (B), task (B); returns its size.
     int fill(int64_t i, float * x, int32_t * y, int32_t * task) const;
     int64_t epoch() const { return epoch_; }

@@ -14,12 +14,12 @@ namespace moe::data {
 struct Stream {
     std::vector<std::string> names;
     std::vector<Dataset> train, test;
-    std::vector<int> lo, hi;     // training mask [lo, hi) of task i
-    std::vector<int> eval_hi;    // evaluation: argmax over [0, eval_hi) after task i
-    std::vector<int> logit_class;// source class of every logit
-    Dataset all_train;     // every task (mole_joint), logit labels
-    int V = 0;                   // source classes
-    int n_logits = 0;            // classifier outputs (V when shared)
+    std::vector<int> lo, hi;      // training mask [lo, hi) of task i
+    std::vector<int> eval_hi;     // evaluation: argmax over [0, eval_hi) after task i
+    std::vector<int> logit_class; // source class of every logit
+    Dataset all_train;            // every task (mole_joint), logit labels
+    int V = 0;                    // source classes
+    int n_logits = 0;             // classifier outputs (V when shared)
     bool growing = false;
 };
 

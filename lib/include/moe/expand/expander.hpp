@@ -38,12 +38,12 @@ struct StreamStart {
     std::vector<bool> expandable;
     int64_t n_train = 0, n_test = 0;
     size_t base_params = 0;
-    int resumed_tasks = 0;      // tasks restored from the checkpoint
+    int resumed_tasks = 0; // tasks restored from the checkpoint
 };
 
 struct PhaseInfo {
     int task = 0;
-    std::string phase;          // "func" | "rd" | "head"
+    std::string phase; // "func" | "rd" | "head"
     int epoch = 0, epochs = 0;
     double loss = 0, accuracy = 0; // accuracy: func / head phases
 };
@@ -51,19 +51,19 @@ struct PhaseInfo {
 struct TaskReport {
     int task = 0, n_tasks = 0;
     std::string name;
-    std::vector<std::string> expanded;   // sites that expanded in this task
-    std::vector<double> first_pass_z;    // per site: mean score over the first detection pass (NaN if none)
-    std::vector<int> adapters;           // per site, after the task
-    std::vector<double> row;             // R[task][0..task]
-    double A = 0;                        // A_task
-    double A_task_aware = 0;             // A_task when each test sample's task is given (argmax in its block)
+    std::vector<std::string> expanded; // sites that expanded in this task
+    std::vector<double> first_pass_z;  // per site: mean score over the first detection pass (NaN if none)
+    std::vector<int> adapters;         // per site, after the task
+    std::vector<double> row;           // R[task][0..task]
+    double A = 0;                      // A_task
+    double A_task_aware = 0;           // A_task when each test sample's task is given (argmax in its block)
     int64_t params_inference = 0, params_total = 0; // added over the base (adapters + routers [+ descriptors])
     double seconds = 0;
 };
 
 struct StreamSummary {
     std::string out_path;
-    bool finished = false;       // false when stopped early (StreamOptions::stop_after)
+    bool finished = false;         // false when stopped early (StreamOptions::stop_after)
     bool already_finished = false; // --resume found this stream's finished run and no checkpoint
     int tasks_done = 0;
     StreamMetrics metrics;
@@ -81,8 +81,8 @@ class StreamObserver {
 };
 
 struct StreamOptions {
-    bool resume = false;   // continue from <out>.ckpt
-    int stop_after = 0;    // stop (checkpoint kept, no run file) after this many tasks (0 = run all)
+    bool resume = false;     // continue from <out>.ckpt
+    int stop_after = 0;      // stop (checkpoint kept, no run file) after this many tasks (0 = run all)
     std::string spec_source; // the spec file, for messages and the output check ("" = none)
 };
 

@@ -27,13 +27,15 @@ class RunWriter {
     RunWriter(const RunWriter &) = delete;
     RunWriter & operator=(const RunWriter &) = delete;
 
-    void write_string(const std::string & path, const std::string & value);   // scalar string dataset
+    void write_string(const std::string & path, const std::string & value); // scalar string dataset
     void write_array(const std::string & path, std::span<const float> data, std::vector<int64_t> shape);
     void write_array(const std::string & path, std::span<const double> data, std::vector<int64_t> shape);
     void write_array(const std::string & path, std::span<const int64_t> data, std::vector<int64_t> shape);
-    void set_attr(const std::string & path, const std::string & name, const std::string & value); // path: group or dataset ("/" = root)
+    void set_attr(const std::string & path, const std::string & name,
+                  const std::string & value); // path: group or dataset ("/" = root)
     void set_attr(const std::string & path, const std::string & name, double value);
-    void set_attr_int(const std::string & path, const std::string & name, int64_t value); // a 64-bit integer (counts, flags)
+    void set_attr_int(const std::string & path, const std::string & name,
+                      int64_t value); // a 64-bit integer (counts, flags)
 
     // Append one value to a 1-D series (created on first use). Buffered until flush().
     void append(const std::string & series, double value);

@@ -9,12 +9,12 @@ namespace moe::models {
 
 template <typename T>
 struct Batch {
-    int B = 0;                          // samples
-    const T * x = nullptr;              // (B, d) features or images (classifiers)
-    const int32_t * tokens = nullptr;   // (B, T) token ids (language models)
-    const int32_t * targets = nullptr;  // (rows) target of each output row
-    const uint8_t * mask = nullptr;     // (rows) 1 = the row counts (null: every row)
-    const int32_t * task = nullptr;     // (B) task id of each sample (null: task 0)
+    int B = 0;                         // samples
+    const T * x = nullptr;             // (B, d) features or images (classifiers)
+    const int32_t * tokens = nullptr;  // (B, T) token ids (language models)
+    const int32_t * targets = nullptr; // (rows) target of each output row
+    const uint8_t * mask = nullptr;    // (rows) 1 = the row counts (null: every row)
+    const int32_t * task = nullptr;    // (B) task id of each sample (null: task 0)
 };
 
 } // namespace moe::models

@@ -40,7 +40,8 @@ std::vector<std::string> model_family_names(); // models/registry.cpp
 
 template <typename V>
 void visit(V & v, MlpConfig & s) {
-    v.field("hidden", s.hidden, "Hidden layer widths; the sites are layers.0 .. layers.{n-1} and head.", range(1, 1 << 20));
+    v.field("hidden", s.hidden, "Hidden layer widths; the sites are layers.0 .. layers.{n-1} and head.",
+            range(1, 1 << 20));
     v.field("activation", s.activation, "Hidden activation.", one_of({"gelu", "relu"}));
 }
 

@@ -14,7 +14,7 @@ using ModelFactory = std::unique_ptr<Model<T>> (*)(const ModelConfig &, const In
                                                    ParamStore<T> &, const nn::TrainablePred &);
 
 struct ModelFamily {
-    const char * name;  // model.kind
+    const char * name; // model.kind
     const char * doc;
     ModelFactory<float> make_float;
     ModelFactory<double> make_double;

@@ -29,18 +29,26 @@ void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp,
 
 // ---- activations (n elements) --------------------------------------------------------------
 // GELU, exact erf form (PyTorch nn.GELU default): x * Phi(x)
-template <typename T> void gelu_forward(T * out, const T * inp, int64_t n);
-template <typename T> void gelu_backward(T * dinp, const T * inp, const T * dout, int64_t n);
+template <typename T>
+void gelu_forward(T * out, const T * inp, int64_t n);
+template <typename T>
+void gelu_backward(T * dinp, const T * inp, const T * dout, int64_t n);
 // fused bias + GELU in one pass: x[n,c] += b[c]; out = gelu(x)   (x (N,C) keeps the pre-activation)
-template <typename T> void bias_gelu_forward(T * out, T * x, const T * b, int N, int C);
-template <typename T> void relu_forward(T * out, const T * inp, int64_t n);
-template <typename T> void relu_backward(T * dinp, const T * inp, const T * dout, int64_t n);
+template <typename T>
+void bias_gelu_forward(T * out, T * x, const T * b, int N, int C);
+template <typename T>
+void relu_forward(T * out, const T * inp, int64_t n);
+template <typename T>
+void relu_backward(T * dinp, const T * inp, const T * dout, int64_t n);
 
 // ---- residual:  out = a + b (n elements); backward is an add of dout into both -----------------
-template <typename T> void residual_forward(T * out, const T * a, const T * b, int64_t n);
-template <typename T> void add_inplace(T * dst, const T * src, int64_t n); // dst += src
+template <typename T>
+void residual_forward(T * out, const T * a, const T * b, int64_t n);
+template <typename T>
+void add_inplace(T * dst, const T * src, int64_t n); // dst += src
 // dst[0..n) = 0, split over the pool: the gradient buffers a backward then adds into
-template <typename T> void zero(T * dst, int64_t n);
+template <typename T>
+void zero(T * dst, int64_t n);
 
 // ---- patchify: images to flattened patches (no parameters) ------------------------------------
 // patches (B, P, Cin*ps*ps) with P = (H/ps)*(W/ps), patch order row-major, inner order (c, py, px)
@@ -64,8 +72,8 @@ void attention_forward(T * out, T * att, const T * qkv, int B, int Tn, int C, in
 // dqkv (B,T,3C) += ; datt_scratch (B,NH,T,T) is overwritten (one (T,T) block per sample and head,
 // so the pairs can run on different threads)
 template <typename T>
-void attention_backward(T * dqkv, T * datt_scratch, const T * dout, const T * qkv, const T * att, int B, int Tn,
-                        int C, int NH);
+void attention_backward(T * dqkv, T * datt_scratch, const T * dout, const T * qkv, const T * att, int B, int Tn, int C,
+                        int NH);
 
 // ---- softmax cross-entropy ------------------------------------------------------------------
 // losses (N) per-row loss; probs (N,V) softmax cache; logits (N,V); targets (N) in [0,V).
@@ -79,8 +87,10 @@ template <typename T>
 void cross_entropy_backward(T * dlogits, const T * probs, const int32_t * targets, T dloss, int N, int V);
 
 // ---- row softmax (N,V), max-subtracted; used by routers ---------------------------------------
-template <typename T> void softmax_forward(T * probs, const T * logits, int N, int V);
+template <typename T>
+void softmax_forward(T * probs, const T * logits, int N, int V);
 // dlogits += probs * (dprobs - sum(dprobs * probs))
-template <typename T> void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int V);
+template <typename T>
+void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int V);
 
 } // namespace moe::nn

@@ -49,10 +49,10 @@ struct Linear {
     int C = 0, OC = 0;
     bool has_bias = true;
     int id_w = -1, id_b = -1;
-    T * w = nullptr;   // (OC,C)
-    T * b = nullptr;   // (OC)
-    T * dw = nullptr;  // (OC,C) or null when frozen
-    T * db = nullptr;  // (OC)   or null when frozen
+    T * w = nullptr;  // (OC,C)
+    T * b = nullptr;  // (OC)
+    T * dw = nullptr; // (OC,C) or null when frozen
+    T * db = nullptr; // (OC)   or null when frozen
     SiteHook<T> * hook = nullptr;
 
     // weight U(±1/sqrt(C)) and bias U(±1/sqrt(C)) (PyTorch nn.Linear) unless overridden
@@ -118,8 +118,8 @@ struct SelfAttention {
     int D = 0, NH = 1, Tn = 0;
     bool causal = false;
     Linear<T> qkv, proj;
-    std::vector<T> qkv_buf, att, y;       // (B,T,3D), (B,NH,T,T), (B,T,D)
-    std::vector<T> dqkv, dy, datt;        // (B,T,3D), (B,T,D), (T,T) scratch
+    std::vector<T> qkv_buf, att, y; // (B,T,3D), (B,NH,T,T), (B,T,D)
+    std::vector<T> dqkv, dy, datt;  // (B,T,3D), (B,T,D), (T,T) scratch
 
     void declare(ParamStore<T> & s, const std::string & name, int D, int NH, bool causal, const TrainablePred & tr);
     void bind(ParamStore<T> & s);
@@ -158,7 +158,7 @@ struct TransformerBlock {
     std::vector<T> l1, x1, l2, a_out, m_out; // (N,D) each
     std::vector<T> dl, dtmp;                 // (N,D) scratch
     std::string name;
-    SiteHook<T> * parallel = nullptr;        // the block site's hook (null: none)
+    SiteHook<T> * parallel = nullptr; // the block site's hook (null: none)
 
     void declare(ParamStore<T> & s, const std::string & name, int D, int NH, int M, bool causal,
                  const TrainablePred & tr);

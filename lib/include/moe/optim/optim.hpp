@@ -25,7 +25,7 @@ struct OptimConfig {
 // A group: parameters whose name matches `pattern` (first matching group wins).
 struct GroupConfig {
     std::string pattern;
-    double lr = 0.0;        // absolute peak lr (0 = base lr * lr_scale)
+    double lr = 0.0; // absolute peak lr (0 = base lr * lr_scale)
     double lr_scale = 1.0;
     double weight_decay = -1; // -1 = the optimizer's
 };
@@ -33,7 +33,7 @@ struct GroupConfig {
 struct ScheduleConfig {
     std::string kind = "cosine"; // constant | cosine | step
     int64_t warmup_steps = 0;
-    double min_lr_ratio = 0.0;   // cosine floor as a fraction of the peak
+    double min_lr_ratio = 0.0; // cosine floor as a fraction of the peak
     int64_t step_size = 1000;
     double gamma = 0.1;
 };
@@ -71,7 +71,7 @@ class Optimizer {
     ParamStore<T> * store_;
     std::vector<Range> ranges_;
     bool covers_all_ = false; // the ranges tile the whole trainable block
-    HugeVector<T> m_, v_; // on huge pages, as the parameters
+    HugeVector<T> m_, v_;     // on huge pages, as the parameters
     int64_t t_ = 0;
 };
 

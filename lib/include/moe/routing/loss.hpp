@@ -30,12 +30,12 @@ enum LossKind : int { kLbl = 0, kZLoss = 1, kDynmoleLoss = 2, kNullLoss = 3 };
 // What a site's router produced in its last forward.
 template <typename T>
 struct RouterOutputs {
-    const T * logits = nullptr;        // (N,P)
-    const T * probs = nullptr;         // (N,P) scores (softmax or sigmoid)
-    T * lse = nullptr;                 // (N) each row's logsumexp, written by the z-loss (entropy reuses it)
-    const int32_t * idx = nullptr;     // (N,K) selection (-1: none)
-    const int64_t * counts = nullptr;  // (P) (token, slot) assignments, null experts included
-    const T * w_dense = nullptr;       // (N,E) DynMoLE's masked weights, or null
+    const T * logits = nullptr;       // (N,P)
+    const T * probs = nullptr;        // (N,P) scores (softmax or sigmoid)
+    T * lse = nullptr;                // (N) each row's logsumexp, written by the z-loss (entropy reuses it)
+    const int32_t * idx = nullptr;    // (N,K) selection (-1: none)
+    const int64_t * counts = nullptr; // (P) (token, slot) assignments, null experts included
+    const T * w_dense = nullptr;      // (N,E) DynMoLE's masked weights, or null
     int N = 0, P = 1, E = 1, K = 1;
     bool train = false;
 };
@@ -52,15 +52,15 @@ class SiteLoss {
     virtual void backward_logits(T * dlogits, const RouterOutputs<T> & r, T scale) {}
     // After every optimizer step (running statistics of a global-batch scope restart).
     virtual void after_step() {}
-    int kind = 0;      // LossKind
-    double coef = 0;   // weight in the total loss (losses whose coefficients are inside: 1)
+    int kind = 0;    // LossKind
+    double coef = 0; // weight in the total loss (losses whose coefficients are inside: 1)
     bool pooled = false;
 };
 
 // Running statistics of a pooled loss over the micro-batches of one optimizer step.
 struct PoolState {
-    std::vector<int64_t> counts; // running counts of the step (global scope)
-    int64_t rows = 0;            // and the rows they cover
+    std::vector<int64_t> counts;    // running counts of the step (global scope)
+    int64_t rows = 0;               // and the rows they cover
     std::vector<int64_t> scratch_i; // per call, kept so that a step allocates nothing
     std::vector<double> scratch_a, scratch_b, scratch_c;
     void reset() {
@@ -70,11 +70,11 @@ struct PoolState {
 };
 
 struct LossEntry {
-    const char * name;                // telemetry name (kLossNames[kind])
+    const char * name; // telemetry name (kLossNames[kind])
     int kind;
     const char * doc;
-    std::vector<std::string> keys;    // the loss.* keys it reads
-    bool poolable;                    // pooled over sites (loss.lbl_pool)
+    std::vector<std::string> keys; // the loss.* keys it reads
+    bool poolable;                 // pooled over sites (loss.lbl_pool)
     // The parts a site gets for this loss (null: not active for this configuration).
     std::unique_ptr<SiteLoss<float>> (*make_float)(const BalanceConfig &, const RouterConfig &, bool pooled);
     std::unique_ptr<SiteLoss<double>> (*make_double)(const BalanceConfig &, const RouterConfig &, bool pooled);

@@ -12,11 +12,11 @@
 namespace moe::routing {
 
 struct RouterEntry {
-    const char * name;                // routing.router
-    const char * doc;                 // one line: the method and where it comes from
+    const char * name; // routing.router
+    const char * doc;  // one line: the method and where it comes from
     RouterTraits traits;
-    std::vector<std::string> keys;    // the routing.* keys it reads
-    std::vector<std::string> losses;  // losses it brings (loss registry names), e.g. dynmole_loss
+    std::vector<std::string> keys;   // the routing.* keys it reads
+    std::vector<std::string> losses; // losses it brings (loss registry names), e.g. dynmole_loss
     // null for a router that is a site kind of its own (traits.per_task: sites/poly_site.hpp)
     std::unique_ptr<Router<float>> (*make_float)(const RouterConfig &);
     std::unique_ptr<Router<double>> (*make_double)(const RouterConfig &);

@@ -20,25 +20,25 @@ namespace moe::routing {
 
 // What a router is, for the spec checks, moe-eval's overrides, the docs and the tests.
 struct RouterTraits {
-    bool weights = true;      // has the router Linear (false: no router, every token to expert 0)
-    bool frozen = false;      // its weights never train (SMoE-Dropout's fixed random router)
-    bool sigmoid = false;     // scores σ(z) (DeepSeek-V3), else p = softmax(z)
-    bool fixed_k = false;     // takes routing.k experts per token; moe-eval --k applies
-    bool dense_slots = false; // a variable number of experts per token, planned as E slots
-    bool drops = false;       // may leave a token without an expert (capacity): "dropped" telemetry
-    bool chooses = true;      // chooses among experts per token: --uniform, --oracle, --disable and
-                              // the load-balancing losses apply
-    bool per_task = false;    // routes each sample by its task id (Poly / MHR): a site kind of its own
+    bool weights = true;              // has the router Linear (false: no router, every token to expert 0)
+    bool frozen = false;              // its weights never train (SMoE-Dropout's fixed random router)
+    bool sigmoid = false;             // scores σ(z) (DeepSeek-V3), else p = softmax(z)
+    bool fixed_k = false;             // takes routing.k experts per token; moe-eval --k applies
+    bool dense_slots = false;         // a variable number of experts per token, planned as E slots
+    bool drops = false;               // may leave a token without an expert (capacity): "dropped" telemetry
+    bool chooses = true;              // chooses among experts per token: --uniform, --oracle, --disable and
+                                      // the load-balancing losses apply
+    bool per_task = false;            // routes each sample by its task id (Poly / MHR): a site kind of its own
     const char * renormalizes = "no"; // "yes" | "no" | the key that decides
 };
 
 // The forward a router routes.
 struct RouteContext {
-    int N = 0;             // rows (tokens)
-    int E = 1, P = 1;      // experts, router outputs
-    int64_t step = 0;      // optimizer steps done (schedules)
+    int N = 0;        // rows (tokens)
+    int E = 1, P = 1; // experts, router outputs
+    int64_t step = 0; // optimizer steps done (schedules)
     bool train = false;
-    int eval_k = 0;        // > 0: another k at inference (moe-eval --k; routers with a fixed k)
+    int eval_k = 0; // > 0: another k at inference (moe-eval --k; routers with a fixed k)
 };
 
 template <typename T>

@@ -90,14 +90,18 @@ template <typename T>
 void gates_to_dense(T * dense, const T * gate, const int32_t * idx, int N, int E, int K);
 
 // Sigmoid scores: s = σ(z); backward dz += ds * s * (1 - s).
-template <typename T> void sigmoid_forward(T * s, const T * z, int64_t n);
-template <typename T> void sigmoid_backward(T * dz, const T * s, const T * ds, int64_t n);
+template <typename T>
+void sigmoid_forward(T * s, const T * z, int64_t n);
+template <typename T>
+void sigmoid_backward(T * dz, const T * s, const T * ds, int64_t n);
 
 // Multiplicative input jitter (Switch / Mixtral / MixLoRA): out = x * U(1-eps, 1+eps); the
 // factors are written to `noise` (N,C) so backward is dx += dout * noise.
 // (The caller draws the factors; this only applies them.) n = N*C elements.
-template <typename T> void jitter_forward(T * out, const T * inp, const T * noise, int64_t n);
-template <typename T> void jitter_backward(T * dinp, const T * dout, const T * noise, int64_t n);
+template <typename T>
+void jitter_forward(T * out, const T * inp, const T * noise, int64_t n);
+template <typename T>
+void jitter_backward(T * dinp, const T * dout, const T * noise, int64_t n);
 
 // ---- balancing and router losses (each returns its un-scaled value; *_backward adds
 // coef * ∂L/∂probs into dprobs) -------------------------------------------------------------------
@@ -116,25 +120,29 @@ LblConvention parse_lbl(const std::string & s); // throws ErrorCode::spec
 template <typename T>
 void lbl_frequencies(T * f, const int64_t * counts, int64_t n_count, int E, int K, LblConvention c);
 template <typename T>
-T lbl_forward(const T * probs, const T * f, int N, int P, int E);          // E * sum_e f_e * P_e over the first E columns
+T lbl_forward(const T * probs, const T * f, int N, int P, int E); // E * sum_e f_e * P_e over the first E columns
 template <typename T>
-void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E);   // dprobs[n,e] += coef * E * f_e / N
+void lbl_backward(T * dprobs, const T * f, T coef, int N, int P, int E); // dprobs[n,e] += coef * E * f_e / N
 
 // Router z-loss (ST-MoE): mean_n (logsumexp_e z[n,e])^2 over logits (N,P). lse (N), when given,
 // receives each row's logsumexp (softmax_entropy_sum reuses them).
-template <typename T> T zloss_forward(const T * logits, int N, int P, T * lse = nullptr);
+template <typename T>
+T zloss_forward(const T * logits, int N, int P, T * lse = nullptr);
 // Sum over the rows of the Shannon entropy of p = softmax(z) (the router's probabilities), in
 // nats: H_n = lse(z_n) - sum_e p[n,e] z[n,e], one multiply-add per element instead of a
 // logarithm (32768 std::log per site at E = 64 took 0.19 ms, on one thread). lse (N): the rows'
 // logsumexp if known (zloss_forward's), else null. A row whose logsumexp is not finite falls back
 // to -sum p ln p.
-template <typename T> double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P);
-template <typename T> void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P);
+template <typename T>
+double softmax_entropy_sum(const T * logits, const T * probs, const T * lse, int N, int P);
+template <typename T>
+void zloss_backward(T * dlogits, const T * logits, T coef, int N, int P);
 
 // Normalised Tsallis entropy H_q(p) per token with DynMoLE's eps (q = 1 -> Shannon / ln N):
 //   q != 1: (1 - sum_i (p_i+eps)^q) / (1 - E^(1-q))      q == 1 (exactly): -sum (p_i+eps) ln(p_i+eps) / ln E
 // E = 1 gives 0 (the normaliser vanishes). H_q(uniform) < 1 because of eps (0.999704 for E=4, q=1.1).
-template <typename T> T tsallis_entropy(const T * p, int E, T q, T eps);
+template <typename T>
+T tsallis_entropy(const T * p, int E, T q, T eps);
 // DynMoLE router loss = beta * mean_n H_q(p_n) + alpha * E * sum_e ftilde_e * P_e with
 // ftilde_e = mean_n w[n,e] (the masked, un-renormalised weights, dense (N,E)).
 // Returns the value; entropy part and LB part are written to *ent, *lb (un-scaled).
@@ -155,8 +163,8 @@ void dynmole_loss_backward(T * dprobs, const T * probs, const T * w_dense, int N
 // p_sum (E) += Σ_n p[n,:] (double); over N_tot rows of all sites
 //   L = beta * h_sum / N_tot + alpha * E * Σ_e (w_sum_e / N_tot) (p_sum_e / N_tot).
 template <typename T>
-void dynmole_loss_stats(double * h_sum, double * w_sum, double * p_sum, const T * probs, const T * w_dense, int N, int E,
-                        T q, T eps);
+void dynmole_loss_stats(double * h_sum, double * w_sum, double * p_sum, const T * probs, const T * w_dense, int N,
+                        int E, T q, T eps);
 // Its gradient on one site's rows, given the pooled means ftilde_e = w_sum_e / N_tot and
 // pbar_e = p_sum_e / N_tot (E each): dprobs[n,e] += beta/N_tot * dH_q(p_n)/dp_e
 //                                                 + alpha * E/N_tot * (ftilde_e + m[n,e] * pbar_e)

@@ -11,10 +11,10 @@
 namespace moe::routing {
 
 struct RoutingStats {
-    std::vector<int64_t> load;  // (E) (token, expert) assignments
+    std::vector<int64_t> load; // (E) (token, expert) assignments
     int64_t tokens = 0, dropped = 0, forwards = 0;
-    double entropy_sum = 0;     // Σ_tokens H(p) (natural log, over the router's distribution)
-    double active_sum = 0;      // Σ_tokens experts used (adapter work, in expert-rows)
+    double entropy_sum = 0;               // Σ_tokens H(p) (natural log, over the router's distribution)
+    double active_sum = 0;                // Σ_tokens experts used (adapter work, in expert-rows)
     std::array<double, kLossKinds> aux{}; // Σ over forwards of each loss's un-scaled value
     // (token, expert) assignments by task (n_tasks, E) and by label (n_classes, E): moe-eval's
     // specialisation analysis; sized by the site's set_analysis(), empty otherwise
@@ -35,11 +35,11 @@ struct RoutingStats {
 
 // A record of routing statistics: shares and per-token means.
 struct RoutingRecord {
-    std::vector<double> load;   // (E) share of the assignments per expert
-    double entropy = 0;         // mean router entropy per token (nats)
-    double active = 0;          // experts per token
-    double dropped = 0;         // share of tokens without an expert
-    double flops_ratio = 0;     // adapter work relative to running every expert densely
+    std::vector<double> load;             // (E) share of the assignments per expert
+    double entropy = 0;                   // mean router entropy per token (nats)
+    double active = 0;                    // experts per token
+    double dropped = 0;                   // share of tokens without an expert
+    double flops_ratio = 0;               // adapter work relative to running every expert densely
     std::array<double, kLossKinds> aux{}; // each loss's mean value per forward
 };
 RoutingRecord summarize(const RoutingStats & s, int E);

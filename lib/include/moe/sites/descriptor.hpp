@@ -17,13 +17,13 @@ void pool_tokens(T * pooled, const T * inp, int B, int Tn, int C);
 // Linear autoencoder on u (B,C): z (B,D) = u enc_w^T + enc_b ; r (B,C) = z dec_w^T + dec_b ;
 // loss[b] = (1/C)·‖r_b − u_b‖²  (per sample)
 template <typename T>
-void rd_forward(T * loss, T * z, T * r, const T * u, const T * enc_w, const T * enc_b, const T * dec_w,
-                const T * dec_b, int B, int C, int D);
+void rd_forward(T * loss, T * z, T * r, const T * u, const T * enc_w, const T * enc_b, const T * dec_w, const T * dec_b,
+                int B, int C, int D);
 // Backward of Σ_b dloss[b]·loss[b]: parameter grads and du (B,C) accumulate; null ones are
 // skipped. scratch (B, C + D).
 template <typename T>
-void rd_backward(T * du, T * denc_w, T * denc_b, T * ddec_w, T * ddec_b, T * scratch, const T * dloss,
-                 const T * u, const T * z, const T * r, const T * enc_w, const T * dec_w, int B, int C, int D);
+void rd_backward(T * du, T * denc_w, T * denc_b, T * ddec_w, T * ddec_b, T * scratch, const T * dloss, const T * u,
+                 const T * z, const T * r, const T * enc_w, const T * dec_w, int B, int C, int D);
 
 // The FIFO of a descriptor's recent losses and its statistics (double precision).
 struct LossRecords {
@@ -35,7 +35,7 @@ struct LossRecords {
     void push(double loss);
     std::vector<double> values() const; // oldest first
     double mean() const;
-    double std() const;                  // unbiased (N-1); 0 when len < 2
+    double std() const; // unbiased (N-1); 0 when len < 2
     // |loss - mean| / std; 0 while len <= 2 (and when std == 0)
     double z(double loss) const;
 };

@@ -67,14 +67,14 @@ class MoeSite final : public Site<T> {
     int id_rw_ = -1;
     T *rw_ = nullptr, *drw_ = nullptr; // (P,C) the router Linear and its gradient (null: frozen)
     // per-forward state (planned)
-    std::vector<T> xr_, noise_;        // (N,C) jittered router input and its factors
-    std::vector<T> xd_, mask_, dxd_;   // (N,C) dropped-out adapter input, its mask, scratch gradient
+    std::vector<T> xr_, noise_;                        // (N,C) jittered router input and its factors
+    std::vector<T> xd_, mask_, dxd_;                   // (N,C) dropped-out adapter input, its mask, scratch gradient
     std::vector<T> logits_, probs_, dprobs_, dlogits_; // (N,P)
-    std::vector<T> lse_;               // (N) the router rows' logsumexp (z-loss, entropy telemetry)
-    std::vector<T> gate_, dgate_;      // (N,K)
-    std::vector<int32_t> idx_, perm_, offsets_; // (N,K), (N*K), (E+1)
-    std::vector<int64_t> counts_;      // (P) this forward's (token, slot) assignments
-    std::vector<int64_t> step_load_;   // (E) the step's assignments (router after_step)
+    std::vector<T> lse_;                               // (N) the router rows' logsumexp (z-loss, entropy telemetry)
+    std::vector<T> gate_, dgate_;                      // (N,K)
+    std::vector<int32_t> idx_, perm_, offsets_;        // (N,K), (N*K), (E+1)
+    std::vector<int64_t> counts_;                      // (P) this forward's (token, slot) assignments
+    std::vector<int64_t> step_load_;                   // (E) the step's assignments (router after_step)
     double last_aux_ = 0, aux_scale_ = 1.0;
     routing::RoutingStats stats_, off_stats_; // off_stats_ absorbs the counts while telemetry is disabled
     bool stats_on_ = true;

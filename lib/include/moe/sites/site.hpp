@@ -23,16 +23,16 @@ namespace moe::sites {
 struct SiteContext {
     const int32_t * task = nullptr; // (n_samples) task id per sample; row n belongs to sample n * n_samples / N
     int n_samples = 1;
-    int64_t step = 0;               // optimizer steps done (schedules; evaluation: the steps trained)
-    uint64_t stream = 0;            // seeds the site's noise (jitter, dropout, relaxed Bernoulli)
+    int64_t step = 0;    // optimizer steps done (schedules; evaluation: the steps trained)
+    uint64_t stream = 0; // seeds the site's noise (jitter, dropout, relaxed Bernoulli)
 };
 
 // Inference-time routing changes (moe-eval).
 struct Overrides {
-    int k = 0;                   // > 0: another k (routers with a fixed k)
-    std::string force;           // "" | "uniform" (every expert, gate 1/E) | "oracle" (the task's expert)
-    std::vector<int> disabled;   // experts removed from routing (their logits -inf before selection)
-    std::vector<int> oracle;     // --oracle: the expert of each task id (empty: task mod E)
+    int k = 0;                 // > 0: another k (routers with a fixed k)
+    std::string force;         // "" | "uniform" (every expert, gate 1/E) | "oracle" (the task's expert)
+    std::vector<int> disabled; // experts removed from routing (their logits -inf before selection)
+    std::vector<int> oracle;   // --oracle: the expert of each task id (empty: task mod E)
 };
 
 template <typename T>

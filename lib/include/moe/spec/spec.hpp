@@ -25,29 +25,29 @@ struct ExpSpec {
 };
 
 struct ParamGroupSpec {
-    std::string pattern;       // glob over parameter names, e.g. "*.router.*"
-    double lr = 0.0;           // absolute learning rate (0 = use lr_scale)
-    double lr_scale = 1.0;     // multiplies train.lr (and follows the schedule)
-    double weight_decay = -1;  // -1 = train.weight_decay
+    std::string pattern;      // glob over parameter names, e.g. "*.router.*"
+    double lr = 0.0;          // absolute learning rate (0 = use lr_scale)
+    double lr_scale = 1.0;    // multiplies train.lr (and follows the schedule)
+    double weight_decay = -1; // -1 = train.weight_decay
 };
 
 struct TrainSpec {
     int epochs = 10;
-    int grad_accum = 1;             // micro-batches per optimizer step (batch_size is the whole step)
-    int64_t max_steps = 0;          // stop after this many optimizer steps (0 = epochs decide)
+    int grad_accum = 1;    // micro-batches per optimizer step (batch_size is the whole step)
+    int64_t max_steps = 0; // stop after this many optimizer steps (0 = epochs decide)
     int batch_size = 128;
-    std::string optimizer = "adamw";// adamw | sgd
+    std::string optimizer = "adamw"; // adamw | sgd
     double lr = 1e-3;
-    double momentum = 0.9;          // sgd
-    bool nesterov = false;          // sgd
+    double momentum = 0.9;                         // sgd
+    bool nesterov = false;                         // sgd
     double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; // adamw
     double weight_decay = 0.0;
-    std::string schedule = "cosine";// constant | cosine | step
-    int64_t warmup_steps = 0;       // linear warmup from 0
-    double min_lr = 0.0;            // cosine floor
-    int64_t step_size = 1000;       // step schedule: multiply by gamma every step_size steps
+    std::string schedule = "cosine"; // constant | cosine | step
+    int64_t warmup_steps = 0;        // linear warmup from 0
+    double min_lr = 0.0;             // cosine floor
+    int64_t step_size = 1000;        // step schedule: multiply by gamma every step_size steps
     double gamma = 0.1;
-    double clip_grad_norm = 0.0;    // 0 = no clipping
+    double clip_grad_norm = 0.0;        // 0 = no clipping
     std::vector<ParamGroupSpec> groups; // first matching pattern wins
     std::vector<std::string> freeze;    // parameters matching any pattern are not trained
     std::vector<std::string> unfreeze;  // with adapters: base parameters that still train (e.g. "head.*")
@@ -56,61 +56,61 @@ struct TrainSpec {
 };
 
 struct EvalSpec {
-    bool val = true;        // evaluate on the validation split
-    bool test = true;       // evaluate on the test split
-    int every_epochs = 1;   // evaluation period in epochs (the last epoch is always evaluated)
+    bool val = true;      // evaluate on the validation split
+    bool test = true;     // evaluate on the test split
+    int every_epochs = 1; // evaluation period in epochs (the last epoch is always evaluated)
     int batch_size = 512;
 };
 
 struct LogSpec {
-    int every = 50;                  // steps between train-metric records
-    std::string progress = "auto";   // auto | bar | lines | none
-    int64_t checkpoint_every = 0;    // moe-train: steps between checkpoints (0 = after each epoch and on a signal)
+    int every = 50;                // steps between train-metric records
+    std::string progress = "auto"; // auto | bar | lines | none
+    int64_t checkpoint_every = 0;  // moe-train: steps between checkpoints (0 = after each epoch and on a signal)
 };
 
 // moe-expand: strategy, adapters, descriptors, phases. Defaults are SEMA's reference defaults
 // where they exist (huizhang0812/SEMA configs).
 struct ExpandSpec {
-    std::string strategy = "sema";  // sema | adapter_per_task | single_adapter | head_only | mole_joint
-    std::vector<std::string> sites; // adapted Linear sites (glob patterns); empty = every hidden site
+    std::string strategy = "sema";       // sema | adapter_per_task | single_adapter | head_only | mole_joint
+    std::vector<std::string> sites;      // adapted Linear sites (glob patterns); empty = every hidden site
     std::vector<std::string> expandable; // subset that can expand (empty = every adapted site)
     std::string adapter = "bottleneck";  // bottleneck (SEMA: down, ReLU, up, biases) | lora
-    int rank = 16;                  // bottleneck width / LoRA rank (SEMA ffn_num)
-    double lora_alpha = 16.0;       // LoRA scale alpha / rank
-    int rd_dim = 128;               // representation descriptor (linear autoencoder) width
-    int buffer_size = 500;          // FIFO of descriptor losses
-    double threshold = 2.0;         // expansion when min_k mean_batch z_k > threshold
+    int rank = 16;                       // bottleneck width / LoRA rank (SEMA ffn_num)
+    double lora_alpha = 16.0;            // LoRA scale alpha / rank
+    int rd_dim = 128;                    // representation descriptor (linear autoencoder) width
+    int buffer_size = 500;               // FIFO of descriptor losses
+    double threshold = 2.0;              // expansion when min_k mean_batch z_k > threshold
     int detect_batch_size = 128;
-    bool detect_drop_last = false;  // reference: false (a tiny last batch may trigger)
-    int max_adapters = 0;           // per site (0 = one per task)
-    std::string head = "reinit";    // reinit (SEMA: a fresh classifier) | base (start from the base head)
+    bool detect_drop_last = false; // reference: false (a tiny last batch may trigger)
+    int max_adapters = 0;          // per site (0 = one per task)
+    std::string head = "reinit";   // reinit (SEMA: a fresh classifier) | base (start from the base head)
     // functional phase (adapters, new router column, classifier) and descriptor phase
     int batch_size = 32;
-    std::string optimizer = "sgd";  // sgd | adamw
+    std::string optimizer = "sgd"; // sgd | adamw
     double momentum = 0.9;
     double weight_decay = 5e-4;
     int func_epochs = 5;
     double func_lr = 0.005;
     int rd_epochs = 20;
     double rd_lr = 0.01;
-    double min_lr = 0.0;            // cosine floor, stepped per epoch
+    double min_lr = 0.0; // cosine floor, stepped per epoch
     int eval_batch_size = 512;
 };
 
 struct Spec {
     int version = 1;
-    std::string base;   // run file of a pre-trained base model to load (frozen unless trained)
+    std::string base; // run file of a pre-trained base model to load (frozen unless trained)
     ExpSpec exp;
     data::DataConfig data;
     models::ModelConfig model;
-    adapters::AdapterConfig adapters;  // empty sites = no adapters (the base itself trains)
+    adapters::AdapterConfig adapters; // empty sites = no adapters (the base itself trains)
     routing::RouterConfig routing;
     routing::BalanceConfig loss;
     TrainSpec train;
     EvalSpec eval;
     LogSpec log;
-    data::StreamConfig stream;  // moe-expand: the task stream
-    ExpandSpec expand;          // moe-expand: strategy, adapters, descriptors, phases
+    data::StreamConfig stream; // moe-expand: the task stream
+    ExpandSpec expand;         // moe-expand: strategy, adapters, descriptors, phases
 };
 
 // Parse (and validate) a spec object. `source` names the file in messages.

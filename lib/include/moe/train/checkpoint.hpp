@@ -26,18 +26,18 @@ std::string checkpoint_path(const std::string & out_path); // "<out>.ckpt"
 
 // Everything a resumed run needs besides the parameters.
 struct TrainCheckpoint {
-    int64_t step = 0;       // optimizer steps done
-    int epoch = 0;          // the epoch to continue in (0-based)
-    int64_t batch = 0;      // its next step; == steps per epoch: only its evaluation is left
-    double seconds = 0;     // training time before the checkpoint
-    std::string optimizer;  // adamw | sgd
+    int64_t step = 0;      // optimizer steps done
+    int epoch = 0;         // the epoch to continue in (0-based)
+    int64_t batch = 0;     // its next step; == steps per epoch: only its evaluation is left
+    double seconds = 0;    // training time before the checkpoint
+    std::string optimizer; // adamw | sgd
     int64_t optim_steps = 0;
     std::vector<float> m, v; // optimizer state over the trainable block (ParamStore layout)
     // the open log window (reset at every record)
     double win_loss = 0, win_acc = 0, win_aux = 0, win_seconds = 0;
     int64_t win_n = 0, win_samples = 0;
     std::map<std::string, routing::RoutingStats> sites; // the open window of every site, by name
-    SeriesLog series;       // every record so far
+    SeriesLog series;                                   // every record so far
 };
 
 // Writes path atomically (temporary name, fsync, rename): spec, every parameter of store,

@@ -19,13 +19,13 @@ struct EvalOptions {
     std::vector<int> disable;           // experts removed at every site
     bool ablate = false;                // drop each (site, expert) in turn
     int threads = -1;
-    std::string out;                    // EVAL.h5 the caller will write ("" = none): checked first
+    std::string out; // EVAL.h5 the caller will write ("" = none): checked first
 };
 
 struct SiteReport {
     std::string site;
     int experts = 0;
-    std::vector<double> load;           // (E) share of assignments
+    std::vector<double> load; // (E) share of assignments
     double entropy = 0, active = 0, dropped = 0, flops_ratio = 0;
     std::vector<double> affinity;       // (n_tasks, E): share of each task's assignments per expert
     std::vector<double> class_affinity; // (n_classes, E)
@@ -35,12 +35,12 @@ struct SiteReport {
 struct Ablation {
     std::string site;
     int expert = 0;
-    std::vector<double> delta;          // (n_tasks) accuracy change when the expert is removed
+    std::vector<double> delta; // (n_tasks) accuracy change when the expert is removed
 };
 
 struct EvalReport {
     std::string run_path, split, source;
-    bool ground_truth = false;          // synthetic teacher tasks: the task IS the true routing
+    bool ground_truth = false; // synthetic teacher tasks: the task IS the true routing
     EvalInfo overall;
     std::vector<std::string> task_names;
     int n_classes = 0;

@@ -24,9 +24,9 @@ bool is_adapter_param(const std::string & name);
 
 // The auxiliary losses of one forward.
 struct ForwardLosses {
-    double aux = 0;         // the weighted sum of every auxiliary loss (pooled ones first, then per site)
-    bool pooled_bad = false;// a pooled loss is not finite
-    int bad_site = -1;      // the first site whose own losses are not finite
+    double aux = 0;          // the weighted sum of every auxiliary loss (pooled ones first, then per site)
+    bool pooled_bad = false; // a pooled loss is not finite
+    int bad_site = -1;       // the first site whose own losses are not finite
 };
 
 class Network {
@@ -39,7 +39,8 @@ class Network {
     void plan(int B);
     // The forward of one batch (train: with dropout, jitter, schedules; the pooled losses are
     // computed). stream seeds the sites' noise. Returns logits (rows, V).
-    const float * forward(const models::Batch<float> & b, bool train, uint64_t stream, ForwardLosses * losses = nullptr);
+    const float * forward(const models::Batch<float> & b, bool train, uint64_t stream,
+                          ForwardLosses * losses = nullptr);
     // Gradients from dlogits (rows, V) of the last forward (of b), added into the store.
     void backward(const float * dlogits, const models::Batch<float> & b);
     // The sites' own objectives over the last forward (SEMA's descriptors), gradients added.

@@ -22,14 +22,14 @@ struct StartInfo {
 };
 
 struct StepInfo {
-    int64_t step = 0;        // optimizer steps done
+    int64_t step = 0; // optimizer steps done
     int64_t total_steps = 0;
-    int epoch = 0;           // 0-based
+    int epoch = 0;                  // 0-based
     int64_t batch = 0, batches = 0; // position in the epoch
     double loss = 0, accuracy = 0;  // averaged over the steps since the last record
     double lr = 0, grad_norm = 0;
     double samples_per_s = 0, ms_per_step = 0;
-    bool record = false;     // a log.every boundary (a plain-line logger prints only these)
+    bool record = false; // a log.every boundary (a plain-line logger prints only these)
 };
 
 struct TaskResult {
@@ -41,7 +41,7 @@ struct TaskResult {
 struct EvalInfo {
     int64_t step = 0;
     int epoch = 0;
-    std::string split;       // "val" | "test"
+    std::string split; // "val" | "test"
     int64_t n = 0;
     double loss = 0, accuracy = 0;
     std::vector<TaskResult> tasks;
@@ -50,15 +50,15 @@ struct EvalInfo {
 struct Summary {
     std::string out_path;
     int64_t steps = 0;
-    double seconds = 0;          // training time, summed over resumed sessions
+    double seconds = 0;                          // training time, summed over resumed sessions
     std::map<std::string, double> final_metrics; // e.g. "test/accuracy"
-    bool already_finished = false; // resume: out_path is a complete run and there is no checkpoint
+    bool already_finished = false;               // resume: out_path is a complete run and there is no checkpoint
 };
 
 struct CheckpointInfo {
-    std::string path;            // <out>.ckpt
-    int64_t step = 0;            // optimizer steps done
-    std::string reason;          // "every" (log.checkpoint_every) | "epoch" | "interrupt"
+    std::string path;   // <out>.ckpt
+    int64_t step = 0;   // optimizer steps done
+    std::string reason; // "every" (log.checkpoint_every) | "epoch" | "interrupt"
 };
 
 class Observer {

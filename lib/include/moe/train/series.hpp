@@ -15,9 +15,9 @@ class SeriesLog {
     void append(const std::string & name, double value);
     void append_row(const std::string & name, std::span<const float> row); // width fixed by the first row
     const std::vector<std::string> & names() const { return names_; }
-    const std::vector<double> & values(const std::string & name) const;  // 1-D series
-    const std::vector<float> & rows(const std::string & name) const;     // 2-D series, row-major
-    int64_t width(const std::string & name) const;                       // 0 for a 1-D series
+    const std::vector<double> & values(const std::string & name) const; // 1-D series
+    const std::vector<float> & rows(const std::string & name) const;    // 2-D series, row-major
+    int64_t width(const std::string & name) const;                      // 0 for a 1-D series
     bool operator==(const SeriesLog &) const = default;
 
   private:

@@ -37,21 +37,21 @@ class FixedBatch final : public MicroBatches {
 };
 
 struct StepConfig {
-    int accum = 1;          // micro-batches averaged per step (the task gradient is scaled by 1 / (rows * accum))
-    int lo = 0, hi = -1;    // the cross-entropy over logits [lo, hi) (-1: every logit); moe-expand masks old tasks
-    bool task_loss = true;  // false: the sites' own objectives only (SEMA's descriptor phase)
-    double clip = 0;        // clip the global gradient norm to this (0: off)
-    double lr_factor = 1;   // schedule factor of the peak learning rates
+    int accum = 1;         // micro-batches averaged per step (the task gradient is scaled by 1 / (rows * accum))
+    int lo = 0, hi = -1;   // the cross-entropy over logits [lo, hi) (-1: every logit); moe-expand masks old tasks
+    bool task_loss = true; // false: the sites' own objectives only (SEMA's descriptor phase)
+    double clip = 0;       // clip the global gradient norm to this (0: off)
+    double lr_factor = 1;  // schedule factor of the peak learning rates
 };
 
 struct StepResult {
-    double loss = 0;        // mean task loss over the rows + the mean auxiliary loss per micro-batch
-    double aux = 0;         // the mean auxiliary loss per micro-batch
-    int64_t samples = 0;    // samples of the micro-batches
+    double loss = 0;               // mean task loss over the rows + the mean auxiliary loss per micro-batch
+    double aux = 0;                // the mean auxiliary loss per micro-batch
+    int64_t samples = 0;           // samples of the micro-batches
     int64_t rows = 0, correct = 0; // output rows counted and those whose argmax in [lo, hi) is the target
     double grad_norm = 0;
-    bool updated = false;   // false: a non-finite loss or gradient norm; no update was made
-    std::string bad_term;   // then: the first non-finite loss term ("the cross-entropy", ...)
+    bool updated = false; // false: a non-finite loss or gradient norm; no update was made
+    std::string bad_term; // then: the first non-finite loss term ("the cross-entropy", ...)
 };
 
 // The step's own buffers: losses (rows), probs and dlogits (rows, V).

@@ -15,8 +15,8 @@ struct Table {
 };
 
 struct SummaryResult {
-    Table runs;     // one row per run
-    Table groups;   // one row per group (empty without grouping keys)
+    Table runs;   // one row per run
+    Table groups; // one row per group (empty without grouping keys)
 };
 
 // by: dotted spec keys ("routing.router", "loss.lbl_coef"). Every run must be a moe-lab run file.

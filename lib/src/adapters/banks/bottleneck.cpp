@@ -20,7 +20,10 @@ class BottleneckBank final : public ExpertBank<T> {
   public:
     void declare(ParamStore<T> & s, const BankLayout & at, int E, int C, int OC, const AdapterConfig & cfg,
                  const nn::TrainablePred & tr) override {
-        E_ = E; C_ = C; OC_ = OC; R_ = cfg.rank;
+        E_ = E;
+        C_ = C;
+        OC_ = OC;
+        R_ = cfg.rank;
         at_ = at;
         const int n = at.stacked ? 1 : E;
         auto shape = [&](std::vector<int64_t> per) {
@@ -59,9 +62,13 @@ class BottleneckBank final : public ExpertBank<T> {
 
     void plan_routed(int N, int K) override {
         const size_t NK = (size_t)N * K;
-        xg_.assign(NK * C_, T(0)); dxg_.assign(NK * C_, T(0));
-        yg_.assign(NK * OC_, T(0)); dyg_.assign(NK * OC_, T(0));
-        hpre_.assign(NK * R_, T(0)); h_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0));
+        xg_.assign(NK * C_, T(0));
+        dxg_.assign(NK * C_, T(0));
+        yg_.assign(NK * OC_, T(0));
+        dyg_.assign(NK * OC_, T(0));
+        hpre_.assign(NK * R_, T(0));
+        h_.assign(NK * R_, T(0));
+        dh_.assign(NK * R_, T(0));
         pos_.assign(NK, -1);
     }
     void forward_routed(T * out, const T * x, const Dispatch<T> & d) override {
@@ -74,8 +81,8 @@ class BottleneckBank final : public ExpertBank<T> {
             T * yg = yg_.data() + (size_t)b * OC_;
             gather_rows(xg, x, d.perm, b, en, K, C_);
             std::fill(yg, yg + (size_t)n * OC_, T(0));
-            bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg, dw_[e], db_[e], uw_[e],
-                               ub_[e], n, C_, OC_, R_);
+            bottleneck_forward(yg, hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, xg, dw_[e], db_[e],
+                               uw_[e], ub_[e], n, C_, OC_, R_);
         });
         // every token adds its slots' block rows with their gates
         combine_rows(out, yg_.data(), d.gate, pos_.data(), d.N, K, OC_);
@@ -88,9 +95,10 @@ class BottleneckBank final : public ExpertBank<T> {
             T * dxg = dxg_.data() + (size_t)b * C_;
             scatter_add_rows_backward(dyg, dgate, dout, yg_.data() + (size_t)b * OC_, d.gate, d.perm, b, en, K, OC_);
             if (dx) std::fill(dxg, dxg + (size_t)n * C_, T(0));
-            bottleneck_backward(dx ? dxg : (T *)nullptr, gdw_[e], gdb_[e], guw_[e], gub_[e], dh_.data() + (size_t)b * R_,
-                                dyg, xg_.data() + (size_t)b * C_, hpre_.data() + (size_t)b * R_,
-                                h_.data() + (size_t)b * R_, dw_[e], uw_[e], n, C_, OC_, R_);
+            bottleneck_backward(dx ? dxg : (T *)nullptr, gdw_[e], gdb_[e], guw_[e], gub_[e],
+                                dh_.data() + (size_t)b * R_, dyg, xg_.data() + (size_t)b * C_,
+                                hpre_.data() + (size_t)b * R_, h_.data() + (size_t)b * R_, dw_[e], uw_[e], n, C_, OC_,
+                                R_);
         });
         // forward was: xg[i] = x[perm[i] / K]   so   dx[token] += the sum of its slots' dxg rows
         if (dx) combine_rows(dx, dxg_.data(), (const T *)nullptr, pos_.data(), d.N, K, C_);
@@ -120,9 +128,9 @@ class BottleneckBank final : public ExpertBank<T> {
     // (E): expert e's down (R,C) + (R), up (OC,R) + (OC) and their gradients (null: frozen)
     std::vector<T *> dw_, db_, uw_, ub_, gdw_, gdb_, guw_, gub_;
     std::vector<T> xg_, dxg_, yg_, dyg_, hpre_, h_, dh_; // routed blocks (planned)
-    std::vector<int32_t> pos_;                          // (N*K) the inverse of perm
+    std::vector<int32_t> pos_;                           // (N*K) the inverse of perm
     int Nd_ = 0;
-    std::vector<T> hpd_, hd_, dhd_;                     // dense: per expert (E,N,R); dh (N,R)
+    std::vector<T> hpd_, hd_, dhd_; // dense: per expert (E,N,R); dh (N,R)
 };
 
 } // namespace

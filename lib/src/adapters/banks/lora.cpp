@@ -25,7 +25,10 @@ class LoraBank final : public ExpertBank<T> {
   public:
     void declare(ParamStore<T> & s, const BankLayout & at, int E, int C, int OC, const AdapterConfig & cfg,
                  const nn::TrainablePred & tr) override {
-        E_ = E; C_ = C; OC_ = OC; R_ = cfg.rank;
+        E_ = E;
+        C_ = C;
+        OC_ = OC;
+        R_ = cfg.rank;
         at_ = at;
         scale_ = static_cast<T>(cfg.rslora ? cfg.alpha / std::sqrt(double(R_)) : cfg.alpha / double(R_));
         const Init ai = cfg.init == "gaussian" ? Init::Normal(1.0 / R_) : Init::KaimingUniform(C);
@@ -39,7 +42,10 @@ class LoraBank final : public ExpertBank<T> {
         }
     }
     void bind(ParamStore<T> & s) override {
-        a_.assign(E_, nullptr); b_.assign(E_, nullptr); da_.assign(E_, nullptr); db_.assign(E_, nullptr);
+        a_.assign(E_, nullptr);
+        b_.assign(E_, nullptr);
+        da_.assign(E_, nullptr);
+        db_.assign(E_, nullptr);
         for (int e = 0; e < E_; ++e) {
             const int i = at_.stacked ? 0 : e;
             const size_t oa = at_.stacked ? (size_t)e * R_ * C_ : 0, ob = at_.stacked ? (size_t)e * OC_ * R_ : 0;
@@ -60,8 +66,11 @@ class LoraBank final : public ExpertBank<T> {
         // backward never reads the block outputs (the gate is folded into hg), so the gathered
         // upstream gradients of the blocks path use this storage
         yg_.assign(in_place_ ? 0 : NK * OC_, T(0));
-        h_.assign(NK * R_, T(0)); hg_.assign(NK * R_, T(0)); dh_.assign(NK * R_, T(0));
-        gg_.assign(NK, T(0)); dgg_.assign(NK, T(0));
+        h_.assign(NK * R_, T(0));
+        hg_.assign(NK * R_, T(0));
+        dh_.assign(NK * R_, T(0));
+        gg_.assign(NK, T(0));
+        dgg_.assign(NK, T(0));
     }
     void forward_routed(T * out, const T * x, const Dispatch<T> & d) override {
         MOE_ASSERT(at_.stacked); // experts_addmm reads the experts' B as one (E, OC, R) tensor
@@ -82,8 +91,8 @@ class LoraBank final : public ExpertBank<T> {
                                gg_.data() + b, a_[e], (const T *)nullptr, scale_, n, C_, OC_, R_);
         });
         // out[token] += hg[i] @ B_e^T over its experts (hg carries the gate)
-        experts_addmm(out, hg_.data(), b_[0], (int64_t)OC_ * R_, /*transposed=*/true, d.perm, d.offsets, E_, d.N, K,
-                      R_, OC_);
+        experts_addmm(out, hg_.data(), b_[0], (int64_t)OC_ * R_, /*transposed=*/true, d.perm, d.offsets, E_, d.N, K, R_,
+                      OC_);
     }
     void backward_routed(T * dx, T * dgate, const T * dout, const T * x, const Dispatch<T> & d) override {
         const int K = d.K;
@@ -134,7 +143,7 @@ class LoraBank final : public ExpertBank<T> {
     std::vector<T *> a_, b_, da_, db_; // (E): expert e's A (R,C), B (OC,R) and their gradients (null: frozen)
     std::vector<T> xg_, yg_, h_, hg_, dh_, gg_, dgg_; // routed buffers (planned)
     int Nd_ = 0;
-    std::vector<T> hd_, dhd_;                        // dense buffers: h per expert (E,N,R), dh (N,R)
+    std::vector<T> hd_, dhd_; // dense buffers: h per expert (E,N,R), dh (N,R)
 };
 
 } // namespace

@@ -26,8 +26,10 @@ class DynmoleLoss final : public SiteLoss<T> {
     }
     void plan(int, int E, int) override {
         E_ = E;
-        wsum_.assign(E, 0.0); psum_.assign(E, 0.0);
-        ftilde_.assign(E, T(0)); pbar_.assign(E, T(0));
+        wsum_.assign(E, 0.0);
+        psum_.assign(E, 0.0);
+        ftilde_.assign(E, T(0));
+        pbar_.assign(E, T(0));
     }
     double forward(const RouterOutputs<T> & r) override {
         N_ = r.N;
@@ -64,7 +66,10 @@ class DynmoleLoss final : public SiteLoss<T> {
             auto * s = static_cast<DynmoleLoss *>(part);
             MOE_ASSERT(s->E_ == E);
             h += s->h_;
-            for (int e = 0; e < E; ++e) { w[e] += s->wsum_[e]; p[e] += s->psum_[e]; }
+            for (int e = 0; e < E; ++e) {
+                w[e] += s->wsum_[e];
+                p[e] += s->psum_[e];
+            }
             rows += s->N_;
         }
         if (rows == 0) return 0.0;
@@ -100,8 +105,14 @@ std::unique_ptr<SiteLoss<T>> make(const BalanceConfig & bc, const RouterConfig &
 } // namespace
 
 LossEntry loss_dynmole_loss() {
-    return {"dynmole_loss", kDynmoleLoss, "DynMoLE: beta * mean Tsallis entropy + alpha * E * sum ftilde P",
-            {"dynmole_beta", "dynmole_alpha"}, true, &make<float>, &make<double>, &DynmoleLoss<float>::pool,
+    return {"dynmole_loss",
+            kDynmoleLoss,
+            "DynMoLE: beta * mean Tsallis entropy + alpha * E * sum ftilde P",
+            {"dynmole_beta", "dynmole_alpha"},
+            true,
+            &make<float>,
+            &make<double>,
+            &DynmoleLoss<float>::pool,
             &DynmoleLoss<double>::pool};
 }
 

@@ -18,8 +18,7 @@ namespace {
 template <typename T>
 class LblLoss final : public SiteLoss<T> {
   public:
-    LblLoss(const BalanceConfig & bc, bool pooled)
-        : conv_(parse_lbl(bc.lbl)), global_(bc.lbl_scope == "global") {
+    LblLoss(const BalanceConfig & bc, bool pooled) : conv_(parse_lbl(bc.lbl)), global_(bc.lbl_scope == "global") {
         this->kind = kLbl;
         this->coef = bc.lbl_coef;
         this->pooled = pooled;
@@ -93,7 +92,10 @@ class LblLoss final : public SiteLoss<T> {
         for (auto * part : parts) {
             auto * s = static_cast<LblLoss *>(part);
             MOE_ASSERT(s->E_ == E);
-            for (int e = 0; e < E; ++e) { counts[e] += s->counts_[e]; psum[e] += s->psum_[e]; }
+            for (int e = 0; e < E; ++e) {
+                counts[e] += s->counts_[e];
+                psum[e] += s->psum_[e];
+            }
             rows += s->N_;
         }
         if (rows == 0) return 0.0;
@@ -120,10 +122,10 @@ class LblLoss final : public SiteLoss<T> {
     LblConvention conv_;
     bool global_;
     int E_ = 0, N_ = 0, K_ = 1;
-    std::vector<T> f_;                    // (P) f_e the backward uses (site's or its pooled share)
-    std::vector<int64_t> counts_;         // (E) this forward's counts under the convention
-    std::vector<double> psum_;            // (E) Σ_n p[n,e] of this forward
-    std::vector<int64_t> step_counts_;    // (P) running counts of the step (global scope, per site)
+    std::vector<T> f_;                 // (P) f_e the backward uses (site's or its pooled share)
+    std::vector<int64_t> counts_;      // (E) this forward's counts under the convention
+    std::vector<double> psum_;         // (E) Σ_n p[n,e] of this forward
+    std::vector<int64_t> step_counts_; // (P) running counts of the step (global scope, per site)
     int64_t step_rows_ = 0;
 };
 
@@ -136,8 +138,14 @@ std::unique_ptr<SiteLoss<T>> make(const BalanceConfig & bc, const RouterConfig &
 } // namespace
 
 LossEntry loss_lbl() {
-    return {"lbl", kLbl, "load balancing E * sum_e f_e P_e (conventions mixtral, megatron, switch)",
-            {"lbl", "lbl_coef", "lbl_scope", "lbl_pool"}, true, &make<float>, &make<double>, &LblLoss<float>::pool,
+    return {"lbl",
+            kLbl,
+            "load balancing E * sum_e f_e P_e (conventions mixtral, megatron, switch)",
+            {"lbl", "lbl_coef", "lbl_scope", "lbl_pool"},
+            true,
+            &make<float>,
+            &make<double>,
+            &LblLoss<float>::pool,
             &LblLoss<double>::pool};
 }
 

@@ -37,8 +37,9 @@ std::unique_ptr<SiteLoss<T>> make(const BalanceConfig & bc, const RouterConfig &
 } // namespace
 
 LossEntry loss_null_loss() {
-    return {"null_loss", kNullLoss, "AdaMoE load balancing over true and null experts", {"null_coef"}, false,
-            &make<float>, &make<double>, nullptr, nullptr};
+    return {"null_loss",   kNullLoss, "AdaMoE load balancing over true and null experts",
+            {"null_coef"}, false,     &make<float>,
+            &make<double>, nullptr,   nullptr};
 }
 
 } // namespace moe::routing

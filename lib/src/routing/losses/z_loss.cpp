@@ -32,7 +32,8 @@ std::unique_ptr<SiteLoss<T>> make(const BalanceConfig & bc, const RouterConfig &
 } // namespace
 
 LossEntry loss_z_loss() {
-    return {"z_loss", kZLoss, "router z-loss mean_n logsumexp(z_n)^2 (ST-MoE)", {"z_coef"}, false, &make<float>,
+    return {"z_loss",      kZLoss,  "router z-loss mean_n logsumexp(z_n)^2 (ST-MoE)",
+            {"z_coef"},    false,   &make<float>,
             &make<double>, nullptr, nullptr};
 }
 

@@ -22,7 +22,8 @@ class DynmoleRouter final : public Router<T> {
     int route(int32_t * idx, T * gate, int64_t * counts, const T * p, const RouteContext & c) override {
         const int N = c.N, E = c.E;
         dynmole_select(idx, ent_.data(), p, N, E, static_cast<T>(c_.dynmole_top_p), c_.keep_top_k,
-                       static_cast<T>(c_.entropy_threshold), static_cast<T>(c_.entropy_q), static_cast<T>(c_.entropy_eps));
+                       static_cast<T>(c_.entropy_threshold), static_cast<T>(c_.entropy_q),
+                       static_cast<T>(c_.entropy_eps));
         gate_forward(gate, p, idx, N, c.P, E, false, T(1));
         gates_to_dense(w_.data(), gate, idx, N, E, E); // w = p * mask
         count_slots(counts, idx, (int64_t)N * E);

@@ -36,8 +36,13 @@ RouterEntry router_expert_choice() {
     RouterTraits t;
     t.dense_slots = true;
     t.drops = true;
-    return {"expert_choice", "Expert Choice: each expert takes its capacity_factor * N / E most probable tokens", t,
-            {"capacity_factor"}, {}, &construct<ExpertChoiceRouter, float>, &construct<ExpertChoiceRouter, double>};
+    return {"expert_choice",
+            "Expert Choice: each expert takes its capacity_factor * N / E most probable tokens",
+            t,
+            {"capacity_factor"},
+            {},
+            &construct<ExpertChoiceRouter, float>,
+            &construct<ExpertChoiceRouter, double>};
 }
 
 } // namespace moe::routing

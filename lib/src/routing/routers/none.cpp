@@ -20,8 +20,13 @@ RouterEntry router_none() {
     RouterTraits t;
     t.weights = false;
     t.chooses = false;
-    return {"none", "every token to expert 0 (a single adapter, adapters.experts = 1)", t, {}, {},
-            &construct<NoneRouter, float>, &construct<NoneRouter, double>};
+    return {"none",
+            "every token to expert 0 (a single adapter, adapters.experts = 1)",
+            t,
+            {},
+            {},
+            &construct<NoneRouter, float>,
+            &construct<NoneRouter, double>};
 }
 
 } // namespace moe::routing

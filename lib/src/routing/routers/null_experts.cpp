@@ -44,9 +44,14 @@ RouterEntry router_null_experts() {
     RouterTraits t;
     t.fixed_k = true;
     t.renormalizes = "yes (among the selected true experts)";
-    return {"null_experts", "AdaMoE: top-k over E true + M zero-compute null experts, renormalised among the true", t,
-            {"k", "null_experts"}, {"null_loss"}, &construct<NullExpertsRouter, float>,
-            &construct<NullExpertsRouter, double>, &example_null_experts};
+    return {"null_experts",
+            "AdaMoE: top-k over E true + M zero-compute null experts, renormalised among the true",
+            t,
+            {"k", "null_experts"},
+            {"null_loss"},
+            &construct<NullExpertsRouter, float>,
+            &construct<NullExpertsRouter, double>,
+            &example_null_experts};
 }
 
 } // namespace moe::routing

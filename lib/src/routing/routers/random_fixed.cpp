@@ -50,9 +50,14 @@ RouterEntry router_random_fixed() {
     t.frozen = true;
     t.fixed_k = true;
     t.renormalizes = "yes";
-    return {"random_fixed", "SMoE-Dropout: a frozen random router, top-k with k growing on a schedule", t,
-            {"k", "k_start", "k_grow_steps"}, {}, &construct<RandomFixedRouter, float>,
-            &construct<RandomFixedRouter, double>, &example_random_fixed};
+    return {"random_fixed",
+            "SMoE-Dropout: a frozen random router, top-k with k growing on a schedule",
+            t,
+            {"k", "k_start", "k_grow_steps"},
+            {},
+            &construct<RandomFixedRouter, float>,
+            &construct<RandomFixedRouter, double>,
+            &example_random_fixed};
 }
 
 } // namespace moe::routing

@@ -46,8 +46,12 @@ RouterEntry router_sigmoid_bias() {
     t.sigmoid = true;
     t.fixed_k = true;
     t.renormalizes = "yes (then times route_scale)";
-    return {"sigmoid_bias", "DeepSeek-V3: sigmoid scores, top-k of scores + a load-driven bias (no auxiliary loss)", t,
-            {"k", "bias_update_rate", "route_scale"}, {}, &construct<SigmoidBiasRouter, float>,
+    return {"sigmoid_bias",
+            "DeepSeek-V3: sigmoid scores, top-k of scores + a load-driven bias (no auxiliary loss)",
+            t,
+            {"k", "bias_update_rate", "route_scale"},
+            {},
+            &construct<SigmoidBiasRouter, float>,
             &construct<SigmoidBiasRouter, double>};
 }
 

@@ -23,8 +23,13 @@ class SoftRouter final : public Router<T> {
 RouterEntry router_soft() {
     RouterTraits t;
     t.dense_slots = true;
-    return {"soft", "LoRAMoE: every expert, weighted by the softmax (no top-k, no renormalisation)", t, {}, {},
-            &construct<SoftRouter, float>, &construct<SoftRouter, double>};
+    return {"soft",
+            "LoRAMoE: every expert, weighted by the softmax (no top-k, no renormalisation)",
+            t,
+            {},
+            {},
+            &construct<SoftRouter, float>,
+            &construct<SoftRouter, double>};
 }
 
 } // namespace moe::routing

@@ -32,8 +32,13 @@ class SwitchRouter final : public Router<T> {
 RouterEntry router_switch() {
     RouterTraits t;
     t.drops = true;
-    return {"switch", "Switch Transformer: top-1 with expert capacity and token dropping", t, {"capacity_factor"}, {},
-            &construct<SwitchRouter, float>, &construct<SwitchRouter, double>};
+    return {"switch",
+            "Switch Transformer: top-1 with expert capacity and token dropping",
+            t,
+            {"capacity_factor"},
+            {},
+            &construct<SwitchRouter, float>,
+            &construct<SwitchRouter, double>};
 }
 
 } // namespace moe::routing

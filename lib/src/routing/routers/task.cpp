@@ -18,8 +18,10 @@ RouterEntry router_task() {
     t.weights = false;
     t.chooses = false;
     t.per_task = true;
-    return {"task", "Poly / MHR: per-task skill weights mixed before the matmul (q heads with n_splits > 1)", t,
-            {"n_splits", "n_tasks", "temperature"}, {}, nullptr, nullptr, &example_task};
+    return {"task",  "Poly / MHR: per-task skill weights mixed before the matmul (q heads with n_splits > 1)",
+            t,       {"n_splits", "n_tasks", "temperature"},
+            {},      nullptr,
+            nullptr, &example_task};
 }
 
 } // namespace moe::routing

@@ -31,8 +31,13 @@ RouterEntry router_topk() {
     RouterTraits t;
     t.fixed_k = true;
     t.renormalizes = "routing.renormalize";
-    return {"topk", "Mixtral / MoLA / MixLoRA: the k most probable experts, renormalised or raw", t,
-            {"k", "renormalize"}, {}, &construct<TopkRouter, float>, &construct<TopkRouter, double>};
+    return {"topk",
+            "Mixtral / MoLA / MixLoRA: the k most probable experts, renormalised or raw",
+            t,
+            {"k", "renormalize"},
+            {},
+            &construct<TopkRouter, float>,
+            &construct<TopkRouter, double>};
 }
 
 } // namespace moe::routing

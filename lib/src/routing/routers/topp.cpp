@@ -26,8 +26,13 @@ class ToppRouter final : public Router<T> {
 RouterEntry router_topp() {
     RouterTraits t;
     t.dense_slots = true;
-    return {"topp", "MixLoRA-dynamic: the smallest prefix of experts reaching top_p, raw probabilities", t, {"top_p"},
-            {}, &construct<ToppRouter, float>, &construct<ToppRouter, double>};
+    return {"topp",
+            "MixLoRA-dynamic: the smallest prefix of experts reaching top_p, raw probabilities",
+            t,
+            {"top_p"},
+            {},
+            &construct<ToppRouter, float>,
+            &construct<ToppRouter, double>};
 }
 
 } // namespace moe::routing
