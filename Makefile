@@ -71,7 +71,7 @@ plots:
 	@[ -n "$(RUN)" ] || { echo "usage: make plots RUN=runs/x.h5 [EVAL=eval.h5]"; exit 2; }
 	/usr/bin/python3 experiments/tools/plot_run.py $(RUN) $(if $(EVAL),--eval $(EVAL))
 
-# the standard workloads of BENCHMARKS.md against this machine's GEMM peak
+# the standard workloads (experiments/bench/README.md) against this machine's GEMM peak
 bench: build
 	./$(BUILD)/moe-bench --json
 

@@ -1,5 +1,5 @@
 // moe/io/run_format.hpp — the HDF5 run file's layout and its format constants, shared by
-// RunWriter and RunReader (the layout is also described in README.md).
+// RunWriter and RunReader (the full layout: docs/run-file.md).
 #pragma once
 
 // The layout:

@@ -49,7 +49,7 @@ struct EvalReport {
 };
 
 EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt);
-// Writes the report to a new HDF5 file (atomically), layout in README.md ("Analyse a run").
+// Writes the report to a new HDF5 file (atomically), layout in docs/run-file.md (EVAL.h5).
 void write_eval_report(const EvalReport & r, const std::string & out_path);
 
 // Mutual information (nats) and NMI of a joint count table (rows x cols).
