@@ -191,8 +191,12 @@ void ConsoleObserver::on_eval(const train::EvalInfo & e) {
     clear_bar();
     std::string tasks;
     if (e.tasks.size() > 1)
-        for (const auto & t : e.tasks) tasks += fmt::format(" {}={:.4f}", t.task, t.accuracy);
-    fmt::print("eval epoch {} {}: loss {:.4f} accuracy {:.4f}{}\n", e.epoch, e.split, e.loss, e.accuracy, tasks);
+        for (const auto & t : e.tasks) tasks += fmt::format(" {}={:.4f}", t.task, e.text ? t.bpb : t.accuracy);
+    if (e.text)
+        fmt::print("eval epoch {} {}: bpb {:.4f} (per domain:{}) loss {:.4f} accuracy {:.4f}\n", e.epoch, e.split,
+                   e.bpb, tasks, e.loss, e.accuracy);
+    else
+        fmt::print("eval epoch {} {}: loss {:.4f} accuracy {:.4f}{}\n", e.epoch, e.split, e.loss, e.accuracy, tasks);
     std::fflush(stdout);
 }
 

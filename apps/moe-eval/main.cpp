@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 
 #include "../common/cli_common.hpp"
+#include "generate.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/train/evaluator.hpp"
 #include "moe/train/summary.hpp"
@@ -36,11 +37,22 @@ static std::vector<int> parse_ints(const std::string & s) {
 }
 
 static void print_report(const train::EvalReport & r) {
-    fmt::print("run {} ({} split, {} samples): loss {:.4f} accuracy {:.4f}\n\n", r.run_path, r.split, r.overall.n,
-               r.overall.loss, r.overall.accuracy);
-    fmt::print("| task | samples | loss | accuracy |\n|---|---|---|---|\n");
-    for (const auto & t : r.overall.tasks)
-        fmt::print("| {} | {} | {:.4f} | {:.4f} |\n", t.task, t.n, t.loss, t.accuracy);
+    if (r.text) {
+        fmt::print("run {} ({} split, {} target tokens): {:.4f} bits per byte (mean over domains {:.4f}), loss {:.4f} "
+                   "nats, perplexity {:.3f}, next-token accuracy {:.4f}\n\n",
+                   r.run_path, r.split, r.overall.n, r.overall.bpb, r.overall.bpb_mean, r.overall.loss, r.overall.ppl,
+                   r.overall.accuracy);
+        fmt::print("| domain | tokens | bpb | loss (nats) | perplexity | accuracy |\n|---|---|---|---|---|---|\n");
+        for (const auto & t : r.overall.tasks)
+            fmt::print("| {} | {} | {:.4f} | {:.4f} | {:.3f} | {:.4f} |\n", t.task, t.n, t.bpb, t.loss, t.ppl,
+                       t.accuracy);
+    } else {
+        fmt::print("run {} ({} split, {} samples): loss {:.4f} accuracy {:.4f}\n\n", r.run_path, r.split, r.overall.n,
+                   r.overall.loss, r.overall.accuracy);
+        fmt::print("| task | samples | loss | accuracy |\n|---|---|---|---|\n");
+        for (const auto & t : r.overall.tasks)
+            fmt::print("| {} | {} | {:.4f} | {:.4f} |\n", t.task, t.n, t.loss, t.accuracy);
+    }
     if (r.sites.empty()) return;
     fmt::print("\n| site | experts | load (share per expert) | entropy | experts/token | dropped | FLOPs vs dense | "
                "task-expert MI | NMI{} |\n",
@@ -65,14 +77,15 @@ static void print_report(const train::EvalReport & r) {
         }
     }
     if (!r.ablations.empty()) {
-        fmt::print("\nablation: accuracy change per task when one expert is removed\n| site | expert |");
+        fmt::print("\nablation: {} change per {} when one expert is removed\n| site | expert |",
+                   r.text ? "bits-per-byte" : "accuracy", r.text ? "domain" : "task");
         for (auto & t : r.task_names) fmt::print(" {} |", t);
         fmt::print("\n|---|---|");
         for (size_t t = 0; t < r.task_names.size(); ++t) fmt::print("---|");
         fmt::print("\n");
         for (const auto & a : r.ablations) {
             fmt::print("| {} | {} |", a.site, a.expert);
-            for (double d : a.delta) fmt::print(" {:+.4f} |", d);
+            for (double d : r.text ? a.delta_bpb : a.delta) fmt::print(" {:+.4f} |", d);
             fmt::print("\n");
         }
     }
@@ -84,6 +97,8 @@ int main(int argc, char ** argv) {
         "moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
         "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle] [--disable 0,3] [--ablate]\n"
         "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
+        "  moe-eval generate RUN.h5 --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed "
+        "S]\n"
         "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
     std::string run, out, split = "test", disable, csv, by;
     std::vector<std::string> overrides, runs;
@@ -105,6 +120,8 @@ int main(int argc, char ** argv) {
     sum->add_option("runs", runs, "run files")->required();
     auto * csv_opt = sum->add_option("--csv", csv, "also write the table as CSV");
     sum->add_option("--by", by, "group by these spec keys (comma-separated): means and standard deviations");
+    apps::GenerateArgs gen;
+    apps::add_generate_command(app, gen);
     app.require_subcommand(0, 1);
     try {
         app.parse(argc, argv);
@@ -129,6 +146,7 @@ int main(int argc, char ** argv) {
             if (!csv.empty()) { io::write_text_atomic(csv, keys.empty() ? res.runs.csv() : res.groups.csv()); }
             return 0;
         }
+        if (gen.cmd->parsed()) return apps::run_generate(gen, common.threads);
         if (run.empty()) usage("give a run file (see --help)");
         if (out_opt->count() > 0 && out.empty()) usage("-o: an empty path");
         {

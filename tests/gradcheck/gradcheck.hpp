@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "moe/core/params.hpp"
 #include "moe/core/rng.hpp"
 
 namespace moe::test {
@@ -126,5 +127,19 @@ inline std::vector<double> random_vec(size_t n, uint64_t seed, double scale = 1.
     for (auto & x : v) x = scale * r.uniform(-1.0, 1.0);
     return v;
 }
+
+// All of a store's parameters as checker tensors, with random values (so LayerNorm's
+// ones/zeros and zero-initialised tensors do not hide errors).
+inline void add_store(GradCase & c, ParamStore<double> & s, uint64_t seed, double scale = 0.5) {
+    for (int id = 0; id < s.size(); ++id) {
+        const auto & pi = s.info(id);
+        double * v = s.value(id);
+        auto r = random_vec(pi.size, seed + id, scale);
+        std::copy(r.begin(), r.end(), v);
+        if (pi.trainable) c.tensors.push_back({pi.name, v, s.grad(id), pi.size});
+    }
+}
+
+inline const std::function<bool(const std::string &)> all_trainable = [](const std::string &) { return true; };
 
 } // namespace moe::test

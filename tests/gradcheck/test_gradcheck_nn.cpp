@@ -16,20 +16,6 @@ using std::vector;
 
 namespace {
 
-// All of a store's parameters as checker tensors, with random values (so LayerNorm's
-// ones/zeros and zero-initialised tensors do not hide errors).
-void add_store(GradCase & c, ParamStore<double> & s, uint64_t seed, double scale = 0.5) {
-    for (int id = 0; id < s.size(); ++id) {
-        const auto & pi = s.info(id);
-        double * v = s.value(id);
-        auto r = random_vec(pi.size, seed + id, scale);
-        std::copy(r.begin(), r.end(), v);
-        if (pi.trainable) c.tensors.push_back({pi.name, v, s.grad(id), pi.size});
-    }
-}
-
-nn::TrainablePred all_trainable = [](const std::string &) { return true; };
-
 GradCase case_linear() {
     struct S {
         vector<double> inp, w, b, out, G, dinp, dw, db;
@@ -316,13 +302,14 @@ GradCase case_transformer_block() {
 
 // The families whose whole model is checked (case_model builds each): every registered one, or
 // the completeness test fails.
-const std::vector<std::string> kModelCases = {"mlp", "vit"};
+const std::vector<std::string> kModelCases = {"mlp", "vit", "gpt"};
 
 GradCase case_model(const std::string & kind) {
     struct S {
         ParamStore<double> st;
         std::unique_ptr<models::Model<double>> m;
         vector<double> x, G;
+        vector<int32_t> tokens;
         int B = 3;
     };
     auto s = std::make_shared<S>();
@@ -330,27 +317,37 @@ GradCase case_model(const std::string & kind) {
     mc.kind = kind;
     mc.mlp.hidden = {7, 5};
     mc.vit = {2, 4, 2, 2, 6}; // patch, width, depth, heads, mlp_dim
+    mc.gpt.context = 5;       // GPT-2 layout (the LLaMA options: test_gradcheck_lm.cpp)
+    mc.gpt.width = 8;
+    mc.gpt.depth = 2;
+    mc.gpt.heads = 2;
+    mc.gpt.mlp_dim = 12;
     models::InputShape in = kind == "vit" ? models::InputShape{16, 1, 4, 4} : models::InputShape{6, 0, 0, 0};
-    s->m = models::make_model<double>(mc, in, 3, s->st, all_trainable);
+    const int V = kind == "gpt" ? 7 : 3;
+    s->m = models::make_model<double>(mc, in, V, s->st, all_trainable);
     s->st.allocate(5);
     s->m->bind(s->st);
     s->m->plan(s->B);
-    s->x = random_vec(s->B * in.d, 101);
-    s->G = random_vec(s->B * 3, 102);
+    const int rows = s->B * s->m->rows_per_sample();
+    if (kind == "gpt") {
+        for (int i = 0; i < s->B * mc.gpt.context; ++i) s->tokens.push_back((i * 5 + 2) % V);
+    } else {
+        s->x = random_vec(s->B * in.d, 101);
+    }
+    s->G = random_vec((size_t)rows * V, 102);
     GradCase c;
     c.name = "model_" + kind;
     c.keep = s;
     add_store(c, s->st, 103);
-    c.loss = [s] {
-        const double * z = s->m->forward_features(s->x.data(), s->B, true);
-        return dot(z, s->G.data(), s->G.size());
-    };
-    c.backward = [s] {
+    auto batch = [s] {
         models::Batch<double> b;
         b.B = s->B;
-        b.x = s->x.data();
-        s->m->backward(s->G.data(), b);
+        b.x = s->x.empty() ? nullptr : s->x.data();
+        b.tokens = s->tokens.empty() ? nullptr : s->tokens.data();
+        return b;
     };
+    c.loss = [s, batch] { return dot(s->m->forward(batch(), true), s->G.data(), s->G.size()); };
+    c.backward = [s, batch] { s->m->backward(s->G.data(), batch()); };
     return c;
 }
 

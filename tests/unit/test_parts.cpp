@@ -517,7 +517,11 @@ std::vector<std::string> known_answer_routers() {
 }
 std::vector<std::string> known_answer_losses() { return keys(loss_kats()); }
 std::vector<std::string> known_answer_experts() { return keys(expert_kats()); }
-std::vector<std::string> known_answer_models() { return keys(model_kats()); }
+std::vector<std::string> known_answer_models() {
+    auto k = keys(model_kats());
+    k.push_back("gpt"); // test_gpt.cpp: the reference page's tiny GPT-2 and LLaMA
+    return k;
+}
 } // namespace moe::test
 
 TEST_CASE("known answers: every router's selection and gates") {

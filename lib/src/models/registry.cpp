@@ -12,6 +12,9 @@ std::unique_ptr<Model<T>> make_mlp(const ModelConfig &, const InputShape &, int,
 template <typename T>
 std::unique_ptr<Model<T>> make_vit(const ModelConfig &, const InputShape &, int, ParamStore<T> &,
                                    const nn::TrainablePred &);
+template <typename T>
+std::unique_ptr<Model<T>> make_gpt(const ModelConfig &, const InputShape &, int, ParamStore<T> &,
+                                   const nn::TrainablePred &);
 
 const std::vector<ModelFamily> & model_families() {
     static const std::vector<ModelFamily> all = {
@@ -20,6 +23,11 @@ const std::vector<ModelFamily> & model_families() {
          "vision transformer on images (sites patch_embed.proj, blocks.i.{attn.qkv,attn.proj,mlp.fc1,mlp.fc2}, "
          "head; block sites blocks.i.mlp)",
          &make_vit<float>, &make_vit<double>},
+        {"gpt",
+         "causal language model on token sequences, GPT-2 or LLaMA layout (sites blocks.i.{attn.qkv | "
+         "attn.{q,k,v}, attn.proj, mlp.{fc1,fc2} | mlp.{gate,up,down}}, head when untied; block sites "
+         "blocks.i.mlp)",
+         &make_gpt<float>, &make_gpt<double>},
     };
     return all;
 }

@@ -91,8 +91,7 @@ static inline T sqdev16(const T * x, T m, int C) {
 }
 
 template <typename T>
-void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C) {
-    const T eps = T(1e-5);
+void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C, T eps) {
     parallel_for(N, min_rows(C), [&](int64_t n0, int64_t n1) {
         for (int64_t n = n0; n < n1; ++n) {
             const T * x = inp + n * C;
@@ -447,7 +446,7 @@ void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int
 #define MOE_NN_INSTANTIATE(T)                                                                                          \
     template void linear_forward<T>(T *, const T *, const T *, const T *, int, int, int);                              \
     template void linear_backward<T>(T *, T *, T *, const T *, const T *, const T *, int, int, int);                   \
-    template void layernorm_forward<T>(T *, T *, T *, const T *, const T *, const T *, int, int);                      \
+    template void layernorm_forward<T>(T *, T *, T *, const T *, const T *, const T *, int, int, T);                   \
     template void layernorm_backward<T>(T *, T *, T *, const T *, const T *, const T *, const T *, const T *, int,     \
                                         int);                                                                          \
     template void gelu_forward<T>(T *, const T *, int64_t);                                                            \

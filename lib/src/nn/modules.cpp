@@ -78,7 +78,7 @@ void LayerNorm<T>::plan(int N) {
 template <typename T>
 void LayerNorm<T>::forward(T * out, const T * inp, int N) {
     MOE_ASSERT(N <= (int)mean.size());
-    layernorm_forward(out, mean.data(), rstd.data(), inp, w, b, N, C);
+    layernorm_forward(out, mean.data(), rstd.data(), inp, w, b, N, C, static_cast<T>(eps));
 }
 template <typename T>
 void LayerNorm<T>::backward(T * dinp, const T * dout, const T * inp, int N) {

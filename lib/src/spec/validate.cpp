@@ -32,6 +32,43 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         if (!s.data.test_path.empty() && !fs::exists(s.data.test_path, ec))
             errs.push_back({"data.test_path", "file '" + s.data.test_path + "' does not exist"});
     }
+    if (s.data.source == "text") {
+        const auto & t = s.data.text;
+        if (t.domains.empty()) errs.push_back({"data.text.domains", "source 'text' needs at least one domain"});
+        for (size_t i = 0; i < t.domains.size(); ++i) {
+            const std::string p = "data.text.domains[" + std::to_string(i) + "]";
+            if (t.domains[i].name.empty()) errs.push_back({p + ".name", "a domain needs a name"});
+            if (t.domains[i].paths.empty()) errs.push_back({p + ".paths", "a domain needs at least one path"});
+        }
+        if (s.model.kind != "gpt")
+            errs.push_back({"model.kind", "source 'text' gives token sequences: it needs model.kind 'gpt', not '" +
+                                              s.model.kind + "'"});
+        else if (s.model.gpt.context != t.block_size)
+            errs.push_back({"data.text.block_size", "must equal model.gpt.context (" +
+                                                        std::to_string(s.model.gpt.context) + "), got " +
+                                                        std::to_string(t.block_size)});
+        if (t.eval_stride > t.block_size)
+            errs.push_back({"data.text.eval_stride",
+                            "must not exceed data.text.block_size (" + std::to_string(t.block_size) + ")"});
+        if (t.test_percent + t.val_percent > 100)
+            errs.push_back({"data.text.val_percent", "test_percent + val_percent is over 100"});
+    } else if (s.model.kind == "gpt") {
+        errs.push_back({"data.source", "model.kind 'gpt' is a language model: it needs data.source 'text', not '" +
+                                           s.data.source + "'"});
+    }
+    if (s.model.kind == "gpt") {
+        const auto & g = s.model.gpt;
+        const int nkv = g.kv_heads > 0 ? g.kv_heads : g.heads;
+        if (g.width % g.heads != 0)
+            errs.push_back({"model.gpt.heads", "width " + std::to_string(g.width) + " is not divisible by heads " +
+                                                   std::to_string(g.heads)});
+        else if (g.positions == "rope" && (g.width / g.heads) % 2 != 0)
+            errs.push_back({"model.gpt.positions", "rope needs an even head size (width / heads = " +
+                                                       std::to_string(g.width / g.heads) + ")"});
+        if (g.heads % nkv != 0)
+            errs.push_back({"model.gpt.kv_heads",
+                            std::to_string(nkv) + " does not divide heads (" + std::to_string(g.heads) + ")"});
+    }
     if (s.model.kind == "vit" && s.model.vit.heads > 0 && s.model.vit.width % s.model.vit.heads != 0)
         errs.push_back({"model.vit.heads", "width " + std::to_string(s.model.vit.width) +
                                                " is not divisible by heads " + std::to_string(s.model.vit.heads)});

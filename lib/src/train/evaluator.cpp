@@ -6,11 +6,10 @@
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
 #include "moe/core/log.hpp"
-#include "moe/data/dataset.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/routing/registry.hpp"
-#include "moe/train/evaluate.hpp"
 #include "moe/train/network.hpp"
+#include "moe/train/run_data.hpp"
 #include "moe/train/run_setup.hpp"
 
 namespace moe::train {
@@ -163,14 +162,11 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     MOE_CHECK(opt.force.empty() || opt.force == "uniform" || opt.force == "oracle", ErrorCode::spec,
               "routing override must be uniform or oracle");
 
-    data::Splits splits = data::build_splits(sp.data, sp.exp.seed);
-    const data::Dataset & ds = opt.split == "test" ? splits.test : splits.val;
-    MOE_CHECK(ds.n > 0, ErrorCode::spec, "the " + opt.split + " split of " + run_path + " is empty");
-    data::check_finite(ds, opt.split + " data");
-    const auto & tr = splits.train;
-    const int V = std::max({tr.n_classes, splits.val.n_classes, splits.test.n_classes});
-    const int n_tasks = (int)splits.task_names.size();
-    models::InputShape in{ds.d, ds.channels, ds.height, ds.width};
+    auto data = open_run_data(sp, sp.exp.seed);
+    MOE_CHECK(data->has_split(opt.split), ErrorCode::spec, "the " + opt.split + " split of " + run_path + " is empty");
+    const int V = data->n_outputs;
+    const int n_tasks = (int)data->task_names.size();
+    const models::InputShape in = data->input;
     auto net = build_network(sp, in, V, n_tasks, sp.exp.seed);
     run.load_params(net->store, {});
     { // every tensor of the run must be in the model: one left over means another model was built
@@ -207,9 +203,10 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     rep.split = opt.split;
     rep.source = sp.data.source;
     rep.ground_truth = sp.data.source == "synthetic";
-    rep.task_names = splits.task_names;
+    rep.task_names = data->task_names;
+    rep.text = data->text;
     rep.n_classes = V;
-    rep.overall = evaluate_dataset(*net, ds, splits.task_names, batch, opt.split, true);
+    rep.overall = data->evaluate(*net, opt.split, batch, true);
     for (auto & s : net->sites) {
         const auto & st = *s->stats();
         SiteReport r;
@@ -236,12 +233,14 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
                 ov.disabled = opt.disable;
                 ov.disabled.push_back(e);
                 s->set_overrides(ov);
-                EvalInfo ev = evaluate_dataset(*net, ds, splits.task_names, batch, opt.split, false);
+                EvalInfo ev = data->evaluate(*net, opt.split, batch, false);
                 Ablation a;
                 a.site = s->name();
                 a.expert = e;
-                for (size_t t = 0; t < ev.tasks.size(); ++t)
+                for (size_t t = 0; t < ev.tasks.size(); ++t) {
                     a.delta.push_back(ev.tasks[t].accuracy - rep.overall.tasks[t].accuracy);
+                    if (ev.text) a.delta_bpb.push_back(ev.tasks[t].bpb - rep.overall.tasks[t].bpb);
+                }
                 rep.ablations.push_back(std::move(a));
             }
             sites::Overrides ov;
@@ -271,12 +270,35 @@ void write_eval_report(const EvalReport & r, const std::string & out_path) {
     w.set_attr("eval", "tasks", names);
     w.write_array("eval/task_loss", std::span<const double>(tl), {T});
     w.write_array("eval/task_accuracy", std::span<const double>(ta), {T});
+    if (r.text) { // the sums bpb and perplexity derive from, per domain
+        for (auto [k, v] : {std::pair{"bpb", r.overall.bpb},
+                            {"bpb_mean", r.overall.bpb_mean},
+                            {"ppl", r.overall.ppl},
+                            {"nats", r.overall.nats},
+                            {"bytes", r.overall.bytes},
+                            {"tokens", double(r.overall.n)}})
+            w.set_attr("eval", k, v);
+        std::vector<double> bpb, ppl, nats, bytes, tokens;
+        for (const auto & t : r.overall.tasks) {
+            bpb.push_back(t.bpb);
+            ppl.push_back(t.ppl);
+            nats.push_back(t.nats);
+            bytes.push_back(t.bytes);
+            tokens.push_back(double(t.n));
+        }
+        w.write_array("eval/task_bpb", std::span<const double>(bpb), {T});
+        w.write_array("eval/task_ppl", std::span<const double>(ppl), {T});
+        w.write_array("eval/task_nats", std::span<const double>(nats), {T});
+        w.write_array("eval/task_bytes", std::span<const double>(bytes), {T});
+        w.write_array("eval/task_tokens", std::span<const double>(tokens), {T});
+    }
     for (const auto & s : r.sites) {
         const std::string p = "eval/sites/" + s.site + "/";
         const int E = s.experts;
         w.write_array(p + "load", std::span<const double>(s.load), {E});
         w.write_array(p + "affinity", std::span<const double>(s.affinity), {T, E});
-        w.write_array(p + "class_affinity", std::span<const double>(s.class_affinity), {r.n_classes, E});
+        if (!r.text) // (a language model's classes are its vocabulary: no class affinity)
+            w.write_array(p + "class_affinity", std::span<const double>(s.class_affinity), {r.n_classes, E});
         w.set_attr(p + "load", "entropy", s.entropy);
         for (auto [k, v] : {std::pair{"entropy", s.entropy},
                             {"active", s.active},
@@ -286,9 +308,13 @@ void write_eval_report(const EvalReport & r, const std::string & out_path) {
                             {"nmi", s.nmi}})
             w.set_attr("eval/sites/" + s.site, k, v);
     }
-    for (const auto & a : r.ablations)
+    for (const auto & a : r.ablations) {
         w.write_array("eval/ablation/" + a.site + "/expert_" + std::to_string(a.expert),
                       std::span<const double>(a.delta), {T});
+        if (r.text)
+            w.write_array("eval/ablation_bpb/" + a.site + "/expert_" + std::to_string(a.expert),
+                          std::span<const double>(a.delta_bpb), {T});
+    }
     w.commit();
 }
 

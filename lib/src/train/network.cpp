@@ -67,6 +67,17 @@ const float * Network::forward(const models::Batch<float> & b, bool train, uint6
     return logits;
 }
 
+const float * Network::decode(const int32_t * tokens, int B, int t, const int32_t * task) {
+    auto * dec = model->decoder();
+    MOE_CHECK(dec != nullptr, ErrorCode::spec, "the model '" + model->kind() + "' is not a causal language model");
+    sites::SiteContext ctx;
+    ctx.task = task;
+    ctx.n_samples = B;
+    ctx.step = step_;
+    for (auto & s : sites) s->set_context(ctx);
+    return dec->decode(tokens, B, t);
+}
+
 void Network::backward(const float * dlogits, const models::Batch<float> & b) { model->backward(dlogits, b); }
 
 double Network::objective_backward() {

@@ -11,10 +11,36 @@ void write_eval(SeriesLog & log, const EvalInfo & ev) {
     log.append(p + "epoch", double(ev.epoch));
     log.append(p + "loss", ev.loss);
     log.append(p + "accuracy", ev.accuracy);
+    if (ev.text)
+        for (auto [k, v] : {std::pair{"bpb", ev.bpb},
+                            {"bpb_mean", ev.bpb_mean},
+                            {"ppl", ev.ppl},
+                            {"nats", ev.nats},
+                            {"bytes", ev.bytes},
+                            {"tokens", double(ev.n)}})
+            log.append(p + k, v);
     for (const auto & t : ev.tasks) {
         log.append(p + "tasks/" + t.task + "/loss", t.loss);
         log.append(p + "tasks/" + t.task + "/accuracy", t.accuracy);
+        if (ev.text)
+            for (auto [k, v] : {std::pair{"bpb", t.bpb},
+                                {"ppl", t.ppl},
+                                {"nats", t.nats},
+                                {"bytes", t.bytes},
+                                {"tokens", double(t.n)}})
+                log.append(p + "tasks/" + t.task + "/" + k, v);
     }
+}
+
+void final_metrics(std::map<std::string, double> & m, const EvalInfo & ev) {
+    const std::string p = ev.split + "/";
+    m[p + "accuracy"] = ev.accuracy;
+    m[p + "loss"] = ev.loss;
+    if (!ev.text) return;
+    m[p + "bpb"] = ev.bpb;
+    m[p + "bpb_mean"] = ev.bpb_mean;
+    m[p + "ppl"] = ev.ppl;
+    for (const auto & t : ev.tasks) m[p + t.task + "/bpb"] = t.bpb;
 }
 
 void write_routing(SeriesLog & log, const Network & net, const std::vector<routing::RoutingStats *> & windows,

@@ -12,12 +12,12 @@
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
-#include "moe/data/dataset.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/records.hpp"
+#include "moe/train/run_data.hpp"
 #include "moe/train/run_setup.hpp"
 #include "moe/train/step.hpp"
 
@@ -29,56 +29,6 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-// The micro-batches of one optimizer step of the training set, in the epoch's shuffled order,
-// augmented when the spec asks; each with its own noise stream.
-class TrainBatches final : public MicroBatches {
-  public:
-    TrainBatches(const data::Batcher & batcher, const data::Dataset & tr, const data::AugmentConfig & aug, int B,
-                 int accum, uint64_t seed)
-        : batcher_(batcher), tr_(tr), aug_(aug), accum_(accum), seed_(seed), augment_(aug.hflip || aug.shift > 0),
-          mpe_(batcher.batches_per_epoch()) {
-        x_.assign((size_t)B * tr.d, 0.f);
-        y_.assign(B, 0);
-        task_.assign(B, 0);
-        scratch_.assign(augment_ ? (size_t)tr.d : 0, 0.f);
-    }
-    void at(int epoch, int64_t step_in_epoch) {
-        epoch_ = epoch;
-        bi_ = step_in_epoch;
-    }
-    int64_t micro_per_epoch() const { return mpe_; }
-    int count() const override { return (int)std::min<int64_t>(accum_, mpe_ - bi_ * accum_); }
-    const models::Batch<float> & fill(int i) override {
-        const int64_t micro = bi_ * accum_ + i;
-        const int nm = batcher_.fill(micro, x_.data(), y_.data(), task_.data());
-        if (augment_) {
-            Rng arng(seed_for(seed_, "data.augment") + (uint64_t)(epoch_ * mpe_ + micro));
-            data::augment_batch(x_.data(), nm, tr_.channels, tr_.height, tr_.width, aug_, arng, scratch_.data());
-        }
-        b_.B = nm;
-        b_.x = x_.data();
-        b_.targets = y_.data();
-        b_.task = task_.data();
-        return b_;
-    }
-    uint64_t stream(int i) const override {
-        return seed_for(seed_, "micro") + (uint64_t)(epoch_ * mpe_ + (bi_ * accum_ + i));
-    }
-
-  private:
-    const data::Batcher & batcher_;
-    const data::Dataset & tr_;
-    const data::AugmentConfig & aug_;
-    int accum_;
-    uint64_t seed_;
-    bool augment_;
-    int64_t mpe_, bi_ = 0;
-    int epoch_ = 0;
-    std::vector<float> x_, scratch_;
-    std::vector<int32_t> y_, task_;
-    models::Batch<float> b_;
-};
 
 } // namespace
 
@@ -117,17 +67,12 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     const uint64_t seed = spec.exp.seed;
 
     // ---- data
-    data::Splits splits = data::build_splits(spec.data, seed);
-    data::check_finite(splits.train, "training data");
-    data::check_finite(splits.val, "validation data");
-    data::check_finite(splits.test, "test data");
-    MOE_CHECK(splits.train.n > 0, ErrorCode::spec, "data: the training set is empty");
-    const auto & tr = splits.train;
-    const int V = std::max({tr.n_classes, splits.val.n_classes, splits.test.n_classes});
+    auto data = open_run_data(spec, seed);
+    MOE_CHECK(data->n_train > 0, ErrorCode::spec, "data: the training set is empty");
+    const int V = data->n_outputs;
 
     // ---- model, adapter sites and parameters
-    models::InputShape in{tr.d, tr.channels, tr.height, tr.width};
-    auto net = build_network(spec, in, V, (int)splits.task_names.size(), seed);
+    auto net = build_network(spec, data->input, V, (int)data->task_names.size(), seed);
     auto & store = net->store;
     if (!spec.base.empty() && !opt.resume) {
         load_base(store, spec.base, [](const std::string & n) { return !is_adapter_param(n); });
@@ -140,8 +85,6 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     const int Be = spec.eval.batch_size;
     net->plan(std::max(B, Be));
     net->set_aux_scale(1.0 / accum);
-    const bool augment = spec.data.augment.hflip || spec.data.augment.shift > 0;
-    MOE_CHECK(!augment || tr.is_image(), ErrorCode::spec, "data.augment: the data has no image geometry");
     StepBuffers sbuf;
     sbuf.plan(B * net->model->rows_per_sample(), V);
 
@@ -156,9 +99,9 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     optim::ScheduleConfig sc{spec.train.schedule, spec.train.warmup_steps, spec.train.min_lr / spec.train.lr,
                              spec.train.step_size, spec.train.gamma};
 
-    data::Batcher batcher(tr, B, true, seed);
-    TrainBatches micro(batcher, tr, spec.data.augment, B, accum, seed);
-    const int64_t micro_per_epoch = batcher.batches_per_epoch();
+    auto feed = data->train_feed(B, accum, seed);
+    TrainFeed & micro = *feed;
+    const int64_t micro_per_epoch = micro.micro_per_epoch();
     const int64_t steps_per_epoch = (micro_per_epoch + accum - 1) / accum;
     int64_t total = (int64_t)spec.train.epochs * steps_per_epoch;
     if (spec.train.max_steps > 0)
@@ -201,16 +144,16 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     StartInfo si;
     si.out_path = out_path;
     si.model_kind = net->model->kind();
-    si.n_train = tr.n;
-    si.n_val = splits.val.n;
-    si.n_test = splits.test.n;
+    si.n_train = data->n_train;
+    si.n_val = data->n_val;
+    si.n_test = data->n_test;
     si.n_classes = V;
     si.n_trainable = store.n_trainable();
     si.n_frozen = store.n_frozen();
     si.steps_per_epoch = steps_per_epoch;
     si.total_steps = total;
     si.epochs = epochs;
-    si.task_names = splits.task_names;
+    si.task_names = data->task_names;
     si.checkpoint = ckpt_path;
     if (opt.resume) si.resumed_step = st.step;
     obs.on_start(si);
@@ -251,7 +194,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
 
     store.zero_grad();
     for (int epoch = start_epoch; epoch < epochs; ++epoch) {
-        batcher.start_epoch(epoch);
+        micro.start_epoch(epoch);
         for (int64_t bi = epoch == start_epoch ? start_batch : 0; bi < steps_per_epoch && step < total; ++bi) {
             micro.at(epoch, bi);
             scfg.lr_factor = optim::schedule_factor(sc, step, total);
@@ -316,18 +259,14 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         }
         const bool last = epoch + 1 == epochs || step >= total;
         if ((epoch + 1) % spec.eval.every_epochs == 0 || last) {
-            for (auto [on, ds, name] :
-                 {std::tuple{spec.eval.val, &splits.val, "val"}, std::tuple{spec.eval.test, &splits.test, "test"}}) {
-                if (!on || ds->n == 0) continue;
-                EvalInfo ev = evaluate_dataset(*net, *ds, splits.task_names, Be, name, false);
+            for (auto [on, name] : {std::pair{spec.eval.val, "val"}, std::pair{spec.eval.test, "test"}}) {
+                if (!on || !data->has_split(name)) continue;
+                EvalInfo ev = data->evaluate(*net, name, Be, false);
                 ev.step = step;
                 ev.epoch = epoch + 1;
                 write_eval(st.series, ev);
                 obs.on_eval(ev);
-                if (last) {
-                    sum.final_metrics[std::string(name) + "/accuracy"] = ev.accuracy;
-                    sum.final_metrics[std::string(name) + "/loss"] = ev.loss;
-                }
+                if (last) final_metrics(sum.final_metrics, ev);
             }
             win_t0 = Clock::now(); // evaluation time is not training throughput
         }
@@ -340,6 +279,7 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     io::RunWriter w(out_path, "moe-train");
     write_run_body(w, spec_json, spec.exp.name, store, st.series);
     for (const auto & [k, v] : sum.final_metrics) w.set_attr("metrics", "final/" + k, v);
+    for (const auto & [k, v] : data->provenance()) w.set_attr("data", k, v);
     w.set_attr("metrics", "seconds", sum.seconds);
     w.set_attr_int("metrics", "steps", step);
     w.commit();

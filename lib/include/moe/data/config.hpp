@@ -48,8 +48,29 @@ struct AugmentConfig {
     int shift = 0;      // translate by up to ±shift pixels in x and y (edge pixels repeated)
 };
 
+// One domain of a text corpus (a task of a language-model run).
+struct TextDomainConfig {
+    std::string name;               // the split rule hashes it: renaming a domain re-splits it
+    std::vector<std::string> paths; // files, directories (every regular file below) or globs
+    double weight = 1.0;            // relative share of training sequences
+    int64_t train_bytes = 0;        // cap of the train split in bytes, in key order (0 = all)
+    int64_t test_bytes = 0;         // cap of the val and test splits each (0 = all)
+};
+
+struct TextConfig {
+    std::vector<TextDomainConfig> domains;
+    std::string tokenizer = "byte";      // 256 byte ids + the document boundary (id 256)
+    int block_size = 256;                // tokens per training sequence (= model.gpt.context)
+    int test_percent = 10;               // the split rule's test bucket
+    int val_percent = 0;                 // the next bucket, held out for validation
+    std::string cache_dir;               // "" = $MOE_CACHE_DIR, else $XDG_CACHE_HOME/moe-lab, else ~/.cache/moe-lab
+    int eval_stride = 0;                 // evaluation windows start every eval_stride tokens (0 = block_size)
+    int64_t eval_tokens = 0;             // at most this many scored targets per domain per evaluation (0 = all)
+    std::string batch_domains = "mixed"; // mixed: domain drawn per sequence; one: per micro-batch
+};
+
 struct DataConfig {
-    std::string source = "fashion-mnist";      // "fashion-mnist" | "csv" | "hdf5" | "synthetic"
+    std::string source = "fashion-mnist";      // "fashion-mnist" | "csv" | "hdf5" | "synthetic" | "text"
     std::string dir;                           // fashion-mnist directory; "" = $MOE_FASHION_MNIST_DIR
                                                // or /usr/share/datasets/fashion-mnist
     std::string train_path;                    // csv / hdf5: training file
@@ -67,6 +88,7 @@ struct DataConfig {
     int64_t test_limit = 0;
     std::vector<TaskConfig> tasks; // empty = one task with every class, no transform
     AugmentConfig augment;
+    TextConfig text;
 };
 
 // Class-incremental split of the source classes into consecutive blocks (moe-expand).
@@ -131,8 +153,48 @@ void visit(V & v, AugmentConfig & s) {
 }
 
 template <typename V>
+void visit(V & v, TextDomainConfig & s) {
+    v.field("name", s.name, "Domain name (the split rule hashes name:key, so renaming re-splits the documents).");
+    v.field("paths", s.paths,
+            "Files, directories (every regular file below, symlinks skipped) or globs ('*', '?', '[..]'; '**/' any "
+            "folders) of the domain's documents; a document's key is its path below the folder it was found in.");
+    v.field("weight", s.weight, "Relative share of training sequences drawn from this domain.", positive());
+    v.field("train_bytes", s.train_bytes, "Cap of the train split in bytes, documents in key order (0 = all).",
+            at_least(0));
+    v.field("test_bytes", s.test_bytes, "Cap of the test (and val) split in bytes, in key order (0 = all).",
+            at_least(0));
+}
+
+template <typename V>
+void visit(V & v, TextConfig & s) {
+    v.list("domains", s.domains, "The domains of the corpus, each a task of the run.");
+    v.field("tokenizer", s.tokenizer, "byte: ids 0..255 are bytes, 256 the document boundary.", one_of({"byte"}));
+    v.field("block_size", s.block_size, "Tokens per training sequence (must equal model.gpt.context).",
+            range(1, 1 << 16));
+    v.field("test_percent", s.test_percent,
+            "A document is test iff int(sha256(domain:key)[:8], 16) % 100 < test_percent.", range(0, 100));
+    v.field("val_percent", s.val_percent, "The next val_percent buckets of the rule are the validation split.",
+            range(0, 100));
+    v.field(
+        "cache_dir", s.cache_dir,
+        "Folder of the token caches (empty = $MOE_CACHE_DIR, else $XDG_CACHE_HOME/moe-lab, else ~/.cache/moe-lab).");
+    v.field(
+        "eval_stride", s.eval_stride,
+        "Evaluation windows start every eval_stride tokens (0 = block_size: disjoint windows; smaller: sliding, each "
+        "target scored once with at least block_size - stride tokens of context).",
+        at_least(0));
+    v.field("eval_tokens", s.eval_tokens, "Score at most this many targets per domain per evaluation (0 = all).",
+            at_least(0));
+    v.field("batch_domains", s.batch_domains,
+            "mixed: each training sequence draws its domain by weight; one: every sequence of a micro-batch comes "
+            "from one domain drawn by weight.",
+            one_of({"mixed", "one"}));
+}
+
+template <typename V>
 void visit(V & v, DataConfig & s) {
-    v.field("source", s.source, "Where samples come from.", one_of({"fashion-mnist", "csv", "hdf5", "synthetic"}));
+    v.field("source", s.source, "Where samples come from (text: token sequences of data.text's domains).",
+            one_of({"fashion-mnist", "csv", "hdf5", "synthetic", "text"}));
     v.field("dir", s.dir,
             "fashion-mnist: directory of the IDX files (.gz or plain); empty = $MOE_FASHION_MNIST_DIR, "
             "else /usr/share/datasets/fashion-mnist.");
@@ -153,6 +215,7 @@ void visit(V & v, DataConfig & s) {
     v.list("tasks", s.tasks, "Tasks built from the source (empty = one task with every class).");
     v.object("augment", s.augment,
              "Training-time augmentation of image batches (validation and test are never augmented).");
+    v.object("text", s.text, "text: the domains of a corpus for causal language models.");
 }
 
 template <typename V>

@@ -22,10 +22,32 @@ struct VitConfig {
     int mlp_dim = 128;
 };
 
+// A causal transformer language model: GPT-2 (learned positions, LayerNorm, GELU tanh, biases,
+// fused qkv, tied head) by default; LLaMA's options (RoPE, RMSNorm, SwiGLU, no biases, grouped
+// key/value heads, an untied head) one key each.
+struct GptConfig {
+    int context = 256;              // T: positions per sequence (data.text.block_size must equal it)
+    int width = 256;                // C
+    int depth = 4;                  // L blocks
+    int heads = 4;                  // NH query heads (head size width / heads)
+    int kv_heads = 0;               // NKV key/value heads (0 = heads; NH a multiple of NKV)
+    int mlp_dim = 0;                // I (0 = 4 C; with SwiGLU, 8 C / 3 rounded up to 32)
+    std::string norm = "layernorm"; // layernorm | rmsnorm
+    double norm_eps = 1e-5;
+    std::string positions = "learned"; // learned | rope
+    double rope_theta = 10000.0;
+    std::string mlp = "gelu_tanh"; // gelu_tanh | gelu | swiglu
+    bool bias = true;              // biases in every Linear (GPT-2); LLaMA has none
+    bool tie_head = true;          // logits = h wte^T (GPT-2); false: a head Linear
+    std::string qkv = "fused";     // fused: one qkv Linear (GPT-2's c_attn); split: q, k, v
+    double init_std = 0.02;        // N(0, std^2) weights and embeddings; residual projections std / sqrt(2 L)
+};
+
 struct ModelConfig {
     std::string kind = "mlp"; // a model family of the registry
     MlpConfig mlp;
     VitConfig vit;
+    GptConfig gpt;
 };
 
 // What the data looks like.
@@ -55,10 +77,41 @@ void visit(V & v, VitConfig & s) {
 }
 
 template <typename V>
+void visit(V & v, GptConfig & s) {
+    v.field("context", s.context, "Positions per sequence T (the text data's block_size).", range(1, 1 << 16));
+    v.field("width", s.width, "Width C of the residual stream.", range(1, 1 << 16));
+    v.field("depth", s.depth, "Number of pre-norm transformer blocks.", range(0, 256));
+    v.field("heads", s.heads, "Query heads NH (must divide width).", range(1, 1024));
+    v.field("kv_heads", s.kv_heads, "Key/value heads (grouped-query attention; 0 = heads; must divide heads).",
+            range(0, 1024));
+    v.field("mlp_dim", s.mlp_dim,
+            "MLP width (0 = 4 * width; with swiglu, 8 * width / 3 rounded up to a multiple of 32).", range(0, 1 << 20));
+    v.field("norm", s.norm, "Normalisation: LayerNorm (GPT-2) or RMSNorm (LLaMA).", one_of({"layernorm", "rmsnorm"}));
+    v.field("norm_eps", s.norm_eps, "Epsilon of the norms (GPT-2 1e-5; LLaMA rms_norm_eps).", positive());
+    v.field("positions", s.positions,
+            "Positions: learned embeddings (GPT-2) or rotary, rotate_half convention (LLaMA).",
+            one_of({"learned", "rope"}));
+    v.field("rope_theta", s.rope_theta, "RoPE base theta.", positive());
+    v.field("mlp", s.mlp,
+            "MLP: fc1, GELU (tanh form: GPT-2's gelu_new; or exact), fc2; or SwiGLU down(silu(gate) * up).",
+            one_of({"gelu_tanh", "gelu", "swiglu"}));
+    v.field("bias", s.bias, "Biases in every Linear (GPT-2); LLaMA has none.");
+    v.field("tie_head", s.tie_head,
+            "The head is the token embedding transposed (GPT-2); false: a head Linear (a site).");
+    v.field("qkv", s.qkv, "Attention projections: one fused qkv Linear (GPT-2's c_attn) or separate q, k, v Linears.",
+            one_of({"fused", "split"}));
+    v.field("init_std", s.init_std,
+            "Weights and embeddings ~ N(0, init_std^2); the residual projections use "
+            "init_std / sqrt(2 depth) (GPT-2).",
+            positive());
+}
+
+template <typename V>
 void visit(V & v, ModelConfig & s) {
     v.field("kind", s.kind, "Base model.", one_of(model_family_names()));
     v.object("mlp", s.mlp, "mlp settings (used when kind = mlp).");
     v.object("vit", s.vit, "vit settings (used when kind = vit).");
+    v.object("gpt", s.gpt, "gpt settings (used when kind = gpt): a causal language model.");
 }
 
 } // namespace moe::models

@@ -6,6 +6,9 @@
 //   vit: patch_embed.{proj,cls,pos}, blocks.i.{ln1,attn.qkv,attn.proj,ln2,mlp.fc1,mlp.fc2},
 //        norm (final LayerNorm of the CLS token), head; block sites blocks.i.mlp
 //                                                                        input (B, C*H*W) images
+//   gpt: tok_emb, pos_emb, blocks.i.{ln1, attn.qkv | attn.{q,k,v}, attn.proj, ln2,
+//        mlp.{fc1,fc2} | mlp.{gate,up,down}}, norm, head (untied); block sites blocks.i.mlp
+//                                                                        input (B, T) token ids
 #pragma once
 #include <memory>
 #include <string>
@@ -17,6 +20,19 @@
 #include "moe/nn/modules.hpp"
 
 namespace moe::models {
+
+// Generation one position at a time against a cache of keys and values (causal language
+// models). Adapter sites run on the B rows of each position as in a full forward.
+template <typename T>
+class CausalDecoder {
+  public:
+    virtual ~CausalDecoder() = default;
+    // The cache for B sequences of up to context() positions; only here is memory taken.
+    virtual void plan_decode(int B) = 0;
+    // logits (B, V) of position t from the tokens at t (B); positions < t were decoded before.
+    virtual const T * decode(const int32_t * tokens, int B, int t) = 0;
+    virtual int context() const = 0;
+};
 
 template <typename T>
 class Model {
@@ -42,6 +58,8 @@ class Model {
     const std::string & kind() const { return kind_; }
     // Multiply-adds of one forward pass per sample over base matrix products (for FLOP counts).
     virtual double forward_macs_per_sample() const = 0;
+    // Generation with a KV cache (null: the model is not a causal language model).
+    virtual CausalDecoder<T> * decoder() { return nullptr; }
     // A classifier's forward from features alone.
     const T * forward_features(const T * x, int B, bool train) {
         Batch<T> b;

@@ -20,9 +20,10 @@ template <typename T>
 void linear_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, int N, int C, int OC);
 
 // ---- LayerNorm (reference: https://pytorch.org/docs/stable/generated/torch.nn.LayerNorm.html)
-// out (N,C); mean, rstd (N) caches; inp (N,C); w, b (C); eps = 1e-5
+// out (N,C); mean, rstd (N) caches; inp (N,C); w, b (C); eps inside the square root (PyTorch's 1e-5)
 template <typename T>
-void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C);
+void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C,
+                       T eps = T(1e-5));
 template <typename T>
 void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, const T * mean,
                         const T * rstd, int N, int C);

@@ -73,6 +73,7 @@ struct LayerNorm {
     int C = 0;
     int id_w = -1, id_b = -1;
     T *w = nullptr, *b = nullptr, *dw = nullptr, *db = nullptr;
+    double eps = 1e-5;
     std::vector<T> mean, rstd; // (N) caches
 
     void declare(ParamStore<T> & s, const std::string & name, int C, const TrainablePred & tr);

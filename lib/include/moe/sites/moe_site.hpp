@@ -48,6 +48,7 @@ class MoeSite final : public Site<T> {
     void set_labels(const int32_t * labels) override { labels_ = labels; }
     const std::string & name() const override { return site_; }
     int experts() const override { return E_; }
+    Selection<T> last_selection() const override { return {N_, K_, idx_.data(), gate_.data()}; }
     const routing::RouterEntry & router_entry() const { return *entry_; }
     // adapter multiply-adds spent in the forwards since the last clear / those of every expert densely
     double flops_ratio() const;

@@ -35,6 +35,14 @@ struct Overrides {
     std::vector<int> oracle;   // --oracle: the expert of each task id (empty: task mod E)
 };
 
+// The experts the last forward chose: K slots per row (idx -1: an empty slot), with their gates.
+template <typename T>
+struct Selection {
+    int N = 0, K = 0; // K = 0: the site does not route
+    const int32_t * idx = nullptr;
+    const T * gate = nullptr;
+};
+
 template <typename T>
 class Site : public nn::SiteHook<T> {
   public:
@@ -64,6 +72,8 @@ class Site : public nn::SiteHook<T> {
     // A site objective of its own (SEMA's descriptors): its value over the last forward, its
     // gradient added into the site's parameters. 0 when the site has none.
     virtual double objective_backward() { return 0.0; }
+    // The routing of the last forward (generation traces).
+    virtual Selection<T> last_selection() const { return {}; }
 };
 
 } // namespace moe::sites

@@ -35,12 +35,14 @@ struct SiteReport {
 struct Ablation {
     std::string site;
     int expert = 0;
-    std::vector<double> delta; // (n_tasks) accuracy change when the expert is removed
+    std::vector<double> delta;     // (n_tasks) accuracy change when the expert is removed
+    std::vector<double> delta_bpb; // text: (n_tasks) change of bits per byte
 };
 
 struct EvalReport {
     std::string run_path, split, source;
     bool ground_truth = false; // synthetic teacher tasks: the task IS the true routing
+    bool text = false;         // a language model on a text corpus (tasks are its domains)
     EvalInfo overall;
     std::vector<std::string> task_names;
     int n_classes = 0;

@@ -41,6 +41,9 @@ class Network {
     // computed). stream seeds the sites' noise. Returns logits (rows, V).
     const float * forward(const models::Batch<float> & b, bool train, uint64_t stream,
                           ForwardLosses * losses = nullptr);
+    // Generation: the logits (B, V) of position t from its tokens (B), against the model's KV cache
+    // (models::CausalDecoder; plan_decode first), the sites seeing task (B) as in a forward.
+    const float * decode(const int32_t * tokens, int B, int t, const int32_t * task);
     // Gradients from dlogits (rows, V) of the last forward (of b), added into the store.
     void backward(const float * dlogits, const models::Batch<float> & b);
     // The sites' own objectives over the last forward (SEMA's descriptors), gradients added.

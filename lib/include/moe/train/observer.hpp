@@ -34,8 +34,10 @@ struct StepInfo {
 
 struct TaskResult {
     std::string task;
-    int64_t n = 0;
-    double loss = 0, accuracy = 0;
+    int64_t n = 0;                 // samples (text: scored target tokens)
+    double loss = 0, accuracy = 0; // mean loss (nats) and accuracy (text: of the next token)
+    // text: the sums bits per byte and perplexity derive from (bpb = nats / (ln 2 bytes), ppl = exp(nats / n))
+    double nats = 0, bytes = 0, bpb = 0, ppl = 0;
 };
 
 struct EvalInfo {
@@ -45,6 +47,11 @@ struct EvalInfo {
     int64_t n = 0;
     double loss = 0, accuracy = 0;
     std::vector<TaskResult> tasks;
+    bool text = false; // a language model's: the text fields below and in tasks are set
+    double nats = 0, bytes = 0;
+    double bpb = 0;      // sum of nats / (ln 2 sum of bytes) over every domain's targets
+    double bpb_mean = 0; // the mean of the domains' bpb (each domain weighs the same)
+    double ppl = 0;      // exp(nats / n)
 };
 
 struct Summary {

@@ -1,6 +1,7 @@
 // moe/train/records.hpp — what a log record or an evaluation adds to a run's series.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -12,8 +13,12 @@
 
 namespace moe::train {
 
-// metrics/eval/<split>/{step, epoch, loss, accuracy, tasks/<task>/{loss, accuracy}}
+// metrics/eval/<split>/{step, epoch, loss, accuracy, tasks/<task>/{loss, accuracy}}; for text also
+// {bpb, bpb_mean, ppl, nats, bytes, tokens} and tasks/<task>/{bpb, ppl, nats, bytes, tokens}
 void write_eval(SeriesLog & log, const EvalInfo & ev);
+// The run's final/<split>/... metrics of its last evaluation (accuracy, loss; text: bpb,
+// bpb_mean, ppl and <domain>/bpb).
+void final_metrics(std::map<std::string, double> & m, const EvalInfo & ev);
 // One routing record per adapted site whose window saw tokens: /routing/<site>/{step, load (n_log,E),
 // entropy, active, dropped, flops_ratio, and each loss (routing/loss.hpp) per forward}; then every
 // window restarts. windows[i] is site i's.
