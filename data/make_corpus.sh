@@ -29,7 +29,7 @@ CORPUS_DIR=${CORPUS_DIR:-$repo/data/corpus}
 DEB_CACHE=${DEB_CACHE:-$repo/data/debs}
 PY=/usr/bin/python3
 
-# domain: packages (section 5.1 of the recipe; data/README.md)
+# domain: packages (their versions, selections and licences: data/README.md)
 DOMAINS="c python roff tex english perl"
 declare -A PKGS=(
     [c]="glibc-source"
