@@ -18,6 +18,7 @@ help:
 	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST"
 	@echo "make test   install deps, build, run every test (ctest)"
 	@echo "make build  configure + build into $(BUILD)/"
+	@echo "make corpus the six-domain LM text corpus from Debian 12 .debs into data/corpus (data/README.md)"
 	@echo "make fuzz   libFuzzer on the spec parser and the run-file reader (checked, then unchecked), FUZZ_SECONDS (300) each"
 
 # Installs the packages of $(1) that are missing ($(2) names them in the messages).
@@ -65,6 +66,11 @@ fuzz: fuzz-deps
 	cmake -S . -B build-fuzz-seed -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-fuzz-seed -j $(JOBS) --target moe-train
 	tests/fuzz/run_fuzz.sh build-fuzz build-fuzz-seed $(FUZZ_SECONDS)
+
+# the causal LMs' text corpus: six domains from Debian 12 packages (data/README.md); CORPUS_DIR, DEB_CACHE
+.PHONY: corpus
+corpus:
+	data/make_corpus.sh
 
 # make plots RUN=runs/x.h5 [EVAL=runs/x_eval.h5]  -> PNGs beside the run file
 plots:
