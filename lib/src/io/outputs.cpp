@@ -1,6 +1,7 @@
 // outputs.cpp — checks on output paths and the atomic text-file writer (moe/io/outputs.hpp):
-// an output must be a new or a regular file (check_output_target, internal.hpp) and not one of
-// the inputs; write_text_atomic writes a temporary file, syncs it and renames it into place.
+// an output must be a new or a regular file (check_output_target, internal.hpp) in a writable
+// directory and not one of the inputs; write_text_atomic writes a temporary file, syncs it and
+// renames it into place.
 #include "moe/io/outputs.hpp"
 
 #include <fcntl.h>
@@ -44,6 +45,18 @@ void check_output_target(const std::string & path, const std::string & pre) {
     throw Error(ErrorCode::io, pre + "it exists and is " + kind + "; give the path of a new or a regular file");
 }
 
+void check_output_dir(const std::string & path, const std::string & pre) {
+    const fs::path fp(path);
+    std::string dir = fp.parent_path().string();
+    if (dir.empty()) dir = ".";
+    std::error_code ec;
+    if (!fs::exists(dir, ec)) fail(pre + "directory " + dir + " does not exist");
+    if (!fs::is_directory(dir, ec)) fail(pre + dir + " is not a directory");
+    if (::access(dir.c_str(), W_OK | X_OK) != 0)
+        fail(pre + "directory " + dir + " is not writable (" + std::strerror(errno) + ")");
+    if (fs::is_directory(fp, ec)) fail(pre + "it is an existing directory");
+}
+
 } // namespace moe::io::detail
 
 namespace moe::io {
@@ -65,19 +78,19 @@ void check_output_not_input(const std::string & out, const std::vector<std::pair
 }
 
 void write_text_atomic(const std::string & path, const std::string & text) {
-    check_output_target(path, "cannot write " + path + ": ");
-    const std::string tmp = temp_path_for(path);
-    struct Live { // tracked from before it exists until it is renamed or removed (remove_live_temporaries)
-        int slot;
+    const std::string pre = "cannot write " + path + ": ";
+    check_output_target(path, pre);
+    struct Live { // tracked until it is renamed or removed (remove_live_temporaries)
+        int slot = -1;
         ~Live() { live_remove(slot); }
-    } live{live_add(tmp)};
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
+    } live;
+    std::string tmp;
+    const int fd = create_temporary(path, 0644, tmp, live.slot);
+    if (fd < 0) throw Error(ErrorCode::io, pre + std::strerror(errno));
     auto fail = [&](const std::string & why) {
         ::close(fd);
-        std::error_code ec;
-        fs::remove(tmp, ec);
-        throw Error(ErrorCode::io, "cannot write " + path + ": " + why);
+        ::unlink(tmp.c_str());
+        throw Error(ErrorCode::io, pre + why);
     };
     size_t done = 0;
     while (done < text.size()) {
@@ -90,16 +103,20 @@ void write_text_atomic(const std::string & path, const std::string & text) {
     }
     if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) fail(std::string("fsync: ") + std::strerror(errno));
     if (::close(fd) != 0) {
-        std::error_code ec;
-        fs::remove(tmp, ec);
-        throw Error(ErrorCode::io, "cannot write " + path + ": " + std::strerror(errno));
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error(ErrorCode::io, pre + std::strerror(err));
     }
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) {
-        const std::string why = ec.message();
-        fs::remove(tmp, ec);
-        throw Error(ErrorCode::io, "cannot write " + path + ": cannot rename the temporary file onto it (" + why + ")");
+    try { // what appeared at the path meanwhile: refused as before the write
+        check_output_target(path, pre);
+    } catch (...) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+        const int err = errno;
+        ::unlink(tmp.c_str());
+        throw Error(ErrorCode::io, pre + "cannot rename the temporary file onto it (" + std::strerror(err) + ")");
     }
 }
 

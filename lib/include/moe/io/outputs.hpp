@@ -13,8 +13,9 @@ namespace moe::io {
 void check_output_not_input(const std::string & out, const std::vector<std::pair<std::string, std::string>> & inputs,
                             const std::string & option = "-o");
 
-// Writes a text file atomically (temporary file, fsync, rename); on any failure nothing is left
-// behind and Error(ErrorCode::io) names the path and the reason (e.g. a full disk).
+// Writes a text file atomically (temporary file created exclusively, fsync, rename); on any
+// failure nothing is left behind and Error(ErrorCode::io) names the path and the reason (e.g. a
+// full disk).
 void write_text_atomic(const std::string & path, const std::string & text);
 
 } // namespace moe::io
