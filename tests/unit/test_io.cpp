@@ -19,6 +19,7 @@
 #include "moe/core/error.hpp"
 #include "moe/core/params.hpp"
 #include "moe/io/run_file.hpp"
+#include "moe/train/run_setup.hpp"
 #include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -695,4 +696,144 @@ TEST_CASE("io: a file-size limit (ulimit -f) is a write error: EFBIG, the tempor
     });
     CHECK(rc == 0);
     CHECK(fs::is_empty(dir.path)); // no output, no temporary
+}
+
+TEST_CASE("io: check_new_output refuses an existing file unless --force") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5");
+    moe::io::check_new_output(out, false); // absent
+    std::ofstream(out) << "x";
+    auto [code, msg] = error_of([&] { moe::io::check_new_output(out, false, "--csv"); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(msg == "the output " + out + " exists; --force replaces it");
+    moe::io::check_new_output(out, true);
+    fs::create_symlink(out, dir.file("link.h5")); // links, FIFOs, directories: refused by the writers
+    moe::io::check_new_output(dir.file("link.h5"), false);
+    moe::io::check_new_output(dir.path.string(), false);
+}
+
+TEST_CASE("io: OutputLock: one writer per output, across processes, released when the holder dies") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), lock_file = out + ".lock";
+    CHECK(moe::io::lock_path_for(out) == lock_file);
+    {
+        moe::io::OutputLock lock(out);
+        CHECK(lock.held());
+        CHECK(slurp_text(lock_file) == std::to_string(::getpid()) + "\n");
+        // a second lock (another open file description: what another process gets) is refused
+        auto [code, msg] = error_of([&] { moe::io::OutputLock again(out); });
+        CHECK(code == int(moe::ErrorCode::spec));
+        CHECK(msg == "the output " + out + " is being written by another process (PID " + std::to_string(::getpid()) +
+                         "), which holds its lock file " + lock_file);
+        moe::io::OutputLock moved(std::move(lock));
+        CHECK(moved.held());
+        CHECK_FALSE(lock.held());
+    }
+    CHECK_FALSE(fs::exists(lock_file)); // removed by its holder
+
+    // a holder in another process; killed, its lock is free again and its lock file taken over
+    int ready[2], done[2];
+    REQUIRE(::pipe(ready) == 0);
+    REQUIRE(::pipe(done) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        moe::io::OutputLock lock(out);
+        char c = 'r';
+        (void)!::write(ready[1], &c, 1);
+        (void)!::read(done[0], &c, 1); // until killed
+        ::_exit(0);
+    }
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    auto [code, msg] = error_of([&] { moe::io::OutputLock mine(out); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(contains(msg, "(PID " + std::to_string(child) + ")"));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(fs::exists(lock_file)); // left by the killed holder
+    {
+        moe::io::OutputLock mine(out);
+        CHECK(mine.held());
+        CHECK(slurp_text(lock_file) == std::to_string(::getpid()) + "\n");
+    }
+    CHECK_FALSE(fs::exists(lock_file));
+    for (int fd : {ready[0], ready[1], done[0], done[1]}) ::close(fd);
+
+    // remove_live_temporaries (a second SIGINT) removes the lock file of a held lock too
+    {
+        moe::io::OutputLock lock(out);
+        moe::io::remove_live_temporaries();
+        CHECK_FALSE(fs::exists(lock_file));
+    }
+}
+
+TEST_CASE("io: OutputLock never writes through what is planted at the lock file's name") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), lock_file = out + ".lock";
+    const std::string victim = make_victim(dir);
+    auto refused = [&](const std::string & what) {
+        auto [code, msg] = error_of([&] { moe::io::OutputLock lock(out); });
+        CHECK(code == int(moe::ErrorCode::io));
+        CHECK(contains(msg, "cannot write run file " + out + ": cannot lock it with " + lock_file + ": " + what));
+        CHECK(slurp_text(victim) == "precious bytes\n");
+    };
+    fs::create_symlink(victim, lock_file);
+    refused("it is a symbolic link");
+    CHECK(fs::is_symlink(lock_file));
+    fs::remove(lock_file);
+    fs::create_symlink(dir.file("nowhere"), lock_file); // dangling: nothing is created through it
+    refused("it is a symbolic link");
+    CHECK_FALSE(fs::exists(dir.file("nowhere")));
+    fs::remove(lock_file);
+    fs::create_hard_link(victim, lock_file);
+    refused("it has 2 hard links");
+    fs::remove(lock_file);
+    REQUIRE(::mkfifo(lock_file.c_str(), 0644) == 0);
+    refused("it is not a regular file");
+    fs::remove(lock_file);
+    std::ofstream(lock_file) << "notes of mine\n";
+    refused("it exists and is not a lock file of moe-lab");
+    CHECK(slurp_text(lock_file) == "notes of mine\n");
+    fs::remove(lock_file);
+    // the output's own checks come first, with the writer's messages
+    std::string msg = io_error([&] { moe::io::OutputLock lock(dir.file("missing/run.h5")); });
+    CHECK(contains(msg, "cannot write run file " + dir.file("missing/run.h5") + ": directory " + dir.file("missing") +
+                            " does not exist"));
+    fs::create_symlink(victim, out);
+    msg = io_error([&] { moe::io::OutputLock lock(out); });
+    CHECK(contains(msg, "it exists and is a symbolic link"));
+    CHECK_FALSE(fs::exists(fs::symlink_status(lock_file)));
+}
+
+TEST_CASE("io: claim_outputs: locked, then inputs, then an existing output or checkpoint only with --force") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), ckpt = out + ".ckpt", spec = dir.file("spec.json");
+    std::ofstream(spec) << "{}";
+    const std::vector<std::pair<std::string, std::string>> inputs = {{"the spec file", spec}};
+    using moe::train::claim_outputs;
+    {
+        auto lock = claim_outputs(out, ckpt, inputs, {});
+        CHECK(lock.held());
+        auto [code, msg] = error_of([&] { claim_outputs(out, ckpt, inputs, {true, true}); });
+        CHECK(code == int(moe::ErrorCode::spec));
+        CHECK(contains(msg, "is being written by another process"));
+    }
+    auto [code, msg] = error_of([&] { claim_outputs(spec, spec + ".ckpt", inputs, {true}); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(contains(msg, "is the spec file")); // even with --force
+    std::ofstream(out) << "x";
+    std::tie(code, msg) = error_of([&] { claim_outputs(out, ckpt, inputs, {}); });
+    CHECK(msg == "the output " + out + " exists; --force replaces it");
+    claim_outputs(out, ckpt, inputs, {true});        // --force
+    claim_outputs(out, ckpt, inputs, {false, true}); // --resume: the run's own
+    fs::remove(out);
+    std::ofstream(ckpt) << "x";
+    std::tie(code, msg) = error_of([&] { claim_outputs(out, ckpt, inputs, {}); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(msg == ckpt + " is the checkpoint of an unfinished run of " + out +
+                     "; --resume continues it, --force starts over and replaces it");
+    claim_outputs(out, ckpt, inputs, {true});
+    claim_outputs(out, ckpt, inputs, {false, true});
+    CHECK_FALSE(fs::exists(out + ".lock"));
 }

@@ -23,10 +23,10 @@ std::vector<std::string> temporaries_of(const std::string & final_path);
 // temporaries, and anything that is not a regular file (a planted link), are left alone.
 void remove_stale_temporaries(const std::string & out_path);
 
-// Unlinks the temporary files RunWriter and write_text_atomic are writing at this moment, with
-// async-signal-safe calls only: for a process that exits at once (a second SIGINT), so that no
-// OUT.tmp-PID-... is left behind. The finished files and checkpoints already in place are
-// untouched.
+// Unlinks the temporary files RunWriter and write_text_atomic are writing at this moment (and the
+// lock files of io::OutputLock held now), with async-signal-safe calls only: for a process that
+// exits at once (a second SIGINT), so that no OUT.tmp-PID-... is left behind. The finished files
+// and checkpoints already in place are untouched.
 void remove_live_temporaries() noexcept;
 
 } // namespace moe::io
