@@ -12,10 +12,10 @@ namespace moe::train {
 io::OutputLock claim_outputs(const std::string & out, const std::string & checkpoint,
                              const std::vector<std::pair<std::string, std::string>> & inputs,
                              const OutputPolicy & policy) {
-    io::OutputLock lock(out); // first: no other writer can create or replace them while we check
+    io::OutputLock lock(out);       // first: no other writer can create or replace them while we check
+    if (policy.resume) return lock; // the run's own files: the library checks what they are
     io::check_output_not_input(out, inputs, policy.option);
     if (!checkpoint.empty()) io::check_output_not_input(checkpoint, inputs, policy.option);
-    if (policy.resume) return lock;
     io::check_new_output(out, policy.force, policy.option);
     struct stat st {};
     if (!policy.force && !checkpoint.empty() && ::lstat(checkpoint.c_str(), &st) == 0 && S_ISREG(st.st_mode))

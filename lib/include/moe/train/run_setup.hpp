@@ -21,10 +21,12 @@ struct OutputPolicy {
 
 // For the binaries, before the library call that writes `out`: takes the output's lock
 // (io::OutputLock, held until the returned object goes; a second writer of `out` fails at once,
-// exit 2), then refuses (ErrorCode::spec) an output that is one of the inputs ((what, path)
-// pairs), then, unless policy.force or policy.resume, an existing output ("the output OUT exists;
-// --force replaces it") and an existing checkpoint (non-empty path: the checkpoint of an unfinished
-// run, which --resume continues and --force replaces).
+// exit 2). Then, unless policy.resume (the output and checkpoint are the run's own, and the
+// library checks that they are), refuses (ErrorCode::spec) an output that is one of the inputs
+// ((what, path) pairs; its message comes first, and --force does not lift it) and, unless
+// policy.force, an existing output ("the output OUT exists; --force replaces it") and an existing
+// checkpoint (non-empty path: the checkpoint of an unfinished run, which --resume continues and
+// --force replaces).
 io::OutputLock claim_outputs(const std::string & out, const std::string & checkpoint,
                              const std::vector<std::pair<std::string, std::string>> & inputs,
                              const OutputPolicy & policy);
