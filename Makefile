@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 300
 all: build
 
 help:
-	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST"
+	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST (once; FORCE=1 again)"
 	@echo "make test   install deps, build, run every test (ctest)"
 	@echo "make build  configure + build into $(BUILD)/"
 	@echo "make corpus the six-domain LM text corpus from Debian 12 .debs into data/corpus (data/README.md)"
@@ -43,9 +43,21 @@ build: configure
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
+# `make run` trains the demo once: an existing run file is kept (FORCE=1 trains it again and
+# replaces it), an interrupted run (its checkpoint exists) is continued with --resume
+RUN_OUT = runs/pretrain_mlp_fmnist.h5
 run: build
 	@mkdir -p runs
-	./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o runs/pretrain_mlp_fmnist.h5
+	@if [ -n "$(FORCE)" ]; then \
+	  ./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o $(RUN_OUT) --force; \
+	elif [ -e $(RUN_OUT).ckpt ]; then \
+	  echo "moe-lab: continuing the unfinished run from its checkpoint $(RUN_OUT).ckpt"; \
+	  ./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o $(RUN_OUT) --resume; \
+	elif [ -e $(RUN_OUT) ]; then \
+	  echo "moe-lab: $(RUN_OUT) exists; nothing to train (make run FORCE=1 trains it again and replaces it)"; \
+	else \
+	  ./$(BUILD)/moe-train experiments/pretrain_mlp_fmnist.json -o $(RUN_OUT); \
+	fi
 
 # the whole test suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 test-asan: deps

@@ -20,6 +20,7 @@
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
+#include "moe/train/checkpoint.hpp"
 
 namespace moe::apps {
 
@@ -55,6 +56,20 @@ void add_common_options(CLI::App & app, CommonArgs & args) {
     app.add_flag("-v,--verbose", args.verbose, "print debug messages");
 }
 
+CLI::Option * add_force_option(CLI::App & app, bool & force, const std::string & what) {
+    return app.add_flag("--force", force, "replace " + what + " (without it an existing one is refused)");
+}
+
+io::OutputLock claim_run_outputs(const spec::Spec & spec, const std::string & spec_path, const std::string & out,
+                                 bool force, bool resume) {
+    auto inputs = spec::input_files(spec);
+    inputs.push_back({"the spec file", spec_path});
+    train::OutputPolicy policy;
+    policy.force = force;
+    policy.resume = resume;
+    return train::claim_outputs(out, train::checkpoint_path(out), inputs, policy);
+}
+
 void install_logger(const CommonArgs & args) {
     const bool quiet = args.quiet, verbose = args.verbose;
     if (const char * was = std::getenv("MOE_BLAS_REEXEC"); was && !quiet)
@@ -71,6 +86,7 @@ void install_logger(const CommonArgs & args) {
 }
 
 int run_guarded(const std::function<int()> & fn) {
+    ::signal(SIGXFSZ, SIG_IGN); // past a file-size limit write() fails with EFBIG: an I/O error like ENOSPC
     try {
         return fn();
     } catch (const Interrupted & e) {

@@ -7,6 +7,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "moe/spec/spec.hpp"
+#include "moe/train/run_setup.hpp"
 #include "moe/train/trainer.hpp"
 
 namespace moe::apps {
@@ -18,6 +20,13 @@ struct CommonArgs {
 };
 
 void add_common_options(CLI::App & app, CommonArgs & args);
+// --force: an existing output is refused without it (exit 2); `what` says what it replaces.
+CLI::Option * add_force_option(CLI::App & app, bool & force, const std::string & what);
+// moe-train and moe-expand, once the output path is known: locks OUT, then refuses an output that
+// is one of the spec's inputs (or the spec file), and without --force or --resume an existing OUT
+// or OUT.ckpt (train::claim_outputs). Hold the result until the run is over.
+io::OutputLock claim_run_outputs(const spec::Spec & spec, const std::string & spec_path, const std::string & out,
+                                 bool force, bool resume);
 // OpenBLAS 0.3.21 (Debian 12) does not recognise some current x86 CPUs and falls back to its
 // generic SSE3 "Prescott" kernels, 3-4x slower than the AVX2/AVX-512 ones the CPU supports.
 // Its kernel choice is read from OPENBLAS_CORETYPE when the library loads, so when that is
@@ -28,7 +37,9 @@ void select_blas_kernels(int argc, char ** argv);
 // Installs the library log printer (stderr) honouring --quiet / --verbose.
 void install_logger(const CommonArgs & args);
 // Runs fn, maps moe::Error codes to exit codes, prints "error: ..." and hints (an interrupt:
-// its one-line message, exit 130). Never throws.
+// its one-line message, exit 130). Never throws. SIGXFSZ is ignored from then on, so a file-size
+// limit (ulimit -f) fails the write with EFBIG, reported like a full disk (exit 3, the temporary
+// removed, the last checkpoint kept), instead of killing the process.
 int run_guarded(const std::function<int()> & fn);
 // SIGINT / SIGTERM: the first one asks the library to stop (moe::request_interrupt; the trainer
 // writes a checkpoint after the current step and throws ErrorCode::interrupted); a second one

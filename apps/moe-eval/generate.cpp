@@ -5,6 +5,7 @@
 
 #include <fmt/core.h>
 
+#include "../common/cli_common.hpp"
 #include "moe/core/error.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/train/run_setup.hpp"
@@ -39,12 +40,20 @@ void add_generate_command(CLI::App & app, GenerateArgs & a) {
     c->add_flag("--no-stop", a.no_stop, "do not end at a generated document boundary");
     c->add_flag("--recompute", a.opt.recompute, "recompute the whole sequence for every token (no KV cache; slower)");
     c->add_option("--trace", a.trace, "write the experts each site chose per generated token to this HDF5 file");
+    add_force_option(*c, a.force, "an existing --trace file");
 }
 
 int run_generate(GenerateArgs & a, int threads) {
     if (a.cmd->get_option("--trace")->count() > 0 && a.trace.empty())
         throw Error(ErrorCode::spec, "--trace: an empty path");
-    if (!a.trace.empty()) train::prepare_outputs({a.trace}, {{"the run file", a.run}}, "moe-eval");
+    io::OutputLock lock;
+    if (!a.trace.empty()) {
+        train::OutputPolicy policy;
+        policy.force = a.force;
+        policy.option = "--trace";
+        lock = train::claim_outputs(a.trace, "", {{"the run file", a.run}}, policy);
+        train::prepare_outputs({a.trace}, {{"the run file", a.run}}, "moe-eval");
+    }
     if (a.opt.max_tokens < 1)
         throw Error(ErrorCode::spec, "--max-tokens: must be at least 1, got " + std::to_string(a.opt.max_tokens));
     auto g = train::load_generator(a.run, threads);

@@ -13,7 +13,7 @@ struct GenerateArgs {
     CLI::App * cmd = nullptr;
     std::string run, trace, domain;
     train::GenerateOptions opt;
-    bool no_stop = false;
+    bool no_stop = false, force = false;
 };
 
 void add_generate_command(CLI::App & app, GenerateArgs & a);

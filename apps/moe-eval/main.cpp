@@ -103,7 +103,7 @@ int main(int argc, char ** argv) {
     std::string run, out, split = "test", disable, csv, by;
     std::vector<std::string> overrides, runs;
     int k = 0;
-    bool uniform = false, oracle = false, ablate = false;
+    bool uniform = false, oracle = false, ablate = false, force = false;
     apps::CommonArgs common;
     app.add_option("run", run, "run file written by moe-train");
     auto * out_opt = app.add_option("-o,--out", out, "write the analysis to this HDF5 file (never into the run file)");
@@ -115,11 +115,13 @@ int main(int argc, char ** argv) {
     auto * disable_opt =
         app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
     app.add_flag("--ablate", ablate, "drop each (site, expert) in turn and report the accuracy change per task");
+    apps::add_force_option(app, force, "an existing -o file");
     apps::add_common_options(app, common);
     auto * sum = app.add_subcommand("summarize", "one row per run: spec values that differ and final metrics");
     sum->add_option("runs", runs, "run files")->required();
     auto * csv_opt = sum->add_option("--csv", csv, "also write the table as CSV");
     sum->add_option("--by", by, "group by these spec keys (comma-separated): means and standard deviations");
+    apps::add_force_option(*sum, force, "an existing --csv file");
     apps::GenerateArgs gen;
     apps::add_generate_command(app, gen);
     app.require_subcommand(0, 1);
@@ -140,6 +142,7 @@ int main(int argc, char ** argv) {
             std::vector<std::pair<std::string, std::string>> inputs;
             for (const auto & r : runs) inputs.push_back({"one of the runs", r});
             io::check_output_not_input(csv, inputs, "--csv");
+            io::check_new_output(csv, force, "--csv");
             auto res = train::summarize_runs(runs, keys);
             fmt::print("{}", res.runs.markdown());
             if (!keys.empty()) fmt::print("\n{}", res.groups.markdown());
@@ -167,6 +170,8 @@ int main(int argc, char ** argv) {
         opt.out = out;
         opt.ablate = ablate;
         opt.threads = common.threads;
+        const auto lock =
+            out.empty() ? io::OutputLock() : train::claim_outputs(out, "", {{"the run file", run}}, {force});
         auto rep = train::evaluate_run(run, opt);
         print_report(rep);
         if (!out.empty()) {

@@ -98,7 +98,7 @@ int main(int argc, char ** argv) {
                  "130 interrupted (checkpoint written; continue with --resume)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false, resume = false;
+    bool print_spec = false, resume = false, force = false;
     int stop_after = 0;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON) with \"stream\" and \"expand\" sections")->required();
@@ -106,6 +106,7 @@ int main(int argc, char ** argv) {
     app.add_option("--set", overrides, "override a spec key, e.g. --set expand.strategy=head_only")->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
     app.add_flag("--resume", resume, "continue the stream from OUT.ckpt (written after every task)");
+    moe::apps::add_force_option(app, force, "an existing OUT, or start over from an unfinished stream's OUT.ckpt");
     app.add_option("--stop-after", stop_after,
                    "stop after this many tasks, keeping the checkpoint (for resuming later)")
         ->check(CLI::NonNegativeNumber);
@@ -132,6 +133,7 @@ int main(int argc, char ** argv) {
             out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
+        const auto lock = moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume);
         const std::string ckpt = moe::expand::checkpoint_path(out_path);
         std::error_code ec;
         // the command that continues this stream: this one, without --stop-after, with --resume

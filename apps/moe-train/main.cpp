@@ -17,7 +17,7 @@ int main(int argc, char ** argv) {
         "130 interrupted (checkpoint written)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false, spec_reference = false, resume = false, markdown = false;
+    bool print_spec = false, spec_reference = false, resume = false, markdown = false, force = false;
     std::string list;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON)");
@@ -33,6 +33,7 @@ int main(int argc, char ** argv) {
         ->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
     app.add_flag("--resume", resume, "continue the run from its checkpoint OUT.ckpt (same spec and --set overrides)");
+    moe::apps::add_force_option(app, force, "an existing OUT, or start over from an unfinished run's OUT.ckpt");
     moe::apps::add_common_options(app, common);
     try {
         app.parse(argc, argv);
@@ -74,6 +75,7 @@ int main(int argc, char ** argv) {
             out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
+        const auto lock = moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume);
         moe::apps::ConsoleObserver obs(spec.log.progress, common.quiet);
         moe::train::TrainOptions opt;
         opt.resume = resume;

@@ -99,6 +99,10 @@ e = f["trace/sites/blocks.1.mlp.fc1/experts"][:]
 assert e.shape == (n, 1) and ((e >= 0) & (e < 3)).all()
 PY
 fi
+# an existing trace is replaced only with --force
+expect_rc 2 "$MOE_BIN/moe-eval" generate "$TMP/mole.h5" --prompt "HEY" --max-tokens 3 --trace "$TMP/trace.h5"
+expect_out "exists; --force replaces it"
+expect_rc 0 "$MOE_BIN/moe-eval" generate "$TMP/mole.h5" --prompt "HEY" --max-tokens 3 --trace "$TMP/trace.h5" --force
 # bad inputs: clear messages, the documented exit codes, no output left behind
 expect_rc 2 "$MOE_BIN/moe-eval" generate "$TMP/mole.h5" --prompt "$(printf 'x%.0s' $(seq 40))"
 expect_out "do not fit the model's context of 32 positions"

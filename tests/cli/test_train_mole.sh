@@ -24,11 +24,13 @@ for f in --uniform --oracle; do
     expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole_task.h5" $f
     expect_out "the run's router 'task' routes without the router's choice"
 done
-# moe-eval's output may not be the run's base (nor its data): refused before any work
+# moe-eval's output may not be the run's base (nor its data), --force or not: refused before any work
 sum=$(md5sum <"$TMP/base.h5")
 expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5"
+expect_out "the output $TMP/base.h5 exists; --force replaces it"
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5" --force
 expect_out "the output $TMP/base.h5 is the base run"
-expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5" --set base=elsewhere.h5   # still the run's base
+expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/mole.h5" -o "$TMP/base.h5" --force --set base=elsewhere.h5   # still the run's base
 expect_out "the output $TMP/base.h5 is the base run"
 [ "$(md5sum <"$TMP/base.h5")" = "$sum" ] || fail "moe-eval wrote over the base run"
 # contradictory settings are spec errors with their paths

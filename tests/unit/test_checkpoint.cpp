@@ -111,7 +111,7 @@ TEST_CASE("checkpoint round trip is bitwise and atomic") {
     const TrainCheckpoint ck = make_checkpoint(store);
     moe::train::write_checkpoint(path, "moe-test", R"({"exp":{"seed":1}})", "unit", store, ck);
     REQUIRE(fs::exists(path));
-    CHECK_FALSE(fs::exists(moe::io::temp_path_for(path)));
+    CHECK(moe::io::temporaries_of(path).empty());
 
     auto other = make_store(2); // other initial values: every one must be overwritten
     REQUIRE_FALSE(same_bits(store.value(0), other.value(0), 15));

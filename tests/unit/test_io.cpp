@@ -1,6 +1,9 @@
 // test_io.cpp — the HDF5 run file: write, commit, read back; temp-file hygiene; error reporting.
 #include <doctest/doctest.h>
 #include <hdf5.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -9,11 +12,14 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "moe/core/error.hpp"
 #include "moe/core/params.hpp"
 #include "moe/io/run_file.hpp"
+#include "moe/train/run_setup.hpp"
 #include "unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
@@ -40,6 +46,11 @@ std::string io_error(F && f) {
 }
 
 bool contains(const std::string & s, const std::string & sub) { return s.find(sub) != std::string::npos; }
+
+std::string slurp_text(const std::string & path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 template <typename T>
 moe::ParamStore<T> small_store(uint64_t seed) {
@@ -90,7 +101,7 @@ TEST_CASE("io: write a run, commit, read it back") {
     write_reference_run(out, store);
 
     CHECK(fs::exists(out));
-    CHECK_FALSE(fs::exists(moe::io::temp_path_for(out)));
+    CHECK(moe::io::temporaries_of(out).empty());
 
     RunReader r(out);
     CHECK(r.path() == out);
@@ -197,12 +208,16 @@ TEST_CASE("io: series datasets are chunked with an unlimited first dimension") {
 TEST_CASE("io: writer destroyed without commit leaves nothing behind") {
     TempDir dir("io");
     const std::string out = dir.file("aborted.h5");
-    const std::string tmp = moe::io::temp_path_for(out);
-    CHECK(contains(tmp, out + ".tmp-"));
-    CHECK(contains(tmp, std::to_string(::getpid())));
+    std::string tmp;
     try {
         RunWriter w(out, "moe-test");
-        CHECK(w.temp_path() == tmp);
+        tmp = w.temp_path();
+        // "<out>.tmp-<pid>-<16 hex digits>": the pid for remove_stale_temporaries, the rest unpredictable
+        const std::string pre = out + ".tmp-" + std::to_string(::getpid()) + "-";
+        REQUIRE(tmp.size() == pre.size() + 16);
+        CHECK(tmp.compare(0, pre.size(), pre) == 0);
+        CHECK(tmp.find_first_not_of("0123456789abcdef", pre.size()) == std::string::npos);
+        CHECK(moe::io::temporaries_of(out) == std::vector<std::string>{tmp});
         CHECK(w.final_path() == out);
         w.write_string("spec", "{}");
         w.append("metrics/train/loss", 1.0);
@@ -255,20 +270,36 @@ TEST_CASE("io: remove_stale_temporaries removes the temporaries of dead writers 
         std::ofstream(dir.file(name)) << "x";
         return dir.file(name);
     };
-    const std::string gone1 = touch("run.h5.tmp-" + d), gone2 = touch("run.h5.ckpt.tmp-" + d);
-    const std::vector<std::string> kept = {
-        touch("run.h5.tmp-" + self),    // this process's own writer
-        touch("run.h5.tmp-1"),          // a live process (init)
-        touch("run.h5.tmp-" + d + "x"), // not a pid
-        touch("run.h5.tmp-"),           // no pid
-        touch("other.h5.tmp-" + d),     // another output's
-        touch("run.h5.ckpt"),           // the checkpoint itself
-        touch("xrun.h5.tmp-" + d),      // a name that only ends like it
+    const std::vector<std::string> gone = {
+        touch("run.h5.tmp-" + d),                        // the names of older versions
+        touch("run.h5.ckpt.tmp-" + d),                   //
+        touch("run.h5.tmp-" + d + "-0123456789abcdef"),  // today's names
+        touch("run.h5.ckpt.tmp-" + d + "-00ff00ff00ff"), //
     };
+    const std::string victim = touch("victim.h5");
+    fs::create_symlink(victim, dir.file("run.h5.tmp-" + d + "-abcdef")); // a planted link: not a writer's
+    const std::vector<std::string> kept = {
+        touch("run.h5.tmp-" + self),                       // this process's own writer
+        touch("run.h5.tmp-" + self + "-0123456789abcdef"), //
+        touch("run.h5.tmp-1"),                             // a live process (init)
+        touch("run.h5.tmp-1-0123456789abcdef"),            //
+        touch("run.h5.tmp-" + d + "x"),                    // not a pid
+        touch("run.h5.tmp-" + d + "-XYZ"),                 // not hex after the pid
+        touch("run.h5.tmp-" + d + "-"),                    // nothing after the pid
+        touch("run.h5.tmp-"),                              // no pid
+        touch("other.h5.tmp-" + d),                        // another output's
+        touch("run.h5.ckpt"),                              // the checkpoint itself
+        touch("run.h5.lock"),                              // its lock file
+        touch("xrun.h5.tmp-" + d),                         // a name that only ends like it
+        dir.file("run.h5.tmp-" + d + "-abcdef"),           // the link
+        victim,
+    };
+    CHECK(moe::io::temporaries_of(out).size() == 7); // run.h5.tmp-*: 2 gone, 4 kept by pid, the link
     moe::io::remove_stale_temporaries(out);
-    CHECK_FALSE(fs::exists(gone1));
-    CHECK_FALSE(fs::exists(gone2));
-    for (const auto & k : kept) CHECK_MESSAGE(fs::exists(k), k);
+    for (const auto & g : gone) CHECK_MESSAGE(!fs::exists(g), g);
+    for (const auto & k : kept) CHECK_MESSAGE(fs::exists(fs::symlink_status(k)), k);
+    CHECK(fs::is_symlink(dir.file("run.h5.tmp-" + d + "-abcdef")));
+    CHECK(slurp_text(victim) == "x");
     moe::io::remove_stale_temporaries(dir.file("missing_dir/run.h5")); // a directory that does not exist: nothing
 }
 
@@ -523,4 +554,286 @@ TEST_CASE("io: no HDF5 identifiers stay open after writers and readers are gone"
         w.flush();
     }
     CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+}
+
+// ------------------------------------------------------------------------------ hostile outputs
+
+namespace {
+
+// A file outside the outputs that planted links point to; it must keep its bytes.
+std::string make_victim(const TempDir & dir, const std::string & name = "victim.txt") {
+    const std::string v = dir.file(name);
+    std::ofstream(v) << "precious bytes\n";
+    return v;
+}
+
+// Runs f in a child process; returns its exit status (f's return value, or 100 + a signal).
+template <typename F>
+int in_child(F && f) {
+    const pid_t pid = ::fork();
+    if (pid == 0) ::_exit(f());
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// The moe::Error code and message of f (code -1: nothing thrown).
+template <typename F>
+std::pair<int, std::string> error_of(F && f) {
+    try {
+        f();
+    } catch (const moe::Error & e) { return {int(e.code()), e.what()}; }
+    return {-1, ""};
+}
+
+} // namespace
+
+TEST_CASE("io: links planted at the old temporary names and at the final name are never followed") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), csv = dir.file("table.csv");
+    const std::string victim = make_victim(dir), hard = make_victim(dir, "hard.txt");
+    const std::string pid = std::to_string(::getpid());
+    // what the writers of older versions opened with O_TRUNC: OUT.tmp-PID, OUT.ckpt.tmp-PID
+    fs::create_symlink(victim, out + ".tmp-" + pid);
+    fs::create_hard_link(hard, out + ".ckpt.tmp-" + pid);
+    fs::create_symlink(victim, csv + ".tmp-" + pid);
+    auto store = small_store<float>(3);
+    write_reference_run(out, store);
+    moe::io::write_text_atomic(csv, "a,b\n1,2\n");
+    {
+        RunWriter ck(out + ".ckpt", "moe-test");
+        ck.write_string("spec", "{}");
+        ck.commit();
+    }
+    CHECK(slurp_text(victim) == "precious bytes\n");
+    CHECK(slurp_text(hard) == "precious bytes\n");
+    CHECK(fs::is_symlink(out + ".tmp-" + pid));
+    CHECK(fs::hard_link_count(hard) == 2);
+    CHECK(RunReader(out).spec_json() == kSpec);
+    CHECK(slurp_text(csv) == "a,b\n1,2\n");
+
+    // a hard link at the final name: the rename replaces the name, the other file keeps its bytes
+    fs::remove(out);
+    fs::create_hard_link(hard, out);
+    write_reference_run(out, store);
+    CHECK(slurp_text(hard) == "precious bytes\n");
+    CHECK(RunReader(out).spec_json() == kSpec);
+    fs::remove(csv);
+    fs::create_hard_link(hard, csv);
+    moe::io::write_text_atomic(csv, "c\n");
+    CHECK(slurp_text(hard) == "precious bytes\n");
+    CHECK(slurp_text(csv) == "c\n");
+
+    // a symbolic link at the final name is refused, before and after the work
+    const std::string link = dir.file("link.h5");
+    fs::create_symlink(victim, link);
+    std::string msg = io_error([&] { RunWriter w(link, "moe-test"); });
+    CHECK(contains(msg, "it exists and is a symbolic link"));
+    msg = io_error([&] { moe::io::write_text_atomic(link, "x"); });
+    CHECK(contains(msg, "it exists and is a symbolic link"));
+    CHECK(slurp_text(victim) == "precious bytes\n");
+}
+
+TEST_CASE("io: what appears at the final path during the work is refused at the rename") {
+    TempDir dir("io");
+    const std::string victim = make_victim(dir);
+    for (const char * kind : {"symlink", "fifo", "directory"}) {
+        CAPTURE(kind);
+        const std::string out = dir.file(std::string("late_") + kind + ".h5");
+        std::string msg = io_error([&] {
+            RunWriter w(out, "moe-test");
+            w.write_string("spec", "{}");
+            if (std::string(kind) == "symlink")
+                fs::create_symlink(victim, out);
+            else if (std::string(kind) == "fifo")
+                REQUIRE(::mkfifo(out.c_str(), 0644) == 0);
+            else
+                fs::create_directory(out);
+            w.commit();
+        });
+        CHECK(contains(msg, "cannot write run file " + out + ": it exists and is a"));
+        CHECK(moe::io::temporaries_of(out).empty());
+        CHECK(slurp_text(victim) == "precious bytes\n");
+    }
+    CHECK(fs::is_symlink(dir.file("late_symlink.h5")));
+    CHECK(fs::is_fifo(dir.file("late_fifo.h5")));
+}
+
+TEST_CASE("io: temporary names are unpredictable and created exclusively") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5");
+    const std::string a = moe::io::temp_path_for(out), b = moe::io::temp_path_for(out);
+    CHECK(a != b);
+    CHECK(contains(a, out + ".tmp-" + std::to_string(::getpid()) + "-"));
+    // two writers of one output in one process: two temporaries
+    RunWriter w1(out, "moe-test"), w2(out, "moe-test");
+    CHECK(w1.temp_path() != w2.temp_path());
+    CHECK(moe::io::temporaries_of(out).size() == 2);
+    struct stat st {};
+    REQUIRE(::stat(w1.temp_path().c_str(), &st) == 0);
+    CHECK((st.st_mode & 0077 & ~0044) == 0); // at most 0644
+}
+
+TEST_CASE("io: a file-size limit (ulimit -f) is a write error: EFBIG, the temporary removed") {
+    TempDir dir("io");
+    const std::string out = dir.file("big.h5"), csv = dir.file("big.csv");
+    const int rc = in_child([&] {
+        ::signal(SIGXFSZ, SIG_IGN); // as the binaries do (apps/common run_guarded)
+        struct rlimit lim {
+            8192, 8192
+        };
+        if (::setrlimit(RLIMIT_FSIZE, &lim) != 0) return 10;
+        auto [code, msg] = error_of([&] {
+            RunWriter w(out, "moe-test");
+            std::vector<float> big(64 * 1024, 1.0f);
+            w.write_array("big", std::span<const float>(big), {int64_t(big.size())});
+            w.commit();
+        });
+        if (code != int(moe::ErrorCode::io) || !contains(msg, "File too large") || !contains(msg, out)) return 11;
+        std::tie(code, msg) = error_of([&] { moe::io::write_text_atomic(csv, std::string(20000, 'x')); });
+        if (code != int(moe::ErrorCode::io) || !contains(msg, "File too large") || !contains(msg, csv)) return 12;
+        return 0;
+    });
+    CHECK(rc == 0);
+    CHECK(fs::is_empty(dir.path)); // no output, no temporary
+}
+
+TEST_CASE("io: check_new_output refuses an existing file unless --force") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5");
+    moe::io::check_new_output(out, false); // absent
+    std::ofstream(out) << "x";
+    auto [code, msg] = error_of([&] { moe::io::check_new_output(out, false, "--csv"); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(msg == "the output " + out + " exists; --force replaces it");
+    moe::io::check_new_output(out, true);
+    fs::create_symlink(out, dir.file("link.h5")); // links, FIFOs, directories: refused by the writers
+    moe::io::check_new_output(dir.file("link.h5"), false);
+    moe::io::check_new_output(dir.path.string(), false);
+}
+
+TEST_CASE("io: OutputLock: one writer per output, across processes, released when the holder dies") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), lock_file = out + ".lock";
+    CHECK(moe::io::lock_path_for(out) == lock_file);
+    {
+        moe::io::OutputLock lock(out);
+        CHECK(lock.held());
+        CHECK(slurp_text(lock_file) == std::to_string(::getpid()) + "\n");
+        // a second lock (another open file description: what another process gets) is refused
+        auto [code, msg] = error_of([&] { moe::io::OutputLock again(out); });
+        CHECK(code == int(moe::ErrorCode::spec));
+        CHECK(msg == "the output " + out + " is being written by another process (PID " + std::to_string(::getpid()) +
+                         "), which holds its lock file " + lock_file);
+        moe::io::OutputLock moved(std::move(lock));
+        CHECK(moved.held());
+        CHECK_FALSE(lock.held());
+    }
+    CHECK_FALSE(fs::exists(lock_file)); // removed by its holder
+
+    // a holder in another process; killed, its lock is free again and its lock file taken over
+    int ready[2], done[2];
+    REQUIRE(::pipe(ready) == 0);
+    REQUIRE(::pipe(done) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        moe::io::OutputLock lock(out);
+        char c = 'r';
+        (void)!::write(ready[1], &c, 1);
+        (void)!::read(done[0], &c, 1); // until killed
+        ::_exit(0);
+    }
+    char c = 0;
+    REQUIRE(::read(ready[0], &c, 1) == 1);
+    auto [code, msg] = error_of([&] { moe::io::OutputLock mine(out); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(contains(msg, "(PID " + std::to_string(child) + ")"));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(fs::exists(lock_file)); // left by the killed holder
+    {
+        moe::io::OutputLock mine(out);
+        CHECK(mine.held());
+        CHECK(slurp_text(lock_file) == std::to_string(::getpid()) + "\n");
+    }
+    CHECK_FALSE(fs::exists(lock_file));
+    for (int fd : {ready[0], ready[1], done[0], done[1]}) ::close(fd);
+
+    // remove_live_temporaries (a second SIGINT) removes the lock file of a held lock too
+    {
+        moe::io::OutputLock lock(out);
+        moe::io::remove_live_temporaries();
+        CHECK_FALSE(fs::exists(lock_file));
+    }
+}
+
+TEST_CASE("io: OutputLock never writes through what is planted at the lock file's name") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), lock_file = out + ".lock";
+    const std::string victim = make_victim(dir);
+    auto refused = [&](const std::string & what) {
+        auto [code, msg] = error_of([&] { moe::io::OutputLock lock(out); });
+        CHECK(code == int(moe::ErrorCode::io));
+        CHECK(contains(msg, "cannot write run file " + out + ": cannot lock it with " + lock_file + ": " + what));
+        CHECK(slurp_text(victim) == "precious bytes\n");
+    };
+    fs::create_symlink(victim, lock_file);
+    refused("it is a symbolic link");
+    CHECK(fs::is_symlink(lock_file));
+    fs::remove(lock_file);
+    fs::create_symlink(dir.file("nowhere"), lock_file); // dangling: nothing is created through it
+    refused("it is a symbolic link");
+    CHECK_FALSE(fs::exists(dir.file("nowhere")));
+    fs::remove(lock_file);
+    fs::create_hard_link(victim, lock_file);
+    refused("it has 2 hard links");
+    fs::remove(lock_file);
+    REQUIRE(::mkfifo(lock_file.c_str(), 0644) == 0);
+    refused("it is not a regular file");
+    fs::remove(lock_file);
+    std::ofstream(lock_file) << "notes of mine\n";
+    refused("it exists and is not a lock file of moe-lab");
+    CHECK(slurp_text(lock_file) == "notes of mine\n");
+    fs::remove(lock_file);
+    // the output's own checks come first, with the writer's messages
+    std::string msg = io_error([&] { moe::io::OutputLock lock(dir.file("missing/run.h5")); });
+    CHECK(contains(msg, "cannot write run file " + dir.file("missing/run.h5") + ": directory " + dir.file("missing") +
+                            " does not exist"));
+    fs::create_symlink(victim, out);
+    msg = io_error([&] { moe::io::OutputLock lock(out); });
+    CHECK(contains(msg, "it exists and is a symbolic link"));
+    CHECK_FALSE(fs::exists(fs::symlink_status(lock_file)));
+}
+
+TEST_CASE("io: claim_outputs: locked, then inputs, then an existing output or checkpoint only with --force") {
+    TempDir dir("io");
+    const std::string out = dir.file("run.h5"), ckpt = out + ".ckpt", spec = dir.file("spec.json");
+    std::ofstream(spec) << "{}";
+    const std::vector<std::pair<std::string, std::string>> inputs = {{"the spec file", spec}};
+    using moe::train::claim_outputs;
+    {
+        auto lock = claim_outputs(out, ckpt, inputs, {});
+        CHECK(lock.held());
+        auto [code, msg] = error_of([&] { claim_outputs(out, ckpt, inputs, {true, true}); });
+        CHECK(code == int(moe::ErrorCode::spec));
+        CHECK(contains(msg, "is being written by another process"));
+    }
+    auto [code, msg] = error_of([&] { claim_outputs(spec, spec + ".ckpt", inputs, {true}); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(contains(msg, "is the spec file")); // even with --force
+    std::ofstream(out) << "x";
+    std::tie(code, msg) = error_of([&] { claim_outputs(out, ckpt, inputs, {}); });
+    CHECK(msg == "the output " + out + " exists; --force replaces it");
+    claim_outputs(out, ckpt, inputs, {true});        // --force
+    claim_outputs(out, ckpt, inputs, {false, true}); // --resume: the run's own
+    fs::remove(out);
+    std::ofstream(ckpt) << "x";
+    std::tie(code, msg) = error_of([&] { claim_outputs(out, ckpt, inputs, {}); });
+    CHECK(code == int(moe::ErrorCode::spec));
+    CHECK(msg == ckpt + " is the checkpoint of an unfinished run of " + out +
+                     "; --resume continues it, --force starts over and replaces it");
+    claim_outputs(out, ckpt, inputs, {true});
+    claim_outputs(out, ckpt, inputs, {false, true});
+    CHECK_FALSE(fs::exists(out + ".lock"));
 }

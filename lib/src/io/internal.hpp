@@ -1,6 +1,6 @@
 // internal.hpp — private to lib/src/io: the helpers several of its files share (error helpers,
-// run-file object paths, the live-temporaries registry, the output-target check). Everything is
-// in moe::io::detail, which also sees the HDF5 handles of moe/io/h5.hpp.
+// run-file object paths, the live-temporaries registry, the output checks). Everything is in
+// moe::io::detail, which also sees the HDF5 handles of moe/io/h5.hpp.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -39,6 +39,11 @@ std::string shape_str(const std::vector<int64_t> & shape);
 int live_add(const std::string & p);
 // Forgets the slot (it was renamed or removed) and sets it to -1.
 void live_remove(int & slot);
+// Creates a new temporary file for final_path (temp_path_for: in its directory, an unpredictable
+// name) with O_CREAT | O_EXCL | O_NOFOLLOW, so a link or file planted at that name is never opened,
+// and registers it (live_add). Returns the descriptor (write-only) with its name in tmp and its
+// slot in live, or -1 with errno set (tmp: the name tried, live: -1).
+int create_temporary(const std::string & final_path, int mode, std::string & tmp, int & live);
 
 // ------------------------------------------------------------------------------ outputs
 // (outputs.cpp)
@@ -47,5 +52,8 @@ void live_remove(int & slot);
 // node or a symbolic link by the new file (as root, -o /dev/null would replace /dev/null).
 // Throws Error(ErrorCode::io) starting with `pre`.
 void check_output_target(const std::string & path, const std::string & pre);
+// The directory of an output must exist, be a directory and be writable, and the output must not
+// be a directory. Throws Error(ErrorCode::io) starting with `pre`, naming the directory.
+void check_output_dir(const std::string & path, const std::string & pre);
 
 } // namespace moe::io::detail

@@ -290,31 +290,22 @@ struct RunWriter::Impl {
 };
 
 RunWriter::RunWriter(const std::string & final_path, const std::string & tool)
-    : impl_(std::make_unique<Impl>()), final_path_(final_path), tmp_path_(temp_path_for(final_path)) {
+    : impl_(std::make_unique<Impl>()), final_path_(final_path) {
     quiet_hdf5();
     const std::string pre = "cannot write run file " + final_path + ": ";
     if (final_path.empty()) fail("cannot write run file: empty path");
-    fs::path fp(final_path);
-    std::string dir = fp.parent_path().string();
-    if (dir.empty()) dir = ".";
-    std::error_code ec;
-    if (!fs::exists(dir, ec)) fail(pre + "directory " + dir + " does not exist");
-    if (!fs::is_directory(dir, ec)) fail(pre + dir + " is not a directory");
-    if (::access(dir.c_str(), W_OK | X_OK) != 0)
-        fail(pre + "directory " + dir + " is not writable (" + std::strerror(errno) + ")");
-    if (fs::is_directory(fp, ec)) fail(pre + "it is an existing directory");
+    check_output_dir(final_path, pre);
     check_output_target(final_path, pre);
 
     impl_->final_path = final_path;
-    impl_->tmp_path = tmp_path_;
     // The temporary file is created now, so an unwritable location (read-only file system,
-    // immutable directory, no free inode) fails before any work is done; commit() fills it.
-    // Tracked before it exists: a second signal between open() and the tracking would leave it.
-    impl_->live = live_add(tmp_path_);
-    impl_->fd = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    // immutable directory, no free inode) fails before any work is done; commit() fills it. Its
+    // name is unpredictable and it is created exclusively (create_temporary): a link planted
+    // beside the output is never followed.
+    impl_->fd = create_temporary(final_path, 0644, tmp_path_, impl_->live);
+    impl_->tmp_path = tmp_path_;
     if (impl_->fd < 0) {
         const int err = errno;
-        live_remove(impl_->live);
         fail(pre + "cannot create temporary file " + tmp_path_ + ": " + std::strerror(err));
     }
     try {
@@ -459,9 +450,12 @@ void RunWriter::commit() {
         fail(final_path_ + ": fsync of " + tmp_path_ + " failed: " + std::strerror(errno));
     if (int err = impl_->close_fd(); err != 0)
         fail(final_path_ + ": cannot write temporary file " + tmp_path_ + ": " + std::strerror(err));
-    std::error_code ec;
-    fs::rename(tmp_path_, final_path_, ec);
-    if (ec) fail(final_path_ + ": cannot rename " + tmp_path_ + " into place: " + ec.message());
+    // What appeared at the final path since the constructor: the rename would replace a FIFO, a
+    // device node or a link by the run file (a link itself, not its target: rename(2) never follows
+    // one), and fails on a directory; refuse all of them, as the constructor did.
+    check_output_target(final_path_, "cannot write run file " + final_path_ + ": ");
+    if (::rename(tmp_path_.c_str(), final_path_.c_str()) != 0)
+        fail(final_path_ + ": cannot rename " + tmp_path_ + " into place: " + std::strerror(errno));
     impl_->committed = true;
     live_remove(impl_->live);
     std::string dir = fs::path(final_path_).parent_path().string();

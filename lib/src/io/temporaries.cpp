@@ -1,17 +1,25 @@
 // temporaries.cpp — the temporary files outputs are written to (moe/io/temporaries.hpp): the
 // registry of live ones (live_add/live_remove, internal.hpp) that remove_live_temporaries()
-// unlinks with async-signal-safe calls, their names, and the removal of stale ones left by
-// killed processes.
+// unlinks with async-signal-safe calls, their unpredictable names and exclusive creation
+// (create_temporary), and the removal of stale ones left by killed processes.
 #include "moe/io/temporaries.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
+#include <utility>
+#include <vector>
 
 #include "internal.hpp"
 #include "moe/core/log.hpp"
@@ -50,6 +58,26 @@ void live_remove(int & slot) {
     slot = -1;
 }
 
+int create_temporary(const std::string & final_path, int mode, std::string & tmp, int & live) {
+    live = -1;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        tmp = temp_path_for(final_path);
+        // tracked before it exists: a second signal between open() and the tracking would leave it
+        // (the name is this process's own: nobody else can guess it)
+        live = live_add(tmp);
+        const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd >= 0) return fd;
+        const int err = errno;
+        live_remove(live);
+        if (err != EEXIST) {
+            errno = err;
+            return -1;
+        }
+    }
+    errno = EEXIST;
+    return -1;
+}
+
 } // namespace moe::io::detail
 
 namespace moe::io {
@@ -61,27 +89,74 @@ void remove_live_temporaries() noexcept {
         if (s.state.load(std::memory_order_acquire) == 2) ::unlink(s.path);
 }
 
+namespace {
+
+// 64 random bits as 16 hex digits: getrandom(2), else std::random_device.
+std::string random_hex() {
+    uint64_t v = 0;
+    if (::getrandom(&v, sizeof v, GRND_NONBLOCK) != ssize_t(sizeof v)) {
+        std::random_device rd;
+        v = (uint64_t(rd()) << 32) ^ uint64_t(rd());
+    }
+    char buf[17];
+    for (int i = 15; i >= 0; --i, v >>= 4) buf[i] = "0123456789abcdef"[v & 15];
+    buf[16] = 0;
+    return buf;
+}
+
+// The pid of a temporary's name after its prefix ("<pid>" or "<pid>-<hex>"), or -1.
+long temp_name_pid(const std::string & rest) {
+    const size_t dash = rest.find('-');
+    const std::string pid_s = rest.substr(0, dash);
+    if (pid_s.empty() || pid_s.find_first_not_of("0123456789") != std::string::npos || pid_s.size() > 18) return -1;
+    if (dash != std::string::npos) {
+        const std::string hex = rest.substr(dash + 1);
+        if (hex.empty() || hex.find_first_not_of("0123456789abcdef") != std::string::npos) return -1;
+    }
+    return std::strtol(pid_s.c_str(), nullptr, 10);
+}
+
+// (path, pid) of every entry of out's directory named like a temporary of one of `finals`
+// (file names of outputs in that directory).
+std::vector<std::pair<fs::path, long>> temporaries_in(const fs::path & out, const std::vector<std::string> & finals) {
+    fs::path dir = out.parent_path();
+    if (dir.empty()) dir = ".";
+    std::vector<std::pair<fs::path, long>> found;
+    std::error_code ec;
+    for (const auto & ent : fs::directory_iterator(dir, ec)) {
+        const std::string f = ent.path().filename().string();
+        for (const auto & base : finals) {
+            const std::string pre = base + ".tmp-";
+            if (f.size() <= pre.size() || f.compare(0, pre.size(), pre) != 0) continue;
+            const long pid = temp_name_pid(f.substr(pre.size()));
+            if (pid > 0) found.emplace_back(ent.path(), pid);
+        }
+    }
+    return found;
+}
+
+} // namespace
+
 std::string temp_path_for(const std::string & final_path) {
-    return final_path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+    return final_path + ".tmp-" + std::to_string(static_cast<long>(::getpid())) + "-" + random_hex();
+}
+
+std::vector<std::string> temporaries_of(const std::string & final_path) {
+    const fs::path out(final_path);
+    std::vector<std::string> r;
+    for (const auto & [p, pid] : temporaries_in(out, {out.filename().string()})) r.push_back(p.string());
+    std::sort(r.begin(), r.end());
+    return r;
 }
 
 void remove_stale_temporaries(const std::string & out_path) {
     const fs::path out(out_path);
-    fs::path dir = out.parent_path();
-    if (dir.empty()) dir = ".";
     const std::string base = out.filename().string();
-    std::error_code ec;
-    for (const auto & ent : fs::directory_iterator(dir, ec)) {
-        const std::string f = ent.path().filename().string();
-        for (const std::string & pre : {base + ".tmp-", base + ".ckpt.tmp-"}) {
-            if (f.size() <= pre.size() || f.compare(0, pre.size(), pre) != 0) continue;
-            const std::string pid_s = f.substr(pre.size());
-            if (pid_s.find_first_not_of("0123456789") != std::string::npos) continue;
-            const long pid = std::strtol(pid_s.c_str(), nullptr, 10);
-            if (pid <= 0 || pid == (long)::getpid() || ::kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-            std::error_code ec2;
-            if (fs::remove(ent.path(), ec2)) log_info("removed " + ent.path().string() + " (left by a killed run)");
-        }
+    for (const auto & [p, pid] : temporaries_in(out, {base, base + ".ckpt"})) {
+        if (pid == (long)::getpid() || ::kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        struct stat st {};
+        if (::lstat(p.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue; // only files a writer made
+        if (::unlink(p.c_str()) == 0) log_info("removed " + p.string() + " (left by a killed run)");
     }
 }
 

@@ -1,10 +1,30 @@
 // train: what every run does before its first step (see moe/train/run_setup.hpp).
 #include "moe/train/run_setup.hpp"
 
+#include <sys/stat.h>
+
+#include "moe/core/error.hpp"
 #include "moe/core/log.hpp"
 #include "moe/io/run_file.hpp"
 
 namespace moe::train {
+
+io::OutputLock claim_outputs(const std::string & out, const std::string & checkpoint,
+                             const std::vector<std::pair<std::string, std::string>> & inputs,
+                             const OutputPolicy & policy) {
+    io::OutputLock lock(out);       // first: no other writer can create or replace them while we check
+    if (policy.resume) return lock; // the run's own files: the library checks what they are
+    io::check_output_not_input(out, inputs, policy.option);
+    if (!checkpoint.empty()) io::check_output_not_input(checkpoint, inputs, policy.option);
+    io::check_new_output(out, policy.force, policy.option);
+    struct stat st {};
+    if (!policy.force && !checkpoint.empty() && ::lstat(checkpoint.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+        throw Error(ErrorCode::spec,
+                    checkpoint + " is the checkpoint of an unfinished run of " + out +
+                        "; --resume continues it, --force starts over and replaces it",
+                    {"add --resume (the same spec and --set) or --force, or give " + policy.option + " another path"});
+    return lock;
+}
 
 void prepare_outputs(const std::vector<std::string> & outputs,
                      const std::vector<std::pair<std::string, std::string>> & inputs, const std::string & tool) {

@@ -13,8 +13,10 @@
 namespace moe::io {
 
 // RunWriter builds the HDF5 file in memory; its constructor creates the temporary file beside
-// the final path ("<out>.tmp-<pid>"), so an unwritable location fails at once, and commit()
-// writes the finished image there, syncs it and renames it into place. If it is destroyed
+// the final path ("<out>.tmp-<pid>-<random hex>", with O_EXCL | O_NOFOLLOW: nothing planted there
+// is followed), so an unwritable location fails at once, and commit() writes the finished image
+// there, syncs it and renames it into place (refusing a link, FIFO, device or directory that
+// appeared at the final path meanwhile, as the constructor refuses one). If it is destroyed
 // without commit(), or any step fails (a full disk included), the temporary file is removed,
 // so a failed run never leaves a half-written run file. Series are buffered and appended to
 // chunked, unlimited datasets on flush().
