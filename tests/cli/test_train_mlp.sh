@@ -33,6 +33,11 @@ step = f["metrics/train/step"][:]
 assert len(loss) == len(step) and len(loss) >= 5, len(loss)
 assert np.all(np.diff(step) > 0)
 assert loss[-1] < loss[0], (loss[0], loss[-1])
+# step counts and whole epochs are int64; the training epoch is fractional
+for k in ("metrics/train/step", "metrics/eval/test/step", "metrics/eval/test/epoch", "metrics/eval/val/epoch"):
+    assert f[k].dtype == np.int64, (k, f[k].dtype)
+assert f["metrics/train/epoch"].dtype == np.float64 and f["metrics/train/loss"].dtype == np.float64
+assert list(f["metrics/eval/test/epoch"][:]) == [1, 2]
 acc = f["metrics/eval/test/accuracy"][:]
 assert len(acc) == 2 and acc[-1] > 0.6, acc
 assert "loss" in f["metrics/eval/val"]
