@@ -60,6 +60,14 @@ assert f["sema/layers.0/rd0/records"].shape == (200,)     # buffer_size records 
 print("layout ok", R.diagonal(), "adapters", K)
 PY
 
+# ---- -q prints the final result line only (A_N, A_bar, forgetting, the run file)
+expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/quiet.h5" --threads 1 -q --set expand.strategy=head_only
+grep -v '^blas:' "$TMP/out" > "$TMP/quiet.out" || true
+[ "$(wc -l <"$TMP/quiet.out")" = 1 ] && grep -q "^done: A_N [0-9.]*%, A_bar [0-9.]*%, forgetting [0-9.-]*%, BWT [0-9.-]*% (.*) -> $TMP/quiet.h5\$" "$TMP/quiet.out" ||
+    { cat "$TMP/out"; fail "moe-expand -q: expected the one result line"; }
+expect_rc 0 "$X" --version
+expect_out "^moe-expand [0-9.]* (git "
+
 # ---- the rule inside the driver: a huge threshold never expands; a zero threshold expands every
 #      site exactly once per task (at most one per site per task)
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/never.h5" --threads 1 -q --set expand.threshold=1e9
