@@ -363,7 +363,10 @@ void write_eval_report(const EvalReport & r, const std::string & out_path) {
         w.set_attr("/", "routing", o.force.empty() ? std::string("router") : o.force);
         if (o.force == "oracle") w.set_attr("/", "oracle_map", o.oracle_map);
         std::string off;
-        for (int e : o.disable) off += (off.empty() ? "" : ",") + std::to_string(e);
+        for (int e : o.disable) {
+            if (!off.empty()) off += ',';
+            off += std::to_string(e);
+        }
         w.set_attr("/", "disable", off);
         w.set_attr_int("/", "ablate", o.ablate ? 1 : 0);
         w.set_attr("/", "set", nlohmann::json(o.overrides).dump());
