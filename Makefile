@@ -15,11 +15,21 @@ FUZZ_SECONDS ?= 300
 all: build
 
 help:
-	@echo "make run    install deps, build, train the MLP demo on Fashion-MNIST (once; FORCE=1 again)"
-	@echo "make test   install deps, build, run every test (ctest)"
-	@echo "make build  configure + build into $(BUILD)/"
-	@echo "make corpus the six-domain LM text corpus from Debian 12 .debs into data/corpus (data/README.md)"
-	@echo "make fuzz   libFuzzer on the spec parser and the run-file reader (checked, then unchecked), FUZZ_SECONDS (300) each"
+	@echo "make build          configure + build into $(BUILD)/ (installs missing Debian packages first)"
+	@echo "make test           build, then run every test (ctest, JOBS=$(JOBS) at once)"
+	@echo "make run            build, then train the MLP demo on Fashion-MNIST -> runs/pretrain_mlp_fmnist.h5"
+	@echo "make corpus         the six-domain LM text corpus from Debian 12 .debs into data/corpus (data/README.md)"
+	@echo "make plots RUN=runs/x.h5 [EVAL=runs/x_eval.h5]   PNG plots beside the run (RUN may list several runs)"
+	@echo "make test-asan      the whole test suite under AddressSanitizer + UBSan (build-asan/)"
+	@echo "make fuzz           libFuzzer on the spec parser and the run-file reader, FUZZ_SECONDS ($(FUZZ_SECONDS)) each"
+	@echo "make bench          the standard workloads against this machine's GEMM peak (moe-bench --json)"
+	@echo "make bench-compare  moe-lab against PyTorch on the same workloads (skipped without python3-torch)"
+	@echo "make format         clang-format every C++ file"
+	@echo "make clean          remove $(BUILD)/ and build-asan/"
+	@echo "make configure      install the missing Debian packages, then configure $(BUILD)/ with cmake"
+	@echo "make deps           install the missing Debian packages only (fuzz-deps: also clang for make fuzz)"
+	@echo "make all            the same as make build; make help: this list"
+	@echo "variables: BUILD=$(BUILD) JOBS=$(JOBS) CMAKE_FLAGS=... FUZZ_SECONDS=$(FUZZ_SECONDS)"
 
 # Installs the packages of $(1) that are missing ($(2) names them in the messages).
 apt_install = @missing=""; for p in $(1); do \

@@ -174,7 +174,20 @@ void ConsoleObserver::clear_bar() {
     }
 }
 
+std::string ConsoleObserver::eta(int64_t step, int64_t total) const {
+    const int64_t done = step - step0_, left = total - step;
+    if (left <= 0) return "ETA 0s";
+    if (done <= 0) return "ETA -";
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+    const long long t = (long long)(secs / (double)done * (double)left + 0.5);
+    if (t >= 3600) return fmt::format("ETA {}h{:02}m", t / 3600, t % 3600 / 60);
+    if (t >= 60) return fmt::format("ETA {}m{:02}s", t / 60, t % 60);
+    return fmt::format("ETA {}s", t);
+}
+
 void ConsoleObserver::on_start(const train::StartInfo & s) {
+    t0_ = std::chrono::steady_clock::now();
+    step0_ = s.resumed_step > 0 ? s.resumed_step : 0;
     if (quiet_ || none_) return;
     fmt::print("moe-train: {} model, {} classes; {} train / {} val / {} test samples; {} tasks\n", s.model_kind,
                s.n_classes, s.n_train, s.n_val, s.n_test, s.task_names.size());
@@ -191,13 +204,15 @@ void ConsoleObserver::on_step(const train::StepInfo & s) {
         const int filled = s.batches ? (int)(width * s.batch / s.batches) : 0;
         std::string bar(filled, '#');
         bar.resize(width, '.');
-        fmt::print("\r\033[Kepoch {} [{}] {}/{} loss {:.4f} acc {:.3f} lr {:.2e} {:.0f} samples/s", s.epoch + 1, bar,
-                   s.batch, s.batches, s.loss, s.accuracy, s.lr, s.samples_per_s);
+        fmt::print("\r\033[Kepoch {} [{}] {}/{} step {}/{} loss {:.4f} acc {:.3f} lr {:.2e} {:.0f} samples/s {}",
+                   s.epoch + 1, bar, s.batch, s.batches, s.step, s.total_steps, s.loss, s.accuracy, s.lr,
+                   s.samples_per_s, eta(s.step, s.total_steps));
         bar_shown_ = true;
         std::fflush(stdout);
     } else if (s.record) {
-        fmt::print("step {}/{} epoch {} loss {:.4f} acc {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} samples/s\n", s.step,
-                   s.total_steps, s.epoch + 1, s.loss, s.accuracy, s.lr, s.grad_norm, s.samples_per_s);
+        fmt::print("step {}/{} epoch {} loss {:.4f} acc {:.4f} lr {:.3e} grad_norm {:.3f} {:.0f} samples/s {}\n",
+                   s.step, s.total_steps, s.epoch + 1, s.loss, s.accuracy, s.lr, s.grad_norm, s.samples_per_s,
+                   eta(s.step, s.total_steps));
         std::fflush(stdout);
     }
 }

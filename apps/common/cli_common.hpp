@@ -1,6 +1,7 @@
 // apps/common — what the three binaries share: common flags, the log printer, the progress
 // display and the mapping of library errors to exit codes (DESIGN.md).
 #pragma once
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -49,7 +50,9 @@ void install_interrupt_handlers();
 // in `drop` and their values (e.g. --stop-after 2 or --stop-after=2).
 std::string resume_command(int argc, char ** argv, const std::vector<std::string> & drop = {});
 
-// Console observer: a progress bar on a terminal, one plain line per log step otherwise.
+// Console observer: a progress bar on a terminal, one plain line per log step otherwise; both show
+// the optimizer steps done of the run's total and an ETA (the mean time per step of this session,
+// evaluations included, times the steps left).
 class ConsoleObserver : public train::Observer {
   public:
     ConsoleObserver(const std::string & mode, bool quiet); // mode: auto | bar | lines | none
@@ -61,7 +64,10 @@ class ConsoleObserver : public train::Observer {
 
   private:
     void clear_bar();
+    std::string eta(int64_t step, int64_t total) const; // "ETA 1m05s"
     bool bar_ = false, quiet_ = false, none_ = false, bar_shown_ = false;
+    std::chrono::steady_clock::time_point t0_{};
+    int64_t step0_ = 0; // the step this session started from (a resumed run's checkpoint)
 };
 
 } // namespace moe::apps

@@ -1,5 +1,6 @@
 // moe-eval: evaluate a run, analyse its routing, change routing at inference, ablate experts;
-// `moe-eval summarize RUN.h5 ...` tabulates many runs.
+// `moe-eval summarize RUN.h5 ...` tabulates many runs; `moe-eval export-metrics RUN.h5 --csv DIR`
+// writes a run's series as CSV files.
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
@@ -9,9 +10,11 @@
 #include <fmt/core.h>
 
 #include "../common/cli_common.hpp"
+#include "../common/version.hpp"
 #include "generate.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/train/evaluator.hpp"
+#include "moe/train/export.hpp"
 #include "moe/train/summary.hpp"
 
 using namespace moe;
@@ -37,18 +40,31 @@ static std::vector<int> parse_ints(const std::string & s) {
 }
 
 static void print_report(const train::EvalReport & r) {
+    const auto & o = r.options;
+    std::string how;
+    if (o.k > 0) how += fmt::format(", k {}", o.k);
+    if (o.force == "uniform") how += ", uniform routing";
+    if (o.force == "oracle")
+        how += o.oracle_map == "fixed" ? ", oracle routing (task t -> expert t mod E)"
+                                       : ", oracle routing (each task to its expert by the learned affinity)";
+    if (!o.disable.empty()) {
+        std::string off;
+        for (int e : o.disable) off += (off.empty() ? "" : ",") + std::to_string(e);
+        how += ", experts " + off + " disabled";
+    }
     if (r.text) {
-        fmt::print("run {} ({} split, {} target tokens): {:.4f} bits per byte (mean over domains {:.4f}), loss {:.4f} "
-                   "nats, perplexity {:.3f}, next-token accuracy {:.4f}\n\n",
-                   r.run_path, r.split, r.overall.n, r.overall.bpb, r.overall.bpb_mean, r.overall.loss, r.overall.ppl,
-                   r.overall.accuracy);
+        fmt::print(
+            "run {} ({} split, {} target tokens{}): {:.4f} bits per byte (mean over domains {:.4f}), loss {:.4f} "
+            "nats, perplexity {:.3f}, next-token accuracy {:.4f}\n\n",
+            r.run_path, r.split, r.overall.n, how, r.overall.bpb, r.overall.bpb_mean, r.overall.loss, r.overall.ppl,
+            r.overall.accuracy);
         fmt::print("| domain | tokens | bpb | loss (nats) | perplexity | accuracy |\n|---|---|---|---|---|---|\n");
         for (const auto & t : r.overall.tasks)
             fmt::print("| {} | {} | {:.4f} | {:.4f} | {:.3f} | {:.4f} |\n", t.task, t.n, t.bpb, t.loss, t.ppl,
                        t.accuracy);
     } else {
-        fmt::print("run {} ({} split, {} samples): loss {:.4f} accuracy {:.4f}\n\n", r.run_path, r.split, r.overall.n,
-                   r.overall.loss, r.overall.accuracy);
+        fmt::print("run {} ({} split, {} samples{}): loss {:.4f} accuracy {:.4f}\n\n", r.run_path, r.split, r.overall.n,
+                   how, r.overall.loss, r.overall.accuracy);
         fmt::print("| task | samples | loss | accuracy |\n|---|---|---|---|\n");
         for (const auto & t : r.overall.tasks)
             fmt::print("| {} | {} | {:.4f} | {:.4f} |\n", t.task, t.n, t.loss, t.accuracy);
@@ -63,6 +79,13 @@ static void print_report(const train::EvalReport & r) {
         for (double l : s.load) load += fmt::format("{}{:.2f}", load.empty() ? "" : " ", l);
         fmt::print("| {} | {} | {} | {:.3f} | {:.2f} | {:.3f} | {:.3f} | {:.3f} | {:.3f} |\n", s.site, s.experts, load,
                    s.entropy, s.active, s.dropped, s.flops_ratio, s.mi, s.nmi);
+    }
+    for (const auto & s : r.sites) {
+        if (s.oracle.empty()) continue;
+        std::string map;
+        for (size_t t = 0; t < s.oracle.size() && t < r.task_names.size(); ++t)
+            map += fmt::format("{}{} -> e{}", map.empty() ? "" : ", ", r.task_names[t], s.oracle[t]);
+        fmt::print("\noracle {}: {}\n", s.site, map);
     }
     for (const auto & s : r.sites) {
         fmt::print("\naffinity {} (share of each task's assignments per expert)\n| task |", s.site);
@@ -93,17 +116,18 @@ static void print_report(const train::EvalReport & r) {
 
 int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
-    CLI::App app{
-        "moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
-        "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle] [--disable 0,3] [--ablate]\n"
-        "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
-        "  moe-eval generate RUN.h5 --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed "
-        "S]\n"
-        "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
-    std::string run, out, split = "test", disable, csv, by;
+    CLI::App app{"moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
+                 "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle[=fixed]] [--disable "
+                 "0,3] [--ablate]\n"
+                 "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
+                 "  moe-eval export-metrics RUN.h5 --csv DIR\n"
+                 "  moe-eval generate RUN.h5 --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] "
+                 "[--seed S]\n"
+                 "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
+    std::string run, out, split = "test", disable, csv, by, oracle_map, export_run, export_dir;
     std::vector<std::string> overrides, runs;
     int k = 0;
-    bool uniform = false, oracle = false, ablate = false, force = false;
+    bool uniform = false, ablate = false, force = false;
     apps::CommonArgs common;
     app.add_option("run", run, "run file written by moe-train");
     auto * out_opt = app.add_option("-o,--out", out, "write the analysis to this HDF5 file (never into the run file)");
@@ -111,7 +135,10 @@ int main(int argc, char ** argv) {
     app.add_option("--split", split, "test or val")->check(CLI::IsMember({"test", "val"}));
     app.add_option("--k", k, "evaluate with another top-k (self-slimmable evaluation)")->check(CLI::PositiveNumber);
     app.add_flag("--uniform", uniform, "route every token to every expert with weight 1/E");
-    app.add_flag("--oracle", oracle, "route every token to the expert of its task (task id mod E)");
+    auto * oracle_opt = app.add_flag("--oracle{affinity}", oracle_map,
+                                     "route every token to the expert of its task: the expert the router sends most "
+                                     "of the task to (an assignment over the learned task x expert affinity); "
+                                     "--oracle=fixed: expert task id mod E");
     auto * disable_opt =
         app.add_option("--disable", disable, "comma-separated experts removed from routing at every site");
     app.add_flag("--ablate", ablate, "drop each (site, expert) in turn and report the accuracy change per task");
@@ -124,6 +151,14 @@ int main(int argc, char ** argv) {
     apps::add_force_option(*sum, force, "an existing --csv file");
     apps::GenerateArgs gen;
     apps::add_generate_command(app, gen);
+    auto * exp_cmd = app.add_subcommand("export-metrics", "write a run's series as CSV files (pandas: pd.read_csv)");
+    exp_cmd->add_option("run", export_run, "run file (moe-train or moe-expand)")->required();
+    exp_cmd
+        ->add_option("--csv", export_dir,
+                     "directory of the CSV files (created if missing): metrics/train.csv, metrics/eval/<split>.csv, "
+                     "routing/<site>.csv, stream/accuracy_matrix.csv")
+        ->required();
+    apps::add_version_flag(app, "moe-eval");
     app.require_subcommand(0, 1);
     try {
         app.parse(argc, argv);
@@ -133,6 +168,10 @@ int main(int argc, char ** argv) {
     }
     apps::install_logger(common);
     return apps::run_guarded([&]() -> int {
+        if (exp_cmd->parsed()) {
+            for (const auto & p : train::export_metrics_csv(export_run, export_dir)) fmt::print("{}\n", p);
+            return 0;
+        }
         if (sum->parsed()) {
             if (csv_opt->count() > 0 && csv.empty()) usage("--csv: an empty path");
             std::vector<std::string> keys;
@@ -158,12 +197,18 @@ int main(int argc, char ** argv) {
                 usage("-o '" + out +
                       "' is the run file itself; the analysis goes to a new file (the run is never modified)");
         }
+        const bool oracle = oracle_opt->count() > 0;
+        if (oracle && oracle_map != "affinity" && oracle_map != "fixed")
+            usage("--oracle=" + oracle_map +
+                  ": expected --oracle (each task to its expert by the learned affinity) "
+                  "or --oracle=fixed (task t to expert t mod E)");
         if (uniform && oracle) usage("--uniform and --oracle: choose one routing override");
         train::EvalOptions opt;
         opt.overrides = overrides;
         opt.split = split;
         opt.k = k;
         opt.force = uniform ? "uniform" : oracle ? "oracle" : "";
+        if (oracle) opt.oracle_map = oracle_map;
         if (disable_opt->count() > 0 && disable.empty())
             usage("--disable: an empty list (expected 0, 1, ... separated by commas)");
         opt.disable = parse_ints(disable);

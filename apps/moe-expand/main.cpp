@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../common/cli_common.hpp"
+#include "../common/version.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/expand/expander.hpp"
 #include "moe/io/run_file.hpp"
@@ -73,8 +74,7 @@ class Console : public moe::expand::StreamObserver {
         std::fflush(stdout);
     }
     void on_end(const moe::expand::StreamSummary & s) override {
-        if (quiet_) return;
-        if (s.finished)
+        if (s.finished) // the final result: printed with -q too, as moe-train prints its summary
             std::printf("done: A_N %s%%, A_bar %s%%, forgetting %s%%, BWT %s%% (%.1f s) -> %s\n",
                         fmt_pct(s.metrics.A_N).c_str(), fmt_pct(s.metrics.A_bar).c_str(),
                         fmt_pct(s.metrics.forgetting).c_str(), fmt_pct(s.metrics.bwt).c_str(), s.seconds,
@@ -111,6 +111,7 @@ int main(int argc, char ** argv) {
                    "stop after this many tasks, keeping the checkpoint (for resuming later)")
         ->check(CLI::NonNegativeNumber);
     moe::apps::add_common_options(app, common);
+    moe::apps::add_version_flag(app, "moe-expand");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

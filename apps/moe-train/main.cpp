@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "../common/cli_common.hpp"
+#include "../common/version.hpp"
 #include "moe/spec/spec.hpp"
 #include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
@@ -35,6 +36,7 @@ int main(int argc, char ** argv) {
     app.add_flag("--resume", resume, "continue the run from its checkpoint OUT.ckpt (same spec and --set overrides)");
     moe::apps::add_force_option(app, force, "an existing OUT, or start over from an unfinished run's OUT.ckpt");
     moe::apps::add_common_options(app, common);
+    moe::apps::add_version_flag(app, "moe-train");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

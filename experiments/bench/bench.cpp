@@ -20,6 +20,7 @@
 #include <fmt/core.h>
 
 #include "../../apps/common/cli_common.hpp"
+#include "../../apps/common/version.hpp"
 #include "moe/adapters/adapters.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/rng.hpp"
@@ -311,6 +312,7 @@ int main(int argc, char ** argv) {
     app.add_option("--in", in_dim, "input width C of the --lora-kernels site (1024)")->check(CLI::PositiveNumber);
     app.add_option("--out", out_dim, "output width OC of the --lora-kernels site (1024)")->check(CLI::PositiveNumber);
     apps::add_common_options(app, common);
+    apps::add_version_flag(app, "moe-bench");
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError & e) {

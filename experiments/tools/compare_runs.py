@@ -6,7 +6,9 @@
 Every dataset of every OLD_DIR/*.h5 must exist in the NEW_DIR file of the same name with the same
 dtype, shape and bytes (NaN equals NaN: bytes are compared). Skipped: the wall-clock series
 (ms_per_step, samples_per_s) and /spec (it names each side's own files and gains the keys a new
-build adds); attributes are not compared (they hold times, versions and hosts).
+build adds); attributes are not compared (they hold times, versions and hosts). A step or
+whole-epoch series stored as float64 on one side and int64 on the other with the same values
+is equal (moe-lab writes them as integers now).
 Prints one line per file and exits 1 when anything differs, but for the files named with
 --expect (a change the new build makes on purpose; the reason is printed).
 """
@@ -26,6 +28,17 @@ def datasets(f):
             out[name] = obj
     f.visititems(visit)
     return out
+
+
+def retyped(name, x, y):
+    """The step and whole-epoch series moe-lab writes as int64 since it stopped writing them as
+    float64 (metrics/*/step, metrics/eval/<split>/epoch, routing/<site>/step): the same values in
+    the other type are equal."""
+    leaf = name.split("/")[-1]
+    if leaf not in ("step", "epoch") or name == "metrics/train/epoch" or x.shape != y.shape:
+        return False
+    kinds = {x.dtype.kind, y.dtype.kind}
+    return kinds == {"f", "i"} and np.array_equal(x.astype(np.float64), y.astype(np.float64))
 
 
 def main():
@@ -49,14 +62,16 @@ def main():
             continue
         with h5py.File(pa, "r") as fa, h5py.File(pb, "r") as fb:
             da, db = datasets(fa), datasets(fb)
-            diffs = []
+            diffs, notes = [], []
             for k in sorted(set(da) | set(db)):
                 if k not in da or k not in db:
                     diffs.append(f"{k}: only in {'old' if k in da else 'new'}")
                     continue
                 x, y = da[k][()], db[k][()]
                 xa, ya = np.asarray(x), np.asarray(y)
-                if xa.dtype != ya.dtype or xa.shape != ya.shape or xa.tobytes() != ya.tobytes():
+                if retyped(k, xa, ya):
+                    notes.append(f"{k}: {xa.dtype} -> {ya.dtype}, the same values")
+                elif xa.dtype != ya.dtype or xa.shape != ya.shape or xa.tobytes() != ya.tobytes():
                     diffs.append(f"{k}: {xa.dtype}{xa.shape} vs {ya.dtype}{ya.shape}")
             n = len(set(da) | set(db))
             if diffs and name in expect:
@@ -67,7 +82,7 @@ def main():
                 print(f"{name:40s} DIFFERENT in {len(diffs)} of {n} datasets: " + "; ".join(diffs[:4]) +
                       (" ..." if len(diffs) > 4 else ""))
             else:
-                print(f"{name:40s} equal ({n} datasets)")
+                print(f"{name:40s} equal ({n} datasets)" + (f"; {len(notes)} step/epoch series now int64" if notes else ""))
     print(f"{len(files) - bad} of {len(files)} run files bitwise equal or differing only as expected")
     sys.exit(1 if bad else 0)
 

@@ -60,6 +60,14 @@ assert f["sema/layers.0/rd0/records"].shape == (200,)     # buffer_size records 
 print("layout ok", R.diagonal(), "adapters", K)
 PY
 
+# ---- -q prints the final result line only (A_N, A_bar, forgetting, the run file)
+expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/quiet.h5" --threads 1 -q --set expand.strategy=head_only
+grep -v '^blas:' "$TMP/out" > "$TMP/quiet.out" || true
+[ "$(wc -l <"$TMP/quiet.out")" = 1 ] && grep -q "^done: A_N [0-9.]*%, A_bar [0-9.]*%, forgetting [0-9.-]*%, BWT [0-9.-]*% (.*) -> $TMP/quiet.h5\$" "$TMP/quiet.out" ||
+    { cat "$TMP/out"; fail "moe-expand -q: expected the one result line"; }
+expect_rc 0 "$X" --version
+expect_out "^moe-expand [0-9.]* (git "
+
 # ---- the rule inside the driver: a huge threshold never expands; a zero threshold expands every
 #      site exactly once per task (at most one per site per task)
 expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/never.h5" --threads 1 -q --set expand.threshold=1e9
@@ -93,6 +101,28 @@ for i in range(4):     # trained once on every task: each row evaluates the same
     assert np.array_equal(R[i, :i + 1], R[3, :i + 1]), R
 for s, g in S.items(): print(s, "A_N %.3f" % g["A_N"][()])
 PY
+
+# ---- moe-eval summarize over streams: A_N, A_bar, forgetting, bwt and the strategy from /stream
+expect_rc 0 "$MOE_BIN/moe-eval" summarize "$TMP/sema.h5" "$TMP/head_only.h5" --csv "$TMP/streams.csv"
+expect_out "| strategy | A_N | A_bar | forgetting | bwt |"
+"$PYTHON" - "$TMP/streams.csv" "$TMP/sema.h5" "$TMP/head_only.h5" <<'PY' || fail "summarize: stream columns"
+import csv, sys, h5py
+rows = list(csv.DictReader(open(sys.argv[1])))
+assert len(rows) == 2, rows
+for row, path in zip(rows, sys.argv[2:]):
+    s = h5py.File(path, "r")["stream"]
+    assert row["strategy"] == s.attrs["strategy"], row
+    for k in ("A_N", "A_bar", "forgetting", "bwt"):
+        assert row[k] == "%.4f" % s[k][()], (k, row[k], s[k][()])
+    assert row["test acc"] == "", row     # no moe-train metrics in a stream's run
+print("summarize of streams ok:", [(r["strategy"], r["A_N"]) for r in rows])
+PY
+# export-metrics of a stream: its accuracy matrix, one column per task
+expect_rc 0 "$MOE_BIN/moe-eval" export-metrics "$TMP/sema.h5" --csv "$TMP/sema_csv"
+names=$("$PYTHON" -c "import h5py, sys; print(h5py.File(sys.argv[1], 'r')['stream/task_names'].asstr()[()])" "$TMP/sema.h5")
+[ "$(head -1 "$TMP/sema_csv/stream/accuracy_matrix.csv")" = "after_task,$names" ] ||
+    fail "stream accuracy_matrix.csv header: $(head -1 "$TMP/sema_csv/stream/accuracy_matrix.csv")"
+[ "$(wc -l <"$TMP/sema_csv/stream/accuracy_matrix.csv")" = 5 ] || fail "stream accuracy_matrix.csv: expected 4 rows"
 
 # ---- the Markdown table of experiments/cl/README.md from these runs: one row per strategy, in order
 "$PYTHON" "$MOE_SRC/experiments/tools/cl_table.py" "$TMP"/{head_only,sema,mole_joint,single_adapter,adapter_per_task}.h5 \

@@ -86,6 +86,9 @@ struct RunWriter::Impl {
     struct Series1 {
         std::vector<double> buf;
     };
+    struct SeriesInt {
+        std::vector<int64_t> buf;
+    };
     struct Series2 {
         int64_t width = 0;
         std::vector<float> buf; // rows * width
@@ -97,6 +100,7 @@ struct RunWriter::Impl {
     int live = -1;                     // its slot among the live temporaries
     std::map<std::string, Series1> s1; // by normalised path
     std::map<std::string, Series2> s2;
+    std::map<std::string, SeriesInt> si; // 1-D int64 series
     bool committed = false;
 
     hid_t fid() const {
@@ -196,6 +200,10 @@ struct RunWriter::Impl {
         } else if (it != s1.end() && !exists(fid(), norm)) {
             append_dataset(norm, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, nullptr, 0, 0);
         }
+        if (auto it = si.find(norm); it != si.end() && (!it->second.buf.empty() || !exists(fid(), norm))) {
+            append_dataset(norm, H5T_STD_I64LE, H5T_NATIVE_INT64, it->second.buf.data(), it->second.buf.size(), 0);
+            it->second.buf.clear();
+        }
         if (auto it = s2.find(norm); it != s2.end()) {
             auto & s = it->second;
             hsize_t rows = s.width > 0 ? s.buf.size() / static_cast<size_t>(s.width) : 0;
@@ -210,12 +218,13 @@ struct RunWriter::Impl {
     void flush_all() {
         for (auto & [norm, s] : s1) flush_series(norm);
         for (auto & [norm, s] : s2) flush_series(norm);
+        for (auto & [norm, s] : si) flush_series(norm);
         if (H5Fflush(fid(), H5F_SCOPE_LOCAL) < 0) fail_h5(final_path + ": cannot flush the run file");
     }
 
     // Open (creating a group if nothing exists there) the object at `norm` for attributes.
     Object open_for_attr(const std::string & norm) {
-        if (s1.count(norm) || s2.count(norm)) flush_series(norm); // make a pending series exist
+        if (s1.count(norm) || s2.count(norm) || si.count(norm)) flush_series(norm); // make a pending series exist
         if (!exists(fid(), norm)) {
             Plist lcpl = lcpl_intermediate();
             Group g(H5Gcreate2(fid(), h5name(norm).c_str(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT));
@@ -383,14 +392,23 @@ void RunWriter::append(const std::string & series, double value) {
     std::string norm = norm_path(final_path_, series);
     if (norm.empty()) fail(final_path_ + ": a series cannot be the root group");
     if (impl_->s2.count(norm)) fail(impl_->obj(norm) + ": is a row series; use append_row");
+    if (impl_->si.count(norm)) fail(impl_->obj(norm) + ": is an integer series; use append_int");
     impl_->s1[norm].buf.push_back(value);
+}
+
+void RunWriter::append_int(const std::string & series, int64_t value) {
+    (void)impl_->fid();
+    std::string norm = norm_path(final_path_, series);
+    if (norm.empty()) fail(final_path_ + ": a series cannot be the root group");
+    if (impl_->s1.count(norm) || impl_->s2.count(norm)) fail(impl_->obj(norm) + ": is not an integer series");
+    impl_->si[norm].buf.push_back(value);
 }
 
 void RunWriter::append_row(const std::string & series, std::span<const float> row) {
     (void)impl_->fid();
     std::string norm = norm_path(final_path_, series);
     if (norm.empty()) fail(final_path_ + ": a series cannot be the root group");
-    if (impl_->s1.count(norm)) fail(impl_->obj(norm) + ": is a 1-D series; use append");
+    if (impl_->s1.count(norm) || impl_->si.count(norm)) fail(impl_->obj(norm) + ": is a 1-D series; use append");
     if (row.empty()) fail(impl_->obj(norm) + ": cannot append an empty row");
     auto it = impl_->s2.find(norm);
     if (it == impl_->s2.end()) {

@@ -5,6 +5,7 @@
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
+#include "moe/train/records.hpp"
 
 namespace moe::train {
 
@@ -37,6 +38,8 @@ void write_run_body(io::RunWriter & w, const std::string & spec_json, const std:
             const auto & r = series.rows(name);
             for (size_t i = 0; i < r.size(); i += (size_t)width)
                 w.append_row(name, std::span<const float>(r.data() + i, (size_t)width));
+        } else if (is_integer_series(name)) { // whole numbers, so the float64 of an older checkpoint is exact
+            for (double v : series.values(name)) w.append_int(name, static_cast<int64_t>(v));
         } else {
             for (double v : series.values(name)) w.append(name, v);
         }

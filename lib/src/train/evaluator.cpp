@@ -2,6 +2,7 @@
 #include "moe/train/evaluator.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
@@ -37,6 +38,74 @@ void mutual_information(const std::vector<double> & joint, int rows, int cols, d
     for (double p : pc)
         if (p > 0) hc -= p * std::log(p);
     nmi = (hr > 0 && hc > 0) ? mi / std::sqrt(hr * hc) : 0.0;
+}
+
+namespace {
+// The assignment problem: rows to distinct columns (n <= m) minimising the summed cost, by the
+// Hungarian algorithm with potentials (O(n^2 m)). Returns the column of every row.
+std::vector<int> hungarian(const std::vector<double> & cost, int n, int m) {
+    const double inf = std::numeric_limits<double>::infinity();
+    std::vector<double> u(n + 1, 0.0), v(m + 1, 0.0);
+    std::vector<int> p(m + 1, 0), way(m + 1, 0); // p[j]: the row (1-based) matched to column j
+    for (int i = 1; i <= n; ++i) {
+        p[0] = i;
+        int j0 = 0;
+        std::vector<double> minv(m + 1, inf);
+        std::vector<char> used(m + 1, 0);
+        do {
+            used[j0] = 1;
+            const int i0 = p[j0];
+            double delta = inf;
+            int j1 = 0;
+            for (int j = 1; j <= m; ++j)
+                if (!used[j]) {
+                    const double cur = cost[(size_t)(i0 - 1) * m + (j - 1)] - u[i0] - v[j];
+                    if (cur < minv[j]) {
+                        minv[j] = cur;
+                        way[j] = j0;
+                    }
+                    if (minv[j] < delta) {
+                        delta = minv[j];
+                        j1 = j;
+                    }
+                }
+            for (int j = 0; j <= m; ++j)
+                if (used[j]) {
+                    u[p[j]] += delta;
+                    v[j] -= delta;
+                } else {
+                    minv[j] -= delta;
+                }
+            j0 = j1;
+        } while (p[j0] != 0);
+        do { // augment along the alternating path
+            const int j1 = way[j0];
+            p[j0] = p[j1];
+            j0 = j1;
+        } while (j0 != 0);
+    }
+    std::vector<int> col(n, -1);
+    for (int j = 1; j <= m; ++j)
+        if (p[j] > 0) col[p[j] - 1] = j - 1;
+    return col;
+}
+} // namespace
+
+std::vector<int> assign_experts(const std::vector<double> & affinity, int tasks, int experts) {
+    MOE_CHECK(tasks >= 0 && experts > 0 && affinity.size() == (size_t)tasks * experts, ErrorCode::internal,
+              "assign_experts: the affinity is not tasks x experts");
+    if (tasks == 0) return {};
+    for (double a : affinity) MOE_CHECK(std::isfinite(a), ErrorCode::internal, "assign_experts: a non-finite affinity");
+    if (tasks <= experts) {
+        std::vector<double> cost(affinity.size());
+        for (size_t i = 0; i < cost.size(); ++i) cost[i] = -affinity[i];
+        return hungarian(cost, tasks, experts);
+    }
+    std::vector<int> out(tasks, 0);
+    for (int t = 0; t < tasks; ++t)
+        for (int e = 1; e < experts; ++e)
+            if (affinity[(size_t)t * experts + e] > affinity[(size_t)t * experts + out[t]]) out[t] = e;
+    return out;
 }
 
 // Optimizer steps of a finished run (its metrics/steps attribute; 0 when absent).
@@ -161,6 +230,8 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     MOE_CHECK(opt.split == "test" || opt.split == "val", ErrorCode::spec, "--split must be test or val");
     MOE_CHECK(opt.force.empty() || opt.force == "uniform" || opt.force == "oracle", ErrorCode::spec,
               "routing override must be uniform or oracle");
+    MOE_CHECK(opt.oracle_map == "affinity" || opt.oracle_map == "fixed", ErrorCode::spec,
+              "--oracle=" + opt.oracle_map + ": expected --oracle (the learned task-expert map) or --oracle=fixed");
 
     auto data = open_run_data(sp, sp.exp.seed);
     MOE_CHECK(data->has_split(opt.split), ErrorCode::spec, "the " + opt.split + " split of " + run_path + " is empty");
@@ -185,10 +256,13 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
         }
     }
     check_overrides(sp, *net, opt, run_path);
+    // the learned oracle: each task's expert from one evaluation with the router (per site)
+    const bool learned_oracle = opt.force == "oracle" && opt.oracle_map == "affinity";
+    std::vector<std::vector<int>> oracle(net->sites.size());
     for (auto & s : net->sites) {
         sites::Overrides ov;
         ov.k = opt.k;
-        ov.force = opt.force;
+        ov.force = learned_oracle ? "" : opt.force;
         ov.disabled = opt.disable;
         s->set_overrides(ov);
         s->set_analysis(n_tasks, V);
@@ -197,6 +271,24 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     net->set_step(run_steps(run));
     const int batch = sp.eval.batch_size;
     net->plan(batch);
+    if (learned_oracle) {
+        log_info("oracle: evaluating the " + opt.split + " split with the router to map each task to its expert");
+        (void)data->evaluate(*net, opt.split, batch, true);
+        for (size_t i = 0; i < net->sites.size(); ++i) {
+            auto & s = net->sites[i];
+            const int E = s->experts();
+            oracle[i] = assign_experts(row_shares(s->stats()->task_load, n_tasks, E), n_tasks, E);
+            s->stats()->clear();
+            sites::Overrides ov;
+            ov.k = opt.k;
+            ov.force = "oracle";
+            ov.oracle = oracle[i];
+            s->set_overrides(ov);
+        }
+    } else if (opt.force == "oracle") {
+        for (size_t i = 0; i < net->sites.size(); ++i)
+            for (int t = 0; t < n_tasks; ++t) oracle[i].push_back(t % net->sites[i]->experts());
+    }
 
     EvalReport rep;
     rep.run_path = run_path;
@@ -206,6 +298,7 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     rep.task_names = data->task_names;
     rep.text = data->text;
     rep.n_classes = V;
+    rep.options = opt;
     rep.overall = data->evaluate(*net, opt.split, batch, true);
     for (auto & s : net->sites) {
         const auto & st = *s->stats();
@@ -223,11 +316,17 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
         r.class_affinity = row_shares(st.class_load, V, E);
         std::vector<double> joint(st.task_load.begin(), st.task_load.end());
         mutual_information(joint, n_tasks, E, r.mi, r.nmi);
+        r.oracle = oracle[rep.sites.size()];
         rep.sites.push_back(std::move(r));
     }
     if (opt.ablate) {
-        for (auto & s : net->sites) {
+        const size_t n_sites = net->sites.size();
+        for (size_t si = 0; si < n_sites; ++si) {
+            auto & s = net->sites[si];
             for (int e = 0; e < s->experts(); ++e) {
+                log_info("ablate: site " + s->name() + " (" + std::to_string(si + 1) + "/" + std::to_string(n_sites) +
+                         "), expert " + std::to_string(e) + " (" + std::to_string(e + 1) + "/" +
+                         std::to_string(s->experts()) + ")");
                 sites::Overrides ov;
                 ov.k = opt.k;
                 ov.disabled = opt.disable;
@@ -257,6 +356,20 @@ void write_eval_report(const EvalReport & r, const std::string & out_path) {
     w.set_attr("/", "run", r.run_path);
     w.set_attr("/", "split", r.split);
     w.set_attr("/", "source", r.source);
+    { // the overrides that made this report
+        const EvalOptions & o = r.options;
+        w.set_attr_int("/", "k", o.k);
+        w.set_attr("/", "routing", o.force.empty() ? std::string("router") : o.force);
+        if (o.force == "oracle") w.set_attr("/", "oracle_map", o.oracle_map);
+        std::string off;
+        for (int e : o.disable) {
+            if (!off.empty()) off += ',';
+            off += std::to_string(e);
+        }
+        w.set_attr("/", "disable", off);
+        w.set_attr_int("/", "ablate", o.ablate ? 1 : 0);
+        w.set_attr("/", "set", nlohmann::json(o.overrides).dump());
+    }
     w.set_attr("eval", "loss", r.overall.loss);
     w.set_attr("eval", "accuracy", r.overall.accuracy);
     const int T = (int)r.task_names.size();
@@ -300,6 +413,10 @@ void write_eval_report(const EvalReport & r, const std::string & out_path) {
         if (!r.text) // (a language model's classes are its vocabulary: no class affinity)
             w.write_array(p + "class_affinity", std::span<const double>(s.class_affinity), {r.n_classes, E});
         w.set_attr(p + "load", "entropy", s.entropy);
+        if (!s.oracle.empty()) {
+            const std::vector<int64_t> map(s.oracle.begin(), s.oracle.end());
+            w.write_array(p + "oracle", std::span<const int64_t>(map), {T});
+        }
         for (auto [k, v] : {std::pair{"entropy", s.entropy},
                             {"active", s.active},
                             {"dropped", s.dropped},

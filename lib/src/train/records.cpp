@@ -64,6 +64,20 @@ void write_routing(SeriesLog & log, const Network & net, const std::vector<routi
     }
 }
 
+bool is_integer_series(const std::string & name) {
+    std::vector<std::string> part;
+    for (size_t i = 0;;) {
+        const size_t j = name.find('/', i);
+        part.push_back(name.substr(i, j == std::string::npos ? std::string::npos : j - i));
+        if (j == std::string::npos) break;
+        i = j + 1;
+    }
+    if (part.size() == 3 && part[0] == "metrics" && part[1] == "train") return part[2] == "step";
+    if (part.size() == 4 && part[0] == "metrics" && part[1] == "eval") return part[3] == "step" || part[3] == "epoch";
+    if (part.size() == 3 && part[0] == "routing") return part[2] == "step";
+    return false;
+}
+
 std::string first_non_finite(ParamStore<float> & store) {
     auto site_of = [](const std::string & name) -> std::string {
         for (const char * key : {".experts.", ".router.", ".sema."})

@@ -98,11 +98,21 @@ std::string Table::csv() const {
 
 SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::vector<std::string> & by) {
     MOE_CHECK(!runs.empty(), ErrorCode::spec, "summarize: no run files given");
-    const std::vector<std::string> metric_names = {"test acc", "test loss", "val acc", "load CV", "steps", "seconds"};
+    // moe-train's metrics, then (when a moe-expand run is among the runs) the stream's
+    std::vector<std::string> metric_names = {"test acc", "test loss", "val acc", "load CV", "steps", "seconds"};
+    const std::vector<std::string> stream_metrics = {"A_N", "A_bar", "forgetting", "bwt"};
     std::vector<std::map<std::string, std::string>> specs;
     std::vector<std::vector<double>> metrics;
+    std::vector<std::string> strategies; // moe-expand: /stream's strategy attribute
     for (const auto & path : runs) {
         io::RunReader r(path);
+        std::string strategy;
+        if (r.has("stream")) {
+            try {
+                strategy = r.attr_string("stream", "strategy");
+            } catch (const Error &) {}
+        }
+        strategies.push_back(strategy);
         std::map<std::string, std::string> flat;
         try {
             flatten(nlohmann::json::parse(r.spec_json()), "", flat);
@@ -119,7 +129,17 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
         } catch (const Error &) {}
         metrics.push_back({last(r, "metrics/eval/test/accuracy"), last(r, "metrics/eval/test/loss"),
                            last(r, "metrics/eval/val/accuracy"), load_cv(r), steps, secs});
+        for (const auto & m : stream_metrics) metrics.back().push_back(last(r, "stream/" + m));
     }
+    bool streams = false;
+    for (const auto & s : strategies) streams |= !s.empty();
+    const size_t n_train_metrics = metric_names.size();
+    if (streams)
+        metric_names.insert(metric_names.end(), stream_metrics.begin(), stream_metrics.end());
+    else
+        for (auto & m : metrics) m.resize(n_train_metrics);
+    // digits: steps is a count, seconds one decimal, the rest four
+    auto prec = [](size_t m) { return m == 4 ? 0 : m == 5 ? 1 : 4; };
     // spec keys whose values differ between runs
     std::set<std::string> keys;
     for (auto & s : specs)
@@ -135,12 +155,17 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
     SummaryResult out;
     out.runs.columns = {"run"};
     for (auto & k : differ) out.runs.columns.push_back(k);
-    for (auto & m : metric_names) out.runs.columns.push_back(m);
+    for (size_t m = 0; m < metric_names.size(); ++m) {
+        if (streams && m == n_train_metrics) out.runs.columns.push_back("strategy");
+        out.runs.columns.push_back(metric_names[m]);
+    }
     for (size_t i = 0; i < runs.size(); ++i) {
         std::vector<std::string> row{runs[i]};
         for (auto & k : differ) row.push_back(specs[i].count(k) ? specs[i].at(k) : "");
-        for (size_t m = 0; m < metric_names.size(); ++m)
-            row.push_back(fmt(metrics[i][m], m == 4 ? 0 : m > 4 ? 1 : 4)); // steps: a count
+        for (size_t m = 0; m < metric_names.size(); ++m) {
+            if (streams && m == n_train_metrics) row.push_back(strategies[i]);
+            row.push_back(fmt(metrics[i][m], prec(m)));
+        }
         out.runs.rows.push_back(std::move(row));
     }
     if (!by.empty()) {
@@ -170,8 +195,8 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
                     }
                 const double mean = n ? s / n : NAN;
                 const double sd = n > 1 ? std::sqrt(std::max(0.0, (s2 - n * mean * mean) / (n - 1))) : (n ? 0.0 : NAN);
-                row.push_back(fmt(mean, m >= 4 ? 1 : 4));
-                row.push_back(fmt(sd, m >= 4 ? 1 : 4));
+                row.push_back(fmt(mean, m == 4 || m == 5 ? 1 : 4));
+                row.push_back(fmt(sd, m == 4 || m == 5 ? 1 : 4));
             }
             out.groups.rows.push_back(std::move(row));
         }

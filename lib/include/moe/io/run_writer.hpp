@@ -41,6 +41,8 @@ class RunWriter {
 
     // Append one value to a 1-D series (created on first use). Buffered until flush().
     void append(const std::string & series, double value);
+    // Append one value to a 1-D int64 series (step counts).
+    void append_int(const std::string & series, int64_t value);
     // Append one row to a 2-D series (n, width); width fixed by the first row.
     void append_row(const std::string & series, std::span<const float> row);
     void flush();

@@ -8,7 +8,8 @@
 //   /checkpoint              attrs: step, epoch, batch, seconds (the position to continue from)
 //   /checkpoint/window       (6) the open log window: loss, accuracy, aux sums, steps, samples, seconds
 //   /checkpoint/sites/<site>/load (E) int64 and /sums (RoutingStats::kSums): the window's routing telemetry
-//   /checkpoint/series       the metric series paths, one a line (1-D float64 or 2-D float32)
+//   /checkpoint/series       the metric series paths, one a line (1-D float64, or int64 for the step
+//                            counts (is_integer_series); 2-D float32)
 #pragma once
 #include <cstdint>
 #include <map>

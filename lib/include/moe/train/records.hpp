@@ -27,5 +27,10 @@ void write_routing(SeriesLog & log, const Network & net, const std::vector<routi
 // "; first non-finite gradient: layers.0.experts.lora_b[17] (adapter site layers.0)", or the
 // first non-finite parameter value, or "" when every gradient and value is finite.
 std::string first_non_finite(ParamStore<float> & store);
+// The series written as HDF5 64-bit integers (the rest are float64, or float32 rows): the step
+// counts metrics/train/step, metrics/eval/<split>/step and routing/<site>/step, and the whole
+// epochs of metrics/eval/<split>/epoch (metrics/train/epoch is fractional). Decided by the name,
+// so a checkpoint written before these were integers resumes into the same file.
+bool is_integer_series(const std::string & name);
 
 } // namespace moe::train
