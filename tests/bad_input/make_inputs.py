@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Generate the bad-input corpus files that cannot be static (tests/bad_input/README in tests/README.md).
 
-  make_inputs.py data DIR      tiny IDX directories (valid, .gz, truncated, mislabelled, ...)
-                               and HDF5 data files (valid, NaN feature, float labels, ...)
+  make_inputs.py data DIR      tiny IDX directories (valid, .gz, truncated, mislabelled, ...),
+                               HDF5 data files (valid, NaN feature, float labels, ...) and
+                               specs too large to commit (deeply nested arrays and objects)
   make_inputs.py runs RUN DIR [REPRO]
                                damaged copies of the valid run file RUN (truncated, corrupt,
                                without its integrity header, edited by h5py; and, resealed with a
@@ -103,6 +104,10 @@ def make_data(root):
     # data.dir names a regular file
     write(os.path.join(root, "not_a_dir"), b"plain file\n")
     write(os.path.join(root, "not_hdf5.h5"), b"this is not an HDF5 file\n" * 4)
+    # hostile specs: 200 KB of nested arrays under one key, and objects nested one a line
+    # (the nesting limit is 64 levels; the old duplicate-key bookkeeping was quadratic in the depth)
+    write(os.path.join(root, "spec_deep_arrays.json"), b'{"train": ' + b"[" * 100000 + b"]" * 100000 + b"}")
+    write(os.path.join(root, "spec_deep_objects.json"), b'{"exp":\n' * 20000 + b"1" + b"}" * 20000)
 
     try:
         import h5py

@@ -295,6 +295,37 @@ TEST_CASE("load_csv parses features, labels and task ids") {
     }
 }
 
+TEST_CASE("load_csv skips a UTF-8 byte-order mark and names UTF-16") {
+    TempDir td("data_csvbom");
+    const std::string p = td.file("bom.csv");
+    SUBCASE("without a header: the first cell is a number") {
+        std::ofstream(p, std::ios::binary) << "\xEF\xBB\xBF"
+                                           << "0.1,0.2,1\n0.3,0.4,0\n";
+        const Dataset ds = load_csv(p, -1, -2, false);
+        CHECK(ds.n == 2);
+        CHECK(ds.x == std::vector<float>{0.1f, 0.2f, 0.3f, 0.4f});
+        CHECK(ds.y == std::vector<int32_t>{1, 0});
+    }
+    SUBCASE("with a header, gzip-compressed") {
+        const std::string gz = td.file("bom.csv.gz");
+        const std::string text = "\xEF\xBB\xBF"
+                                 "a,b,label\n1,2,0\n";
+        write_bytes(gz, std::vector<unsigned char>(text.begin(), text.end()), true);
+        const Dataset ds = load_csv(gz, -1, -2, true);
+        CHECK(ds.n == 1);
+        CHECK(ds.x == std::vector<float>{1, 2});
+    }
+    SUBCASE("a BOM inside the file is still a bad cell, with its column") {
+        std::ofstream(p, std::ios::binary) << "1,2,0\n\xEF\xBB\xBF"
+                                           << "3,4,1\n";
+        check_error([&] { load_csv(p, -1, -2, false); }, ErrorCode::io, {p + ":2:1:", "expected a number"});
+    }
+    SUBCASE("UTF-16") {
+        std::ofstream(p, std::ios::binary) << "\xFF\xFE" << std::string("1\0,\0", 4);
+        check_error([&] { load_csv(p, -1, -2, false); }, ErrorCode::io, {p + ": the file is UTF-16"});
+    }
+}
+
 TEST_CASE("load_csv reports file, line and column") {
     TempDir td("data_csvbad");
     const std::string p = td.file("bad.csv");

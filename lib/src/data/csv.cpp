@@ -51,7 +51,12 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
     if (label_column < -1)
         fail_spec("data.label_column: must be -1 (last) or a column index, got " + std::to_string(label_column));
     const std::vector<unsigned char> raw = read_all(path);
-    const std::string_view text(reinterpret_cast<const char *>(raw.data()), raw.size());
+    std::string_view text(reinterpret_cast<const char *>(raw.data()), raw.size());
+    // A UTF-8 byte-order mark (spreadsheet exports write one) is not part of the first cell.
+    // UTF-16 would fail at its first cell with an unreadable message: say what it is.
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
+    if (text.substr(0, 2) == "\xFF\xFE" || text.substr(0, 2) == "\xFE\xFF")
+        fail_io(path + ": the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8 or ASCII");
 
     int ncols = -1; // columns per row, fixed by the first row (header or data)
     int lcol = -1, tcol = -1;

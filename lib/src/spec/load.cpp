@@ -1,5 +1,5 @@
-// spec: reading a spec file (JSON syntax errors with line and column, duplicate keys) and
-// `--set a.b.c=value` overrides (see moe/spec/spec.hpp).
+// spec: reading a spec file (JSON syntax errors with line and column, duplicate keys, bounded
+// nesting) and `--set a.b.c=value` overrides (see moe/spec/spec.hpp).
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -13,6 +13,37 @@
 namespace moe::spec {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// The byte offset of the first '[' or '{' (outside strings) that opens a container deeper than
+// kMaxDepth; the text's size when there is none.
+size_t deep_offset(const std::string & text) {
+    int depth = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                ++i;
+            else if (c == '"')
+                in_string = false;
+        } else if (c == '"')
+            in_string = true;
+        else if (c == '[' || c == '{') {
+            if (++depth > kMaxDepth) return i;
+        } else if (c == ']' || c == '}')
+            --depth;
+    }
+    return text.size();
+}
+
+std::string too_deep_message(const std::string & where) {
+    return "arrays and objects nested deeper than " + std::to_string(kMaxDepth) + " levels at " + where +
+           " (the limit of a spec; the deepest key, data.tasks[i].transforms[j].kind, is 6 levels down)";
+}
+
+} // namespace
 
 void apply_override(json & j, const std::string & assignment) {
     auto eq = assignment.find('=');
@@ -41,6 +72,10 @@ void apply_override(json & j, const std::string & assignment) {
     for (const auto & p : parts)
         if (p.empty())
             throw SpecError("--set", {{key, "an empty part in the key (expected names joined by '.', e.g. train.lr)"}});
+    if (parts.size() > static_cast<size_t>(kMaxDepth))
+        throw SpecError("--set", {{key.substr(0, 40) + "...", "a key of " + std::to_string(parts.size()) +
+                                                                  " parts; a spec nests at most " +
+                                                                  std::to_string(kMaxDepth) + " levels"}});
     if (!j.is_object()) throw SpecError("--set", {{"", "the spec is not a JSON object, got " + type_name(j)}});
     json * cur = &j;
     std::string path;
@@ -69,8 +104,19 @@ void apply_override(json & j, const std::string & assignment) {
         }
         if (last) {
             json v;
+            struct TooDeep {};
+            const int room = kMaxDepth - static_cast<int>(parts.size()); // the value's own levels
+            const json::parser_callback_t bound = [room](int depth, json::parse_event_t ev, json &) {
+                if ((ev == json::parse_event_t::object_start || ev == json::parse_event_t::array_start) &&
+                    depth >= room)
+                    throw TooDeep{};
+                return true;
+            };
             try {
-                v = json::parse(value);
+                v = json::parse(value, bound);
+            } catch (const TooDeep &) {
+                throw SpecError("--set", {{path, "the value nests arrays and objects deeper than a spec may (" +
+                                                     std::to_string(kMaxDepth) + " levels, the key's included)"}});
             } catch (const json::parse_error &) {
                 v = value;                         // not JSON: a plain string
             } catch (const json::out_of_range &) { // a number beyond double, e.g. 1e999
@@ -96,33 +142,49 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad()) throw SpecError(path, {{"", "cannot read spec file '" + path + "'"}});
     json j;
-    // duplicate keys: JSON parsers keep one of them silently; here each is an error with its path
+    // Duplicate keys: JSON parsers keep one of them silently; here each is an error with its
+    // path. One frame per open object or array: its current key or index and (objects) the keys
+    // seen so far; a path is built only for a duplicate, so the bookkeeping is linear in the
+    // input. The nesting is bounded (kMaxDepth) before a container is opened: nothing grows with
+    // the depth of a hostile spec.
     struct Frame {
         bool obj;
-        std::string path, key;
+        std::string key;
         size_t index = 0;
         std::set<std::string> keys;
     };
     std::vector<Frame> stack;
     std::vector<SpecProblem> dups;
-    auto child_path = [&]() -> std::string {
-        if (stack.empty()) return "";
-        const Frame & f = stack.back();
-        if (f.obj) return f.path.empty() ? f.key : f.path + "." + f.key;
-        return f.path + "[" + std::to_string(f.index) + "]";
+    auto path_here = [&]() { // the path of the value at the top frame's current key or index
+        std::string p;
+        for (const Frame & f : stack) {
+            if (f.obj) {
+                if (!p.empty()) p += '.';
+                p += f.key;
+            } else {
+                p += '[';
+                p += std::to_string(f.index);
+                p += ']';
+            }
+        }
+        return p;
     };
     auto done_value = [&]() {
         if (!stack.empty() && !stack.back().obj) ++stack.back().index;
     };
+    struct TooDeep {};
     const json::parser_callback_t cb = [&](int, json::parse_event_t ev, json & parsed) {
         switch (ev) {
-        case json::parse_event_t::object_start: stack.push_back({true, child_path(), "", 0, {}}); break;
-        case json::parse_event_t::array_start: stack.push_back({false, child_path(), "", 0, {}}); break;
+        case json::parse_event_t::object_start:
+        case json::parse_event_t::array_start:
+            if (stack.size() >= static_cast<size_t>(kMaxDepth)) throw TooDeep{};
+            stack.push_back({ev == json::parse_event_t::object_start, "", 0, {}});
+            break;
         case json::parse_event_t::key: {
             Frame & f = stack.back();
             f.key = parsed.get<std::string>();
             if (!f.keys.insert(f.key).second)
-                dups.push_back({child_path(), "duplicate key (it appears more than once in its object)"});
+                dups.push_back({path_here(), "duplicate key (it appears more than once in its object)"});
             break;
         }
         case json::parse_event_t::object_end:
@@ -134,19 +196,22 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
         }
         return true;
     };
-    try {
-        j = json::parse(text, cb);
-    } catch (const json::parse_error & e) {
-        // line/column from the byte offset
-        size_t off = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
+    auto line_col = [&](size_t off) {
         size_t line = 1, col = 1;
-        for (size_t i = 0; i < off; ++i) {
+        for (size_t i = 0; i < off && i < text.size(); ++i) {
             if (text[i] == '\n') {
                 ++line;
                 col = 1;
             } else
                 ++col;
         }
+        return "line " + std::to_string(line) + ", column " + std::to_string(col);
+    };
+    try {
+        j = json::parse(text, cb);
+    } catch (const json::parse_error & e) {
+        // line/column from the byte offset
+        const size_t off = std::min<size_t>(e.byte > 0 ? e.byte - 1 : 0, text.size());
         // nlohmann's message repeats a position of its own ("parse error at line 3, column 0: ..."):
         // keep only what went wrong
         std::string what = e.what();
@@ -156,8 +221,9 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
             auto colon = what.find(": ");
             if (colon != std::string::npos) what = "parse error: " + what.substr(colon + 2);
         }
-        throw SpecError(path, {{"", "invalid JSON at line " + std::to_string(line) + ", column " + std::to_string(col) +
-                                        ": " + what}});
+        throw SpecError(path, {{"", "invalid JSON at " + line_col(off) + ": " + what}});
+    } catch (const TooDeep &) {
+        throw SpecError(path, {{"", too_deep_message(line_col(deep_offset(text)))}});
     } catch (const json::out_of_range & e) { // a number beyond double, e.g. 1e400
         std::string what = e.what();
         const auto pos = what.find("number overflow");

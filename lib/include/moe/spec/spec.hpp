@@ -113,12 +113,16 @@ struct Spec {
     ExpandSpec expand;         // moe-expand: strategy, adapters, descriptors, phases
 };
 
+// Arrays and objects nest at most this deep in a spec file or a --set value (a spec needs 6:
+// data.tasks[i].transforms[j].kind); deeper is a SpecError naming the line and column.
+constexpr int kMaxDepth = 64;
+
 // Parse (and validate) a spec object. `source` names the file in messages.
 // Throws SpecError listing every problem with its JSON path.
 Spec parse_spec(const nlohmann::json & j, const std::string & source);
-// Read a JSON file (syntax errors report line and column), apply overrides "a.b.c=value"
-// (value parsed as JSON, else taken as a string), parse. Throws SpecError (or Error io when
-// the file cannot be read).
+// Read a JSON file (syntax errors report line and column; duplicate keys and nesting deeper than
+// kMaxDepth are errors), apply overrides "a.b.c=value" (value parsed as JSON, else taken as a
+// string), parse. Throws SpecError (or Error io when the file cannot be read).
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides);
 
 // The files a run reads, as (what, path), for the output checks (io::check_output_not_input):
