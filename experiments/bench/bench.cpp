@@ -1,9 +1,11 @@
-// moe-bench: the standard workloads (mlp-mole, vit-mole, mlp-mole-wide; experiments/bench/README.md) and the machine's GEMM peak, measured in the same run.
+// moe-bench: the standard workloads (mlp-mole, vit-mole, mlp-mole-wide, lm-mole, lm-pretrain;
+// experiments/bench/README.md) and the machine's GEMM peak, measured in the same run.
 // For each workload: samples/s (median of timed repeats after 3 warm-up steps), achieved
 // GFLOP/s (2 FLOP per multiply-add of every matrix product actually issued, counted by the blas
-// wrapper), the ratio to the 1024x1024 SGEMM peak, and peak resident memory. Prints a table and,
+// wrapper), the ratio to the 1024x1024 SGEMM peak, and peak resident memory; for the language
+// models also training tokens/s, and for lm-mole generation tokens/s. Prints a table and,
 // with --json, one JSON line per workload.
-//   moe-bench [--workloads mlp-mole,vit-mole,mlp-mole-wide] [--repeats 5] [--steps 5] [--pairs 9]
+//   moe-bench [--workloads mlp-mole,vit-mole,mlp-mole-wide,lm-mole,lm-pretrain] [--repeats 5] [--steps 5] [--pairs 9]
 //             [--threads N] [--experts E --k K --batch B] [--json]
 //   moe-bench --lora-kernels [--experts 64 --k 2 --batch 512 --rank 16]   one site's LoRA experts alone
 #include <sys/resource.h>
@@ -14,6 +16,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +30,7 @@
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
+#include "moe/train/generate.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/step.hpp"
 
@@ -42,6 +46,8 @@ struct Workload {
     std::vector<std::string> sites;
     std::vector<std::string> trainable_base; // base params that train (vit-mole: the head)
     int experts = 8, rank = 16, k = 2, batch = 512;
+    bool lm = false;       // a language model: token inputs, a target per position
+    bool pretrain = false; // every parameter trains, no adapters
 };
 
 Workload make_workload(const std::string & name) {
@@ -62,14 +68,37 @@ Workload make_workload(const std::string & name) {
         w.sites = {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"};
         w.trainable_base = {"head.*"};
         w.batch = 64;
+    } else if (name == "lm-mole" || name == "lm-pretrain") {
+        // a byte-level GPT-2-style LM: T 256, width 384, depth 6, 6 heads, MLP 1536 (tanh GELU),
+        // learned positions, pre-LayerNorm, head tied to the embedding; batch 8 sequences
+        w.lm = true;
+        w.model.kind = "gpt";
+        w.model.gpt.context = 256;
+        w.model.gpt.width = 384;
+        w.model.gpt.depth = 6;
+        w.model.gpt.heads = 6;
+        w.model.gpt.mlp_dim = 1536;
+        w.in = {256, 0, 0, 0};
+        w.batch = 8;
+        if (name == "lm-mole") {
+            w.sites = {"blocks.*.attn.qkv", "blocks.*.mlp.fc1", "blocks.*.mlp.fc2"};
+        } else {
+            w.pretrain = true;
+            w.experts = 0;
+            w.k = 0;
+        }
     } else {
-        throw Error(ErrorCode::spec, "unknown workload '" + name + "' (mlp-mole, vit-mole, mlp-mole-wide)");
+        throw Error(ErrorCode::spec,
+                    "unknown workload '" + name + "' (mlp-mole, vit-mole, mlp-mole-wide, lm-mole, lm-pretrain)");
     }
     return w;
 }
 
 struct Result {
     double samples_per_s = 0, gflops = 0, ms_per_step = 0, flops_per_step = 0;
+    double tokens_per_s = 0; // language models: training tokens (batch x T) per second
+    double gen_tokens_per_s = 0;
+    int gen_tokens = 0; // lm-mole: generation with the KV cache (greedy, batch 1, 16-token prompt)
 };
 
 // One workload, built and warmed up: its network, optimizer and batch, and the timed step.
@@ -91,22 +120,40 @@ class Runner {
         sp.loss.lbl = "switch";
         sp.loss.lbl_coef = 0.01;
         sp.train.unfreeze = w.trainable_base;
-        net_ = train::build_network(sp, w.in, 10, 1, 1);
-        const int B = w.batch;
+        const int V = w.lm ? kVocab : kClasses;
+        net_ = train::build_network(sp, w.in, V, 1, 1);
+        const int B = w.batch, rows = w.lm ? B * w.in.d : B;
         net_->plan(B);
         optim::OptimConfig oc;
         oc.kind = "adamw";
         oc.lr = 1e-3;
-        opt_ = std::make_unique<optim::Optimizer<float>>(oc, net_->store, std::vector<optim::GroupConfig>{});
-        x_.resize((size_t)B * w.in.d);
-        y_.resize(B);
+        std::vector<optim::GroupConfig> groups;
+        if (w.pretrain) { // weight decay 0.1 on the matrices and embeddings, none on biases and norms
+            oc.weight_decay = 0.1;
+            for (const char * pat : {"*.bias", "*.ln1.*", "*.ln2.*", "norm.*"}) {
+                optim::GroupConfig g;
+                g.pattern = pat;
+                g.weight_decay = 0.0;
+                groups.push_back(g);
+            }
+        }
+        opt_ = std::make_unique<optim::Optimizer<float>>(oc, net_->store, groups);
+        y_.resize(rows);
         task_.assign(B, 0);
-        sbuf_.plan(B, kClasses);
+        sbuf_.plan(rows, V);
         Rng rng(5);
-        for (auto & v : x_) v = (float)rng.normal();
-        for (auto & v : y_) v = (int32_t)rng.below(kClasses);
+        if (w.lm) { // random tokens (uniform over the 257 ids) and their next-token targets
+            tok_.resize((size_t)B * w.in.d + 1);
+            for (auto & t : tok_) t = (int32_t)rng.below(kVocab);
+            for (int i = 0; i < rows; ++i) y_[i] = tok_[i + 1];
+            batch_.batch.tokens = tok_.data();
+        } else {
+            x_.resize((size_t)B * w.in.d);
+            for (auto & v : x_) v = (float)rng.normal();
+            for (auto & v : y_) v = (int32_t)rng.below(kClasses);
+            batch_.batch.x = x_.data();
+        }
         batch_.batch.B = B;
-        batch_.batch.x = x_.data();
         batch_.batch.targets = y_.data();
         batch_.batch.task = task_.data();
         for (int i = 0; i < 3; ++i) step(); // warm-up
@@ -129,14 +176,15 @@ class Runner {
     }
 
     const Workload & workload() const { return w_; }
+    train::Network & network() { return *net_; }
 
   private:
-    static constexpr int kClasses = 10;
+    static constexpr int kClasses = 10, kVocab = 257;
     Workload w_;
     std::unique_ptr<train::Network> net_;
     std::unique_ptr<optim::Optimizer<float>> opt_;
     std::vector<float> x_;
-    std::vector<int32_t> y_, task_;
+    std::vector<int32_t> y_, task_, tok_;
     train::FixedBatch batch_;
     train::StepConfig cfg_;
     train::StepBuffers sbuf_;
@@ -146,6 +194,28 @@ class Runner {
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
+}
+
+// Tokens per second of generating up to 256 tokens (the context ends it after 240) from a
+// 16-token prompt (a boundary and 15 bytes) with the KV cache, greedy, after one warm-up
+// generation: the median of `repeats`.
+std::pair<double, int> generation_speed(train::Network & net, int repeats) {
+    train::GenerateOptions g;
+    g.prompt = "int main(void) ";
+    g.max_tokens = 256;
+    g.temperature = 0;
+    g.stop_at_boundary = false;
+    (void)train::generate(net, g);
+    std::vector<double> rates;
+    int n = 0;
+    for (int r = 0; r < repeats; ++r) {
+        const auto t0 = Clock::now();
+        const auto out = train::generate(net, g);
+        const double t = std::chrono::duration<double>(Clock::now() - t0).count();
+        n = (int)out.tokens.size();
+        rates.push_back(n / t);
+    }
+    return {median(rates), n};
 }
 
 Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
@@ -161,8 +231,10 @@ Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
     Result res;
     res.ms_per_step = 1000 * t;
     res.samples_per_s = w.batch / t;
+    if (w.lm) res.tokens_per_s = (double)w.batch * w.in.d / t;
     res.flops_per_step = flops;
     res.gflops = flops / t / 1e9;
+    if (w.lm && !w.pretrain) std::tie(res.gen_tokens_per_s, res.gen_tokens) = generation_speed(run.network(), repeats);
     return res;
 }
 
@@ -291,7 +363,7 @@ double peak_rss_mb() {
 int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-bench: the standard workloads (experiments/bench/README.md) against this machine's GEMM peak"};
-    std::string list = "mlp-mole,vit-mole,mlp-mole-wide";
+    std::string list = "mlp-mole,vit-mole,mlp-mole-wide,lm-mole,lm-pretrain";
     int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16, in_dim = 1024, out_dim = 1024;
     bool json = false, lora_kernels = false;
     apps::CommonArgs common;
@@ -351,11 +423,12 @@ int main(int argc, char ** argv) {
         fmt::print("GEMM peak (1024^3 SGEMM, {} threads): {:.1f} GFLOP/s (OpenBLAS's own threads {:.1f}, split over "
                    "moe-lab's pool {:.1f})\n",
                    blas::blas_threads(), peak, pk.openblas, pk.split);
-        fmt::print(
-            "| workload | E | k | batch | samples/s | ms/step | GFLOP/step | GFLOP/s | of peak | peak RSS MB |\n");
-        fmt::print("|---|---|---|---|---|---|---|---|---|---|\n");
+        fmt::print("| workload | E | k | batch | samples/s | tokens/s | ms/step | GFLOP/step | GFLOP/s | of peak | "
+                   "peak RSS MB |\n");
+        fmt::print("|---|---|---|---|---|---|---|---|---|---|---|\n");
         std::stringstream ss(list);
         std::vector<std::string> jsonl;
+        std::vector<std::string> gen_lines;
         double ms_narrow = 0, ms_wide = 0; // mlp-mole (E = 8) and mlp-mole-wide (E = 64)
         Workload narrow, wide;
         for (std::string name; std::getline(ss, name, ',');) {
@@ -373,18 +446,26 @@ int main(int argc, char ** argv) {
                 ms_wide = r.ms_per_step;
                 wide = w;
             }
-            fmt::print("| {} | {} | {} | {} | {:.0f} | {:.2f} | {:.3f} | {:.1f} | {:.1f}% | {:.0f} |\n", w.name,
-                       w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9, r.gflops,
-                       100 * r.gflops / peak, rss);
+            fmt::print("| {} | {} | {} | {} | {:.{}f} | {} | {:.2f} | {:.3f} | {:.1f} | {:.1f}% | {:.0f} |\n", w.name,
+                       w.experts, w.k, w.batch, r.samples_per_s, w.lm ? 2 : 0,
+                       w.lm ? fmt::format("{:.0f}", r.tokens_per_s) : std::string("-"), r.ms_per_step,
+                       r.flops_per_step / 1e9, r.gflops, 100 * r.gflops / peak, rss);
+            if (r.gen_tokens > 0)
+                gen_lines.push_back(fmt::format("{}: generation with the KV cache, batch 1, greedy, {} tokens after a "
+                                                "16-token prompt: {:.1f} tokens/s",
+                                                w.name, r.gen_tokens, r.gen_tokens_per_s));
             jsonl.push_back(
                 fmt::format("{{\"workload\":\"{}\",\"experts\":{},\"k\":{},\"batch\":{},\"samples_per_s\":{:.2f},"
                             "\"ms_per_step\":{:.4f},\"gflop_per_step\":{:.5f},\"gflops\":{:.3f},\"peak_gflops\":{:.3f},"
                             "\"peak_openblas_gflops\":{:.3f},\"peak_split_gflops\":{:.3f},\"ratio\":{:.4f},\"peak_rss_"
-                            "mb\":{:.1f},\"threads\":{}}}",
+                            "mb\":{:.1f},\"threads\":{},\"tokens_per_s\":{:.1f},\"gen_tokens_per_s\":{:.2f},"
+                            "\"gen_tokens\":{}}}",
                             w.name, w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9,
-                            r.gflops, peak, pk.openblas, pk.split, r.gflops / peak, rss, blas::blas_threads()));
+                            r.gflops, peak, pk.openblas, pk.split, r.gflops / peak, rss, blas::blas_threads(),
+                            r.tokens_per_s, r.gen_tokens_per_s, r.gen_tokens));
             std::fflush(stdout);
         }
+        for (const auto & l : gen_lines) fmt::print("{}\n", l);
         if (ms_narrow > 0 && ms_wide > 0 && experts == 0) {
             fmt::print("step time mlp-mole-wide / mlp-mole (E = 64 / E = 8, k = {}): {:.2f} from the rows above",
                        wide.k, ms_wide / ms_narrow);

@@ -2,7 +2,9 @@
 """bench_torch.py: the standard workloads of experiments/bench/README.md in PyTorch (eager, CPU).
 
 The PyTorch twin of `moe-bench` (experiments/bench/bench.cpp): the same models (mlp-mole,
-vit-mole, mlp-mole-wide), the same batch, E, r, k, float32, and the same training step:
+vit-mole, mlp-mole-wide, and the byte-level GPT of lm-mole and lm-pretrain, whose cross-entropy
+runs over every position and whose lm-mole row adds generation tokens/s with a KV cache), the
+same batch, E, r, k, float32, and the same training step:
 forward + backward + AdamW update (lr 1e-3, no weight decay, as moe-lab's default) over the
 trainable parameters only (LoRA experts and routers; for vit-mole also the head), with the base
 frozen. Cross-entropy over 10 classes plus 0.01 x the Switch load-balancing loss pooled over all
@@ -30,7 +32,7 @@ GEMM kernels.
 
 Without python3-torch it prints a message and exits 0.
 
-  bench_torch.py [--workloads mlp-mole,vit-mole,mlp-mole-wide] [--repeats 5] [--steps 5]
+  bench_torch.py [--workloads mlp-mole,vit-mole,mlp-mole-wide,lm-mole,lm-pretrain] [--repeats 5] [--steps 5]
                  [--threads N] [--experts E --k K --batch B] [--json]
 """
 import argparse
@@ -50,7 +52,8 @@ GENERIC_CORES = {"Prescott", "Core2", "Nehalem", "unknown"}
 
 def parse_args():
     p = argparse.ArgumentParser(description="the standard workloads (BENCHMARKS.md) in PyTorch eager on CPU")
-    p.add_argument("--workloads", default="mlp-mole,vit-mole,mlp-mole-wide", help="comma-separated workloads")
+    p.add_argument("--workloads", default="mlp-mole,vit-mole,mlp-mole-wide,lm-mole,lm-pretrain",
+                   help="comma-separated workloads")
     p.add_argument("--repeats", type=int, default=5, help="timed repeats (median reported)")
     p.add_argument("--steps", type=int, default=5, help="steps per timed repeat")
     p.add_argument("--threads", type=int, default=0, help="threads (0 = all cores, as moe-bench)")
@@ -274,11 +277,80 @@ def TorchBench(torch, threads):
                 x = b(x)
             return self.head(self.norm(x[:, 0]))  # final LayerNorm of the CLS token
 
+    class CausalSelfAttention(nn.Module):  # GPT-2's (llm.c / nanoGPT): fused qkv, causal mask
+        def __init__(self, dim, heads, ctx):
+            super().__init__()
+            self.heads, self.hd = heads, dim // heads
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.proj = nn.Linear(dim, dim)
+            self.register_buffer("mask", torch.ones(ctx, ctx, dtype=torch.bool).tril())
+
+        def forward(self, x, cache=None):
+            B, T, C = x.shape
+            q, k, v = self.qkv(x).split(C, dim=2)
+            q, k, v = (t.view(B, T, self.heads, self.hd).transpose(1, 2) for t in (q, k, v))
+            if cache is not None:  # generation: the keys and values of the earlier positions
+                if "k" in cache:
+                    k = torch.cat([cache["k"], k], dim=2)
+                    v = torch.cat([cache["v"], v], dim=2)
+                cache["k"], cache["v"] = k, v
+            att = (q @ k.transpose(-2, -1)) * (self.hd ** -0.5)
+            S = k.shape[2]
+            att = att.masked_fill(~self.mask[S - T:S, :S], float("-inf"))
+            y = att.softmax(dim=-1) @ v
+            return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+    class GptBlock(nn.Module):
+        def __init__(self, dim, heads, mlp_dim, ctx):
+            super().__init__()
+            self.ln1 = nn.LayerNorm(dim)
+            self.attn = CausalSelfAttention(dim, heads, ctx)
+            self.ln2 = nn.LayerNorm(dim)
+            self.fc1 = nn.Linear(dim, mlp_dim)
+            self.fc2 = nn.Linear(mlp_dim, dim)
+
+        def forward(self, x, cache=None):
+            x = x + self.attn(self.ln1(x), cache)
+            return x + self.fc2(F.gelu(self.fc1(self.ln2(x)), approximate="tanh"))
+
+    class Gpt(nn.Module):
+        """The LM workloads' byte-level GPT: V 257, T 256, width 384, depth 6, 6 heads, MLP 1536,
+        learned positions, pre-LayerNorm, final LayerNorm, head tied to the token embedding."""
+
+        def __init__(self, E, r, k, adapt=True, V=257, ctx=256, width=384, depth=6, heads=6, mlp_dim=1536):
+            super().__init__()
+            self.wte = nn.Embedding(V, width)
+            self.wpe = nn.Embedding(ctx, width)
+            self.blocks = nn.ModuleList(GptBlock(width, heads, mlp_dim, ctx) for _ in range(depth))
+            self.norm = nn.LayerNorm(width)
+            if adapt:
+                self.requires_grad_(False)
+                for b in self.blocks:
+                    b.attn.qkv = MoLoRALinear(b.attn.qkv, E, r, k, 2.0 * r)
+                    b.fc1 = MoLoRALinear(b.fc1, E, r, k, 2.0 * r)
+                    b.fc2 = MoLoRALinear(b.fc2, E, r, k, 2.0 * r)
+
+        def forward(self, tok, caches=None, start=0):
+            T = tok.shape[1]
+            x = self.wte(tok) + self.wpe(torch.arange(start, start + T))
+            for i, b in enumerate(self.blocks):
+                x = b(x, None if caches is None else caches[i])
+            return F.linear(self.norm(x), self.wte.weight)
+
+    def GptMole(E, r, k):
+        return Gpt(E, r, k, adapt=True)
+
+    def GptPretrain(E, r, k):
+        return Gpt(E, r, k, adapt=False)
+
     WORKLOADS = {  # name: (model, E, batch)
         "mlp-mole": (MlpMole, 8, 512),
         "vit-mole": (VitMole, 8, 64),
         "mlp-mole-wide": (MlpMole, 64, 512),
+        "lm-mole": (GptMole, 8, 8),
+        "lm-pretrain": (GptPretrain, 0, 8),
     }
+    LM = {"lm-mole", "lm-pretrain"}
     profile_table = False
     MM_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::conv2d"}
 
@@ -290,13 +362,28 @@ def TorchBench(torch, threads):
             model = cls(E, r, k)
             sites = [m for m in model.modules() if isinstance(m, MoLoRALinear)]
             params = [p for p in model.parameters() if p.requires_grad]
-            opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0, foreach=True)
-            x = torch.randn(B, 784)
-            y = torch.randint(0, 10, (B,))
+            if name == "lm-pretrain":  # weight decay 0.1 on the matrices and embeddings only
+                decay = [p for p in params if p.dim() >= 2]
+                rest = [p for p in params if p.dim() < 2]
+                opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": rest, "weight_decay": 0.0}],
+                                        lr=1e-3, foreach=True)
+            else:
+                opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0, foreach=True)
+            if name in LM:  # random tokens over the 257 ids, next-token targets
+                seq = torch.randint(0, 257, (B * 256 + 1,))
+                x = seq[:-1].view(B, 256)
+                y = seq[1:].reshape(-1)
+            else:
+                x = torch.randn(B, 784)
+                y = torch.randint(0, 10, (B,))
 
             def one_step():
                 logits = model(x)
-                loss = F.cross_entropy(logits, y) + 0.01 * switch_lbl(sites)
+                if name in LM:
+                    logits = logits.view(-1, logits.shape[-1])
+                loss = F.cross_entropy(logits, y)
+                if sites:
+                    loss = loss + 0.01 * switch_lbl(sites)
                 loss.backward()
                 opt.step()
                 opt.zero_grad(set_to_none=True)
@@ -310,7 +397,33 @@ def TorchBench(torch, threads):
                     one_step()
                 times.append((time.perf_counter() - t0) / steps)
             t = sorted(times)[len(times) // 2]  # the median as moe-bench takes it (times[size / 2])
-            return E, B, t, self.matmul_flops(one_step, name if profile_table else None)
+            gen = self.generation_speed(model, repeats) if name == "lm-mole" else None
+            return E, B, t, self.matmul_flops(one_step, name if profile_table else None), gen
+
+        def generation_speed(self, model, repeats):
+            """moe-bench's generation figure: greedy, batch 1, a 16-token prompt, up to the context
+            (240 new tokens), with a KV cache; one warm-up, the median tokens/s of the repeats."""
+            prompt = torch.tensor([[256] + list(b"int main(void) ")])
+
+            @torch.no_grad()
+            def gen():
+                caches = [dict() for _ in model.blocks]
+                logits = model(prompt, caches, 0)
+                pos, out = prompt.shape[1], []
+                while pos < 256:
+                    t = int(logits[0, -1].argmax())
+                    out.append(t)
+                    logits = model(torch.tensor([[t]]), caches, pos)
+                    pos += 1
+                return len(out)
+
+            gen()
+            rates = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                n = gen()
+                rates.append(n / (time.perf_counter() - t0))
+            return sorted(rates)[len(rates) // 2], n
 
         def matmul_flops(self, one_step, table_for=None):
             """FLOP of the matrix products one step performs (profiled, outside the timing)."""
@@ -345,30 +458,37 @@ def TorchBench(torch, threads):
             names = [w for w in args.workloads.split(",") if w]
             for w in names:
                 if w not in WORKLOADS:
-                    print(f"error: unknown workload '{w}' (mlp-mole, vit-mole, mlp-mole-wide)", file=sys.stderr)
+                    print(f"error: unknown workload '{w}' ({', '.join(WORKLOADS)})", file=sys.stderr)
                     return 2
             k = args.k or 2
             peak = self.peak_gflops()
             print(f"PyTorch {torch.__version__} (eager, CPU), OpenBLAS {blas_core} kernels, "
                   f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '')}")
             print(f"GEMM peak (1024^3 torch.mm, {threads} threads): {peak:.1f} GFLOP/s")
-            print("| workload | E | k | batch | samples/s | ms/step | GFLOP/step | GFLOP/s | of peak | peak RSS MB |")
-            print("|---|---|---|---|---|---|---|---|---|---|")
+            print("| workload | E | k | batch | samples/s | tokens/s | ms/step | GFLOP/step | GFLOP/s | of peak | peak RSS MB |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|")
             sys.stdout.flush()
             lines = []
             for name in names:
-                E, B, t, flops = self.run_workload(name, args.experts, k, args.batch, args.repeats, args.steps)
+                E, B, t, flops, gen = self.run_workload(name, args.experts, k, args.batch, args.repeats, args.steps)
                 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
                 gflops = flops / t / 1e9
-                print(f"| {name} | {E} | {k} | {B} | {B / t:.0f} | {1000 * t:.2f} | {flops / 1e9:.3f} | {gflops:.1f} | "
+                lm = name in LM
+                tok_s = B * 256 / t if lm else 0.0
+                print(f"| {name} | {E} | {k if E else 0} | {B} | {B / t:.{2 if lm else 0}f} | "
+                      f"{f'{tok_s:.0f}' if lm else '-'} | {1000 * t:.2f} | {flops / 1e9:.3f} | {gflops:.1f} | "
                       f"{100 * gflops / peak:.1f}% | {rss:.0f} |")
+                if gen:
+                    print(f"{name}: generation with a KV cache, batch 1, greedy, {gen[1]} tokens after a 16-token "
+                          f"prompt: {gen[0]:.1f} tokens/s")
                 sys.stdout.flush()
                 lines.append(json.dumps({
                     "workload": name, "experts": E, "k": k, "batch": B,
                     "samples_per_s": round(B / t, 2), "ms_per_step": round(1000 * t, 4),
                     "gflop_per_step": round(flops / 1e9, 5), "gflops": round(gflops, 3),
                     "peak_gflops": round(peak, 3), "ratio": round(gflops / peak, 4),
-                    "peak_rss_mb": round(rss, 1), "threads": threads,
+                    "peak_rss_mb": round(rss, 1), "threads": threads, "tokens_per_s": round(tok_s, 1),
+                    "gen_tokens_per_s": round(gen[0], 2) if gen else 0.0, "gen_tokens": gen[1] if gen else 0,
                     "engine": "pytorch", "torch": torch.__version__, "blas_core": blas_core,
                     "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
                 }, separators=(",", ":")))

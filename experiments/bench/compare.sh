@@ -2,13 +2,14 @@
 # compare.sh: moe-lab (build/moe-bench) against PyTorch (bench_torch.py) on the standard workloads
 # of experiments/bench/README.md, one after the other in one go, with the same thread count; prints
 # both engines' own tables and then the comparison:
-#   | workload | moe-lab samples/s | PyTorch samples/s | moe-lab / PyTorch | moe-lab % of GEMM peak |
+#   | workload | unit | moe-lab | PyTorch | moe-lab / PyTorch | each engine's % of its GEMM peak |
+# (samples/s, or training tokens/s for the language models, and their generation tokens/s).
 # Without python3-torch the PyTorch column says "skipped" and the script still exits 0.
 #
 #   experiments/bench/compare.sh [--threads N] [--workloads a,b] [--repeats R] [--steps S]
 #   BUILD=build-x experiments/bench/compare.sh      # another build directory (default: build)
 #   PYTHON=/usr/bin/python3                         # the interpreter for bench_torch.py
-# Defaults: all cores (nproc), all three workloads, moe-bench's repeats/steps (5 x 5).
+# Defaults: all cores (nproc), all five workloads, moe-bench's repeats/steps (5 x 5).
 # OpenBLAS kernels: an explicit OPENBLAS_CORETYPE applies to both; when it is unset, both pick
 # the same kernels by the same rule (apps/common/cli_common.cpp, select_blas_kernels).
 set -euo pipefail
@@ -73,13 +74,25 @@ def rows(path):
                 out[r["workload"]] = r
     return out
 moe, pt = rows(sys.argv[1]), rows(sys.argv[2])
-print("| workload | moe-lab samples/s | PyTorch samples/s | moe-lab / PyTorch | moe-lab % of GEMM peak |")
-print("|---|---|---|---|---|")
+print("| workload | unit | moe-lab | PyTorch | moe-lab / PyTorch | moe-lab % of GEMM peak | PyTorch % of its peak |")
+print("|---|---|---|---|---|---|---|")
+gen = []
 for name, m in moe.items():
     p = pt.get(name)
-    ps = f"{p['samples_per_s']:.0f}" if p else "skipped"
-    ratio = f"{m['samples_per_s'] / p['samples_per_s']:.2f}x" if p else "-"
-    print(f"| {name} | {m['samples_per_s']:.0f} | {ps} | {ratio} | {100 * m['gflops'] / m['peak_gflops']:.1f}% |")
+    key, unit = ("tokens_per_s", "training tokens/s") if m.get("tokens_per_s") else ("samples_per_s", "samples/s")
+    ps = f"{p[key]:.0f}" if p else "skipped"
+    ratio = f"{m[key] / p[key]:.2f}x" if p else "-"
+    pp = f"{100 * p['ratio']:.1f}%" if p else "-"
+    print(f"| {name} | {unit} | {m[key]:.0f} | {ps} | {ratio} | {100 * m['gflops'] / m['peak_gflops']:.1f}% | {pp} |")
+    if m.get("gen_tokens_per_s"):
+        gen.append((name, m, p))
+for name, m, p in gen:
+    mg = m["gen_tokens_per_s"]
+    pg = p.get("gen_tokens_per_s") if p else None
+    pcell = f"{pg:.0f}" if pg else "skipped"
+    rcell = f"{mg / pg:.2f}x" if pg else "-"
+    print(f"| {name} generation (KV cache, batch 1, greedy, {m['gen_tokens']} tokens) | tokens/s | "
+          f"{mg:.0f} | {pcell} | {rcell} | - | - |")
 any_m = next(iter(moe.values()), None)
 any_p = next(iter(pt.values()), None)
 print()

@@ -17,7 +17,9 @@ their cases).
 """
 import glob
 import gzip
+import json
 import os
+import random
 import shutil
 import struct
 import sys
@@ -108,6 +110,7 @@ def make_data(root):
     # (the nesting limit is 64 levels; the old duplicate-key bookkeeping was quadratic in the depth)
     write(os.path.join(root, "spec_deep_arrays.json"), b'{"train": ' + b"[" * 100000 + b"]" * 100000 + b"}")
     write(os.path.join(root, "spec_deep_objects.json"), b'{"exp":\n' * 20000 + b"1" + b"}" * 20000)
+    make_text(root)
 
     try:
         import h5py
@@ -140,6 +143,29 @@ def make_data(root):
     h5("h5_uint64_label.h5", features=x, labels=yu)
     h5("h5_string_features.h5", features=np.array([b"a", b"b"]), labels=y[:2])
     h5("h5_1d_features.h5", features=x[:, 0], labels=y)
+
+
+def make_text(root):
+    """A tiny two-domain text corpus, an empty and a too-small domain, and the specs of a tiny GPT
+    on it (absolute paths; the token cache goes to text/cache, built by the test's setup)."""
+    rnd = random.Random(4)
+    t = os.path.join(root, "text")
+    for dom, ws in {"alpha": ["the", "cat", "sat", "on", "a", "mat"], "code": ["int", "x", "=", "0;", "{", "}"]}.items():
+        for f in range(30):
+            write(os.path.join(t, dom, f"doc{f:02d}.txt"), (" ".join(rnd.choice(ws) for _ in range(60)) + "\n").encode())
+    write(os.path.join(t, "empty", "a.txt"), b"")
+    write(os.path.join(t, "tiny", "a.txt"), b"tiny\n")
+
+    def spec(domains, cache):
+        return {"exp": {"name": "tiny_lm", "seed": 1, "threads": 1},
+                "data": {"source": "text", "text": {"block_size": 16, "cache_dir": os.path.join(t, cache),
+                         "domains": [{"name": d, "paths": [os.path.join(t, d)]} for d in domains]}},
+                "model": {"kind": "gpt", "gpt": {"context": 16, "width": 16, "depth": 1, "heads": 2}},
+                "train": {"epochs": 0, "max_steps": 3, "batch_size": 4},
+                "eval": {"val": False, "test": True, "batch_size": 8}, "log": {"every": 1}}
+    write(os.path.join(t, "lm.json"), json.dumps(spec(["alpha", "code"], "cache")).encode())
+    # the cache of another corpus (alpha alone), which the setup overwrites with lm.json's
+    write(os.path.join(t, "lm_alpha.json"), json.dumps(spec(["alpha"], "cache_swap")).encode())
 
 
 HEADER = 512  # moe-lab's integrity header in HDF5's user block (lib/src/io/integrity.cpp)

@@ -64,6 +64,15 @@ mkdir -p "$GEN/runs"
 "$MOE_BIN/moe-train" "$CASES/tiny_idx.json" -o "$GEN/runs/base_other.h5" -q --set data.dir="$GEN/idx_ok" \
     --set 'model.mlp.hidden=[6]' >"$TMP/out" 2>&1 || { cat "$TMP/out" >&2; fail "cannot train the other-shapes base run"; }
 "$PYTHON" "$CASES/make_inputs.py" runs "$GEN/runs/ok.h5" "$GEN/runs" "$MOE_SRC/tests/fuzz/libhdf5_inputs"
+# a tiny language model and its token cache; a truncated copy of the cache, and the cache of
+# another corpus (alpha alone) holding this corpus's tokens
+"$MOE_BIN/moe-train" "$GEN/text/lm.json" -o "$GEN/runs/lm.h5" -q >"$TMP/out" 2>&1 \
+    || { cat "$TMP/out" >&2; fail "cannot train the tiny language model"; }
+"$MOE_BIN/moe-train" "$GEN/text/lm_alpha.json" -o "$TMP/lm_alpha.h5" -q >"$TMP/out" 2>&1 \
+    || { cat "$TMP/out" >&2; fail "cannot build the alpha-only token cache"; }
+cp -r "$GEN/text/cache" "$GEN/text/cache_trunc"
+for f in "$GEN"/text/cache_trunc/*.tok; do truncate -s -9 "$f"; done
+for f in "$GEN"/text/cache_swap/*.tok; do cp "$GEN"/text/cache/*.tok "$f"; done
 # outputs that must not be written over: a FIFO, a symbolic link, inputs (spec, CSV data)
 mkfifo "$GEN/fifo"
 ln -s runs/ok.h5 "$GEN/link.h5"

@@ -10,6 +10,7 @@
 
 #include "moe/nn/fast_math.hpp"
 #include "moe/nn/kernels.hpp"
+#include "moe/nn/lm_kernels.hpp"
 
 using namespace moe;
 
@@ -119,4 +120,57 @@ TEST_CASE("fast_math: float GELU forward/backward match the double (libm) kernel
     nn::gelu_forward(ref.data(), xsum.data(), (int64_t)N * C);
     CHECK(std::memcmp(ob.data(), ref.data(), sizeof(float) * ob.size()) == 0);
     CHECK(std::memcmp(xb.data(), xsum.data(), sizeof(float) * xb.size()) == 0);
+}
+
+TEST_CASE("fast_math: tanh_f32 is within 2.5e-7 of std::tanh over a dense float grid") {
+    double max_abs = 0;
+    float worst = 0;
+    for_grid(0, 0x7f7fffffu, 101, [&](float x) {
+        const double e = std::fabs((double)nn::tanh_f32(x) - std::tanh((double)x));
+        if (e > max_abs) {
+            max_abs = e;
+            worst = x;
+        }
+    });
+    INFO("max abs error " << max_abs << " at " << worst);
+    CHECK(max_abs <= 2.5e-7);
+    // small arguments keep their relative precision (the series branch), odd, ends and NaN
+    for (float x : {1e-30f, 1e-6f, 0.01f, 0.399f})
+        CHECK(std::fabs(nn::tanh_f32(x) - std::tanh((double)x)) <= 2e-7 * std::tanh((double)x));
+    for (float x : {0.1f, 0.4f, 1.f, 5.f, 50.f}) CHECK(nn::tanh_f32(-x) == -nn::tanh_f32(x));
+    CHECK(nn::tanh_f32(std::numeric_limits<float>::infinity()) == 1.f);
+    CHECK(nn::tanh_f32(-std::numeric_limits<float>::infinity()) == -1.f);
+    CHECK(std::isnan(nn::tanh_f32(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST_CASE("fast_math: float tanh-GELU and SwiGLU kernels match the double (libm) ones") {
+    std::vector<float> xf, uf;
+    for (int i = -20 * 256; i <= 20 * 256; ++i) xf.push_back((float)i / 256.f);
+    for (float x : {1e3f, -1e3f, 1e10f, -1e10f}) xf.push_back(x);
+    const int64_t n = (int64_t)xf.size();
+    for (int64_t i = 0; i < n; ++i) uf.push_back(0.5f - 0.25f * (float)(i % 5));
+    std::vector<double> xd(xf.begin(), xf.end()), ud(uf.begin(), uf.end());
+    std::vector<float> of(n), gf(n, 0.f), onef(n, 1.f), sf(n), dgf(n, 0.f), duf(n, 0.f);
+    std::vector<double> od(n), gd(n, 0.0), oned(n, 1.0), sd(n), dgd(n, 0.0), dud(n, 0.0);
+    nn::gelu_tanh_forward(of.data(), xf.data(), n);
+    nn::gelu_tanh_forward(od.data(), xd.data(), n);
+    nn::gelu_tanh_backward(gf.data(), xf.data(), onef.data(), n);
+    nn::gelu_tanh_backward(gd.data(), xd.data(), oned.data(), n);
+    nn::swiglu_forward(sf.data(), xf.data(), uf.data(), n);
+    nn::swiglu_forward(sd.data(), xd.data(), ud.data(), n);
+    nn::swiglu_backward(dgf.data(), duf.data(), onef.data(), xf.data(), uf.data(), n);
+    nn::swiglu_backward(dgd.data(), dud.data(), oned.data(), xd.data(), ud.data(), n);
+    double e_fwd = 0, e_bwd = 0, e_sw = 0, e_swb = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const auto rel = [](double a, double b) { return std::fabs(a - b) / std::max(1.0, std::fabs(b)); };
+        e_fwd = std::max(e_fwd, rel(of[i], od[i]));
+        e_bwd = std::max(e_bwd, rel(gf[i], gd[i]));
+        e_sw = std::max(e_sw, rel(sf[i], sd[i]));
+        e_swb = std::max(e_swb, std::max(rel(dgf[i], dgd[i]), rel(duf[i], dud[i])));
+    }
+    INFO("gelu_tanh " << e_fwd << " / " << e_bwd << ", swiglu " << e_sw << " / " << e_swb);
+    CHECK(e_fwd <= 5e-7);
+    CHECK(e_bwd <= 2e-6); // (a sum of products of O(1) terms in float)
+    CHECK(e_sw <= 5e-7);
+    CHECK(e_swb <= 1e-6);
 }

@@ -216,12 +216,23 @@ std::vector<std::string> TextCorpus::domain_names() const {
 std::unique_ptr<TextCorpus> TextCorpus::open(const TextConfig & cfg, const std::string & where) {
     text::Plan plan = make_plan(cfg, where);
     const fs::path dir = cfg.cache_dir.empty() ? fs::path(text::default_cache_dir()) : fs::path(cfg.cache_dir);
+    const std::string path = (dir / ("text-" + plan.fingerprint.substr(0, 24) + ".tok")).string();
+    const int64_t need = (int64_t)cfg.block_size + 1;
+    const auto too_small = [&](size_t d, int64_t have) {
+        return Error(ErrorCode::io,
+                     where + ".domains[" + std::to_string(d) + "]: domain '" + plan.domains[d].name + "' has " +
+                         std::to_string(have) +
+                         " train tokens, fewer than one block of data.text.block_size + 1 = " + std::to_string(need));
+    };
+    // (byte tokens are known before tokenising: refuse before anything is written)
+    for (size_t d = 0; d < plan.domains.size(); ++d)
+        if (cfg.tokenizer == "byte" && plan.domains[d].tokens[0] < need && cfg.domains[d].weight > 0)
+            throw too_small(d, plan.domains[d].tokens[0]);
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (!fs::is_directory(dir, ec))
         throw Error(ErrorCode::io, where + ".cache_dir: cannot create the cache folder " + dir.string(),
                     {"set data.text.cache_dir or $MOE_CACHE_DIR to a writable folder"});
-    const std::string path = (dir / ("text-" + plan.fingerprint.substr(0, 24) + ".tok")).string();
     if (!fs::exists(path, ec)) {
         // one builder at a time (a sweep starting many runs at once tokenises once)
         const std::string lock = path + ".lock";
@@ -230,20 +241,23 @@ std::unique_ptr<TextCorpus> TextCorpus::open(const TextConfig & cfg, const std::
         try {
             if (!fs::exists(path, ec)) text::build_cache(plan, path, cfg.tokenizer);
         } catch (...) {
-            if (fd >= 0) ::close(fd);
+            if (fd >= 0) {
+                ::unlink(lock.c_str());
+                ::close(fd);
+            }
             throw;
         }
-        if (fd >= 0) ::close(fd);
+        // the cache is in place before the lock goes: a waiter, or a later run, finds it
+        if (fd >= 0) {
+            ::unlink(lock.c_str());
+            ::close(fd);
+        }
     }
     auto c = text::map_cache(path, plan.fingerprint);
     for (size_t d = 0; d < plan.domains.size(); ++d) {
         c->domains_[d].weight = plan.domains[d].weight;
-        const int64_t need = (int64_t)cfg.block_size + 1;
         if (c->length((int)d, TextSplit::train) < need && cfg.domains[d].weight > 0)
-            throw Error(ErrorCode::io, where + ".domains[" + std::to_string(d) + "]: domain '" + plan.domains[d].name +
-                                           "' has " + std::to_string(c->length((int)d, TextSplit::train)) +
-                                           " train tokens, fewer than one block of data.text.block_size + 1 = " +
-                                           std::to_string(need));
+            throw too_small(d, c->length((int)d, TextSplit::train));
     }
     c->manifest_ = plan.manifest;
     return c;

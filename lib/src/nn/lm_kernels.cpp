@@ -17,6 +17,12 @@ using par::parallel_for;
 namespace {
 constexpr int64_t kParElems = 1 << 14;
 inline int64_t min_rows(int64_t C) { return std::max<int64_t>(1, kParElems / std::max<int64_t>(C, 1)); }
+// the float kernels take the vectorisable exp and tanh of fast_math.hpp, the double ones (the
+// gradient checker's) the library's
+inline float exp_t(float x) { return exp_f32(x); }
+inline double exp_t(double x) { return std::exp(x); }
+inline float tanh_t(float x) { return tanh_f32(x); }
+inline double tanh_t(double x) { return std::tanh(x); }
 } // namespace
 
 // ------------------------------------------------------------------------------------- embeddings
@@ -144,7 +150,7 @@ void rope_backward(T * dx, int64_t ld, const double * cos_sin, int N, int Tn, in
 template <typename T>
 static inline T gelu_tanh1(T x, T & th) {
     const T k = T(0.79788456080286535588); // sqrt(2/pi)
-    th = std::tanh(k * (x + T(0.044715) * x * x * x));
+    th = tanh_t(k * (x + T(0.044715) * x * x * x));
     return T(0.5) * x * (T(1) + th);
 }
 
@@ -163,7 +169,7 @@ void gelu_tanh_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
     parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const T x = inp[i];
-            const T th = std::tanh(k * (x + T(0.044715) * x * x * x));
+            const T th = tanh_t(k * (x + T(0.044715) * x * x * x));
             const T g = T(0.5) * (T(1) + th) + x * T(0.5) * (T(1) - th * th) * k * (T(1) + T(3 * 0.044715) * x * x);
             dinp[i] += dout[i] * g;
         }
@@ -175,7 +181,7 @@ void swiglu_forward(T * out, const T * gate, const T * up, int64_t n) {
     parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
             const T g = gate[i];
-            out[i] = g / (T(1) + std::exp(-g)) * up[i];
+            out[i] = g / (T(1) + exp_t(-g)) * up[i];
         }
     });
 }
@@ -185,7 +191,7 @@ void swiglu_backward(T * dgate, T * dup, const T * dout, const T * gate, const T
     // forward was: out = silu(g) u, silu(g) = g s, s = sigmoid(g), silu'(g) = s (1 + g (1 - s))
     parallel_for(n, kParElems, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) {
-            const T g = gate[i], s = T(1) / (T(1) + std::exp(-g));
+            const T g = gate[i], s = T(1) / (T(1) + exp_t(-g));
             if (dgate) dgate[i] += dout[i] * up[i] * s * (T(1) + g * (T(1) - s));
             if (dup) dup[i] += dout[i] * g * s;
         }
@@ -199,11 +205,9 @@ static void causal_softmax_rows(T * a, int Tn) {
         T * row = a + (int64_t)t * Tn;
         T mx = row[0];
         for (int j = 1; j <= t; ++j) mx = std::max(mx, row[j]);
+        for (int j = 0; j <= t; ++j) row[j] = exp_t(row[j] - mx); // (apart from the sum: vectorises)
         T sum = 0;
-        for (int j = 0; j <= t; ++j) {
-            row[j] = std::exp(row[j] - mx);
-            sum += row[j];
-        }
+        for (int j = 0; j <= t; ++j) sum += row[j];
         const T inv = T(1) / sum;
         for (int j = 0; j <= t; ++j) row[j] *= inv;
         for (int j = t + 1; j < Tn; ++j) row[j] = T(0);
@@ -294,7 +298,7 @@ void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T
             }
             T sum = 0;
             for (int j = 0; j <= t; ++j) {
-                scratch[j] = std::exp(scratch[j] - mx);
+                scratch[j] = exp_t(scratch[j] - mx);
                 sum += scratch[j];
             }
             T * o = out + (int64_t)b * NH * hd + (int64_t)h * hd;

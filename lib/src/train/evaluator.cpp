@@ -116,7 +116,7 @@ static int64_t run_steps(const io::RunReader & run) {
     } catch (const std::exception &) { return 0; }
 }
 
-static std::vector<double> row_shares(const std::vector<int64_t> & counts, int rows, int cols) {
+std::vector<double> row_shares(const std::vector<int64_t> & counts, int rows, int cols) {
     std::vector<double> out(counts.size(), 0.0);
     for (int r = 0; r < rows; ++r) {
         double s = 0;

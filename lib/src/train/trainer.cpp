@@ -15,6 +15,7 @@
 #include "moe/io/run_file.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
+#include "moe/train/evaluator.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/records.hpp"
 #include "moe/train/run_data.hpp"
@@ -29,6 +30,14 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// One site's routing over the final test evaluation: task x expert shares, MI and NMI.
+struct SiteAffinity {
+    std::string site;
+    int experts = 0;
+    std::vector<double> affinity;
+    double mi = 0, nmi = 0;
+};
 
 } // namespace
 
@@ -139,6 +148,8 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         last_ckpt_step = st.step;
     }
     std::vector<routing::RoutingStats *> windows;
+    std::vector<SiteAffinity> affinities; // filled by the last test evaluation
+    const int n_tasks = (int)data->task_names.size();
     for (auto & s : net->sites) windows.push_back(&st.sites.at(s->name()));
 
     StartInfo si;
@@ -261,7 +272,25 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
         if ((epoch + 1) % spec.eval.every_epochs == 0 || last) {
             for (auto [on, name] : {std::pair{spec.eval.val, "val"}, std::pair{spec.eval.test, "test"}}) {
                 if (!on || !data->has_split(name)) continue;
-                EvalInfo ev = data->evaluate(*net, name, Be, false);
+                // the last test evaluation also counts tokens per task and expert at every site
+                const bool analyse = last && std::string(name) == "test" && !net->sites.empty();
+                if (analyse)
+                    for (auto & s : net->sites) {
+                        s->set_analysis(n_tasks, V);
+                        s->stats()->clear();
+                    }
+                EvalInfo ev = data->evaluate(*net, name, Be, analyse);
+                if (analyse)
+                    for (auto & s : net->sites) {
+                        SiteAffinity a;
+                        a.site = s->name();
+                        a.experts = s->experts();
+                        std::vector<double> joint(s->stats()->task_load.begin(), s->stats()->task_load.end());
+                        a.affinity = row_shares(s->stats()->task_load, n_tasks, a.experts);
+                        mutual_information(joint, n_tasks, a.experts, a.mi, a.nmi);
+                        affinities.push_back(std::move(a));
+                        s->stats()->clear();
+                    }
                 ev.step = step;
                 ev.epoch = epoch + 1;
                 write_eval(st.series, ev);
@@ -280,6 +309,12 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     write_run_body(w, spec_json, spec.exp.name, store, st.series);
     for (const auto & [k, v] : sum.final_metrics) w.set_attr("metrics", "final/" + k, v);
     for (const auto & [k, v] : data->provenance()) w.set_attr("data", k, v);
+    for (const auto & a : affinities) { // the task x expert shares of the final test evaluation
+        const std::string p = "affinity/test/" + a.site;
+        w.write_array(p, std::span<const double>(a.affinity), {(int64_t)n_tasks, (int64_t)a.experts});
+        w.set_attr(p, "mi", a.mi);
+        w.set_attr(p, "nmi", a.nmi);
+    }
     w.set_attr("metrics", "seconds", sum.seconds);
     w.set_attr_int("metrics", "steps", step);
     w.commit();

@@ -73,5 +73,7 @@ std::vector<int> assign_experts(const std::vector<double> & affinity, int tasks,
 
 // Mutual information (nats) and NMI of a joint count table (rows x cols).
 void mutual_information(const std::vector<double> & joint, int rows, int cols, double & mi, double & nmi);
+// Each row of a count table (rows x cols, row-major) as shares of its sum (0 for an empty row).
+std::vector<double> row_shares(const std::vector<int64_t> & counts, int rows, int cols);
 
 } // namespace moe::train
