@@ -1,8 +1,8 @@
 // outputs.cpp — checks on output paths, the output lock and the atomic text-file writer
 // (moe/io/outputs.hpp): an output must be a new or a regular file (check_output_target,
 // internal.hpp) in a writable directory, not one of the inputs, and new unless --force; a writer
-// holds OutputLock on it; write_text_atomic writes a temporary file, syncs it and renames it into
-// place.
+// holds OutputLock on it; write_text_atomic and write_bytes_atomic write a temporary file, sync
+// it and rename it into place.
 #include "moe/io/outputs.hpp"
 
 #include <fcntl.h>
@@ -212,6 +212,10 @@ void OutputLock::release() noexcept {
 }
 
 void write_text_atomic(const std::string & path, const std::string & text) {
+    write_bytes_atomic(path, {std::string_view(text)});
+}
+
+void write_bytes_atomic(const std::string & path, const std::vector<std::string_view> & pieces) {
     const std::string pre = "cannot write " + path + ": ";
     check_output_target(path, pre);
     struct Live { // tracked until it is renamed or removed (remove_live_temporaries)
@@ -226,14 +230,16 @@ void write_text_atomic(const std::string & path, const std::string & text) {
         ::unlink(tmp.c_str());
         throw Error(ErrorCode::io, pre + why);
     };
-    size_t done = 0;
-    while (done < text.size()) {
-        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            fail(std::strerror(errno));
+    for (const std::string_view text : pieces) {
+        size_t done = 0;
+        while (done < text.size()) {
+            const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                fail(std::strerror(errno));
+            }
+            done += size_t(n);
         }
-        done += size_t(n);
     }
     if (::fsync(fd) != 0 && errno != EINVAL && errno != EROFS) fail(std::string("fsync: ") + std::strerror(errno));
     if (::close(fd) != 0) {

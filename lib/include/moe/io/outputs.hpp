@@ -3,6 +3,7 @@
 // only when asked, one writer at a time, and a text output appears whole or not at all.
 #pragma once
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,5 +58,9 @@ class OutputLock {
 // failure nothing is left behind and Error(ErrorCode::io) names the path and the reason (e.g. a
 // full disk).
 void write_text_atomic(const std::string & path, const std::string & text);
+
+// The same for a file made of pieces written one after another (a binary file whose parts live
+// in separate buffers, e.g. a header and tensors, without copying them into one).
+void write_bytes_atomic(const std::string & path, const std::vector<std::string_view> & pieces);
 
 } // namespace moe::io
