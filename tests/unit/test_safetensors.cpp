@@ -403,3 +403,26 @@ TEST_CASE("safetensors: a sharded checkpoint through model.safetensors.index.jso
     CHECK(refused() == dir.file(s2) + ": 7 bytes, shorter than the 8-byte header length of a safetensors file (a "
                                       "shard listed in " + index + ")");
 }
+
+TEST_CASE("safetensors: the committed fixtures (tests/fixtures/make_safetensors.py) read back") {
+    const std::string dir = std::string(MOE_TEST_DATA_DIR) + "/safetensors/";
+    CHECK(slurp(dir + "golden.safetensors") == le64(256) + kGoldenHeader + unhex(kGoldenData));
+    const auto sp = SafetensorsFile::open(dir + "specials.safetensors");
+    const auto f16 = sp.read_f32("f16"), bf16 = sp.read_f32("bf16");
+    const std::vector<uint32_t> f16_bits = {0x00000000u, 0x80000000u, 0x33800000u, 0x387FC000u,
+                                            0x38800000u, 0x3F800000u, 0x3EAAA000u, 0x477FE000u,
+                                            0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x7F802000u};
+    const std::vector<uint32_t> bf16_bits = {0x00000000u, 0x80000000u, 0x00010000u, 0x3F800000u, 0x3DCD0000u,
+                                             0x40490000u, 0x7F800000u, 0xFF800000u, 0x7FC00000u};
+    REQUIRE(f16.size() == f16_bits.size());
+    for (size_t i = 0; i < f16.size(); ++i) CHECK(bits(f16[i]) == f16_bits[i]);
+    REQUIRE(bf16.size() == bf16_bits.size());
+    for (size_t i = 0; i < bf16.size(); ++i) CHECK(bits(bf16[i]) == bf16_bits[i]);
+    const auto one = SafetensorsCheckpoint::open(dir + "tiny_gpt2");
+    const auto shards = SafetensorsCheckpoint::open(dir + "tiny_gpt2_sharded");
+    CHECK(one.names().size() == 2 + 2 * 13 + 2); // with the two causal-mask buffers
+    CHECK(shards.files().size() == 2);
+    CHECK(shards.names().size() == 2 + 2 * 12 + 2);
+    CHECK(shards.read_f32("transformer.h.1.mlp.c_fc.weight") == one.read_f32("h.1.mlp.c_fc.weight"));
+    CHECK(one.read_f32("wte.weight").size() == 11 * 8);
+}
