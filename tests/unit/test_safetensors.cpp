@@ -3,6 +3,7 @@
 // page's golden values read back, the writer's exact bytes and round trip, every hostile header
 // refused with the file and the tensor or field named, and sharded checkpoints.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
 #include <bit>
 #include <cmath>
@@ -335,6 +336,9 @@ TEST_CASE("safetensors: open names missing files and directories") {
           dir.file("none.safetensors") + ": no such file");
     CHECK(error_of([&] { SafetensorsFile::open(dir.path.string()); }) ==
           dir.path.string() + ": is a directory, expected a safetensors file");
+    REQUIRE(::mkfifo(dir.file("fifo.safetensors").c_str(), 0600) == 0); // must not block
+    CHECK(error_of([&] { SafetensorsFile::open(dir.file("fifo.safetensors")); }) ==
+          dir.file("fifo.safetensors") + ": not a regular file, expected a safetensors file");
     CHECK(error_of([&] { SafetensorsCheckpoint::open(dir.path.string()); }) ==
           dir.path.string() + ": a directory without model.safetensors.index.json or model.safetensors");
     const float x[1] = {3};

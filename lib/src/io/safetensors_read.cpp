@@ -188,7 +188,9 @@ void load(uint64_t file_size, const std::string & path, uint64_t & header_size,
 SafetensorsFile SafetensorsFile::open(const std::string & path) {
     SafetensorsFile st;
     st.path_ = path;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    // O_NONBLOCK: a FIFO at the path must not block the open (it is refused below); it changes
+    // nothing for a regular file
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         const int err = errno;
         if (err == ENOENT) fail(path + ": no such file");
