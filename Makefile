@@ -21,7 +21,7 @@ help:
 	@echo "make corpus         the six-domain LM text corpus from Debian 12 .debs into data/corpus (data/README.md)"
 	@echo "make plots RUN=runs/x.h5 [EVAL=runs/x_eval.h5]   PNG plots beside the run (RUN may list several runs)"
 	@echo "make test-asan      the whole test suite under AddressSanitizer + UBSan (build-asan/)"
-	@echo "make fuzz           libFuzzer on the spec parser and the run-file reader, FUZZ_SECONDS ($(FUZZ_SECONDS)) each"
+	@echo "make fuzz           libFuzzer on the spec parser, safetensors and the run-file reader, FUZZ_SECONDS ($(FUZZ_SECONDS)) each"
 	@echo "make bench          the standard workloads against this machine's GEMM peak (moe-bench --json)"
 	@echo "make bench-compare  moe-lab against PyTorch on the same workloads (skipped without python3-torch)"
 	@echo "make format         clang-format every C++ file"
@@ -79,12 +79,12 @@ test-asan: deps
 fuzz-deps: deps
 	$(call apt_install,$(FUZZ_PKGS),fuzzing packages)
 
-# libFuzzer (clang, ASan + UBSan) on the spec parser and the run-file reader (with the integrity
+# libFuzzer (clang, ASan + UBSan) on the spec parser, the safetensors reader and the run-file reader (with the integrity
 # check, then with MOE_RUN_FILE_CHECK=0 for UNCHECKED_SECONDS), FUZZ_SECONDS each (build-fuzz/; seeds from experiments/, tests/fixtures/ and run files made by build-fuzz-seed/).
 # Corpora, logs and artifacts go to a scratch directory; see tests/fuzz/run_fuzz.sh.
 fuzz: fuzz-deps
 	CC=clang CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMOE_FUZZ=ON
-	cmake --build build-fuzz -j $(JOBS) --target fuzz_spec fuzz_run_file
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_spec fuzz_run_file fuzz_safetensors
 	cmake -S . -B build-fuzz-seed -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-fuzz-seed -j $(JOBS) --target moe-train
 	tests/fuzz/run_fuzz.sh build-fuzz build-fuzz-seed $(FUZZ_SECONDS)

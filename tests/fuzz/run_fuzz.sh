@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # tests/fuzz/run_fuzz.sh FUZZ_BUILD SEED_BUILD [SECONDS] — the fuzzing part of `make fuzz`.
 #
-# FUZZ_BUILD holds fuzz_spec and fuzz_run_file (clang, -DMOE_FUZZ=ON), SEED_BUILD a plain
+# FUZZ_BUILD holds fuzz_spec, fuzz_safetensors and fuzz_run_file (clang, -DMOE_FUZZ=ON), SEED_BUILD a plain
 # moe-train that makes the run-file seeds. Everything libFuzzer writes (grown corpora, logs,
 # crash/timeout/leak artifacts) goes to a scratch directory ($FUZZ_WORK, else a new
-# $TMPDIR/moe-fuzz.XXXXXX), never into the repository. Three runs, one after the other:
+# $TMPDIR/moe-fuzz.XXXXXX), never into the repository. Four runs, one after the other:
 #   fuzz_spec      SECONDS (default 300), plain libFuzzer: any crash stops it and fails;
+#   fuzz_safetensors  SECONDS, the same, seeded with tests/fixtures/safetensors;
 #   fuzz_run_file  SECONDS, the reader as every moe-lab binary uses it: the integrity header
 #                  (size + CRC-32) is checked before libhdf5 reads a byte;
 #   fuzz_run_file with MOE_RUN_FILE_CHECK=0, UNCHECKED_SECONDS (default SECONDS): libhdf5
@@ -28,7 +29,7 @@ secs=${3:-300}
 unchecked_secs=${UNCHECKED_SECONDS:-$secs}
 work=${FUZZ_WORK:-$(mktemp -d "${TMPDIR:-/tmp}/moe-fuzz.XXXXXX")}
 mkdir -p "$work"/corpus_spec "$work"/corpus_run "$work"/corpus_run_unchecked "$work"/artifacts/spec \
-  "$work"/artifacts/run "$work"/artifacts/run_unchecked || exit 1
+  "$work"/artifacts/run "$work"/artifacts/run_unchecked "$work"/corpus_st "$work"/artifacts/st || exit 1
 # the run-file target's per-process scratch file (not removed when a job crashes)
 shm=/dev/shm
 [ -w "$shm" ] || shm=${TMPDIR:-/tmp}
@@ -44,6 +45,8 @@ for f in "$src"/experiments/*.json "$src"/experiments/mole/*.json "$src"/experim
   rel=${f#"$src"/}
   cp "$f" "$work/corpus_spec/${rel//\//_}"
 done
+
+find "$src/tests/fixtures/safetensors" -name '*.safetensors' -exec cp {} "$work/corpus_st/" \;
 
 train=$seed_build/moe-train
 seed_opts=(-q --set log.progress=none --set log.every=1 --set train.epochs=1)
@@ -86,6 +89,24 @@ if [ "$rc" -ne 0 ] || [ ${#arts[@]} -gt 0 ]; then
   status=1
   tail -40 "$work/fuzz_spec.log"
   [ ${#arts[@]} -gt 0 ] && /usr/bin/python3 "$src/tests/fuzz/triage.py" "$fuzz_build/fuzz_spec" "${arts[@]}" | tee -a "$summary"
+fi
+
+# ---- fuzz_safetensors (plain libFuzzer, like fuzz_spec) -------------------------
+echo "== fuzz_safetensors: $secs s (log $work/fuzz_safetensors.log)"
+start=$(date +%s)
+"$fuzz_build/fuzz_safetensors" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
+  -artifact_prefix="$work/artifacts/st/" "$work/corpus_st" >"$work/fuzz_safetensors.log" 2>&1
+rc=$?
+runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/fuzz_safetensors.log" | tail -1)
+[ -n "$runs" ] || runs=$(sed -n 's/^Done \([0-9]*\) runs.*/\1/p' "$work/fuzz_safetensors.log" | tail -1)
+cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$work/fuzz_safetensors.log" | tail -1)
+line="fuzz_safetensors: $(( $(date +%s) - start )) s, ${runs:-0} executions, $cov, corpus $(corpus_stats "$work/corpus_st"), exit $rc"
+echo "$line" | tee -a "$summary"
+arts=("$work"/artifacts/st/*)
+if [ "$rc" -ne 0 ] || [ ${#arts[@]} -gt 0 ]; then
+  status=1
+  tail -40 "$work/fuzz_safetensors.log"
+  [ ${#arts[@]} -gt 0 ] && /usr/bin/python3 "$src/tests/fuzz/triage.py" "$fuzz_build/fuzz_safetensors" "${arts[@]}" | tee -a "$summary"
 fi
 
 # ---- fuzz_run_file: checked (the default), then with MOE_RUN_FILE_CHECK=0 -----------
