@@ -47,8 +47,11 @@ def run_row(path):
             cvs.append(float(load.std() / mean) if mean > 0 else 0.0)
             flops.append(float(g["flops_ratio"][-1]))
             active.append(float(g["active"][-1]))
-            if f"affinity/test/{site}" in f:
-                nmis.append(float(f[f"affinity/test/{site}"].attrs["nmi"]))
+            # (a router that mixes every expert for a task, e.g. task = Poly, selects none: its
+            #  token counts are all zero and the NMI is left out, not shown as 0)
+            aff = f.get(f"affinity/test/{site}")
+            if aff is not None and np.asarray(aff).sum() > 0:
+                nmis.append(float(aff.attrs["nmi"]))
         nan = float("nan")
         row.update(cv=np.mean(cvs) if cvs else nan, nmi=np.mean(nmis) if nmis else nan,
                    flops=np.mean(flops) if flops else nan, active=np.mean(active) if active else nan)
