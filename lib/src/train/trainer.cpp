@@ -16,6 +16,7 @@
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
 #include "moe/train/evaluator.hpp"
+#include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/param_patterns.hpp"
 #include "moe/train/records.hpp"
@@ -42,7 +43,9 @@ struct SiteAffinity {
 
 } // namespace
 
-Summary run_training(const spec::Spec & spec, const std::string & out_path, Observer & obs, const TrainOptions & opt) {
+Summary run_training(const spec::Spec & given, const std::string & out_path, Observer & obs, const TrainOptions & opt) {
+    // the run file stores its inputs' paths absolute: moe-eval finds them from any directory
+    const spec::Spec spec = spec::absolute_paths(given);
     const auto t_start = Clock::now();
     const std::string ckpt_path = checkpoint_path(out_path);
     const nlohmann::json spec_j = spec::to_json(spec);
