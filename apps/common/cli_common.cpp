@@ -85,6 +85,10 @@ void install_logger(const CommonArgs & args) {
     });
 }
 
+void print_spec_warnings(const spec::Spec & spec) {
+    for (const auto & w : spec.warnings) log_warn(w.path + ": " + w.message);
+}
+
 int run_guarded(const std::function<int()> & fn) {
     ::signal(SIGXFSZ, SIG_IGN); // past a file-size limit write() fails with EFBIG: an I/O error like ENOSPC
     try {

@@ -37,6 +37,9 @@ io::OutputLock claim_run_outputs(const spec::Spec & spec, const std::string & sp
 void select_blas_kernels(int argc, char ** argv);
 // Installs the library log printer (stderr) honouring --quiet / --verbose.
 void install_logger(const CommonArgs & args);
+// Prints the spec's warnings (spec::Spec::warnings: settings without effect left at their
+// default), one "warning: path: message" line each, through the installed logger.
+void print_spec_warnings(const spec::Spec & spec);
 // Runs fn, maps moe::Error codes to exit codes, prints "error: ..." and hints (an interrupt:
 // its one-line message, exit 130). Never throws. SIGXFSZ is ignored from then on, so a file-size
 // limit (ulimit -f) fails the write with EFBIG, reported like a full disk (exit 3, the temporary

@@ -125,6 +125,7 @@ int main(int argc, char ** argv) {
     }
     return moe::apps::run_guarded([&]() -> int {
         moe::spec::Spec spec = moe::spec::load_spec(spec_path, overrides);
+        moe::apps::print_spec_warnings(spec);
         if (common.threads >= 0) spec.exp.threads = common.threads;
         if (print_spec) {
             std::printf("%s\n", moe::spec::to_json(spec).dump(2).c_str());

@@ -262,10 +262,18 @@ def make_runs(run, root, reproducers=None):
     def expand_tool(f):
         f.attrs["tool"] = "moe-expand"
 
+    def relative_data(f):  # as runs written before moe-train stored paths absolute
+        import json
+        sp = json.loads(f["spec"].asstr()[()])
+        sp["data"]["dir"] = "idx_ok"
+        del f["spec"]
+        f["spec"] = json.dumps(sp)
+
     variant("run_format_version99.h5", newer_version)
     variant("run_spec_overflow.h5", spec_overflow)
     variant("run_expand_tool.h5", expand_tool)
     variant("run_spec_bad_value.h5", spec_bad_value)
+    variant("run_relative_data.h5", relative_data)
     variant("run_edited.h5", nan_param, seal=False)  # changed by h5py: the checksum no longer matches
     with h5py.File(os.path.join(root, "plain.h5"), "w") as f:
         f["x"] = np.zeros(3)

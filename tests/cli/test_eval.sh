@@ -25,7 +25,7 @@ expect_rc 2 "$MOE_BIN/moe-eval" "$TMP/syn.h5" --uniform --oracle
 # a router whose k grows during training (random_fixed: k_start 1 -> k 2 over 10 steps) is
 # evaluated with the k its training reached, by moe-eval and by the trainer's own evaluations
 expect_rc 0 "$MOE_BIN/moe-train" "$SPEC" -o "$TMP/rf.h5" -q --threads 1 --set routing.router=random_fixed \
-    --set routing.k=2 --set routing.k_start=1 --set routing.k_grow_steps=10 --set train.max_steps=20
+    --set routing.renormalize=true --set routing.k=2 --set routing.k_start=1 --set routing.k_grow_steps=10 --set train.max_steps=20
 expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/rf.h5" -q --threads 1
 expect_out "| layers.0 | 4 | .* | 2.00 |"
 expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/rf.h5" --k 2 -o "$TMP/rf_k2.h5" -q --threads 1

@@ -10,6 +10,7 @@
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
+#include "moe/spec/paths.hpp"
 #include "moe/train/run_setup.hpp"
 
 namespace moe::expand {
@@ -134,7 +135,8 @@ StreamSummary Expander::run() {
 
 StreamSummary run_stream(const spec::Spec & spec, const std::string & out_path, StreamObserver & obs,
                          const StreamOptions & opt) {
-    Expander e(spec, out_path, obs, opt);
+    const spec::Spec abs = spec::absolute_paths(spec); // stored absolute, as moe-train's runs
+    Expander e(abs, out_path, obs, opt);
     return e.run();
 }
 

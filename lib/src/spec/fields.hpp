@@ -18,7 +18,9 @@ void visit(V & v, ExpSpec & s) {
 
 template <typename V>
 void visit(V & v, ParamGroupSpec & s) {
-    v.field("pattern", s.pattern, "Glob over parameter names ('*' matches dots too), e.g. \"head.*\".");
+    v.field("pattern", s.pattern,
+            "Glob over parameter names ('*' matches dots too), e.g. \"head.*\"; it must match a parameter of the "
+            "model.");
     v.field("lr", s.lr, "Absolute peak learning rate of the group (0 = train.lr * lr_scale).", at_least(0));
     v.field("lr_scale", s.lr_scale, "Multiplier of train.lr for the group.", at_least(0));
     v.field("weight_decay", s.weight_decay, "Weight decay of the group (-1 = train.weight_decay).", at_least(-1));
@@ -47,11 +49,15 @@ void visit(V & v, TrainSpec & s) {
     v.field("gamma", s.gamma, "step: decay factor.", range(0, 1));
     v.field("clip_grad_norm", s.clip_grad_norm, "Clip the global gradient norm to this value (0 = off).", at_least(0));
     v.list("groups", s.groups, "Parameter groups with their own learning rate / weight decay; first match wins.");
-    v.field("freeze", s.freeze, "Parameters matching any of these globs are frozen (no gradient buffer).");
+    v.field("freeze", s.freeze, "Parameters matching any of these globs are frozen (no gradient buffer); a glob that matches no "
+            "parameter of the model is an error.");
     v.field("unfreeze", s.unfreeze,
-            "With adapters the base is frozen; base parameters matching these globs still train.");
-    v.field("router_lr", s.router_lr, "Peak learning rate of router parameters (0 = train.lr).", at_least(0));
-    v.field("adapter_lr", s.adapter_lr, "Peak learning rate of expert parameters (0 = train.lr).", at_least(0));
+            "With adapters the base is frozen; base parameters matching these globs still train (each glob "
+            "must match a parameter).");
+    v.field("router_lr", s.router_lr, "Peak learning rate of router parameters (0 = train.lr; set without router parameters: an error).",
+            at_least(0));
+    v.field("adapter_lr", s.adapter_lr, "Peak learning rate of expert parameters (0 = train.lr; set without experts: an error).",
+            at_least(0));
 }
 
 template <typename V>

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "moe/spec/effect.hpp"
 #include "moe/spec/spec.hpp"
 #include "visitors.hpp"
 
@@ -233,7 +234,13 @@ Spec load_spec(const std::string & path, const std::vector<std::string> & overri
     if (!dups.empty()) throw SpecError(path, dups);
     if (!j.is_object()) throw SpecError(path, {{"", "the spec must be a JSON object, got " + type_name(j)}});
     for (const auto & o : overrides) apply_override(j, o);
-    return parse_spec(j, path);
+    Spec s = parse_spec(j, path);
+    bool router_from_set = false;
+    for (const auto & o : overrides) router_from_set = router_from_set || o.rfind("routing.router=", 0) == 0;
+    std::vector<SpecProblem> errs;
+    check_effect(s, j, router_from_set, errs, s.warnings);
+    if (!errs.empty()) throw SpecError(path, errs);
+    return s;
 }
 
 } // namespace moe::spec

@@ -9,6 +9,7 @@
 #include "moe/core/log.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/routing/registry.hpp"
+#include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/run_data.hpp"
 #include "moe/train/run_setup.hpp"
@@ -215,9 +216,13 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     try {
         sp = spec::parse_spec(j, run_path + ":/spec");
     } catch (const SpecError & e) { // without --set the stored spec is the file's: a bad file (3)
-        if (!opt.overrides.empty()) throw;
-        throw Error(ErrorCode::io, std::string(e.what()),
-                    {"the run file's /spec was changed or written by another tool"});
+        auto hints = spec::relative_paths_hint(j); // an older run: its inputs are relative to where it trained
+        if (!opt.overrides.empty()) {
+            if (hints.empty()) throw;
+            throw Error(ErrorCode::spec, std::string(e.what()), hints);
+        }
+        if (hints.empty()) hints.push_back("the run file's /spec was changed or written by another tool");
+        throw Error(ErrorCode::io, std::string(e.what()), hints);
     }
     if (!opt.out.empty()) { // the output is none of the run's inputs, and can be written: before any work
         auto inputs = spec::input_files(sp);
@@ -233,7 +238,15 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     MOE_CHECK(opt.oracle_map == "affinity" || opt.oracle_map == "fixed", ErrorCode::spec,
               "--oracle=" + opt.oracle_map + ": expected --oracle (the learned task-expert map) or --oracle=fixed");
 
-    auto data = open_run_data(sp, sp.exp.seed);
+    std::unique_ptr<RunData> data;
+    try {
+        data = open_run_data(sp, sp.exp.seed);
+    } catch (const Error & e) {
+        auto hints = spec::relative_paths_hint(j);
+        if (hints.empty() || e.code() != ErrorCode::io) throw;
+        hints.insert(hints.begin(), e.hints().begin(), e.hints().end());
+        throw Error(e.code(), e.what(), hints);
+    }
     MOE_CHECK(data->has_split(opt.split), ErrorCode::spec, "the " + opt.split + " split of " + run_path + " is empty");
     const int V = data->n_outputs;
     const int n_tasks = (int)data->task_names.size();

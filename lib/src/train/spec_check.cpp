@@ -2,6 +2,7 @@
 #include "moe/train/spec_check.hpp"
 
 #include "moe/core/error.hpp"
+#include "moe/spec/paths.hpp"
 
 namespace moe::train {
 
@@ -49,6 +50,8 @@ void check_same_spec(const std::string & stored_json, const nlohmann::json & now
     try {
         stored = nlohmann::json::parse(stored_json);
     } catch (const std::exception &) { throw Error(ErrorCode::io, file + ": the stored /spec is not valid JSON"); }
+    // runs store their paths absolute; an older file's relative ones are resolved here, as then
+    stored = spec::absolute_paths(stored);
     const auto diff = spec_differences(stored, now);
     if (diff.empty()) return;
     std::string msg = "cannot resume: " + file + " was written by another spec than " + spec_name +

@@ -16,7 +16,9 @@
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
 #include "moe/train/evaluator.hpp"
+#include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
+#include "moe/train/param_patterns.hpp"
 #include "moe/train/records.hpp"
 #include "moe/train/run_data.hpp"
 #include "moe/train/run_setup.hpp"
@@ -41,7 +43,9 @@ struct SiteAffinity {
 
 } // namespace
 
-Summary run_training(const spec::Spec & spec, const std::string & out_path, Observer & obs, const TrainOptions & opt) {
+Summary run_training(const spec::Spec & given, const std::string & out_path, Observer & obs, const TrainOptions & opt) {
+    // the run file stores its inputs' paths absolute: moe-eval finds them from any directory
+    const spec::Spec spec = spec::absolute_paths(given);
     const auto t_start = Clock::now();
     const std::string ckpt_path = checkpoint_path(out_path);
     const nlohmann::json spec_j = spec::to_json(spec);
@@ -83,6 +87,12 @@ Summary run_training(const spec::Spec & spec, const std::string & out_path, Obse
     // ---- model, adapter sites and parameters
     auto net = build_network(spec, data->input, V, (int)data->task_names.size(), seed);
     auto & store = net->store;
+    {
+        std::vector<std::string> names;
+        for (const auto & info : store.infos()) names.push_back(info.name);
+        auto problems = unmatched_param_patterns(spec, names);
+        if (!problems.empty()) throw SpecError("", problems);
+    }
     if (!spec.base.empty() && !opt.resume) {
         load_base(store, spec.base, [](const std::string & n) { return !is_adapter_param(n); });
     } else if (!net->sites.empty() && spec.base.empty()) {

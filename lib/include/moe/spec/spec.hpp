@@ -111,6 +111,9 @@ struct Spec {
     LogSpec log;
     data::StreamConfig stream; // moe-expand: the task stream
     ExpandSpec expand;         // moe-expand: strategy, adapters, descriptors, phases
+    // Not part of the spec (not serialised): what load_spec found harmless but worth saying, such
+    // as a key with no effect left at its default (moe/spec/effect.hpp). The apps print them.
+    std::vector<SpecProblem> warnings;
 };
 
 // Arrays and objects nest at most this deep in a spec file or a --set value (a spec needs 6:
@@ -122,7 +125,8 @@ constexpr int kMaxDepth = 64;
 Spec parse_spec(const nlohmann::json & j, const std::string & source);
 // Read a JSON file (syntax errors report line and column; duplicate keys and nesting deeper than
 // kMaxDepth are errors), apply overrides "a.b.c=value" (value parsed as JSON, else taken as a
-// string), parse. Throws SpecError (or Error io when the file cannot be read).
+// string), parse, and check for settings that have no effect (moe/spec/effect.hpp: errors, or
+// warnings in Spec::warnings). Throws SpecError (or Error io when the file cannot be read).
 Spec load_spec(const std::string & path, const std::vector<std::string> & overrides);
 
 // The files a run reads, as (what, path), for the output checks (io::check_output_not_input):
