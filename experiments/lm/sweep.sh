@@ -22,6 +22,9 @@ for spec in experiments/lm/adapt/*.json; do
     echo "== $r"
     "$TRAIN" "$spec" -o "runs/lm/adapt_$r.h5" -q "$@"
 done
+# the single LoRA with the adapter FLOPs of top-2 (rank 16 = 2 x 8, the same alpha / rank)
+[ -f runs/lm/adapt_none_r16.h5 ] || "$TRAIN" experiments/lm/adapt/none.json -o runs/lm/adapt_none_r16.h5 -q \
+    --set adapters.rank=16 --set adapters.alpha=32 --set exp.name=lm_adapt_none_r16 "$@"
 "$PY" experiments/tools/lm_table.py --base runs/lm/base3_six.h5 runs/lm/adapt_*.h5 | tee runs/lm/table.md
 for scope in micro global; do
     for seed in 1 2 3; do
