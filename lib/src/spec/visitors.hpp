@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "moe/core/check.hpp"
+#include "moe/core/closest.hpp"
 #include "moe/core/error.hpp"
 #include "moe/spec/spec.hpp"
 
@@ -39,19 +40,6 @@ inline std::string type_name(const json & j) {
     case json::value_t::object: return "an object";
     default: return "a value";
     }
-}
-
-// Levenshtein distance for "did you mean" hints on unknown keys.
-inline size_t edit_distance(const std::string & a, const std::string & b) {
-    std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-    for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-    for (size_t i = 1; i <= a.size(); ++i) {
-        cur[0] = i;
-        for (size_t j = 1; j <= b.size(); ++j)
-            cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-        std::swap(prev, cur);
-    }
-    return prev[b.size()];
 }
 
 // ---------------------------------------------------------------------------------------- Reader
