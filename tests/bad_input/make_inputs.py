@@ -10,6 +10,10 @@
                                valid header so that the semantic checks are reached: bad /spec,
                                missing or reshaped or non-finite parameters) and the libhdf5 crash
                                reproducers REPRO/*.h5.gz unpacked
+  make_inputs.py checkpoints CKPT STREAM DIR
+                               edited and resealed copies of moe-train's checkpoint CKPT and of
+                               moe-expand's finished run STREAM (what a resume reads from a
+                               checkpoint): every field a resume reads, broken one at a time
 
 Only the standard library is needed for the IDX files; the HDF5 files need h5py and numpy
 (when they are missing, the files needing them are simply not written and the runner skips
@@ -279,10 +283,110 @@ def make_runs(run, root, reproducers=None):
         f["x"] = np.zeros(3)
 
 
+def make_checkpoints(ckpt, stream, root):
+    """Tampered, resealed checkpoints: each breaks one field that a resume reads."""
+    try:
+        import h5py
+        import numpy as np
+    except ImportError:
+        return
+    os.makedirs(root, exist_ok=True)
+
+    def variant(src, name, edit):
+        p = os.path.join(root, name)
+        shutil.copyfile(src, p)
+        with h5py.File(p, "r+") as f:
+            edit(f)
+        reseal(p)
+
+    def set_item(path, index, value):
+        def edit(f):
+            v = f[path][...]
+            v.flat[index] = value
+            f[path][...] = v
+        return edit
+
+    def set_attr(obj, name, value):
+        def edit(f):
+            f[obj].attrs[name] = value
+        return edit
+
+    def shorter(path):
+        def edit(f):
+            v = f[path][...]
+            del f[path]
+            f.create_dataset(path, data=v[:-1], maxshape=(None,) + v.shape[1:], chunks=True)
+        return edit
+
+    def reversed_steps(f):
+        v = f["metrics/train/step"][...]
+        f["metrics/train/step"][...] = v[::-1]
+
+    def optim_steps_plus_one(f):
+        f["optim"].attrs["steps"] = np.int64(int(f["checkpoint"].attrs["step"]) + 1)
+
+    def epoch_minus_one(f):
+        f["checkpoint"].attrs["epoch"] = np.int64(int(f["checkpoint"].attrs["epoch"]) - 1)
+
+    def site(f):
+        return "checkpoint/sites/" + sorted(f["checkpoint/sites"])[0]
+
+    def load_negative(f):
+        set_item(site(f) + "/load", 0, -3)(f)
+
+    def sums_inf(f):
+        set_item(site(f) + "/sums", 1, np.inf)(f)
+
+    def first(f, group):
+        return group + "/" + sorted(f[group])[0]
+
+    def v_negative(f):
+        set_item(first(f, "optim/v"), 0, -0.5)(f)
+
+    def m_nan(f):
+        set_item(first(f, "optim/m"), 0, np.nan)(f)
+
+    variant(ckpt, "ck_window_nan.h5", set_item("checkpoint/window", 0, np.nan))
+    variant(ckpt, "ck_window_negative_steps.h5", set_item("checkpoint/window", 3, -1))
+    variant(ckpt, "ck_series_short.h5", shorter("metrics/train/loss"))
+    variant(ckpt, "ck_series_steps_backwards.h5", reversed_steps)
+    variant(ckpt, "ck_v_negative.h5", v_negative)
+    variant(ckpt, "ck_m_nan.h5", m_nan)
+    variant(ckpt, "ck_step_negative.h5", set_attr("checkpoint", "step", np.int64(-5)))
+    variant(ckpt, "ck_seconds_nan.h5", set_attr("checkpoint", "seconds", np.float64(np.nan)))
+    variant(ckpt, "ck_optim_steps.h5", optim_steps_plus_one)
+    variant(ckpt, "ck_optim_kind.h5", set_attr("optim", "kind", "lion"))
+    variant(ckpt, "ck_position.h5", epoch_minus_one)
+    variant(ckpt, "ck_load_negative.h5", load_negative)
+    variant(ckpt, "ck_sums_inf.h5", sums_inf)
+
+    def sema_adapters(f):
+        g = sorted(f["sema"])[0]
+        del f["sema/" + g + "/adapters"]
+        f["sema/" + g + "/adapters"] = np.float64(1.5)
+
+    def records_inf(f):
+        g = sorted(f["sema"])[0]
+        set_item("sema/" + g + "/rd0/records", 0, np.inf)(f)
+
+    def params_short(f):
+        v = f["stream/params_added_total"][...]
+        del f["stream/params_added_total"]
+        f["stream/params_added_total"] = v[:-1]
+
+    variant(stream, "ex_accuracy_nan.h5", set_item("stream/accuracy_matrix", 0, np.nan))
+    variant(stream, "ex_accuracy_above_one.h5", set_item("stream/task_aware/accuracy_matrix", 1, 7.0))
+    variant(stream, "ex_params_short.h5", params_short)
+    variant(stream, "ex_adapters_fraction.h5", sema_adapters)
+    variant(stream, "ex_records_inf.h5", records_inf)
+
+
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "data":
         make_data(sys.argv[2])
     elif len(sys.argv) in (4, 5) and sys.argv[1] == "runs":
         make_runs(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
+    elif len(sys.argv) == 5 and sys.argv[1] == "checkpoints":
+        make_checkpoints(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)

@@ -66,6 +66,20 @@ mkdir -p "$GEN/runs"
 "$PYTHON" "$CASES/make_inputs.py" runs "$GEN/runs/ok.h5" "$GEN/runs" "$MOE_SRC/tests/fuzz/libhdf5_inputs"
 # a tiny language model and its token cache; a truncated copy of the cache, and the cache of
 # another corpus (alpha alone) holding this corpus's tokens
+# a real checkpoint (moe-train interrupted by SIGINT) and a finished stream, tampered and resealed
+if have_h5py; then
+    CKARGS=(--set data.dir="$GEN/idx_ok" --set base="$GEN/runs/ok.h5" --set train.epochs=100000 --set log.checkpoint_every=2)
+    "$MOE_BIN/moe-train" "$CASES/tiny_mole_idx.json" -o "$TMP/ck.h5" -q "${CKARGS[@]}" >"$TMP/out" 2>&1 &
+    ckpid=$!
+    for _ in $(seq 600); do [ -s "$TMP/ck.h5.ckpt" ] && break; sleep 0.05; done
+    kill -INT $ckpid 2>/dev/null
+    set +e; wait $ckpid; ckrc=$?; set -e
+    [ "$ckrc" = 130 ] && [ -s "$TMP/ck.h5.ckpt" ] || { cat "$TMP/out" >&2; fail "no checkpoint from an interrupted run (exit $ckrc)"; }
+    "$MOE_BIN/moe-expand" "$CASES/tiny_stream_idx.json" -o "$TMP/stream.h5" -q --set data.dir="$GEN/idx_ok" \
+        --set base="$GEN/runs/ok.h5" >"$TMP/out" 2>&1 || { cat "$TMP/out" >&2; fail "cannot run the reference stream"; }
+    "$PYTHON" "$CASES/make_inputs.py" checkpoints "$TMP/ck.h5.ckpt" "$TMP/stream.h5" "$GEN/ck"
+    rm -f "$TMP/ck.h5.ckpt" "$TMP/stream.h5"
+fi
 "$MOE_BIN/moe-train" "$GEN/text/lm.json" -o "$GEN/runs/lm.h5" -q >"$TMP/out" 2>&1 \
     || { cat "$TMP/out" >&2; fail "cannot train the tiny language model"; }
 "$MOE_BIN/moe-train" "$GEN/text/lm_alpha.json" -o "$TMP/lm_alpha.h5" -q >"$TMP/out" 2>&1 \

@@ -2,6 +2,7 @@
 // atomic replacement) and the spec comparison used by --resume.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -143,13 +144,65 @@ TEST_CASE("checkpoint round trip is bitwise and atomic") {
 
     // a second checkpoint replaces the first in one rename
     TrainCheckpoint ck2 = ck;
-    ck2.step = 40;
+    ck2.step = ck2.optim_steps = 40;
     ck2.series.append("metrics/train/loss", 0.5);
     moe::train::write_checkpoint(path, "moe-test", "{}", "unit", store, ck2);
     auto third = make_store(3);
     const TrainCheckpoint back2 = moe::train::read_checkpoint(path, third);
     CHECK(back2.step == 40);
     CHECK(back2.series.values("metrics/train/loss").size() == 3);
+}
+
+TEST_CASE("a checkpoint with a field a resume cannot use is refused, naming the field") {
+    TempDir dir("ckpt");
+    const std::string path = dir.file("bad.ckpt");
+    auto store = make_store(1);
+    const TrainCheckpoint good = make_checkpoint(store);
+    auto refused = [&](TrainCheckpoint ck, const std::string & fragment) {
+        moe::train::write_checkpoint(path, "moe-test", "{}", "unit", store, ck);
+        auto other = make_store(2);
+        try {
+            (void)moe::train::read_checkpoint(path, other);
+            FAIL_CHECK("accepted: " << fragment);
+        } catch (const moe::Error & e) {
+            CHECK(e.code() == moe::ErrorCode::io);
+            CHECK_MESSAGE(std::string(e.what()).find(path + ": not a usable checkpoint: ") != std::string::npos, e.what());
+            CHECK_MESSAGE(std::string(e.what()).find(fragment) != std::string::npos, e.what());
+        }
+    };
+    TrainCheckpoint ck = good;
+    ck.win_loss = std::nan("");
+    refused(ck, "/checkpoint/window[0] (the open log window's loss sum) is NaN");
+    ck = good;
+    ck.win_seconds = -1;
+    refused(ck, "/checkpoint/window[5] (the open log window's seconds) is -1, expected a time >= 0");
+    ck = good;
+    ck.v[3] = -1e-3f;
+    refused(ck, "[3] is -0.00100000005, expected a finite value >= 0 (a second moment)");
+    ck = good;
+    ck.m[0] = INFINITY;
+    refused(ck, "[0] is inf, expected a finite value");
+    ck = good;
+    ck.step = -1;
+    refused(ck, "attribute /checkpoint step is -1, expected a whole number >= 0");
+    ck = good;
+    ck.optim_steps = 36;
+    refused(ck, "attribute /optim steps is 36, but the checkpoint is at step 37");
+    ck = good;
+    ck.seconds = INFINITY;
+    refused(ck, "attribute /checkpoint seconds is inf");
+    ck = good;
+    ck.sites["layers.0"].load[1] = -2;
+    refused(ck, "/checkpoint/sites/layers.0/load holds -2");
+    ck = good;
+    ck.series.append("metrics/train/step", 5); // one row where metrics/train/loss, of its group, has two
+    refused(ck, "the series /metrics/train/step has 1 rows but /metrics/train/loss has 2");
+    ck = good;
+    ck.series.append("metrics/train/accuracy", 0.1);
+    ck.series.append("metrics/train/accuracy", 0.2);
+    ck.series.append("metrics/train/step", 38);
+    ck.series.append("metrics/train/step", 39);
+    refused(ck, "/metrics/train/step[0] is 38, expected whole steps counting up to the checkpoint's step 37");
 }
 
 TEST_CASE("sgd checkpoint has no second moment") {

@@ -2,6 +2,9 @@
 // them back (the layout is in docs/run-file.md).
 #include "internal.hpp"
 
+#include <cmath>
+#include <tuple>
+
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
 #include "moe/train/spec_check.hpp"
@@ -107,15 +110,43 @@ void Expander::restore(const io::RunReader & r) {
     r.load_params(net_->store, names);
     const int N = (int)st_.names.size();
     const int nS = (int)sites_.size();
+    // every field is checked before use: a checkpoint edited and resealed can hold anything
+    auto bad = [&](const std::string & field, const std::string & what) {
+        throw Error(ErrorCode::io, r.path() + ": not a usable checkpoint: /" + field + " " + what);
+    };
+    auto whole = [](double v, double most) { return v >= 0 && v <= most && v == std::floor(v); };
     const auto shapeR = r.shape("stream/accuracy_matrix");
+    if (!shapeR.empty() && (shapeR.size() != 2 || shapeR[1] != N || shapeR[0] > N))
+        bad("stream/accuracy_matrix", "must be (tasks done, " + std::to_string(N) + ") with at most " +
+                                          std::to_string(N) + " tasks done");
     done_ = shapeR.empty() ? 0 : (int)shapeR[0];
     const auto Rv = r.read_doubles("stream/accuracy_matrix");
     const auto Rtv = r.read_doubles("stream/task_aware/accuracy_matrix");
     const auto adv = r.read_doubles("stream/adapters");
     const auto pin = r.read_doubles("stream/params_added_inference");
     const auto pto = r.read_doubles("stream/params_added_total");
-    MOE_CHECK((int)Rv.size() == done_ * N && Rtv.size() == Rv.size() && (int)adv.size() == done_ * nS, ErrorCode::io,
-              r.path() + ": inconsistent stream state (accuracy matrix / adapter counts)");
+    const size_t d = (size_t)done_;
+    if (Rtv.size() != Rv.size())
+        bad("stream/task_aware/accuracy_matrix", "holds " + std::to_string(Rtv.size()) + " values, /stream/accuracy_matrix " +
+                                                     std::to_string(Rv.size()));
+    if (adv.size() != d * (size_t)nS)
+        bad("stream/adapters", "holds " + std::to_string(adv.size()) + " values, expected " + std::to_string(done_) +
+                                   " tasks x " + std::to_string(nS) + " sites");
+    if (pin.size() != d) bad("stream/params_added_inference", "must hold one value per task done");
+    if (pto.size() != d) bad("stream/params_added_total", "must hold one value per task done");
+    // row i: the accuracies after task i on every task j <= i (later tasks not yet seen: NaN)
+    for (auto [field, v] : {std::pair{"stream/accuracy_matrix", &Rv}, std::pair{"stream/task_aware/accuracy_matrix", &Rtv}})
+        for (size_t k = 0; k < v->size(); ++k) {
+            const double x = (*v)[k];
+            const bool seen = (int)(k % (size_t)N) <= (int)(k / (size_t)N);
+            if (!(x >= 0 && x <= 1) && (seen || !std::isnan(x)))
+                bad(field, "[" + std::to_string(k / (size_t)N) + "," + std::to_string(k % (size_t)N) + "] is " +
+                               std::to_string(x) + ", expected an accuracy in [0, 1]");
+        }
+    for (auto [field, v] : {std::pair{"stream/adapters", &adv}, std::pair{"stream/params_added_inference", &pin},
+                            std::pair{"stream/params_added_total", &pto}})
+        for (double x : *v)
+            if (!whole(x, 9.0e15)) bad(field, "holds " + std::to_string(x) + ", expected whole numbers >= 0");
     R_.assign(done_, std::vector<double>(N));
     Rt_.assign(done_, std::vector<double>(N));
     adapters_hist_.assign(done_, std::vector<int64_t>(nS));
@@ -125,24 +156,50 @@ void Expander::restore(const io::RunReader & r) {
             Rt_[i][j] = Rtv[(size_t)i * N + j];
         }
         for (int s = 0; s < nS; ++s) adapters_hist_[i][s] = (int64_t)adv[(size_t)i * nS + s];
-        p_inf_.push_back((int64_t)pin.at(i));
-        p_tot_.push_back((int64_t)pto.at(i));
+        p_inf_.push_back((int64_t)pin[(size_t)i]);
+        p_tot_.push_back((int64_t)pto[(size_t)i]);
     }
     det_rows_ = r.read_doubles("stream/detections");
     detz_rows_ = r.read_doubles("stream/detection_z");
-    for (double v : r.read_doubles("stream/expansions")) expansions_.push_back((int64_t)v);
+    if (det_rows_.size() % 7) bad("stream/detections", "must have 7 columns");
+    if (detz_rows_.size() % 6) bad("stream/detection_z", "must have 6 columns");
+    // their index columns (the scores are reported, and may be NaN where no score was taken)
+    for (auto [field, v, width, index_cols] :
+         {std::tuple{"stream/detections", &det_rows_, 7, 5}, std::tuple{"stream/detection_z", &detz_rows_, 6, 5}})
+        for (size_t k = 0; k < v->size(); ++k)
+            if ((int)(k % width) < index_cols && !whole((*v)[k], 9.0e15))
+                bad(field, "row " + std::to_string(k / width) + " holds " + std::to_string((*v)[k]) +
+                               " in an index column, expected a whole number >= 0");
+    const auto ex = r.read_doubles("stream/expansions");
+    if (ex.size() % 2) bad("stream/expansions", "must have 2 columns (task, site)");
+    for (size_t i = 0; i < ex.size(); i += 2) {
+        if (!whole(ex[i], std::max(done_, 1)) || !whole(ex[i + 1], nS - 1))
+            bad("stream/expansions", "row " + std::to_string(i / 2) + " is (" + std::to_string(ex[i]) + ", " +
+                                         std::to_string(ex[i + 1]) + "), expected a task done and a site index below " +
+                                         std::to_string(nS));
+        expansions_.push_back((int64_t)ex[i]);
+        expansions_.push_back((int64_t)ex[i + 1]);
+    }
     for (int s = 0; s < nS; ++s) {
         auto & site = *sites_[s];
         const std::string p = "sema/" + site.name() + "/";
         const auto K = r.read_doubles(p + "adapters");
-        MOE_CHECK(K.size() == 1 && K[0] >= 1 && K[0] <= site.slots(), ErrorCode::io,
-                  r.path() + ": bad adapter count at " + p + "adapters");
+        if (!(K.size() == 1 && K[0] >= 1 && K[0] <= site.slots() && K[0] == std::floor(K[0])))
+            bad(p + "adapters", "must be one whole number of adapters in 1.." + std::to_string(site.slots()));
         site.set_adapters((int)K[0]);
         if (!site.has_descriptors()) continue;
         for (int k = 0; k < site.adapters(); ++k) {
             auto & rec = site.records(k);
             rec.init(rec.capacity);
-            for (double v : r.read_doubles(p + "rd" + std::to_string(k) + "/records")) rec.push(v);
+            const std::string field = p + "rd" + std::to_string(k) + "/records";
+            const auto v = r.read_doubles(field);
+            if ((int64_t)v.size() > (int64_t)rec.capacity)
+                bad(field, "holds " + std::to_string(v.size()) + " records, the window holds " +
+                               std::to_string(rec.capacity));
+            for (double x : v) {
+                if (!std::isfinite(x)) bad(field, "holds " + std::to_string(x) + ", expected finite scores");
+                rec.push(x);
+            }
         }
     }
 }

@@ -145,6 +145,9 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
                   ck.batch <= steps_per_epoch,
               "position (step " + std::to_string(ck.step) + ", epoch " + std::to_string(ck.epoch) + ", batch " +
                   std::to_string(ck.batch) + ") outside the run");
+        check(ck.step == (int64_t)ck.epoch * steps_per_epoch + ck.batch,
+              "step " + std::to_string(ck.step) + " is not epoch " + std::to_string(ck.epoch) + " x " +
+                  std::to_string(steps_per_epoch) + " steps + batch " + std::to_string(ck.batch));
         check(ck.sites.size() == st.sites.size(), "another set of adapter sites");
         for (auto & [name, w] : st.sites) {
             auto it = ck.sites.find(name);

@@ -41,13 +41,6 @@ struct TrainCheckpoint {
     SeriesLog series;                                   // every record so far
 };
 
-// Writes path atomically (temporary name, fsync, rename): spec, every parameter of store,
-// the series and the rest of ck. tool names the writer ("moe-train").
-void write_checkpoint(const std::string & path, const std::string & tool, const std::string & spec_json,
-                      const std::string & run_name, const ParamStore<float> & store, const TrainCheckpoint & ck);
-// Loads every parameter of store from path (by name; missing tensors and shape mismatches are
-// reported) and returns the rest. ErrorCode::io names the file on any problem.
-TrainCheckpoint read_checkpoint(const std::string & path, ParamStore<float> & store);
 
 // What a run file and a checkpoint share: spec, name, BLAS, series, parameters.
 void write_run_body(io::RunWriter & w, const std::string & spec_json, const std::string & run_name,
@@ -57,7 +50,10 @@ void write_run_body(io::RunWriter & w, const std::string & spec_json, const std:
 void write_checkpoint(const std::string & path, const std::string & tool, const std::string & spec_json,
                       const std::string & run_name, const ParamStore<float> & store, const TrainCheckpoint & ck);
 // Loads every parameter of store from path (by name; missing tensors and shape mismatches are
-// reported) and returns the rest. ErrorCode::io names the file on any problem.
+// reported) and returns the rest. ErrorCode::io names the file on any problem, and every field
+// is checked first, for a checkpoint edited and resealed: counts whole and >= 0, the log window
+// and optimizer state finite (second moments >= 0), one optimizer step per step, the series of
+// a group of equal length with their steps counting up to the checkpoint's.
 TrainCheckpoint read_checkpoint(const std::string & path, ParamStore<float> & store);
 // A finished run file (not a checkpoint) is at path.
 bool is_complete_run(const std::string & path);
