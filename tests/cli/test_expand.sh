@@ -114,7 +114,9 @@ for row, path in zip(rows, sys.argv[2:]):
     assert row["strategy"] == s.attrs["strategy"], row
     for k in ("A_N", "A_bar", "forgetting", "bwt"):
         assert row[k] == "%.4f" % s[k][()], (k, row[k], s[k][()])
-    assert row["test acc"] == "", row     # no moe-train metrics in a stream's run
+    assert row["test acc"] == "%.4f" % s["A_N"][()], row  # the final model on every task's test set
+    assert row["steps"] == str(s.attrs["steps"]) and s.attrs["steps"] > 0, row
+    assert float(row["seconds"]) >= 0 and row["test loss"] == "", row
 print("summarize of streams ok:", [(r["strategy"], r["A_N"]) for r in rows])
 PY
 # export-metrics of a stream: its accuracy matrix, one column per task
@@ -199,6 +201,7 @@ for k in ["accuracy_matrix", "task_aware/accuracy_matrix", "adapters", "detectio
     assert x.shape == y.shape and np.array_equal(x, y, equal_nan=True), k
 for k in a["params"]:
     assert np.array_equal(a["params"][k][:], b["params"][k][:]), k
+assert a["stream"].attrs["steps"] == b["stream"].attrs["steps"] > 0, "optimizer steps over the stream"
 print("identical:", a["stream/accuracy_matrix"][-1])
 PY
 }

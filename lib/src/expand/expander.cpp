@@ -102,6 +102,7 @@ StreamSummary Expander::run() {
         rep.params_inference = pi;
         rep.params_total = pt;
         rep.seconds = seconds_since(tt);
+        seconds_ += rep.seconds;
         if (done_ < N) write_checkpoint(); // resumable after every task
         obs_.on_task(rep);
         if (done_ < N && opt_.stop_after > 0 && done_ >= opt_.stop_after) {

@@ -64,6 +64,8 @@ class Expander {
     std::vector<float> x_, aug_;
     std::vector<int32_t> y_, task_;
     int Bmax_ = 0, S_ = 1, done_ = 0, phase_counter_ = 0, cur_task_ = 0;
+    int64_t steps_ = 0;   // optimizer steps over the stream so far (every phase)
+    double seconds_ = 0;  // time spent in the tasks done (earlier sessions' included)
     bool augment_ = false;
     std::vector<std::string> site_names_;
     // results so far

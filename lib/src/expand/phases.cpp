@@ -107,6 +107,7 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
                                 (std::isfinite(r.loss) ? "gradient norm" : "loss") + " is not finite (" +
                                 std::to_string(std::isfinite(r.loss) ? r.grad_norm : r.loss) + ")" +
                                 (r.bad_term.empty() ? "" : "; first non-finite term: " + r.bad_term));
+            ++steps_;
             loss_sum += r.loss * r.samples;
             correct += r.correct;
             seen += r.samples;

@@ -3,6 +3,7 @@
 #include "internal.hpp"
 
 #include <cmath>
+#include <cstdlib>
 #include <tuple>
 
 #include "moe/blas/gemm.hpp"
@@ -31,6 +32,8 @@ void Expander::write_state(io::RunWriter & w, bool final) const {
     w.set_attr_int("stream", "tasks", N);
     w.set_attr_int("stream", "tasks_done", done);
     w.set_attr_int("stream", "finished", final ? 1 : 0);
+    w.set_attr_int("stream", "steps", steps_);
+    w.set_attr("stream", "seconds", seconds_);
     w.set_attr("stream", "expandable", expandable);
     w.set_attr("stream", "labels", std::string(st_.growing ? "growing" : "shared"));
     std::vector<double> R;
@@ -158,6 +161,20 @@ void Expander::restore(const io::RunReader & r) {
         for (int s = 0; s < nS; ++s) adapters_hist_[i][s] = (int64_t)adv[(size_t)i * nS + s];
         p_inf_.push_back((int64_t)pin[(size_t)i]);
         p_tot_.push_back((int64_t)pto[(size_t)i]);
+    }
+    // steps and seconds so far (absent from the files of older versions: 0)
+    for (auto [name, dst] : {std::pair{"steps", &steps_}, std::pair{"seconds", (int64_t *)nullptr}}) {
+        std::string text;
+        try {
+            text = r.attr_string("stream", name);
+        } catch (const Error &) { continue; }
+        char * end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !(v >= 0 && v <= 9.0e15) || (dst && v != std::floor(v)))
+            bad(std::string("stream ") + name, "attribute is '" + text + "', expected " +
+                                                  (dst ? "a whole number >= 0" : "a time >= 0"));
+        if (dst) *dst = (int64_t)v;
+        else seconds_ = v;
     }
     det_rows_ = r.read_doubles("stream/detections");
     detz_rows_ = r.read_doubles("stream/detection_z");

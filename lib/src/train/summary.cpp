@@ -120,15 +120,19 @@ SummaryResult summarize_runs(const std::vector<std::string> & runs, const std::v
             throw Error(ErrorCode::io, path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
         }
         specs.push_back(std::move(flat));
+        // a stream's counts are /stream's attributes, and its test accuracy is A_N: the final
+        // model's accuracy over every task's test set (weighted by their sizes)
+        const char * counts = strategy.empty() ? "metrics" : "stream";
         double steps = NAN, secs = NAN;
         try {
-            steps = std::stod(r.attr_string("metrics", "steps"));
-        } catch (const Error &) {}
+            steps = std::stod(r.attr_string(counts, "steps"));
+        } catch (const std::exception &) {}
         try {
-            secs = std::stod(r.attr_string("metrics", "seconds"));
-        } catch (const Error &) {}
-        metrics.push_back({last(r, "metrics/eval/test/accuracy"), last(r, "metrics/eval/test/loss"),
-                           last(r, "metrics/eval/val/accuracy"), load_cv(r), steps, secs});
+            secs = std::stod(r.attr_string(counts, "seconds"));
+        } catch (const std::exception &) {}
+        const double test_acc = strategy.empty() ? last(r, "metrics/eval/test/accuracy") : last(r, "stream/A_N");
+        metrics.push_back({test_acc, last(r, "metrics/eval/test/loss"), last(r, "metrics/eval/val/accuracy"),
+                           load_cv(r), steps, secs});
         for (const auto & m : stream_metrics) metrics.back().push_back(last(r, "stream/" + m));
     }
     bool streams = false;
