@@ -172,7 +172,8 @@ SourceSize source_size(const DataConfig & cfg) {
         out.channels = tr.channels;
         out.height = tr.height;
         out.width = tr.width;
-        const uint64_t per_row = uint64_t(out.d) * 4 + 8;
+        // float32 features, label and task id; HDF5 reads its integers through an int64 buffer
+        const uint64_t per_row = uint64_t(out.d) * 4 + 8 + (cfg.source == "hdf5" ? 8 : 0);
         const uint64_t samples = uint64_t(out.train_rows + out.test_rows) * per_row;
         const bool copies = cfg.tasks.size() > 1 || cfg.val_fraction > 0 || cfg.source == "synthetic";
         out.bytes = samples * (copies ? 2 : 1) + tr.extra + te.extra;
