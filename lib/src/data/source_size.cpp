@@ -1,8 +1,8 @@
 // data: the size of a data section from its sources' headers (see moe/data/source_size.hpp).
 //
-// Peak bytes of build_splits: the sources (x float32 + label + task id per row), plus one copy
-// when tasks or a validation split are cut from them (concat_split copies every part while the
-// parts are alive), plus a CSV file's text (read whole, or up to the limit's rows).
+// Peak bytes of build_splits: the sources (x float32 + label + task id per row), copied per task
+// and again when the tasks and the validation split are concatenated (concat_split copies every
+// part while the parts are alive), plus a CSV file's text (read whole, or up to the limit's rows).
 #include "moe/data/source_size.hpp"
 
 #include <algorithm>
@@ -175,8 +175,15 @@ SourceSize source_size(const DataConfig & cfg) {
         // float32 features, label and task id; HDF5 reads its integers through an int64 buffer
         const uint64_t per_row = uint64_t(out.d) * 4 + 8 + (cfg.source == "hdf5" ? 8 : 0);
         const uint64_t samples = uint64_t(out.train_rows + out.test_rows) * per_row;
-        const bool copies = cfg.tasks.size() > 1 || cfg.val_fraction > 0 || cfg.source == "synthetic";
-        out.bytes = samples * (copies ? 2 : 1) + tr.extra + te.extra;
+        // every task of the spec starts from a copy of the whole source (but the last, which takes
+        // it over); concat_split then copies the parts, releasing each once copied: tasks + 1 at
+        // the peak. Sources that carry their own task ids split into disjoint parts: 3 x.
+        const bool own_tasks = cfg.source == "synthetic" || (cfg.source == "csv" && cfg.task_column != -2) ||
+                               (cfg.source == "hdf5" && !cfg.task_dataset.empty());
+        const uint64_t tasks = own_tasks ? 2 : std::max<uint64_t>(1, cfg.tasks.size());
+        const bool copies = tasks > 1 || cfg.val_fraction > 0;
+        out.sample_bytes = samples;
+        out.bytes = samples * (copies ? tasks + 1 : 1) + tr.extra + te.extra;
         out.known = true;
     } catch (...) { // the loader reports it
         out = SourceSize{};

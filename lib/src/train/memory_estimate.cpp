@@ -24,6 +24,7 @@ namespace {
 // Resident memory of the binaries, their libraries, HDF5's caches and OpenBLAS's first buffers,
 // measured as the peak RSS of the tiny bad-input runs (tests/cli/test_memory.sh prints both).
 constexpr uint64_t kOverhead = uint64_t(24) << 20;
+constexpr uint64_t kExpandOverhead = uint64_t(28) << 20;
 // Address space that RLIMIT_AS counts beyond the resident estimate: the main thread's OpenBLAS
 // GEMM buffer (BUFFER_SIZE, common_x86_64.h) and glibc's heaps; measured as the lowest ulimit -v
 // under which the tiny bad-input run finishes less its address space at this point (136 MiB).
@@ -87,10 +88,14 @@ MemoryEstimate estimate_run_memory(const spec::Spec & spec, const std::string & 
     const data::SourceSize src = data::source_size(spec.data);
     MemoryCounts c;
     c.data_bytes = src.bytes;
+    // moe-expand's stream copies each task's rows out of the splits while they are alive
+    if (tool == "moe-expand") c.data_bytes += src.sample_bytes;
     c.optimizer = spec.train.optimizer;
     c.momentum = spec.train.momentum;
     c.checkpoint_copy = tool == "moe-train";
-    c.overhead = kOverhead;
+    // moe-expand: its per-task checkpoints and evaluations over every task seen hold more,
+    // measured on the tiny stream (tests/cli/test_memory.sh)
+    c.overhead = kOverhead + (tool == "moe-expand" ? kExpandOverhead : 0);
 
     // the network, declared only: its tensors counted, its buffers planned for 1 and 2 samples
     models::InputShape in{src.d, src.channels, src.height, src.width};

@@ -16,6 +16,7 @@ struct SourceSize {
     int d = 0, channels = 0, height = 0, width = 0;
     int n_classes = 0;   // when the source tells without reading its labels (else 0)
     uint64_t bytes = 0;  // what loading and building the splits holds at its peak
+    uint64_t sample_bytes = 0; // one copy of the samples kept
     bool known = false;  // false: a source could not be described (its loader will say why)
 };
 
