@@ -6,6 +6,7 @@
 #include "moe/io/run_file.hpp"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -20,9 +21,47 @@
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
+#include "moe/core/memory_limit.hpp"
 #include "moe/train/checkpoint.hpp"
 
 namespace moe::apps {
+
+namespace {
+bool g_address_space_limited = false;
+} // namespace
+
+// OpenBLAS (the pthread build, 0.3.21) starts its worker threads when it is loaded, and each maps
+// its GEMM buffer (BUFFER_SIZE, common_x86_64.h); when mmap fails under an address-space limit
+// blas_memory_alloc retries for ever, and exit() then waits for that thread in blas_shutdown.
+// So a limit too low to start is refused here, first thing, and the binaries leave with _exit()
+// while any limit is set (finish()). The headroom is measured: the peak address space of the
+// tiny bad-input runs less their address space at this point, with room to spare (docs/memory.md).
+void check_address_space(const char * tool) {
+    struct rlimit rl {};
+    if (::getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return;
+    g_address_space_limited = true;
+    constexpr uint64_t kHeadroom = uint64_t(160) << 20;
+    const uint64_t used = moe::address_space_in_use(), limit = rl.rlim_cur;
+    const char * guard = std::getenv("MOE_MEMORY_GUARD");
+    if (used + kHeadroom <= limit || (guard && std::strcmp(guard, "0") == 0)) return;
+    const uint64_t need = used + kHeadroom;
+    std::fprintf(stderr,
+                 "error: memory: the address-space limit (ulimit -v) is %s, but %s needs at least %s of address "
+                 "space to start (%s mapped already: the program, its libraries and OpenBLAS's thread buffers)\n"
+                 "hint: raise the limit: ulimit -v %llu (KiB) or more, or ulimit -v unlimited; "
+                 "OPENBLAS_NUM_THREADS=1 needs less (one buffer)\n",
+                 moe::format_bytes(limit).c_str(), tool, moe::format_bytes(need).c_str(),
+                 moe::format_bytes(used).c_str(), (unsigned long long)((need + 1023) / 1024));
+    std::fflush(stderr);
+    ::_exit(2);
+}
+
+int finish(int rc) {
+    if (!g_address_space_limited) return rc;
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::_exit(rc);
+}
 
 void select_blas_kernels(int argc, char ** argv) {
     (void)argc;
@@ -89,7 +128,8 @@ void print_spec_warnings(const spec::Spec & spec) {
     for (const auto & w : spec.warnings) log_warn(w.path + ": " + w.message);
 }
 
-int run_guarded(const std::function<int()> & fn) {
+namespace {
+int run_guarded_body(const std::function<int()> & fn) {
     ::signal(SIGXFSZ, SIG_IGN); // past a file-size limit write() fails with EFBIG: an I/O error like ENOSPC
     try {
         return fn();
@@ -114,6 +154,10 @@ int run_guarded(const std::function<int()> & fn) {
         return 1;
     }
 }
+
+} // namespace
+
+int run_guarded(const std::function<int()> & fn) { return finish(run_guarded_body(fn)); }
 
 namespace {
 void on_stop_signal(int) {

@@ -14,6 +14,14 @@
 
 namespace moe::apps {
 
+// First thing in main: under an address-space limit (ulimit -v) too low for OpenBLAS's thread
+// buffers and the program to start, print what is needed and how to raise it, and _exit(2)
+// (OpenBLAS's threads would otherwise retry their allocation for ever).
+void check_address_space(const char * tool);
+// Returns rc, or (under an address-space limit) flushes stdout and stderr and _exit()s with it,
+// so exit() never waits for an OpenBLAS thread stuck in its allocation.
+int finish(int rc);
+
 struct CommonArgs {
     int threads = -1; // -1 = spec decides
     bool quiet = false;

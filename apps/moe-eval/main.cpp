@@ -115,6 +115,7 @@ static void print_report(const train::EvalReport & r) {
 }
 
 int main(int argc, char ** argv) {
+    apps::check_address_space("moe-eval");
     apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-eval: evaluate a run file, analyse routing, change routing at inference, ablate experts.\n"
                  "  moe-eval RUN.h5 [-o EVAL.h5] [--set k=v ...] [--k K] [--uniform | --oracle[=fixed]] [--disable "

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "../common/cli_common.hpp"
+#include "moe/core/memory_limit.hpp"
+#include "moe/train/memory_estimate.hpp"
 #include "../common/version.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/expand/expander.hpp"
@@ -90,21 +92,27 @@ class Console : public moe::expand::StreamObserver {
 } // namespace
 
 int main(int argc, char ** argv) {
+    moe::apps::check_address_space("moe-expand");
     moe::apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-expand: continual learning over a stream of tasks on a frozen base, with self-expanding\n"
                  "adapters (SEMA) or a baseline strategy. Writes the accuracy matrix, every expansion decision and\n"
                  "the weights to one HDF5 run file; a checkpoint after every task makes the stream resumable.\n"
-                 "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
+                 "A run whose memory estimate exceeds the memory available (MemAvailable, ulimit -v, the cgroup\n"
+        "limit) is refused before anything large is allocated (exit 2; see --estimate-memory).\n"
+        "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
                  "130 interrupted (checkpoint written; continue with --resume)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false, resume = false, force = false;
+    bool estimate_memory = false, print_spec = false, resume = false, force = false;
     int stop_after = 0;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON) with \"stream\" and \"expand\" sections")->required();
     auto * out_opt = app.add_option("-o,--out", out_path, "run file to write (.h5); default runs/<exp.name>.h5");
     app.add_option("--set", overrides, "override a spec key, e.g. --set expand.strategy=head_only")->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
+    app.add_flag("--estimate-memory", estimate_memory,
+                 "print what the run would allocate, part by part (data, parameters, gradients, optimizer, "
+                 "activations, overhead), and the memory available, then exit without training (docs/memory.md)");
     app.add_flag("--resume", resume, "continue the stream from OUT.ckpt (written after every task)");
     moe::apps::add_force_option(app, force, "an existing OUT, or start over from an unfinished stream's OUT.ckpt");
     app.add_option("--stop-after", stop_after,
@@ -129,6 +137,11 @@ int main(int argc, char ** argv) {
         if (common.threads >= 0) spec.exp.threads = common.threads;
         if (print_spec) {
             std::printf("%s\n", moe::spec::to_json(spec).dump(2).c_str());
+            return 0;
+        }
+        if (estimate_memory) {
+            const auto est = moe::train::estimate_run_memory(spec, "moe-expand");
+            std::printf("%s", moe::train::memory_report(est, moe::available_memory()).c_str());
             return 0;
         }
         if (out_path.empty()) {

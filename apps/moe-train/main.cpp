@@ -3,22 +3,28 @@
 #include <filesystem>
 
 #include "../common/cli_common.hpp"
+#include "moe/core/memory_limit.hpp"
+#include "moe/train/memory_estimate.hpp"
 #include "../common/version.hpp"
 #include "moe/spec/spec.hpp"
 #include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
 
 int main(int argc, char ** argv) {
+    moe::apps::check_address_space("moe-train");
     moe::apps::select_blas_kernels(argc, argv);
     CLI::App app{
         "moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
         "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
         "Checkpoints go to OUT.ckpt (log.checkpoint_every steps, every epoch, on SIGINT/SIGTERM); --resume continues.\n"
+        "A run whose memory estimate exceeds the memory available (MemAvailable, ulimit -v, the cgroup\n"
+        "limit) is refused before anything large is allocated (exit 2; see --estimate-memory).\n"
         "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
         "130 interrupted (checkpoint written)."};
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
-    bool print_spec = false, spec_reference = false, resume = false, markdown = false, force = false;
+    bool estimate_memory = false, print_spec = false, spec_reference = false, resume = false, markdown = false,
+         force = false;
     std::string list;
     moe::apps::CommonArgs common;
     app.add_option("spec", spec_path, "experiment spec (JSON)");
@@ -33,6 +39,9 @@ int main(int argc, char ** argv) {
                    "override a spec key, e.g. --set train.lr=0.001 (value parsed as JSON, else a string)")
         ->take_all();
     app.add_flag("--print-spec", print_spec, "print the resolved spec (defaults filled in) and exit");
+    app.add_flag("--estimate-memory", estimate_memory,
+                 "print what the run would allocate, part by part (data, parameters, gradients, optimizer, "
+                 "activations, overhead), and the memory available, then exit without training (docs/memory.md)");
     app.add_flag("--resume", resume, "continue the run from its checkpoint OUT.ckpt (same spec and --set overrides)");
     moe::apps::add_force_option(app, force, "an existing OUT, or start over from an unfinished run's OUT.ckpt");
     moe::apps::add_common_options(app, common);
@@ -72,6 +81,11 @@ int main(int argc, char ** argv) {
         if (common.threads >= 0) spec.exp.threads = common.threads;
         if (print_spec) {
             std::printf("%s\n", moe::spec::to_json(spec).dump(2).c_str());
+            return 0;
+        }
+        if (estimate_memory) {
+            const auto est = moe::train::estimate_run_memory(spec, "moe-train");
+            std::printf("%s", moe::train::memory_report(est, moe::available_memory()).c_str());
             return 0;
         }
         if (out_path.empty()) {

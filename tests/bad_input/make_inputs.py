@@ -147,6 +147,14 @@ def make_data(root):
     h5("h5_uint64_label.h5", features=x, labels=yu)
     h5("h5_string_features.h5", features=np.array([b"a", b"b"]), labels=y[:2])
     h5("h5_1d_features.h5", features=x[:, 0], labels=y)
+    # a data set that declares 1e9 rows (20 GB of float32 features): chunked, with only the first
+    # 200 rows written, so the file is a few kilobytes; read only with data.train_limit
+    with h5py.File(os.path.join(root, "h5_declared_huge.h5"), "w") as f:
+        n = 10**9
+        fx = f.create_dataset("features", shape=(n, 5), dtype=np.float32, chunks=(256, 5))
+        fy = f.create_dataset("labels", shape=(n,), dtype=np.int32, chunks=(256,))
+        fx[:200] = rng.standard_normal((200, 5)).astype(np.float32)
+        fy[:200] = np.arange(200) % 3
 
 
 def make_text(root):

@@ -944,3 +944,73 @@ TEST_CASE("Batcher: deterministic, epoch dependent, covers each sample once") {
     CHECK_THROWS_AS(unstarted.fill(0, x.data(), nullptr, nullptr), Error);
     CHECK_THROWS_AS(Batcher(ds, 0, true, 1), Error);
 }
+
+// ============================================================================ row limits
+
+namespace {
+// The first k rows of ds, as build_splits kept them before the loaders took the limit.
+void check_prefix(const Dataset & part, const Dataset & whole, int64_t k) {
+    const int64_t n = std::min(k, whole.n);
+    CHECK(part.n == n);
+    CHECK(part.d == whole.d);
+    CHECK(part.channels == whole.channels);
+    CHECK(part.height == whole.height);
+    CHECK(part.width == whole.width);
+    CHECK(std::vector<float>(part.x) == std::vector<float>(whole.x.begin(), whole.x.begin() + n * whole.d));
+    CHECK(part.y == std::vector<int32_t>(whole.y.begin(), whole.y.begin() + n));
+    CHECK(part.task == std::vector<int32_t>(whole.task.begin(), whole.task.begin() + n));
+}
+} // namespace
+
+TEST_CASE("every loader reads only the first limit rows, the same rows as a whole read") {
+    TempDir td("data_limit");
+    SUBCASE("IDX, plain and gzip") {
+        TinyIdx t;
+        for (bool gz : {false, true}) {
+            CAPTURE(gz);
+            const std::string img = td.file(gz ? "i.gz" : "i"), lbl = td.file(gz ? "l.gz" : "l");
+            t.write(img, lbl, gz);
+            const Dataset whole = load_idx(img, lbl);
+            for (int64_t k = 1; k <= 6; ++k) check_prefix(load_idx(img, lbl, k), whole, k);
+        }
+        // a plain file's size is still checked against its header
+        write_bytes(td.file("cut"), idx_bytes(0x803, {t.n, t.rows, t.cols}, {t.pixels.begin(), t.pixels.end() - 5}),
+                    false);
+        write_bytes(td.file("cutl"), idx_bytes(0x801, {t.n}, t.labels), false);
+        check_error([&] { load_idx(td.file("cut"), td.file("cutl"), 1); }, ErrorCode::io,
+                    {"cut: truncated IDX file: expected 40 bytes, got 35"});
+    }
+    SUBCASE("CSV with a header, blank lines and no final newline") {
+        const std::string p = td.file("a.csv");
+        std::ofstream(p) << "f1,f2,label\n1,2,0\n\n3,4,1\n  \n5,6,2\n7,8,3";
+        const Dataset whole = load_csv(p, -1, -2, true);
+        REQUIRE(whole.n == 4);
+        for (int64_t k = 1; k <= 5; ++k) check_prefix(load_csv(p, -1, -2, true, k), whole, k);
+        // a bad cell past the limit is never read
+        std::ofstream(td.file("b.csv")) << "1,2,0\n3,4,1\n5,x,2\n";
+        check_prefix(load_csv(td.file("b.csv"), -1, -2, false, 2), load_csv(p, -1, -2, true), 2);
+    }
+    SUBCASE("HDF5: features, labels (n) and (n,1), task ids") {
+        const std::string p = td.file("d.h5");
+        std::vector<float> feats(5 * 2 * 3);
+        for (size_t i = 0; i < feats.size(); ++i) feats[i] = float(i) * 0.5f;
+        const std::vector<int32_t> labels = {3, 1, 0, 2, 1}, tasks = {0, 1, 0, 1, 1};
+        hid_t f = H5Fcreate(p.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        REQUIRE(f >= 0);
+        h5_write(f, "x", H5T_NATIVE_FLOAT, {5, 2, 3}, feats.data());
+        h5_write(f, "y", H5T_NATIVE_INT32, {5}, labels.data());
+        h5_write(f, "y2", H5T_NATIVE_INT32, {5, 1}, labels.data());
+        h5_write(f, "t", H5T_NATIVE_INT32, {5}, tasks.data());
+        h5_write(f, "short", H5T_NATIVE_INT32, {4}, labels.data());
+        H5Fclose(f);
+        const Dataset whole = load_hdf5(p, "x", "y", "t");
+        for (int64_t k = 1; k <= 6; ++k) {
+            CAPTURE(k);
+            check_prefix(load_hdf5(p, "x", "y", "t", k), whole, k);
+            check_prefix(load_hdf5(p, "x", "y2", "t", k), whole, k);
+        }
+        // the shapes are checked against the whole file, not the rows read
+        check_error([&] { load_hdf5(p, "x", "short", "", 2); }, ErrorCode::io, {"has shape (4), expected (5)"});
+        CHECK(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) == 0);
+    }
+}

@@ -44,13 +44,14 @@ std::string where(const std::string & path, int64_t line, int64_t col) {
 
 } // namespace
 
-Dataset load_csv(const std::string & path, int label_column, int task_column, bool header) {
+// limit > 0: reading stops after `limit` data rows (the header and blank lines are not rows).
+Dataset load_csv(const std::string & path, int label_column, int task_column, bool header, int64_t limit) {
     if (task_column < -2)
         fail_spec("data.task_column: must be -2 (none), -1 (last) or a column index, got " +
                   std::to_string(task_column));
     if (label_column < -1)
         fail_spec("data.label_column: must be -1 (last) or a column index, got " + std::to_string(label_column));
-    const std::vector<unsigned char> raw = read_all(path);
+    const std::vector<unsigned char> raw = limit > 0 ? read_lines(path, limit + (header ? 1 : 0)) : read_all(path);
     std::string_view text(reinterpret_cast<const char *>(raw.data()), raw.size());
     // A UTF-8 byte-order mark (spreadsheet exports write one) is not part of the first cell.
     // UTF-16 would fail at its first cell with an unreadable message: say what it is.
@@ -68,7 +69,7 @@ Dataset load_csv(const std::string & path, int label_column, int task_column, bo
 
     int64_t line_no = 0;
     size_t pos = 0;
-    while (pos < text.size()) {
+    while (pos < text.size() && !(limit > 0 && ds.n >= limit)) {
         size_t eol = text.find('\n', pos);
         if (eol == std::string_view::npos) eol = text.size();
         const std::string_view line = text.substr(pos, eol - pos);

@@ -25,7 +25,17 @@ std::string gz_reason(gzFile f, const std::string & path) {
 
 // Whole (decompressed) content of a file. Throws io when it cannot be opened or read, or when a
 // gzip stream ends early.
-std::vector<unsigned char> read_all(const std::string & path) {
+std::vector<unsigned char> read_all(const std::string & path) { return read_lines(path, 0); }
+
+namespace {
+bool blank(const unsigned char * a, const unsigned char * b) {
+    for (; a < b; ++a)
+        if (*a != ' ' && *a != '\t' && *a != '\r') return false;
+    return true;
+}
+} // namespace
+
+std::vector<unsigned char> read_lines(const std::string & path, int64_t lines) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, expected a file");
     if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec)) // a FIFO would block
@@ -33,7 +43,10 @@ std::vector<unsigned char> read_all(const std::string & path) {
     GzFile g(path);
     gzbuffer(g.f, 1 << 18);
     std::vector<unsigned char> buf;
-    const size_t chunk = size_t(1) << 22;
+    // with a line count, smaller chunks: a limit of a few rows reads a few kilobytes
+    const size_t chunk = lines > 0 ? size_t(1) << 16 : size_t(1) << 22;
+    int64_t seen = 0;      // complete non-blank lines so far
+    size_t line_start = 0; // where the line being counted starts
     for (;;) {
         const size_t old = buf.size();
         buf.resize(old + chunk);
@@ -41,6 +54,14 @@ std::vector<unsigned char> read_all(const std::string & path) {
         if (got < 0) fail_io(path + ": read error (" + gz_reason(g.f, path) + ")");
         buf.resize(old + static_cast<size_t>(got));
         if (got == 0) break;
+        if (lines > 0) {
+            for (size_t i = old; i < buf.size(); ++i) {
+                if (buf[i] != '\n') continue;
+                if (!blank(buf.data() + line_start, buf.data() + i)) ++seen;
+                line_start = i + 1;
+            }
+            if (seen >= lines) return buf; // the rest of the file is not needed
+        }
     }
     int errnum = 0;
     gzerror(g.f, &errnum);

@@ -1,5 +1,7 @@
 // data source: HDF5 files with a features dataset (n,d), (n,H,W) or (n,C,H,W) of any numeric type
 // (read as float), a 1-D integer labels dataset (n) and an optional 1-D integer task dataset (n).
+// With a row limit only the first rows are read, through a hyperslab selection of each dataset
+// (the HDF5 User's Guide, "Dataspaces and Partial I/O"); shapes are checked against the whole file.
 // The HDF5 handles are the library's one RAII layer, moe/io/h5.hpp.
 #include <algorithm>
 #include <cmath>
@@ -39,15 +41,32 @@ H5Array describe(hid_t ds, const std::string & file, const std::string & name) {
     return a;
 }
 
+// Selects the first `rows` entries along dimension 0 of the file space of ds, and returns the
+// matching memory space: H5Dread then reads only those rows.
+struct RowSelection {
+    h5::Space file, mem;
+};
+RowSelection first_rows(hid_t ds, std::vector<hsize_t> dims, hsize_t rows) {
+    RowSelection s{h5::Space(H5Dget_space(ds)), h5::Space(-1)};
+    std::vector<hsize_t> start(dims.size(), 0);
+    dims[0] = rows;
+    if (!s.file.valid() ||
+        H5Sselect_hyperslab(s.file.get(), H5S_SELECT_SET, start.data(), nullptr, dims.data(), nullptr) < 0)
+        return s;
+    s.mem = h5::Space(H5Screate_simple(int(dims.size()), dims.data(), nullptr));
+    return s;
+}
+
 std::string shape_str(const std::vector<hsize_t> & dims) {
     std::string s = "(";
     for (size_t i = 0; i < dims.size(); ++i) s += (i ? "," : "") + std::to_string(dims[i]);
     return s + ")";
 }
 
-// Reads a 1-D (or (n,1)) integer dataset of length n into out, checking values are in [0, 2^31).
-void read_ids(hid_t file, const std::string & path, const std::string & name, int64_t n, std::vector<int32_t> & out,
-              const char * what, int64_t most) {
+// Reads the first `rows` entries of a 1-D (or (n,1)) integer dataset of length n into out,
+// checking values are in [0, most].
+void read_ids(hid_t file, const std::string & path, const std::string & name, int64_t n, int64_t rows,
+              std::vector<int32_t> & out, const char * what, int64_t most) {
     h5::Dataset ds(H5Dopen2(file, name.c_str(), H5P_DEFAULT));
     if (!ds.valid()) fail_io(path + ": no dataset '" + name + "' (" + what + ")");
     const H5Array a = describe(ds.get(), path, name);
@@ -57,12 +76,13 @@ void read_ids(hid_t file, const std::string & path, const std::string & name, in
                 std::to_string(n) + ")");
     }
     if (a.cls != H5T_INTEGER) fail_io(path + ": dataset '" + name + "' (" + what + ") must hold integers");
-    std::vector<long long> v(static_cast<size_t>(n));
-    if (H5Dread(ds.get(), H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()) < 0) {
+    std::vector<long long> v(static_cast<size_t>(rows));
+    const RowSelection sel = first_rows(ds.get(), a.dims, hsize_t(rows));
+    if (!sel.mem.valid() || H5Dread(ds.get(), H5T_NATIVE_LLONG, sel.mem.get(), sel.file.get(), H5P_DEFAULT, v.data()) < 0) {
         fail_io(path + ": cannot read dataset '" + name + "'");
     }
-    out.resize(size_t(n));
-    for (int64_t i = 0; i < n; ++i) {
+    out.resize(size_t(rows));
+    for (int64_t i = 0; i < rows; ++i) {
         if (v[i] < 0 || v[i] > most) { // (values beyond long long arrive as its largest)
             fail_io(path + ": dataset '" + name + "' record " + std::to_string(i) + ": " + what +
                     " must be integers in 0.." + std::to_string(most) + ", got " + std::to_string(v[i]) +
@@ -75,7 +95,7 @@ void read_ids(hid_t file, const std::string & path, const std::string & name, in
 } // namespace
 
 Dataset load_hdf5(const std::string & path, const std::string & features, const std::string & labels,
-                  const std::string & task) {
+                  const std::string & task, int64_t limit) {
     h5::quiet_hdf5();
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) fail_io(path + ": is a directory, expected an HDF5 file");
@@ -87,6 +107,7 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
     if (!file.valid()) fail_io(path + ": cannot open as an HDF5 file (corrupt or truncated)");
 
     Dataset out;
+    int64_t n_file = 0; // rows the file declares; out.n of them are read
     {
         h5::Dataset ds(H5Dopen2(file.get(), features.c_str(), H5P_DEFAULT));
         if (!ds.valid()) fail_io(path + ": no dataset '" + features + "' (features)");
@@ -103,7 +124,8 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
         for (size_t i = 1; i < rank; ++i) d *= a.dims[i];
         if (a.dims[0] == 0 || d == 0) fail_io(path + ": dataset '" + features + "' is empty " + shape_str(a.dims));
         if (d > hsize_t(1) << 30) fail_io(path + ": dataset '" + features + "' has too many features per sample");
-        out.n = int64_t(a.dims[0]);
+        n_file = int64_t(a.dims[0]);
+        out.n = limit > 0 ? std::min(n_file, limit) : n_file;
         out.d = int(d);
         if (rank == 3) {
             out.channels = 1;
@@ -115,13 +137,15 @@ Dataset load_hdf5(const std::string & path, const std::string & features, const 
             out.width = int(a.dims[3]);
         }
         out.x.resize(size_t(out.n) * size_t(out.d));
-        if (H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.x.data()) < 0) {
+        const RowSelection sel = first_rows(ds.get(), a.dims, hsize_t(out.n));
+        if (!sel.mem.valid() ||
+            H5Dread(ds.get(), H5T_NATIVE_FLOAT, sel.mem.get(), sel.file.get(), H5P_DEFAULT, out.x.data()) < 0) {
             fail_io(path + ": cannot read dataset '" + features + "' as float");
         }
     }
-    read_ids(file.get(), path, labels, out.n, out.y, "labels", kMaxLabel);
+    read_ids(file.get(), path, labels, n_file, out.n, out.y, "labels", kMaxLabel);
     if (!task.empty())
-        read_ids(file.get(), path, task, out.n, out.task, "task ids", kMaxTaskId);
+        read_ids(file.get(), path, task, n_file, out.n, out.task, "task ids", kMaxTaskId);
     else
         out.task.assign(size_t(out.n), 0);
 

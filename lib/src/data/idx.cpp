@@ -1,5 +1,6 @@
 // idx.cpp — the IDX source (moe/data/dataset.hpp): IDX image and label files, gzip-compressed
-// or plain, read as a stream with their size checked against the header, and Fashion-MNIST's
+// or plain, read as a stream with their size checked against the header (with a row limit only
+// the first rows are decompressed; a plain file's size is then checked with stat), and Fashion-MNIST's
 // four files found in a directory (data.dir, $MOE_FASHION_MNIST_DIR or the Debian package's).
 //
 // Shapes: n = samples, d = features per sample, (C,H,W) = image geometry.
@@ -69,6 +70,21 @@ class IdxStream {
                     std::to_string(header_ + done_) + (gz_cut_short(g_) ? " (gzip stream ends early)" : ""));
         }
     }
+    // With a row limit the rest of the payload is never read: a plain file's size is checked
+    // against its header here instead (a gzip stream's length is unknown without inflating it).
+    void check_plain_size() {
+        if (gzdirect(g_.f) != 1) return;
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path_, ec);
+        if (ec) return;
+        const uint64_t want = header_ + payload_;
+        if (size < want)
+            fail_io(path_ + ": truncated IDX file: expected " + std::to_string(want) + " bytes, got " +
+                    std::to_string(size));
+        if (size > want)
+            fail_io(path_ + ": oversized IDX file: expected " + std::to_string(want) + " bytes, got " +
+                    std::to_string(size));
+    }
     void finish() {
         unsigned char extra[4096];
         uint64_t more = 0;
@@ -127,15 +143,23 @@ std::string fashion_mnist_dir(const std::string & configured) {
 
 // images: magic 0x00000803, dims (n, rows, cols), n*rows*cols bytes;
 // labels: magic 0x00000801, dims (n), n bytes. Pixels scaled by 1/255 to [0,1].
-Dataset load_idx(const std::string & images_path, const std::string & labels_path) {
+// limit > 0: only the first limit images and labels are read.
+Dataset load_idx(const std::string & images_path, const std::string & labels_path, int64_t limit) {
     IdxStream img(images_path, 0x00000803u, 3);
     IdxStream lbl(labels_path, 0x00000801u, 1);
-    const uint32_t n = img.dims()[0];
-    if (lbl.dims()[0] != n) {
+    const uint32_t n_file = img.dims()[0];
+    if (lbl.dims()[0] != n_file) {
         fail_io(labels_path + ": " + std::to_string(lbl.dims()[0]) + " labels but " + images_path + " has " +
-                std::to_string(n) + " images");
+                std::to_string(n_file) + " images");
     }
-    if (n == 0) fail_io(images_path + ": IDX file has no images");
+    if (n_file == 0) fail_io(images_path + ": IDX file has no images");
+    const bool partial = limit > 0 && limit < int64_t(n_file);
+    const uint32_t n = partial ? uint32_t(limit) : n_file;
+    // the sizes first, so a truncated file fails before anything is read, as the whole read does
+    if (partial) {
+        img.check_plain_size();
+        lbl.check_plain_size();
+    }
 
     Dataset ds;
     ds.n = n;
@@ -154,25 +178,25 @@ Dataset load_idx(const std::string & images_path, const std::string & labels_pat
         for (size_t i = 0; i < len; ++i) dst[i] = float(buf[i]) * scale;
         off += len;
     }
-    img.finish();
+    if (!partial) img.finish();
 
     std::vector<unsigned char> lb(n);
     lbl.read(lb.data(), n);
-    lbl.finish();
+    if (!partial) lbl.finish();
     ds.y.assign(lb.begin(), lb.end()); // bytes: always < 256
     ds.task.assign(size_t(ds.n), 0);
     ds.n_classes = int(*std::max_element(lb.begin(), lb.end())) + 1;
     return ds;
 }
 
-Dataset load_fashion_mnist(const std::string & dir, const std::string & split) {
+Dataset load_fashion_mnist(const std::string & dir, const std::string & split, int64_t limit) {
     std::error_code ec;
     if (!std::filesystem::is_directory(dir, ec)) {
         fail_io("Fashion-MNIST directory not found: " + dir, fashion_hints());
     }
     const std::string images = find_idx(dir, split + "-images-idx3-ubyte");
     const std::string labels = find_idx(dir, split + "-labels-idx1-ubyte");
-    Dataset ds = load_idx(images, labels);
+    Dataset ds = load_idx(images, labels, limit);
     ds.n_classes = std::max(ds.n_classes, 10);
     return ds;
 }

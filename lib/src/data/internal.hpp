@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -38,6 +39,8 @@ std::string gz_reason(gzFile f, const std::string & path);
 // Whole (decompressed) content of a file. Throws io when it cannot be opened or read, or when a
 // gzip stream ends early.
 std::vector<unsigned char> read_all(const std::string & path);
+// The same, but stops reading (lines > 0) once it holds `lines` complete non-blank lines.
+std::vector<unsigned char> read_lines(const std::string & path, int64_t lines);
 
 // Reads up to len bytes (fewer only at the end of the data). Throws io on a read error.
 size_t read_some(GzFile & g, const std::string & path, unsigned char * dst, size_t len);

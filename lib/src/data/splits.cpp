@@ -179,17 +179,18 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
     bool has_test = true, src_tasks = false;
     if (cfg.source == "fashion-mnist") {
         const std::string dir = fashion_mnist_dir(cfg.dir);
-        train_src = load_fashion_mnist(dir, "train");
-        test_src = load_fashion_mnist(dir, "t10k");
+        train_src = load_fashion_mnist(dir, "train", cfg.train_limit);
+        test_src = load_fashion_mnist(dir, "t10k", cfg.test_limit);
     } else if (cfg.source == "csv" || cfg.source == "hdf5") {
         if (cfg.train_path.empty()) fail_spec("data.train_path is required for source \"" + cfg.source + "\"");
-        auto load = [&](const std::string & p) {
-            return cfg.source == "csv" ? load_csv(p, cfg.label_column, cfg.task_column, cfg.header)
-                                       : load_hdf5(p, cfg.features_dataset, cfg.labels_dataset, cfg.task_dataset);
+        auto load = [&](const std::string & p, int64_t limit) {
+            return cfg.source == "csv"
+                       ? load_csv(p, cfg.label_column, cfg.task_column, cfg.header, limit)
+                       : load_hdf5(p, cfg.features_dataset, cfg.labels_dataset, cfg.task_dataset, limit);
         };
-        train_src = load(cfg.train_path);
+        train_src = load(cfg.train_path, cfg.train_limit);
         has_test = !cfg.test_path.empty();
-        if (has_test) test_src = load(cfg.test_path);
+        if (has_test) test_src = load(cfg.test_path, cfg.test_limit);
         src_tasks = cfg.source == "csv" ? cfg.task_column != -2 : !cfg.task_dataset.empty();
     } else if (cfg.source == "synthetic") {
         make_synthetic(train_src, test_src, cfg.synthetic, seed);
@@ -205,6 +206,7 @@ Splits build_splits(const DataConfig & cfg, uint64_t seed) {
         throw Error(ErrorCode::io, test_name + ": test samples are " + shape_str(test_src) +
                                        " but the training samples (" + train_name + ") are " + shape_str(train_src));
     }
+    // the loaders read only the first train_limit / test_limit rows; the synthetic generator makes them all
     truncate(train_src, cfg.train_limit);
     truncate(test_src, cfg.test_limit);
     const int src_classes = std::max(train_src.n_classes, test_src.n_classes);

@@ -11,6 +11,7 @@
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/spec/paths.hpp"
+#include "moe/train/memory_estimate.hpp"
 #include "moe/train/run_setup.hpp"
 
 namespace moe::expand {
@@ -40,6 +41,8 @@ StreamSummary Expander::run() {
     auto inputs = spec::input_files(spec_);
     inputs.push_back({"the spec file", opt_.spec_source});
     train::prepare_outputs({out_, checkpoint_path(out_)}, inputs, "moe-expand");
+    // the memory guard: refused before the data is read or anything large is allocated
+    train::check_memory(train::estimate_run_memory(spec_, "moe-expand"), available_memory());
     blas::blas_init(spec_.exp.threads);
     build();
     const int N = (int)st_.names.size();

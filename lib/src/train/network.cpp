@@ -110,7 +110,8 @@ void Network::take_stats(const std::vector<routing::RoutingStats *> & windows) {
 }
 
 std::unique_ptr<Network> build_network(const models::ModelConfig & mc, const models::InputShape & in, int n_outputs,
-                                       const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed) {
+                                       const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed,
+                                       bool allocate) {
     auto net = std::make_unique<Network>();
     net->model = models::make_model<float>(mc, in, n_outputs, net->store, trainable);
     for (auto & ref : net->model->sites()) {
@@ -119,6 +120,10 @@ std::unique_ptr<Network> build_network(const models::ModelConfig & mc, const mod
         *ref.hook = site.get();
         net->sites.push_back(std::move(site));
         net->site_rows.push_back(ref.rows);
+    }
+    if (!allocate) { // declared only: the memory guard counts its tensors and plans its buffers
+        net->finish_sites();
+        return net;
     }
     net->store.allocate(seed);
     net->model->bind(net->store);
@@ -143,7 +148,7 @@ std::vector<SpecProblem> unmatched_patterns(const std::vector<std::string> & pat
 }
 
 std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
-                                       int n_tasks, uint64_t seed) {
+                                       int n_tasks, uint64_t seed, bool allocate) {
     const bool adapted = !spec.adapters.sites.empty();
     nn::TrainablePred trainable = [&](const std::string & name) {
         if (glob_any(spec.train.freeze, name)) return false;
@@ -171,7 +176,7 @@ std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::In
         auto problems = unmatched_patterns(spec.adapters.sites, "adapters.sites", m->sites());
         if (!problems.empty()) throw SpecError("", problems);
     }
-    return build_network(spec.model, in, n_classes, trainable, make, seed);
+    return build_network(spec.model, in, n_classes, trainable, make, seed, allocate);
 }
 
 int argmax_row(const float * z, int V) {

@@ -16,6 +16,7 @@
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
 #include "moe/train/evaluator.hpp"
+#include "moe/train/memory_estimate.hpp"
 #include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/param_patterns.hpp"
@@ -75,6 +76,8 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
     auto inputs = spec::input_files(spec);
     inputs.push_back({"the spec file", opt.spec_source});
     prepare_outputs({out_path, ckpt_path}, inputs, "moe-train");
+    // the memory guard: refused before the data is read or anything large is allocated
+    check_memory(estimate_run_memory(spec, "moe-train"), available_memory());
 
     blas::blas_init(spec.exp.threads);
     const uint64_t seed = spec.exp.seed;

@@ -40,13 +40,15 @@ struct Dataset {
 
 // Directory resolution: cfg dir if set, else $MOE_FASHION_MNIST_DIR, else the Debian default.
 std::string fashion_mnist_dir(const std::string & configured);
+// Every loader takes a row limit: limit > 0 reads only the first `limit` samples (the rows
+// data.train_limit / data.test_limit keep), 0 reads them all.
 // IDX pair (images idx3-ubyte, labels idx1-ubyte), ".gz" or plain; pixels scaled to [0,1].
-Dataset load_idx(const std::string & images_path, const std::string & labels_path);
+Dataset load_idx(const std::string & images_path, const std::string & labels_path, int64_t limit = 0);
 // "train" or "t10k" split from a Fashion-MNIST directory (finds the .gz or plain file).
-Dataset load_fashion_mnist(const std::string & dir, const std::string & split);
-Dataset load_csv(const std::string & path, int label_column, int task_column, bool header);
+Dataset load_fashion_mnist(const std::string & dir, const std::string & split, int64_t limit = 0);
+Dataset load_csv(const std::string & path, int label_column, int task_column, bool header, int64_t limit = 0);
 Dataset load_hdf5(const std::string & path, const std::string & features, const std::string & labels,
-                  const std::string & task);
+                  const std::string & task, int64_t limit = 0);
 // Synthetic teacher-labelled tasks: task t draws x ~ N(mu_t, I) and is labelled by its own
 // random teacher MLP. Both splits come from the same teachers; task ids are set.
 void make_synthetic(Dataset & train, Dataset & test, const SyntheticConfig & cfg, uint64_t seed);

@@ -78,10 +78,12 @@ class Network {
 
 // Declares the model and, for every site (model order) whose name matches one of the patterns,
 // the site `make` returns (null: none) and hooks it there; then allocates and initialises the
-// store from (seed, name) and binds the views.
+// store from (seed, name) and binds the views. allocate = false: the tensors are only declared
+// (nothing allocated, nothing bound; plan() still sizes the buffers), for the memory guard.
 using SiteFactory = std::function<std::unique_ptr<sites::Site<float>>(const nn::SiteRef<float> &, ParamStore<float> &)>;
 std::unique_ptr<Network> build_network(const models::ModelConfig & mc, const models::InputShape & in, int n_outputs,
-                                       const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed);
+                                       const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed,
+                                       bool allocate = true);
 
 // Problems (key[i], "pattern '...' matches no site; the sites are: ...") for every pattern that
 // matches no site name.
@@ -93,7 +95,7 @@ std::vector<SpecProblem> unmatched_patterns(const std::vector<std::string> & pat
 // follows the spec (with adapters the base is frozen but for train.unfreeze; train.freeze always
 // wins). Loads no weights.
 std::unique_ptr<Network> build_network(const spec::Spec & spec, const models::InputShape & in, int n_classes,
-                                       int n_tasks, uint64_t seed);
+                                       int n_tasks, uint64_t seed, bool allocate = true);
 
 // Index of the largest of V logits (the lower index on ties).
 int argmax_row(const float * z, int V);
