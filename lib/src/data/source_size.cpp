@@ -44,9 +44,13 @@ Rows idx_rows(const std::string & dir, const std::string & split) {
         GzFile g(p);
         unsigned char h[16];
         if (read_some(g, p, h, 16) < 16 || be32(h) != 0x803u) return r;
-        r.n = be32(h + 4);
-        r.height = int(be32(h + 8));
-        r.width = int(be32(h + 12));
+        // the loader's own checks first: an implausible header is left for it to report
+        const uint64_t n = be32(h + 4), rows = be32(h + 8), cols = be32(h + 12);
+        if (rows == 0 || cols == 0 || n * rows * cols > (uint64_t(1) << 40) || rows * cols > (uint64_t(1) << 30))
+            return r;
+        r.n = int64_t(n);
+        r.height = int(rows);
+        r.width = int(cols);
         r.channels = 1;
         r.d = r.height * r.width;
         r.ok = true;
