@@ -55,6 +55,7 @@ else
 fi
 have_h5py || SKIP[h5py]="python3 has no h5py: the HDF5 inputs were not generated"
 [ "$(id -u)" != 0 ] || SKIP[nonroot]="running as root: file permissions do not stop reads"
+[ "${MOE_SANITIZED:-OFF}" != ON ] || SKIP[nosan]="AddressSanitizer build: its shadow memory cannot be mapped under ulimit -v"
 
 # ---- generated inputs: tiny IDX / HDF5 data, a real run, a base of other shapes, damaged copies
 "$PYTHON" "$CASES/make_inputs.py" data "$GEN"

@@ -28,12 +28,26 @@ void * counted(std::size_t n) {
 }
 } // namespace
 
+// Every replaceable form that allocates with malloc is replaced, so that every operator delete
+//  (which frees) meets memory from malloc: replacing only the throwing forms left the nothrow ones
+//  (std::stable_sort's temporary buffer) with the runtime's, and AddressSanitizer reported the
+//  mismatch. Over-aligned forms are not replaced and keep the runtime's new and delete pair.
 void * operator new(std::size_t n) { return counted(n); }
 void * operator new[](std::size_t n) { return counted(n); }
 void operator delete(void * p) noexcept { std::free(p); }
 void operator delete[](void * p) noexcept { std::free(p); }
 void operator delete(void * p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void * p, std::size_t) noexcept { std::free(p); }
+void * operator new(std::size_t n, const std::nothrow_t &) noexcept {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(n ? n : 1);
+}
+void * operator new[](std::size_t n, const std::nothrow_t &) noexcept {
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
+    return std::malloc(n ? n : 1);
+}
+void operator delete(void * p, const std::nothrow_t &) noexcept { std::free(p); }
+void operator delete[](void * p, const std::nothrow_t &) noexcept { std::free(p); }
 
 using namespace moe;
 using std::vector;

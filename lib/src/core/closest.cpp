@@ -23,9 +23,7 @@ std::vector<std::string> closest(const std::string & word, const std::vector<std
     std::set<std::string> seen;
     for (size_t i = 0; i < candidates.size(); ++i)
         if (seen.insert(candidates[i]).second) ranked.push_back({edit_distance(word, candidates[i]), i});
-    // (distance, index) pairs are unique, so sorting them gives the stable order by distance;
-    //  std::stable_sort's temporary buffer was reported by ASan here as operator new / free
-    //  mismatched, under GCC 12's libstdc++)
+    // (distance, index) pairs are unique, so sorting them gives the stable order by distance
     std::sort(ranked.begin(), ranked.end());
     std::vector<std::string> out;
     for (size_t i = 0; i < ranked.size() && i < n; ++i) out.push_back(candidates[ranked[i].second]);
