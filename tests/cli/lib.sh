@@ -39,3 +39,42 @@ stale_removed() {
     rm "$TMP/else.h5.tmp-$stale"
 }
 have_h5py() { "$PYTHON" -c "import h5py" 2>/dev/null; }
+# same_run A B: every dataset bitwise equal (but the wall-clock series), same final attributes
+same_run() {
+    "$PYTHON" - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+clock = {"ms_per_step", "samples_per_s"}
+def datasets(f):
+    out = {}
+    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) and n.split("/")[-1] not in clock else None)
+    return out
+A, B = datasets(a), datasets(b)
+assert A.keys() == B.keys(), sorted(set(A) ^ set(B))
+assert any(k.startswith("metrics/eval/") for k in A) and any(k.startswith("params/") for k in A)
+for k in A:
+    x, y = np.asarray(A[k]), np.asarray(B[k])
+    assert x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes(), f"{k} differs"
+for k, v in a["metrics"].attrs.items():
+    if k != "seconds": assert b["metrics"].attrs[k] == v, f"metrics attr {k} differs"
+assert "checkpoint" not in a and "optim" not in a, "a run file carries no checkpoint groups"
+print(f"bitwise identical: {len(A)} datasets")
+PY
+}
+# signal_run OUT SIGNAL...: moe-train "${RUN[@]}" -o OUT in the background (stdout, stderr in
+# $TMP/sig.out, sig.err), the SIGNALs sent once its first checkpoint exists; its exit code in rc.
+# The runs are short: one that finishes before the signals land (a loaded machine) is started
+# again, up to three times.
+signal_run() {
+    local out=$1 attempt pid sig; shift
+    for attempt in 1 2 3; do
+        rm -f "$out" "$out.ckpt"
+        "${TRAIN:-$MOE_BIN/moe-train}" "${RUN[@]}" -o "$out" >"$TMP/sig.out" 2>"$TMP/sig.err" &
+        pid=$!
+        if wait_for "$out.ckpt" $pid; then for sig in "$@"; do kill -"$sig" $pid 2>/dev/null || true; done; fi
+        set +e; wait $pid; rc=$?; set -e
+        [ -e "$out" ] || return 0
+        echo "note: the run finished before the signal reached it (attempt $attempt)"
+    done
+    fail "the run finished before the signal reached it, three times"
+}

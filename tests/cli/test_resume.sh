@@ -8,46 +8,6 @@ TRAIN="$MOE_BIN/moe-train"
 MLP="$MOE_SRC/tests/fixtures/tiny_mlp.json"
 MOLE="$MOE_SRC/tests/fixtures/tiny_mole.json"
 
-# same_run A B: every dataset bitwise equal (but the wall-clock series), same final attributes
-same_run() {
-    "$PYTHON" - "$1" "$2" <<'PY'
-import sys, h5py, numpy as np
-a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
-clock = {"ms_per_step", "samples_per_s"}
-def datasets(f):
-    out = {}
-    f.visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) and n.split("/")[-1] not in clock else None)
-    return out
-A, B = datasets(a), datasets(b)
-assert A.keys() == B.keys(), sorted(set(A) ^ set(B))
-assert any(k.startswith("metrics/eval/") for k in A) and any(k.startswith("params/") for k in A)
-for k in A:
-    x, y = np.asarray(A[k]), np.asarray(B[k])
-    assert x.shape == y.shape and x.dtype == y.dtype and x.tobytes() == y.tobytes(), f"{k} differs"
-for k, v in a["metrics"].attrs.items():
-    if k != "seconds": assert b["metrics"].attrs[k] == v, f"metrics attr {k} differs"
-assert "checkpoint" not in a and "optim" not in a, "a run file carries no checkpoint groups"
-print(f"bitwise identical: {len(A)} datasets")
-PY
-}
-# signal_run OUT SIGNAL...: moe-train "${RUN[@]}" -o OUT in the background (stdout, stderr in
-# $TMP/sig.out, sig.err), the SIGNALs sent once its first checkpoint exists; its exit code in rc.
-# The runs are short: one that finishes before the signals land (a loaded machine) is started
-# again, up to three times.
-signal_run() {
-    local out=$1 attempt pid sig; shift
-    for attempt in 1 2 3; do
-        rm -f "$out" "$out.ckpt"
-        "$TRAIN" "${RUN[@]}" -o "$out" >"$TMP/sig.out" 2>"$TMP/sig.err" &
-        pid=$!
-        if wait_for "$out.ckpt" $pid; then for sig in "$@"; do kill -"$sig" $pid 2>/dev/null || true; done; fi
-        set +e; wait $pid; rc=$?; set -e
-        [ -e "$out" ] || return 0
-        echo "note: the run finished before the signal reached it (attempt $attempt)"
-    done
-    fail "the run finished before the signal reached it, three times"
-}
-
 ARGS=("$MLP" --threads 1 --set train.epochs=6 --set log.checkpoint_every=5 --set log.progress=lines)
 expect_rc 0 "$TRAIN" "${ARGS[@]}" -q -o "$TMP/full.h5"
 [ ! -e "$TMP/full.h5.ckpt" ] || fail "a finished run leaves no checkpoint"

@@ -1,5 +1,5 @@
 // test_hf_gpt2.cpp — a GPT-2 checkpoint in Hugging Face layout onto the gpt family
-// (moe/models/hf_gpt2.hpp, moe/io/hf_gpt2_load.hpp): config.json to the model's config, the name
+// (moe/models/hf_checkpoint.hpp, moe/io/hf_load.hpp): config.json to the model's config, the name
 // plan (every tensor mapped or a skipped buffer, Conv1D weights transposed), every unmapped,
 // missing or misshapen tensor named, and the committed tiny GPT-2 (tests/fixtures/
 // make_safetensors.py) loaded from one file and from shards giving the reference page's logits
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "moe/core/error.hpp"
-#include "moe/io/hf_gpt2_load.hpp"
-#include "moe/models/hf_gpt2.hpp"
+#include "moe/io/hf_load.hpp"
+#include "moe/models/hf_checkpoint.hpp"
 #include "moe/models/registry.hpp"
 
 using namespace moe;
@@ -40,6 +40,21 @@ nlohmann::json tiny_config() {
     return {{"model_type", "gpt2"}, {"vocab_size", 11}, {"n_positions", 8}, {"n_embd", 8},
             {"n_layer", 2},         {"n_head", 2},      {"n_inner", nullptr}, {"activation_function", "gelu_new"},
             {"layer_norm_epsilon", 1e-5}};
+}
+
+models::GptConfig gpt2_config(const nlohmann::json & c, const std::string & file, int & vocab) {
+    const auto m = models::hf_model_from_config(c, file);
+    CHECK(m.family == "gpt2");
+    vocab = m.vocab;
+    return m.cfg;
+}
+
+models::HfPlan plan_gpt2(const std::vector<NamedShape> & t, const std::vector<NamedShape> & params, bool tie,
+                         const std::string & file) {
+    models::HfModel m;
+    m.family = "gpt2";
+    m.cfg.tie_head = tie;
+    return models::plan_hf_import(m, t, params, file);
 }
 
 // The gpt model's parameters (names and shapes) for a GPT-2 config.
@@ -92,15 +107,15 @@ double shifted_loss(const T * z, const std::vector<int32_t> & tok, size_t n, int
 
 template <typename T>
 void check_tiny_gpt2(const std::string & dir, double rel) {
-    const io::HfGpt2 hf = io::open_hf_gpt2(dir);
+    const io::HfCheckpoint hf = io::open_hf_checkpoint(dir);
     models::ModelConfig mc;
     mc.kind = "gpt";
-    mc.gpt = hf.cfg;
+    mc.gpt = hf.model.cfg;
     ParamStore<T> st;
-    auto m = models::make_model<T>(mc, {}, hf.vocab, st, [](const std::string &) { return true; });
+    auto m = models::make_model<T>(mc, {}, hf.model.vocab, st, [](const std::string &) { return true; });
     st.allocate(1);
     m->bind(st);
-    const auto plan = io::load_hf_gpt2(hf, st);
+    const auto plan = io::load_hf_checkpoint(hf, st);
     CHECK(plan.imports.size() == size_t(st.size()));
     m->plan(1);
     // the reference tokens, padded to the context of 8: positions 0..5 see only their prefix
@@ -122,7 +137,7 @@ void check_tiny_gpt2(const std::string & dir, double rel) {
 
 TEST_CASE("hf_gpt2: config.json to the gpt config") {
     int vocab = 0;
-    const auto g = models::gpt2_config_from_hf(tiny_config(), "config.json", vocab);
+    const auto g = gpt2_config(tiny_config(), "config.json", vocab);
     CHECK(vocab == 11);
     CHECK(g.context == 8);
     CHECK(g.width == 8);
@@ -137,22 +152,23 @@ TEST_CASE("hf_gpt2: config.json to the gpt config") {
     auto bad = [&](const char * key, nlohmann::json v) {
         auto c = tiny_config();
         c[key] = v;
-        return io_error([&] { models::gpt2_config_from_hf(c, "config.json", vocab); });
+        return io_error([&] { gpt2_config(c, "config.json", vocab); });
     };
-    CHECK(bad("model_type", "llama") == "config.json: model_type is \"llama\", expected \"gpt2\"");
+    CHECK(bad("model_type", "bert") ==
+          "config.json: model_type is \"bert\", expected \"gpt2\" (GPT2LMHeadModel) or \"llama\" (LlamaForCausalLM)");
     CHECK(bad("n_embd", 9) == "config.json: n_embd 9 is not a multiple of n_head 2");
     CHECK(bad("n_layer", -1) == "config.json: 'n_layer' is -1, expected an integer >= 1");
     CHECK(bad("vocab_size", "11") == "config.json: 'vocab_size' is \"11\", expected an integer >= 1");
     CHECK(bad("activation_function", "relu") ==
           "config.json: activation_function 'relu' is not supported (expected gelu_new, gelu_pytorch_tanh or gelu)");
     CHECK(bad("tie_word_embeddings", 1) == "config.json: 'tie_word_embeddings' is 1, expected true or false");
-    CHECK(models::gpt2_config_from_hf([] { auto c = tiny_config(); c["activation_function"] = "gelu"; return c; }(),
+    CHECK(gpt2_config([] { auto c = tiny_config(); c["activation_function"] = "gelu"; return c; }(),
                                       "c", vocab).mlp == "gelu");
 }
 
 TEST_CASE("hf_gpt2: every tensor is mapped, Conv1D weights transposed, buffers skipped") {
     int vocab = 0;
-    const auto g = models::gpt2_config_from_hf(tiny_config(), "config.json", vocab);
+    const auto g = gpt2_config(tiny_config(), "config.json", vocab);
     const auto params = params_of(g, vocab);
     REQUIRE(params.size() == 2 + 2 * 12 + 2);
     for (const std::string prefix : {"", "transformer."}) {
@@ -160,7 +176,7 @@ TEST_CASE("hf_gpt2: every tensor is mapped, Conv1D weights transposed, buffers s
         t.push_back({prefix + "h.0.attn.bias", {1, 1, 8, 8}});
         t.push_back({prefix + "h.1.attn.masked_bias", {}});
         t.push_back({"lm_head.weight", {11, 8}}); // tied: skipped
-        const auto plan = models::plan_gpt2_import(t, params, true, "m.safetensors");
+        const auto plan = plan_gpt2(t, params, true, "m.safetensors");
         REQUIRE(plan.imports.size() == params.size());
         std::vector<std::string> skipped = {prefix + "h.0.attn.bias", prefix + "h.1.attn.masked_bias", "lm_head.weight"};
         std::sort(skipped.begin(), skipped.end());
@@ -184,17 +200,17 @@ TEST_CASE("hf_gpt2: every tensor is mapped, Conv1D weights transposed, buffers s
     untied.tie_head = false;
     auto t = hf_tensors();
     t.push_back({"lm_head.weight", {11, 8}});
-    const auto plan = models::plan_gpt2_import(t, params_of(untied, vocab), false, "m.safetensors");
+    const auto plan = plan_gpt2(t, params_of(untied, vocab), false, "m.safetensors");
     CHECK(plan.imports.back().param == "head.weight");
     CHECK(!plan.imports.back().transpose);
 }
 
 TEST_CASE("hf_gpt2: unmapped, missing, misshapen and doubled tensors are named") {
     int vocab = 0;
-    const auto g = models::gpt2_config_from_hf(tiny_config(), "config.json", vocab);
+    const auto g = gpt2_config(tiny_config(), "config.json", vocab);
     const auto params = params_of(g, vocab);
     auto refuse = [&](const std::vector<NamedShape> & t) {
-        return io_error([&] { models::plan_gpt2_import(t, params, true, "m.safetensors"); });
+        return io_error([&] { plan_gpt2(t, params, true, "m.safetensors"); });
     };
     const std::string head = "m.safetensors: cannot map the GPT-2 checkpoint onto the gpt model (";
     auto t = hf_tensors();
@@ -223,7 +239,7 @@ TEST_CASE("hf_gpt2: unmapped, missing, misshapen and doubled tensors are named")
     t.push_back({"lm_head.weight", {11, 8}});
     auto untied = g;
     untied.tie_head = false;
-    CHECK(io_error([&] { models::plan_gpt2_import(hf_tensors(), params_of(untied, vocab), false, "m"); })
+    CHECK(io_error([&] { plan_gpt2(hf_tensors(), params_of(untied, vocab), false, "m"); })
               .find("parameter 'head.weight' [11, 8]: no tensor for it (expected 'lm_head.weight')") != std::string::npos);
 }
 
@@ -231,6 +247,6 @@ TEST_CASE("hf_gpt2: the tiny GPT-2 checkpoint gives the reference logits and los
     check_tiny_gpt2<double>(kDir + "tiny_gpt2", 1e-6); // the weights are float32 in the file
     check_tiny_gpt2<float>(kDir + "tiny_gpt2", 1e-5);
     check_tiny_gpt2<float>(kDir + "tiny_gpt2_sharded", 1e-5); // "transformer." names in two shards
-    CHECK(io_error([&] { io::open_hf_gpt2(kDir); }) == kDir + "config.json: no such file (a Hugging Face model "
+    CHECK(io_error([&] { io::open_hf_checkpoint(kDir); }) == kDir + "config.json: no such file (a Hugging Face model "
                                                               "directory has one)");
 }

@@ -314,9 +314,14 @@ class Gpt final : public Model<T>, public CausalDecoder<T> {
         MOE_CHECK(cfg.positions != "rope" || (C / cfg.heads) % 2 == 0, ErrorCode::spec,
                   "model.gpt.positions = rope needs an even head size (width / heads)");
         T_ = cfg.context;
+        MOE_CHECK(cfg.max_positions == 0 || cfg.max_positions >= T_, ErrorCode::spec,
+                  "model.gpt.max_positions: " + std::to_string(cfg.max_positions) + " is below the context " +
+                      std::to_string(T_));
         const Init wi = Init::Normal(cfg.init_std);
         id_wte_ = s.declare("tok_emb.weight", {V, C}, tr("tok_emb.weight"), wi);
-        if (cfg.positions == "learned") id_wpe_ = s.declare("pos_emb.weight", {T_, C}, tr("pos_emb.weight"), wi);
+        // (a table longer than the context: rows beyond it are loaded and stored, never read)
+        if (cfg.positions == "learned")
+            id_wpe_ = s.declare("pos_emb.weight", {std::max(T_, cfg.max_positions), C}, tr("pos_emb.weight"), wi);
         blocks_.resize(cfg.depth);
         for (int i = 0; i < cfg.depth; ++i) blocks_[i].declare(s, "blocks." + std::to_string(i), cfg, tr);
         norm_.declare(s, "norm", C, cfg.norm == "rmsnorm" ? Norm::rms : Norm::layer, cfg.norm_eps, tr);

@@ -119,7 +119,8 @@ void visit(V & v, ExpandSpec & s) {
 template <typename V>
 void visit(V & v, Spec & s) {
     v.field("version", s.version, "Spec format version (1).", range(1, 1));
-    v.field("base", s.base, "Run file of a pre-trained base model whose parameters are loaded by name.");
+    v.field("base", s.base, "Run file of a pre-trained base model whose parameters are loaded by name, or a Hugging Face model "
+                              "directory (config.json + safetensors; GPT-2 or LLaMA family) that also gives model.gpt.");
     v.object("exp", s.exp, "Experiment identity.");
     v.object("data", s.data, "Data source, tasks, split and normalisation.");
     v.object("model", s.model, "Base model architecture.");

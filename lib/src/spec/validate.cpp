@@ -11,6 +11,10 @@ namespace moe::spec {
 namespace fs = std::filesystem;
 
 void validate(const Spec & s, std::vector<SpecProblem> & errs) {
+    // a Hugging Face model directory as the base: the gpt model comes from its config.json, and
+    //  its context from data.text.block_size (train/hf_base.cpp)
+    std::error_code hf_ec;
+    const bool hf_base = !s.base.empty() && fs::is_directory(s.base, hf_ec);
     if (s.data.source == "fashion-mnist") {
         std::string dir = data::fashion_mnist_dir(s.data.dir);
         std::error_code ec;
@@ -43,7 +47,7 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         if (s.model.kind != "gpt")
             errs.push_back({"model.kind", "source 'text' gives token sequences: it needs model.kind 'gpt', not '" +
                                               s.model.kind + "'"});
-        else if (s.model.gpt.context != t.block_size)
+        else if (!hf_base && s.model.gpt.context != t.block_size)
             errs.push_back({"data.text.block_size", "must equal model.gpt.context (" +
                                                         std::to_string(s.model.gpt.context) + "), got " +
                                                         std::to_string(t.block_size)});
@@ -65,6 +69,9 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         else if (g.positions == "rope" && (g.width / g.heads) % 2 != 0)
             errs.push_back({"model.gpt.positions", "rope needs an even head size (width / heads = " +
                                                        std::to_string(g.width / g.heads) + ")"});
+        if (g.max_positions != 0 && g.max_positions < g.context)
+            errs.push_back({"model.gpt.max_positions", std::to_string(g.max_positions) + " is below model.gpt.context (" +
+                                                           std::to_string(g.context) + ")"});
         if (g.heads % nkv != 0)
             errs.push_back({"model.gpt.kv_heads",
                             std::to_string(nkv) + " does not divide heads (" + std::to_string(g.heads) + ")"});
@@ -74,7 +81,14 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
                                                " is not divisible by heads " + std::to_string(s.model.vit.heads)});
     if (!s.base.empty()) {
         std::error_code ec;
-        if (!fs::exists(s.base, ec)) errs.push_back({"base", "run file '" + s.base + "' does not exist"});
+        if (!fs::exists(s.base, ec))
+            errs.push_back({"base", "run file '" + s.base + "' does not exist"});
+        else if (hf_base && !fs::exists(fs::path(s.base) / "config.json", ec))
+            errs.push_back({"base", "'" + s.base + "' is a directory without a config.json (expected a run file or a "
+                                    "Hugging Face model directory)"});
+        else if (hf_base && s.model.kind != "gpt")
+            errs.push_back({"model.kind", "the base '" + s.base + "' is a Hugging Face model directory (a causal "
+                                          "language model): it needs model.kind 'gpt', not '" + s.model.kind + "'"});
     }
     for (size_t i = 0; i < s.train.groups.size(); ++i)
         if (s.train.groups[i].pattern.empty())

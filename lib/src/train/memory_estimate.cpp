@@ -5,6 +5,8 @@
 // size per sample), which mallinfo2(3) measures, and the estimate is a + b * B for the run's B.
 #include "moe/train/memory_estimate.hpp"
 
+#include "moe/train/hf_base.hpp"
+
 #include <malloc.h>
 
 #include <algorithm>
@@ -14,6 +16,7 @@
 
 #include "moe/core/error.hpp"
 #include "moe/data/source_size.hpp"
+#include "moe/train/hf_base.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/step.hpp"
 
@@ -84,7 +87,8 @@ MemoryEstimate combine(const MemoryCounts & c) {
     return e;
 }
 
-MemoryEstimate estimate_run_memory(const spec::Spec & spec, const std::string & tool) {
+MemoryEstimate estimate_run_memory(const spec::Spec & given, const std::string & tool) {
+    const spec::Spec spec = with_hf_base(given); // a Hugging Face base gives the model
     const data::SourceSize src = data::source_size(spec.data);
     MemoryCounts c;
     c.data_bytes = src.bytes;

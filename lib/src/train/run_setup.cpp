@@ -5,6 +5,7 @@
 
 #include "moe/core/error.hpp"
 #include "moe/core/log.hpp"
+#include "moe/io/hf_load.hpp"
 #include "moe/io/run_file.hpp"
 
 namespace moe::train {
@@ -34,6 +35,20 @@ void prepare_outputs(const std::vector<std::string> & outputs,
 
 void load_base(ParamStore<float> & store, const std::string & base_path,
                const std::function<bool(const std::string &)> & from_base) {
+    if (io::is_hf_dir(base_path)) { // a Hugging Face model directory (train/hf_base.hpp set the model)
+        const io::HfCheckpoint hf = io::open_hf_checkpoint(base_path);
+        const int wte = store.find("tok_emb.weight");
+        if (wte >= 0 && store.info(wte).shape[0] != hf.model.vocab)
+            throw SpecError("", {{"data.tokenizer",
+                                  "its " + std::to_string(store.info(wte).shape[0]) + " token ids do not match the " +
+                                      std::to_string(hf.model.vocab) + " of the base's vocabulary (vocab_size of " +
+                                      base_path + "/config.json): the data needs the checkpoint's own tokenizer"}});
+        const auto plan = io::load_hf_checkpoint(hf, store, from_base);
+        log_info("loaded " + std::to_string(plan.imports.size()) + " base tensors from the " +
+                 (hf.model.family == "gpt2" ? std::string("GPT-2") : std::string("LLaMA")) +
+                 " checkpoint in " + base_path);
+        return;
+    }
     io::RunReader base(base_path);
     std::vector<std::string> names;
     for (const auto & pi : store.infos())

@@ -16,6 +16,7 @@
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
 #include "moe/train/evaluator.hpp"
+#include "moe/train/hf_base.hpp"
 #include "moe/train/memory_estimate.hpp"
 #include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
@@ -46,7 +47,8 @@ struct SiteAffinity {
 
 Summary run_training(const spec::Spec & given, const std::string & out_path, Observer & obs, const TrainOptions & opt) {
     // the run file stores its inputs' paths absolute: moe-eval finds them from any directory
-    const spec::Spec spec = spec::absolute_paths(given);
+    // (a Hugging Face base directory gives the model: train/hf_base.hpp)
+    const spec::Spec spec = with_hf_base(spec::absolute_paths(given));
     const auto t_start = Clock::now();
     const std::string ckpt_path = checkpoint_path(out_path);
     const nlohmann::json spec_j = spec::to_json(spec);

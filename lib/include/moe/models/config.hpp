@@ -27,6 +27,7 @@ struct VitConfig {
 // key/value heads, an untied head) one key each.
 struct GptConfig {
     int context = 256;              // T: positions per sequence (data.text.block_size must equal it)
+    int max_positions = 0;          // rows of the learned position table (0 = context; >= context)
     int width = 256;                // C
     int depth = 4;                  // L blocks
     int heads = 4;                  // NH query heads (head size width / heads)
@@ -79,6 +80,10 @@ void visit(V & v, VitConfig & s) {
 template <typename V>
 void visit(V & v, GptConfig & s) {
     v.field("context", s.context, "Positions per sequence T (the text data's block_size).", range(1, 1 << 16));
+    v.field("max_positions", s.max_positions,
+            "Rows of the learned position table (0 = context; at least context). A Hugging Face GPT-2 base sets it "
+            "to n_positions, so that a shorter context trains on the pretrained table's first rows.",
+            range(0, 1 << 20));
     v.field("width", s.width, "Width C of the residual stream.", range(1, 1 << 16));
     v.field("depth", s.depth, "Number of pre-norm transformer blocks.", range(0, 256));
     v.field("heads", s.heads, "Query heads NH (must divide width).", range(1, 1024));

@@ -36,7 +36,9 @@ io::OutputLock claim_outputs(const std::string & out, const std::string & checkp
 void prepare_outputs(const std::vector<std::string> & outputs,
                      const std::vector<std::pair<std::string, std::string>> & inputs, const std::string & tool);
 // Copies the base run's tensors into every parameter of store whose name satisfies from_base
-// (missing tensors and shape mismatches reported by name, ErrorCode::io) and logs how many.
+// (missing tensors and shape mismatches reported by name, ErrorCode::io) and logs how many. A
+// Hugging Face model directory as the base fills them from its checkpoint (moe/io/hf_load.hpp);
+// a vocabulary other than the data's is a SpecError at data.tokenizer.
 void load_base(ParamStore<float> & store, const std::string & base_path,
                const std::function<bool(const std::string &)> & from_base);
 

@@ -1,0 +1,148 @@
+// hf_checkpoint.cpp — config.json to a gpt model by model_type, and the checkpoint-to-parameter
+// plan both families share (moe/models/hf_checkpoint.hpp); the families' names are in
+// hf_gpt2.cpp and hf_llama.cpp.
+#include "moe/models/hf_checkpoint.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "hf_internal.hpp"
+#include "moe/core/error.hpp"
+
+namespace moe::models {
+
+namespace hf {
+
+void fail(const std::string & msg) { throw Error(ErrorCode::io, msg); }
+
+std::string shape_str(const std::vector<int64_t> & s) {
+    std::string r = "[";
+    for (size_t i = 0; i < s.size(); ++i) r += (i ? ", " : "") + std::to_string(s[i]);
+    return r + "]";
+}
+
+bool split_block(const std::string & n, const std::string & prefix, std::string & num, std::string & rest) {
+    if (n.rfind(prefix, 0) != 0) return false;
+    const size_t b = prefix.size(), dot = n.find('.', b);
+    if (dot == std::string::npos || dot == b) return false;
+    num = n.substr(b, dot - b);
+    if (num.find_first_not_of("0123456789") != std::string::npos || (num.size() > 1 && num[0] == '0')) return false;
+    rest = n.substr(dot + 1);
+    return true;
+}
+
+int int_key(const nlohmann::json & c, const std::string & file, const char * key, int lo, bool required, int dflt,
+            bool null_ok) {
+    if (!c.contains(key) || (null_ok && c[key].is_null())) {
+        if (required) fail(file + ": no '" + key + "' (expected an integer >= " + std::to_string(lo) + ")");
+        return dflt;
+    }
+    const auto & v = c[key];
+    if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > (1 << 30))
+        fail(file + ": '" + key + "' is " + v.dump() + ", expected an integer >= " + std::to_string(lo));
+    return int(v.get<int64_t>());
+}
+
+double positive_key(const nlohmann::json & c, const std::string & file, const char * key, double dflt) {
+    if (!c.contains(key)) return dflt;
+    const auto & v = c[key];
+    if (!v.is_number() || !(v.get<double>() > 0) || !std::isfinite(v.get<double>()))
+        fail(file + ": '" + key + "' is " + v.dump() + ", expected a number > 0");
+    return v.get<double>();
+}
+
+bool bool_key(const nlohmann::json & c, const std::string & file, const char * key, bool dflt) {
+    if (!c.contains(key)) return dflt;
+    if (!c[key].is_boolean()) fail(file + ": '" + key + "' is " + c[key].dump() + ", expected true or false");
+    return c[key].get<bool>();
+}
+
+std::string string_key(const nlohmann::json & c, const std::string & file, const char * key, const std::string & dflt) {
+    if (!c.contains(key)) return dflt;
+    if (!c[key].is_string()) fail(file + ": '" + key + "' is " + c[key].dump() + ", expected a string");
+    return c[key].get<std::string>();
+}
+
+} // namespace hf
+
+HfModel hf_model_from_config(const nlohmann::json & c, const std::string & file) {
+    if (!c.is_object()) hf::fail(file + ": expected a JSON object (a Hugging Face config.json)");
+    const std::string type = c.contains("model_type") && c["model_type"].is_string()
+                                 ? c["model_type"].get<std::string>()
+                                 : std::string();
+    if (type == "gpt2") return hf::gpt2_model(c, file);
+    if (type == "llama") return hf::llama_model(c, file);
+    hf::fail(file + ": model_type is " + (c.contains("model_type") ? c["model_type"].dump() : std::string("missing")) +
+             ", expected \"gpt2\" (GPT2LMHeadModel) or \"llama\" (LlamaForCausalLM)");
+}
+
+HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & tensors,
+                      const std::vector<NamedShape> & params, const std::string & file) {
+    using hf::shape_str;
+    const hf::Naming nm =
+        model.family == "gpt2" ? hf::gpt2_naming(model.cfg.tie_head) : hf::llama_naming(model.cfg.tie_head);
+    std::vector<std::string> problems;
+    std::map<std::string, const NamedShape *> by_param; // param -> tensor
+    std::map<std::string, bool> transposed;
+    std::map<std::string, std::string> stripped_from; // stripped name -> stored name
+    std::map<std::string, const NamedShape *> param_shape;
+    for (const auto & p : params) param_shape[p.name] = &p;
+    HfPlan plan;
+    for (const auto & t : tensors) {
+        std::string n = t.name;
+        if (!nm.strip.empty() && n.rfind(nm.strip, 0) == 0) n = n.substr(nm.strip.size());
+        if (auto [it, fresh] = stripped_from.emplace(n, t.name); !fresh) {
+            problems.push_back("'" + t.name + "' and '" + it->second + "' are the same tensor (with and without the '" +
+                               nm.strip + "' prefix)");
+            continue;
+        }
+        if (nm.is_buffer(n)) {
+            plan.skipped.push_back(t.name);
+            continue;
+        }
+        const auto tg = nm.target_of(n);
+        if (!tg) {
+            problems.push_back("'" + t.name + "' is not a " + nm.title + " tensor this model has (no parameter to fill)");
+            continue;
+        }
+        auto ps = param_shape.find(tg->param);
+        if (ps == param_shape.end()) {
+            problems.push_back("'" + t.name + "' would fill '" + tg->param + "', which the model does not have");
+            continue;
+        }
+        std::vector<int64_t> want = ps->second->shape;
+        if (tg->transpose) std::reverse(want.begin(), want.end());
+        if (t.shape != want) {
+            problems.push_back("'" + t.name + "' has shape " + shape_str(t.shape) + ", but '" + tg->param + "' " +
+                               shape_str(ps->second->shape) + " needs " + shape_str(want) +
+                               (tg->transpose ? " (a Conv1D weight, stored (in, out))" : ""));
+            continue;
+        }
+        by_param[tg->param] = &t;
+        transposed[tg->param] = tg->transpose;
+    }
+    for (const auto & p : params) {
+        auto it = by_param.find(p.name);
+        if (it == by_param.end()) {
+            if (std::none_of(problems.begin(), problems.end(),
+                             [&](const std::string & s) { return s.find("'" + p.name + "'") != std::string::npos; })) {
+                const std::string name = nm.name_of(p.name);
+                problems.push_back("parameter '" + p.name + "' " + shape_str(p.shape) + ": no tensor for it" +
+                                   (name.empty() ? " (" + nm.title + " has none)" : " (expected '" + name + "')"));
+            }
+            continue;
+        }
+        plan.imports.push_back({it->second->name, p.name, transposed[p.name], it->second->shape});
+    }
+    if (!problems.empty()) {
+        std::string m = file + ": cannot map the " + nm.title + " checkpoint onto the gpt model (" +
+                        std::to_string(problems.size()) + (problems.size() == 1 ? " problem):" : " problems):");
+        for (const auto & p : problems) m += "\n  " + p;
+        hf::fail(m);
+    }
+    std::sort(plan.skipped.begin(), plan.skipped.end());
+    return plan;
+}
+
+} // namespace moe::models

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# A Hugging Face checkpoint directory as the base of a run: a LoRA mixture on the committed tiny
+# GPT-2 (BF16 weights, a 32-row position table, a 16-token context) and on the tiny untied LLaMA
+# (RMSNorm, RoPE, grouped KV heads, SwiGLU), both over the byte tokenizer's 257 ids. The model comes
+# from config.json; the frozen base in the run file is the checkpoint's tensors (Conv1D weights
+# transposed); moe-eval needs only the run file; a run interrupted after its first checkpoint and
+# resumed is bitwise the uninterrupted one; and the spec's mistakes are named.
+source "$(dirname "$0")/lib.sh"
+have_h5py || { echo "SKIP: python3-h5py not installed"; exit 0; }
+FIX=$MOE_SRC/tests/fixtures/safetensors
+C="$TMP/corpus"
+"$PYTHON" - "$C" <<'PY'
+import os, random, sys
+rnd = random.Random(7)
+words = {"alpha": ["the", "cat", "sat", "on", "a", "mat"], "code": ["int", "x", "=", "0;", "{", "}"]}
+for dom, ws in words.items():
+    os.makedirs(os.path.join(sys.argv[1], dom))
+    for f in range(20):
+        with open(os.path.join(sys.argv[1], dom, f"d{f}.txt"), "w") as fh:
+            fh.write(" ".join(rnd.choice(ws) for _ in range(80)) + "\n")
+PY
+cp -r "$FIX/bytes_gpt2" "$FIX/bytes_llama" "$TMP/"
+spec() { # spec NAME BASE SITES
+    cat >"$TMP/$1.json" <<EOF
+{"exp": {"name": "$1", "seed": 5, "threads": 1}, "base": "$2",
+ "data": {"source": "text", "text": {"block_size": 16, "cache_dir": "$TMP/cache",
+   "domains": [{"name": "alpha", "paths": ["$C/alpha"]}, {"name": "code", "paths": ["$C/code"]}]}},
+ "model": {"kind": "gpt"},
+ "adapters": {"sites": $3, "kind": "lora", "experts": 2, "rank": 2, "alpha": 4},
+ "routing": {"router": "topk", "k": 1}, "loss": {"lbl": "mixtral", "lbl_coef": 0.01},
+ "train": {"epochs": 0, "max_steps": 30, "batch_size": 4, "optimizer": "adamw", "lr": 0.01},
+ "eval": {"val": false, "test": true, "batch_size": 8}, "log": {"every": 10, "checkpoint_every": 3}}
+EOF
+}
+spec gpt2 "$TMP/bytes_gpt2" '["blocks.*.attn.qkv", "blocks.*.mlp.fc1"]'
+spec llama "$TMP/bytes_llama" '["blocks.*.attn.q", "blocks.*.attn.v", "blocks.*.mlp.gate", "head"]'
+for m in gpt2 llama; do
+    expect_rc 0 "$MOE_BIN/moe-train" "$TMP/$m.json" -o "$TMP/$m.h5"
+    expect_out "loaded .* base tensors from the .* checkpoint in $TMP/bytes_$m"
+done
+# the run files: the resolved model, the base's tensors as stored in the checkpoint
+"$PYTHON" - "$TMP" <<'PY' || fail "the HF-based run files"
+import json, struct, sys
+import h5py, numpy as np
+tmp = sys.argv[1]
+def read_st(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        raw = b[8 + n + v["data_offsets"][0]: 8 + n + v["data_offsets"][1]]
+        if v["dtype"] == "BF16":
+            a = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+        else:
+            a = np.frombuffer(raw, "<f4")
+        out[k] = a.reshape(v["shape"])
+    return out
+for m, pairs in (("gpt2", [("wte.weight", "tok_emb.weight", False), ("wpe.weight", "pos_emb.weight", False),
+                           ("h.1.attn.c_attn.weight", "blocks.1.attn.qkv.weight", True),
+                           ("h.0.mlp.c_proj.weight", "blocks.0.mlp.fc2.weight", True), ("ln_f.bias", "norm.bias", False)]),
+                 ("llama", [("model.embed_tokens.weight", "tok_emb.weight", False),
+                            ("model.layers.1.self_attn.k_proj.weight", "blocks.1.attn.k.weight", False),
+                            ("model.layers.0.mlp.down_proj.weight", "blocks.0.mlp.down.weight", False),
+                            ("lm_head.weight", "head.weight", False)])):
+    st = read_st(f"{tmp}/bytes_{m}/model.safetensors")
+    f = h5py.File(f"{tmp}/{m}.h5", "r")
+    spec = json.loads(f["spec"][()])
+    g = spec["model"]["gpt"]
+    assert spec["model"]["kind"] == "gpt" and g["context"] == 16, g
+    if m == "gpt2":
+        assert g["max_positions"] == 32 and g["positions"] == "learned" and g["qkv"] == "fused", g
+    else:
+        assert g["norm"] == "rmsnorm" and g["positions"] == "rope" and g["kv_heads"] == 2 and g["mlp"] == "swiglu", g
+        assert not g["tie_head"] and not g["bias"], g
+    for hf, ours, tr in pairs:
+        want = st[hf].T if tr else st[hf]
+        got = f["params/" + ours][()]
+        assert got.shape == want.shape and np.array_equal(got, want), (m, ours)
+    losses = f["metrics/train/loss"][()]
+    assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], (m, losses)
+print("HF-based run files: the model from config.json, the base tensors as in the checkpoint")
+PY
+# moe-eval and generation need only the run file
+mv "$TMP/bytes_gpt2" "$TMP/moved"
+expect_rc 0 "$MOE_BIN/moe-eval" "$TMP/gpt2.h5"
+expect_out "| alpha | "
+expect_rc 0 "$MOE_BIN/moe-eval" generate "$TMP/gpt2.h5" --prompt "the cat" --max-tokens 8 --seed 1
+mv "$TMP/moved" "$TMP/bytes_gpt2"
+# interrupted after a checkpoint and resumed: bitwise the uninterrupted run
+RUN=("$TMP/llama.json" -q)
+signal_run "$TMP/int.h5" INT
+[ "$rc" = 130 ] || { cat "$TMP/sig.err"; fail "SIGINT: expected exit 130, got $rc"; }
+expect_rc 0 "$MOE_BIN/moe-train" "$TMP/llama.json" -q -o "$TMP/int.h5" --resume
+same_run "$TMP/llama.h5" "$TMP/int.h5"
+# the spec's mistakes, named with their keys
+expect_rc 2 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/bad.h5" --set model.gpt.width=32
+expect_out "model.gpt.width: 32, but the base's config.json ($TMP/bytes_gpt2) gives 16"
+expect_rc 2 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/bad.h5" --set data.text.block_size=64
+expect_out "data.text.block_size: 64 exceeds the 32 positions of the base's config.json"
+expect_rc 2 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/bad.h5" --set model.kind=mlp
+expect_out "it needs model.kind 'gpt', not 'mlp'"
+mkdir "$TMP/empty_dir"
+expect_rc 2 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/bad.h5" --set base="$TMP/empty_dir"
+expect_out "is a directory without a config.json"
+[ ! -e "$TMP/bad.h5" ] || fail "a refused run left its output"
+echo "ok: Hugging Face bases (GPT-2, LLaMA) fine-tuned, evaluated, resumed"
