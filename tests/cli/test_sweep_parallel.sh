@@ -36,6 +36,16 @@ expect_rc 2 "$SWEEP" run "$TMP/badkey.json"
 expect_out "train.lrr"
 [ ! -e "$TMP/runs" ] || fail "a refused sweep runs nothing"
 
+# the sweep files of experiments/ expand and pass the spec checks (their bases stand in as empty
+# files: a sweep needs its base before it runs)
+mkdir -p "$TMP/repo/runs/lm"
+ln -s "$MOE_SRC/experiments" "$TMP/repo/experiments"
+touch "$TMP"/repo/runs/{pretrain_mlp_fmnist,cl_base_mlp,cl_base_vit}.h5 "$TMP/repo/runs/lm/base3.h5"
+for f in mole/sweep.json:12 lm/sweep_adapt.json:12 lm/sweep_demons.json:6 cl/sweep.json:15; do
+    (cd "$TMP/repo" && expect_rc 0 "$SWEEP" run "experiments/${f%:*}" --dry-run)
+    [ "$(grep -c "^'$MOE_BIN/moe-" "$TMP/out")" = "${f#*:}" ] || { cat "$TMP/out"; fail "experiments/${f%:*}: ${f#*:} runs"; }
+done
+
 # the sweep, with the first run killed (kill -9) once its first checkpoint exists; a run that
 # finishes before the signal lands (a loaded machine) means starting over, up to three times
 first="$TMP/runs/lr0.003_hidden16_s1.h5"
