@@ -71,7 +71,7 @@ echo "cluster up: $((SECONDS - t0)) s"
 
 cat >"$TMP/sweep.json" <<JSON
 { "version": 1, "name": "tiny", "spec": "$MOE_SRC/tests/fixtures/tiny_mlp.json", "out_dir": "$TMP/par",
-  "set":  { "train.epochs": 6, "log.checkpoint_every": 5, "log.progress": "lines" },
+  "set":  { "train.epochs": 20, "log.checkpoint_every": 5, "log.progress": "lines" },
   "grid": { "train.lr": [0.003, 0.001], "model.mlp.hidden": [[16], [32]] },
   "seeds": [1, 2] }
 JSON
