@@ -169,10 +169,11 @@ void visit(V & v, TextDomainConfig & s) {
 template <typename V>
 void visit(V & v, TextConfig & s) {
     v.list("domains", s.domains, "The domains of the corpus, each a task of the run.");
-    v.field("tokenizer", s.tokenizer,
-            "byte: ids 0..255 are bytes, 256 the document boundary; gpt2: GPT-2 byte-level BPE (<|endoftext|> the "
-            "boundary); sentencepiece: a SentencePiece model (its eos the boundary). See docs/tokenizers.md.",
-            one_of({"byte", "gpt2", "sentencepiece"}));
+    v.field(
+        "tokenizer", s.tokenizer,
+        "byte: ids 0..255 are bytes, 256 the document boundary; gpt2: GPT-2 byte-level BPE (its end-of-text token the "
+        "boundary); sentencepiece: a SentencePiece model (its eos the boundary). See docs/tokenizers.md.",
+        one_of({"byte", "gpt2", "sentencepiece"}));
     v.field("tokenizer_path", s.tokenizer_path,
             "gpt2: a folder with vocab.json + merges.txt (or encoder.json + vocab.bpe, or tokenizer.json), or a "
             "tokenizer.json file; sentencepiece: the tokenizer.model file; unused for byte.");
