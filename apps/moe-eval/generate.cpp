@@ -14,14 +14,19 @@ namespace moe::apps {
 
 namespace {
 
-// the bytes of each token as it comes (the document boundary is never printed)
+// the bytes of each token as it comes (the document boundary and special tokens print nothing)
 class StdoutSink final : public train::TokenSink {
   public:
+    explicit StdoutSink(const data::Tokenizer & tok) : tok_(tok) {}
     void on_token(int32_t t) override {
-        if (t < 0 || t > 255) return;
-        std::fputc(t, stdout);
+        if (t < 0 || t >= tok_.vocab()) return;
+        const std::string s = tok_.piece(t);
+        std::fwrite(s.data(), 1, s.size(), stdout);
         std::fflush(stdout);
     }
+
+  private:
+    const data::Tokenizer & tok_;
 };
 
 } // namespace
@@ -68,7 +73,8 @@ int run_generate(GenerateArgs & a, int threads) {
         a.opt.task = id;
     }
     a.opt.stop_at_boundary = !a.no_stop;
-    StdoutSink sink;
+    StdoutSink sink(*g.tokenizer);
+    a.opt.tokenizer = g.tokenizer.get();
     std::fputs(a.opt.prompt.c_str(), stdout);
     const auto res = train::generate(*g.net, a.opt, &sink);
     std::fputc('\n', stdout);

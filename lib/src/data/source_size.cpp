@@ -38,7 +38,8 @@ uint32_t be32(const unsigned char * p) {
 // The header of an IDX images file (dims n, rows, cols).
 Rows idx_rows(const std::string & dir, const std::string & split) {
     Rows r;
-    for (const std::string & p : {dir + "/" + split + "-images-idx3-ubyte.gz", dir + "/" + split + "-images-idx3-ubyte"}) {
+    for (const std::string & p :
+         {dir + "/" + split + "-images-idx3-ubyte.gz", dir + "/" + split + "-images-idx3-ubyte"}) {
         std::error_code ec;
         if (!fs::is_regular_file(p, ec)) continue;
         GzFile g(p);
@@ -144,7 +145,8 @@ SourceSize source_size(const DataConfig & cfg) {
             for (const auto & dom : cfg.text.domains)
                 for (const auto & p : dom.paths) bytes += tree_bytes(p);
             out.d = cfg.text.block_size;
-            out.n_classes = kByteVocab;
+            // (a BPE vocabulary is read for its size; an unreadable one leaves the size unknown)
+            out.n_classes = cfg.text.tokenizer == "byte" ? kByteVocab : open_tokenizer(cfg.text)->vocab();
             out.train_rows = out.declared_rows = int64_t(bytes);
             out.bytes = bytes * 3;
             out.known = true;
@@ -157,7 +159,8 @@ SourceSize source_size(const DataConfig & cfg) {
             out.n_classes = 10;
         } else if (cfg.source == "hdf5") {
             tr = hdf5_rows(cfg.train_path, cfg.features_dataset);
-            te = cfg.test_path.empty() ? Rows{0, tr.d, 0, 0, 0, 0, true} : hdf5_rows(cfg.test_path, cfg.features_dataset);
+            te = cfg.test_path.empty() ? Rows{0, tr.d, 0, 0, 0, 0, true}
+                                       : hdf5_rows(cfg.test_path, cfg.features_dataset);
         } else if (cfg.source == "csv") {
             tr = csv_rows(cfg.train_path, cfg.task_column, cfg.train_limit);
             te = cfg.test_path.empty() ? Rows{0, tr.d, 0, 0, 0, 0, true}

@@ -82,6 +82,7 @@ std::vector<TextWindow> text_windows(const TextCorpus & c, TextSplit s, int T, i
 
 void fill_windows(const TextCorpus & c, TextSplit s, const TextWindow * w, int B, int T, int32_t * tokens,
                   int32_t * targets, uint8_t * mask, int32_t * task) {
+    const int32_t boundary = c.boundary();
     for (int j = 0; j < B; ++j) {
         const uint16_t * src = c.tokens(w[j].domain, s) + w[j].start;
         for (int t = 0; t < T; ++t) {
@@ -90,7 +91,7 @@ void fill_windows(const TextCorpus & c, TextSplit s, const TextWindow * w, int B
             tokens[i] = in ? src[t] : 0;
             targets[i] = in ? src[t + 1] : 0;
             // a boundary target has no bytes: neither its nats nor its bytes count
-            mask[i] = in && t >= w[j].score_from && src[t + 1] != kBoundaryId;
+            mask[i] = in && t >= w[j].score_from && src[t + 1] != boundary;
         }
         task[j] = w[j].domain;
     }

@@ -105,8 +105,9 @@ class MappedCorpus final : public TextCorpus {
 
 } // namespace
 
-void build_cache(const Plan & plan, const std::string & path, const std::string & tokenizer) {
-    MOE_CHECK(tokenizer == "byte", ErrorCode::spec, "data.text.tokenizer: unknown tokenizer '" + tokenizer + "'");
+void build_cache(const Plan & plan, const std::string & path, Tokenizer & tokenizer) {
+    const bool bytes_are_tokens = tokenizer.kind() == "byte";
+    std::vector<int32_t> ids;
     std::random_device rd;
     const std::string tmp = path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
     try {
@@ -116,8 +117,9 @@ void build_cache(const Plan & plan, const std::string & path, const std::string 
         header["format"] = "moe-lab text cache";
         header["version"] = 1;
         header["fingerprint"] = plan.fingerprint;
-        header["tokenizer"] = tokenizer;
-        header["vocab"] = kByteVocab;
+        header["tokenizer"] = tokenizer.kind();
+        if (!bytes_are_tokens) header["tokenizer_sha256"] = tokenizer.fingerprint();
+        header["vocab"] = tokenizer.vocab();
         json doms = json::array();
         int64_t offset = 0;
         std::vector<uint16_t> buf;
@@ -128,7 +130,7 @@ void build_cache(const Plan & plan, const std::string & path, const std::string 
             std::vector<std::string> content_hash(docs.size());
             json jd;
             jd["name"] = info.name;
-            std::array<int64_t, 3> offs{};
+            std::array<int64_t, 3> offs{}, jt{};
             for (int s = 0; s < 3; ++s) {
                 offs[s] = offset;
                 const int64_t cap = plan.caps[s][di];
@@ -144,8 +146,14 @@ void build_cache(const Plan & plan, const std::string & path, const std::string 
                     if (room <= 0) continue;
                     const int64_t n = std::min<int64_t>(room, (int64_t)text.size());
                     buf.clear();
-                    if (tokens > 0) buf.push_back((uint16_t)kBoundaryId);
-                    for (int64_t i = 0; i < n; ++i) buf.push_back((uint16_t)(unsigned char)text[(size_t)i]);
+                    if (tokens > 0) buf.push_back((uint16_t)tokenizer.boundary());
+                    if (bytes_are_tokens) {
+                        for (int64_t i = 0; i < n; ++i) buf.push_back((uint16_t)(unsigned char)text[(size_t)i]);
+                    } else {
+                        ids.clear();
+                        tokenizer.encode(std::string_view(text).substr(0, (size_t)n), ids);
+                        for (int32_t t : ids) buf.push_back((uint16_t)t);
+                    }
                     // little-endian on disk
                     for (auto & t : buf) {
                         const unsigned char le[2] = {(unsigned char)(t & 0xff), (unsigned char)(t >> 8)};
@@ -155,7 +163,8 @@ void build_cache(const Plan & plan, const std::string & path, const std::string 
                     tokens += (int64_t)buf.size();
                     bytes += n;
                 }
-                MOE_ASSERT(bytes == info.bytes[s] && tokens == info.tokens[s]);
+                MOE_ASSERT(bytes == info.bytes[s] && (!bytes_are_tokens || tokens == info.tokens[s]));
+                jt[s] = tokens;
                 offset += tokens;
             }
             for (size_t k = 0; k < docs.size(); ++k) {
@@ -167,7 +176,7 @@ void build_cache(const Plan & plan, const std::string & path, const std::string 
             jd["sha256"] = dom.hex();
             jd["documents"] = {info.docs[0], info.docs[1], info.docs[2]};
             jd["bytes"] = {info.bytes[0], info.bytes[1], info.bytes[2]};
-            jd["tokens"] = {info.tokens[0], info.tokens[1], info.tokens[2]};
+            jd["tokens"] = {jt[0], jt[1], jt[2]};
             jd["offsets"] = {offs[0], offs[1], offs[2]};
             jd["caps"] = {plan.caps[0][di], plan.caps[1][di], plan.caps[2][di]};
             doms.push_back(jd);
@@ -192,7 +201,7 @@ void build_cache(const Plan & plan, const std::string & path, const std::string 
     }
 }
 
-std::unique_ptr<TextCorpus> map_cache(const std::string & path, const std::string & fingerprint) {
+std::unique_ptr<TextCorpus> map_cache(const std::string & path, const std::string & fingerprint, int vocab) {
     const std::vector<std::string> hint = {"delete it and run again to rebuild it from the corpus"};
     auto bad = [&](const std::string & what) {
         return Error(ErrorCode::io, "the token cache " + path + " " + what, hint);
@@ -257,7 +266,7 @@ std::unique_ptr<TextCorpus> map_cache(const std::string & path, const std::strin
         }
         const auto * tok = reinterpret_cast<const uint16_t *>(p + 8);
         for (int64_t i = 0; i < total; ++i)
-            if (tok[i] >= kByteVocab) throw bad("holds a token id out of range");
+            if (tok[i] >= vocab) throw bad("holds a token id out of range");
         return std::make_unique<MappedCorpus>(base, size, std::move(doms), std::move(offs), path, fingerprint);
     } catch (const nlohmann::json::exception & e) {
         ::munmap(base, size);

@@ -124,7 +124,7 @@ std::string find_manifest(const TextConfig & cfg) {
     return "";
 }
 
-text::Plan make_plan(const TextConfig & cfg, const std::string & where) {
+text::Plan make_plan(const TextConfig & cfg, const Tokenizer & tok, const std::string & where) {
     text::Plan plan;
     MOE_CHECK(!cfg.domains.empty(), ErrorCode::spec, where + ".domains: no domains (give at least one)");
     MOE_CHECK(cfg.test_percent + cfg.val_percent <= 100, ErrorCode::spec,
@@ -132,6 +132,7 @@ text::Plan make_plan(const TextConfig & cfg, const std::string & where) {
     Sha256 fp;
     fp.update("moe-lab text corpus 1\n" + cfg.tokenizer + " " + std::to_string(cfg.test_percent) + " " +
               std::to_string(cfg.val_percent) + "\n");
+    if (tok.kind() != "byte") fp.update("tokenizer " + tok.fingerprint() + "\n"); // the files' sha256
     std::map<std::string, int> names;
     for (size_t i = 0; i < cfg.domains.size(); ++i) {
         const auto & dc = cfg.domains[i];
@@ -214,7 +215,8 @@ std::vector<std::string> TextCorpus::domain_names() const {
 }
 
 std::unique_ptr<TextCorpus> TextCorpus::open(const TextConfig & cfg, const std::string & where) {
-    text::Plan plan = make_plan(cfg, where);
+    std::shared_ptr<Tokenizer> tok = open_tokenizer(cfg, where);
+    text::Plan plan = make_plan(cfg, *tok, where);
     const fs::path dir = cfg.cache_dir.empty() ? fs::path(text::default_cache_dir()) : fs::path(cfg.cache_dir);
     const std::string path = (dir / ("text-" + plan.fingerprint.substr(0, 24) + ".tok")).string();
     const int64_t need = (int64_t)cfg.block_size + 1;
@@ -239,7 +241,7 @@ std::unique_ptr<TextCorpus> TextCorpus::open(const TextConfig & cfg, const std::
         const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (fd >= 0) ::flock(fd, LOCK_EX);
         try {
-            if (!fs::exists(path, ec)) text::build_cache(plan, path, cfg.tokenizer);
+            if (!fs::exists(path, ec)) text::build_cache(plan, path, *tok);
         } catch (...) {
             if (fd >= 0) {
                 ::unlink(lock.c_str());
@@ -253,7 +255,8 @@ std::unique_ptr<TextCorpus> TextCorpus::open(const TextConfig & cfg, const std::
             ::close(fd);
         }
     }
-    auto c = text::map_cache(path, plan.fingerprint);
+    auto c = text::map_cache(path, plan.fingerprint, tok->vocab());
+    c->tokenizer_ = tok;
     for (size_t d = 0; d < plan.domains.size(); ++d) {
         c->domains_[d].weight = plan.domains[d].weight;
         if (c->length((int)d, TextSplit::train) < need && cfg.domains[d].weight > 0)

@@ -32,10 +32,10 @@ struct Plan {
 //   u64 header offset | u64 header length | sha256 of every byte before it
 // The header holds the fingerprint, the tokenizer and each domain's counts, stream offsets and
 // sha256. Written to a temporary and renamed, so a cache is complete or absent.
-void build_cache(const Plan & plan, const std::string & path, const std::string & tokenizer);
+void build_cache(const Plan & plan, const std::string & path, Tokenizer & tokenizer);
 // Maps a cache and checks it (size, checksum, header, fingerprint, token range); throws
-// ErrorCode::io naming the file and the problem.
-std::unique_ptr<TextCorpus> map_cache(const std::string & path, const std::string & fingerprint);
+// ErrorCode::io naming the file and the problem (token ids must be below vocab).
+std::unique_ptr<TextCorpus> map_cache(const std::string & path, const std::string & fingerprint, int vocab);
 
 std::string default_cache_dir();
 

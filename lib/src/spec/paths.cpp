@@ -32,6 +32,7 @@ void for_each_path(json & j, const std::function<void(const std::string &, json 
     if (!d.contains("text") || !d["text"].is_object()) return;
     json & t = d["text"];
     one(t, "cache_dir", "data.text.cache_dir");
+    one(t, "tokenizer_path", "data.text.tokenizer_path");
     if (!t.contains("domains") || !t["domains"].is_array()) return;
     for (size_t i = 0; i < t["domains"].size(); ++i) {
         json & dom = t["domains"][i];
@@ -51,6 +52,7 @@ Spec absolute_paths(const Spec & s) {
     out.data.train_path = absolute(out.data.train_path);
     out.data.test_path = absolute(out.data.test_path);
     out.data.text.cache_dir = absolute(out.data.text.cache_dir);
+    out.data.text.tokenizer_path = absolute(out.data.text.tokenizer_path);
     for (auto & d : out.data.text.domains)
         for (auto & p : d.paths) p = absolute(p);
     return out;
@@ -80,7 +82,8 @@ std::vector<std::string> relative_paths_hint(const json & spec) {
     if (rel.size() > 4) keys += ", ...";
     return {"the run stores relative paths (" + keys +
             "): they are relative to the directory the run was trained in; run from there, or give them with "
-            "--set (e.g. --set " + rel[0] + "=/absolute/path)"};
+            "--set (e.g. --set " +
+            rel[0] + "=/absolute/path)"};
 }
 
 } // namespace moe::spec

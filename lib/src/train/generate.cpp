@@ -65,14 +65,19 @@ Generated generate(Network & net, const GenerateOptions & o, TokenSink * sink) {
     MOE_CHECK(o.top_k >= 0, ErrorCode::spec, "--top-k: must be >= 0 (0: off)");
     MOE_CHECK(o.top_p > 0 && o.top_p <= 1, ErrorCode::spec, "--top-p: must be in (0, 1]");
     const int T = dec->context(), V = net.model->n_outputs();
-    MOE_CHECK(V == data::kByteVocab, ErrorCode::spec,
-              "generate: the model's vocabulary has " + std::to_string(V) + " tokens, not the byte tokenizer's " +
-                  std::to_string(data::kByteVocab));
-    std::vector<int32_t> seq = {data::kBoundaryId}; // a new document begins
-    for (unsigned char c : o.prompt) seq.push_back(c);
+    std::unique_ptr<data::Tokenizer> bytes;
+    data::Tokenizer * tok = o.tokenizer;
+    if (!tok) tok = (bytes = data::byte_tokenizer()).get();
+    MOE_CHECK(V == tok->vocab(), ErrorCode::spec,
+              "generate: the model's vocabulary has " + std::to_string(V) + " tokens, not the " + tok->kind() +
+                  " tokenizer's " + std::to_string(tok->vocab()));
+    const int32_t boundary = tok->boundary();
+    std::vector<int32_t> seq = {boundary}; // a new document begins
+    tok->encode(o.prompt, seq);
+    const std::string unit = tok->kind() == "byte" ? " bytes" : " tokens";
     MOE_CHECK((int)seq.size() <= T, ErrorCode::spec,
-              "--prompt: " + std::to_string(o.prompt.size()) + " bytes do not fit the model's context of " +
-                  std::to_string(T) + " positions (at most " + std::to_string(T - 1) + " bytes)");
+              "--prompt: " + std::to_string(seq.size() - 1) + unit + " do not fit the model's context of " +
+                  std::to_string(T) + " positions (at most " + std::to_string(T - 1) + unit + ")");
     MOE_CHECK(net.model->planned_batch() >= 1, ErrorCode::internal, "generate: plan the network first");
 
     Generated g;
@@ -126,20 +131,20 @@ Generated generate(Network & net, const GenerateOptions & o, TokenSink * sink) {
         const float * z = logits_of_last();
         // the trace holds the routing of the position each new token was drawn from
         std::copy(z, z + V, row.begin());
-        const int32_t tok = sample(row.data(), V, o, rng, p, order);
-        g.tokens.push_back(tok);
+        const int32_t next = sample(row.data(), V, o, rng, p, order);
+        g.tokens.push_back(next);
         g.logits.insert(g.logits.end(), row.begin(), row.end());
-        if (tok == data::kBoundaryId && o.stop_at_boundary) {
+        if (next == boundary && o.stop_at_boundary) {
             g.stopped = "boundary";
             break;
         }
-        if (sink) sink->on_token(tok);
+        if (sink) sink->on_token(next);
         if ((int)g.tokens.size() >= o.max_tokens) break;
         if ((int)seq.size() >= T) {
             g.stopped = "context";
             break;
         }
-        seq.push_back(tok);
+        seq.push_back(next);
     }
     net.set_stats_enabled(true);
     return g;
@@ -169,8 +174,9 @@ RunGenerator load_generator(const std::string & run_path, int threads) {
     RunGenerator g;
     for (const auto & d : sp.data.text.domains) g.domains.push_back(d.name);
     const int n_tasks = std::max<int>(1, (int)g.domains.size());
-    g.net =
-        build_network(sp, models::InputShape{sp.model.gpt.context, 0, 0, 0}, data::kByteVocab, n_tasks, sp.exp.seed);
+    g.tokenizer = data::open_tokenizer(sp.data.text, run_path + ":/spec data.text");
+    g.net = build_network(sp, models::InputShape{sp.model.gpt.context, 0, 0, 0}, g.tokenizer->vocab(), n_tasks,
+                          sp.exp.seed);
     run.load_params(g.net->store, {});
     int64_t steps = 0;
     if (run.has("metrics")) try {

@@ -113,7 +113,8 @@ EvalInfo TextData::evaluate(Network & net, const std::string & split, int batch,
     std::vector<uint8_t> mask((size_t)batch * T);
     std::vector<float> losses((size_t)batch * T), probs((size_t)batch * T * V);
     std::vector<double> nats(D, 0.0), correct(D, 0.0);
-    std::vector<int64_t> n(D, 0);
+    std::vector<int64_t> n(D, 0), bytes(D, 0);
+    const auto & token_bytes = corpus_->tokenizer().bytes_per_token();
     net.set_stats_enabled(collect_stats);
     for (size_t w0 = 0; w0 < windows.size(); w0 += batch) {
         const int B = (int)std::min<size_t>(batch, windows.size() - w0);
@@ -134,6 +135,7 @@ EvalInfo TextData::evaluate(Network & net, const std::string & split, int batch,
             nats[d] += losses[r];
             correct[d] += argmax_row(logits + (size_t)r * V, V) == targets[r];
             ++n[d];
+            bytes[d] += token_bytes[(size_t)targets[r]];
         }
     }
     net.set_stats_enabled(true);
@@ -147,7 +149,7 @@ EvalInfo TextData::evaluate(Network & net, const std::string & split, int batch,
         t.task = corpus_->domains()[d].name;
         t.n = n[d];
         t.nats = nats[d];
-        t.bytes = double(n[d]); // byte tokens: one byte per scored target (boundaries are not scored)
+        t.bytes = double(bytes[d]); // the bytes of the scored targets (boundaries are not scored)
         t.loss = n[d] ? nats[d] / n[d] : 0;
         t.accuracy = n[d] ? correct[d] / n[d] : 0;
         t.bpb = t.bytes > 0 ? nats[d] / (std::log(2.0) * t.bytes) : 0;

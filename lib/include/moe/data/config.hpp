@@ -59,7 +59,8 @@ struct TextDomainConfig {
 
 struct TextConfig {
     std::vector<TextDomainConfig> domains;
-    std::string tokenizer = "byte";      // 256 byte ids + the document boundary (id 256)
+    std::string tokenizer = "byte";      // byte | gpt2 | sentencepiece (moe/data/tokenizer.hpp)
+    std::string tokenizer_path;          // gpt2: folder or tokenizer.json; sentencepiece: tokenizer.model
     int block_size = 256;                // tokens per training sequence (= model.gpt.context)
     int test_percent = 10;               // the split rule's test bucket
     int val_percent = 0;                 // the next bucket, held out for validation
@@ -168,7 +169,14 @@ void visit(V & v, TextDomainConfig & s) {
 template <typename V>
 void visit(V & v, TextConfig & s) {
     v.list("domains", s.domains, "The domains of the corpus, each a task of the run.");
-    v.field("tokenizer", s.tokenizer, "byte: ids 0..255 are bytes, 256 the document boundary.", one_of({"byte"}));
+    v.field(
+        "tokenizer", s.tokenizer,
+        "byte: ids 0..255 are bytes, 256 the document boundary; gpt2: GPT-2 byte-level BPE (its end-of-text token the "
+        "boundary); sentencepiece: a SentencePiece model (its eos the boundary). See docs/tokenizers.md.",
+        one_of({"byte", "gpt2", "sentencepiece"}));
+    v.field("tokenizer_path", s.tokenizer_path,
+            "gpt2: a folder with vocab.json + merges.txt (or encoder.json + vocab.bpe, or tokenizer.json), or a "
+            "tokenizer.json file; sentencepiece: the tokenizer.model file; unused for byte.");
     v.field("block_size", s.block_size, "Tokens per training sequence (must equal model.gpt.context).",
             range(1, 1 << 16));
     v.field("test_percent", s.test_percent,

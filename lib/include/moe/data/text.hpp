@@ -7,10 +7,12 @@
 // (then val iff below test_percent + val_percent; else train), so the split of a document never
 // changes when others are added or removed. The documents of a domain and split are joined in
 // key order with the document-boundary id between them, and capped (in bytes, the last
-// document cut) per domain. The byte tokenizer maps byte b to id b and the boundary to 256.
+// document cut) per domain, then tokenised (moe/data/tokenizer.hpp; the cap cuts the bytes before
+// tokenising). The byte tokenizer maps byte b to id b and the boundary to 256.
 //
 // The token streams are cached in one checksummed file per corpus (text_cache.cpp), found by a
-// fingerprint of the configuration and of every document's key, size and modification time;
+// fingerprint of the configuration (with the tokenizer's files' sha256) and of every document's
+// key, size and modification time;
 // the file is memory-mapped, so a sweep tokenises once and a corpus larger than memory streams.
 #pragma once
 #include <cstdint>
@@ -19,6 +21,7 @@
 #include <vector>
 
 #include "moe/data/config.hpp"
+#include "moe/data/tokenizer.hpp"
 
 namespace moe::data {
 
@@ -45,7 +48,9 @@ class TextCorpus {
     static std::unique_ptr<TextCorpus> open(const TextConfig & cfg, const std::string & where = "data.text");
     virtual ~TextCorpus() = default;
 
-    int vocab() const { return kByteVocab; }
+    int vocab() const { return tokenizer_->vocab(); }
+    int32_t boundary() const { return tokenizer_->boundary(); }
+    const Tokenizer & tokenizer() const { return *tokenizer_; }
     int n_domains() const { return (int)domains_.size(); }
     const std::vector<TextDomainInfo> & domains() const { return domains_; }
     std::vector<std::string> domain_names() const;
@@ -60,6 +65,7 @@ class TextCorpus {
   protected:
     std::vector<TextDomainInfo> domains_;
     std::string cache_path_, fingerprint_, manifest_;
+    std::shared_ptr<Tokenizer> tokenizer_;
 };
 
 // ---- training sequences ---------------------------------------------------------------------

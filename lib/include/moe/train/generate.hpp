@@ -1,5 +1,5 @@
 // moe/train/generate.hpp — text generation from a causal language model with its adapter sites:
-// the prompt's bytes after a document boundary (a new document begins), then one token at a time
+// the prompt's tokens after a document boundary (a new document begins), then one token at a time
 // against the model's KV cache (or, for checking, by recomputing the whole sequence each time),
 // sampled with temperature, top-k and top-p (nucleus) from a seeded generator; the experts each
 // site chose for every generated token are recorded.
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "moe/data/tokenizer.hpp"
 #include "moe/train/network.hpp"
 
 namespace moe::train {
@@ -20,9 +21,10 @@ struct GenerateOptions {
     int top_k = 0;            // > 0: sample among the k most likely tokens
     double top_p = 1.0;       // < 1: among the smallest set of tokens whose probability reaches top_p
     uint64_t seed = 0;
-    int task = 0;                 // the task (domain) id sites see (oracle routing uses it)
-    bool stop_at_boundary = true; // a generated document boundary ends the text
-    bool recompute = false;       // the full forward over the whole sequence for every token (no cache)
+    int task = 0;                          // the task (domain) id sites see (oracle routing uses it)
+    bool stop_at_boundary = true;          // a generated document boundary ends the text
+    bool recompute = false;                // the full forward over the whole sequence for every token (no cache)
+    data::Tokenizer * tokenizer = nullptr; // encodes the prompt (nullptr: the byte tokenizer)
 };
 
 // What generation produced: the new tokens, their logits' row (V) for checking, per site the
@@ -53,6 +55,7 @@ Generated generate(Network & net, const GenerateOptions & opt, TokenSink * sink 
 struct RunGenerator {
     std::unique_ptr<Network> net;
     std::vector<std::string> domains;
+    std::shared_ptr<data::Tokenizer> tokenizer; // the run's data.text tokenizer
 };
 RunGenerator load_generator(const std::string & run_path, int threads);
 
