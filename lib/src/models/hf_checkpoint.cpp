@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include "hf_internal.hpp"
 #include "moe/core/error.hpp"
@@ -66,6 +67,40 @@ std::string string_key(const nlohmann::json & c, const std::string & file, const
 
 } // namespace hf
 
+namespace {
+
+// The parameter a (prefix-stripped) checkpoint name fills; nullopt for a name the family lacks.
+std::optional<hf::Target> target_of(const hf::Naming & nm, const std::string & s, bool tie_head) {
+    if (auto it = nm.top.find(s); it != nm.top.end()) return hf::Target{it->second, false};
+    if (s == "lm_head.weight" && !tie_head) return hf::Target{"head.weight", false}; // nn.Linear: (out, in)
+    std::string num, rest;
+    if (!hf::split_block(s, nm.block_prefix, num, rest)) return std::nullopt;
+    auto it = nm.blocks.find(rest);
+    if (it == nm.blocks.end()) return std::nullopt;
+    return hf::Target{"blocks." + num + "." + it->second.param, it->second.transpose};
+}
+
+// The checkpoint name of a parameter (for the message of a missing tensor); "" when none.
+std::string name_of(const hf::Naming & nm, const std::string & p) {
+    if (p == "head.weight") return "lm_head.weight";
+    for (const auto & [k, v] : nm.top)
+        if (v == p) return k;
+    std::string num, rest;
+    if (hf::split_block(p, "blocks.", num, rest))
+        for (const auto & [k, v] : nm.blocks)
+            if (v.param == rest) return nm.block_prefix + num + "." + k;
+    return "";
+}
+
+bool is_buffer(const hf::Naming & nm, const std::string & s, bool tie_head) {
+    if (s == "lm_head.weight") return tie_head;
+    if (nm.top_buffers.count(s)) return true;
+    std::string num, rest;
+    return hf::split_block(s, nm.block_prefix, num, rest) && nm.block_buffers.count(rest) > 0;
+}
+
+} // namespace
+
 HfModel hf_model_from_config(const nlohmann::json & c, const std::string & file) {
     if (!c.is_object()) hf::fail(file + ": expected a JSON object (a Hugging Face config.json)");
     const std::string type = c.contains("model_type") && c["model_type"].is_string()
@@ -80,8 +115,8 @@ HfModel hf_model_from_config(const nlohmann::json & c, const std::string & file)
 HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & tensors,
                       const std::vector<NamedShape> & params, const std::string & file) {
     using hf::shape_str;
-    const hf::Naming nm =
-        model.family == "gpt2" ? hf::gpt2_naming(model.cfg.tie_head) : hf::llama_naming(model.cfg.tie_head);
+    const hf::Naming & nm = model.family == "gpt2" ? hf::gpt2_naming() : hf::llama_naming();
+    const bool tie = model.cfg.tie_head;
     std::vector<std::string> problems;
     std::map<std::string, const NamedShape *> by_param; // param -> tensor
     std::map<std::string, bool> transposed;
@@ -97,11 +132,11 @@ HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & ten
                                nm.strip + "' prefix)");
             continue;
         }
-        if (nm.is_buffer(n)) {
+        if (is_buffer(nm, n, tie)) {
             plan.skipped.push_back(t.name);
             continue;
         }
-        const auto tg = nm.target_of(n);
+        const auto tg = target_of(nm, n, tie);
         if (!tg) {
             problems.push_back("'" + t.name + "' is not a " + nm.title + " tensor this model has (no parameter to fill)");
             continue;
@@ -127,7 +162,7 @@ HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & ten
         if (it == by_param.end()) {
             if (std::none_of(problems.begin(), problems.end(),
                              [&](const std::string & s) { return s.find("'" + p.name + "'") != std::string::npos; })) {
-                const std::string name = nm.name_of(p.name);
+                const std::string name = name_of(nm, p.name);
                 problems.push_back("parameter '" + p.name + "' " + shape_str(p.shape) + ": no tensor for it" +
                                    (name.empty() ? " (" + nm.title + " has none)" : " (expected '" + name + "')"));
             }

@@ -6,64 +6,29 @@
 // train_gpt2.py does when it loads them. A leading "transformer." (current save_pretrained) is
 // stripped; the causal-mask buffers h.N.attn.bias and h.N.attn.masked_bias of older files are
 // skipped, and so is lm_head.weight of a tied model (the head is wte).
-#include <map>
-
 #include "hf_internal.hpp"
 
 namespace moe::models::hf {
 
-namespace {
-
-const std::map<std::string, Target> & block_targets() {
-    static const std::map<std::string, Target> m = {
-        {"ln_1.weight", {"ln1.weight", false}},          {"ln_1.bias", {"ln1.bias", false}},
-        {"attn.c_attn.weight", {"attn.qkv.weight", true}}, {"attn.c_attn.bias", {"attn.qkv.bias", false}},
-        {"attn.c_proj.weight", {"attn.proj.weight", true}}, {"attn.c_proj.bias", {"attn.proj.bias", false}},
-        {"ln_2.weight", {"ln2.weight", false}},          {"ln_2.bias", {"ln2.bias", false}},
-        {"mlp.c_fc.weight", {"mlp.fc1.weight", true}},     {"mlp.c_fc.bias", {"mlp.fc1.bias", false}},
-        {"mlp.c_proj.weight", {"mlp.fc2.weight", true}},   {"mlp.c_proj.bias", {"mlp.fc2.bias", false}},
-    };
-    return m;
-}
-
-const std::map<std::string, std::string> & top_targets() {
-    static const std::map<std::string, std::string> m = {
-        {"wte.weight", "tok_emb.weight"}, {"wpe.weight", "pos_emb.weight"},
-        {"ln_f.weight", "norm.weight"},   {"ln_f.bias", "norm.bias"},
-    };
-    return m;
-}
-
-} // namespace
-
-Naming gpt2_naming(bool tie_head) {
-    Naming n;
-    n.title = "GPT-2";
-    n.strip = "transformer.";
-    n.target_of = [tie_head](const std::string & s) -> std::optional<Target> {
-        if (auto it = top_targets().find(s); it != top_targets().end()) return Target{it->second, false};
-        if (s == "lm_head.weight" && !tie_head) return Target{"head.weight", false}; // nn.Linear: (out, in)
-        std::string num, rest;
-        if (!split_block(s, "h.", num, rest)) return std::nullopt;
-        auto it = block_targets().find(rest);
-        if (it == block_targets().end()) return std::nullopt;
-        return Target{"blocks." + num + "." + it->second.param, it->second.transpose};
-    };
-    n.name_of = [](const std::string & p) -> std::string {
-        if (p == "head.weight") return "lm_head.weight";
-        for (const auto & [k, v] : top_targets())
-            if (v == p) return k;
-        std::string num, rest;
-        if (split_block(p, "blocks.", num, rest))
-            for (const auto & [k, v] : block_targets())
-                if (v.param == rest) return "h." + num + "." + k;
-        return "";
-    };
-    n.is_buffer = [tie_head](const std::string & s) {
-        if (s == "lm_head.weight") return tie_head;
-        std::string num, rest;
-        return split_block(s, "h.", num, rest) && (rest == "attn.bias" || rest == "attn.masked_bias");
-    };
+const Naming & gpt2_naming() {
+    static const Naming n = [] {
+        Naming n;
+        n.title = "GPT-2";
+        n.strip = "transformer.";
+        n.top = {{"wte.weight", "tok_emb.weight"}, {"wpe.weight", "pos_emb.weight"},
+                 {"ln_f.weight", "norm.weight"},   {"ln_f.bias", "norm.bias"}};
+        n.block_prefix = "h.";
+        n.blocks = {
+            {"ln_1.weight", {"ln1.weight", false}},            {"ln_1.bias", {"ln1.bias", false}},
+            {"attn.c_attn.weight", {"attn.qkv.weight", true}}, {"attn.c_attn.bias", {"attn.qkv.bias", false}},
+            {"attn.c_proj.weight", {"attn.proj.weight", true}}, {"attn.c_proj.bias", {"attn.proj.bias", false}},
+            {"ln_2.weight", {"ln2.weight", false}},            {"ln_2.bias", {"ln2.bias", false}},
+            {"mlp.c_fc.weight", {"mlp.fc1.weight", true}},     {"mlp.c_fc.bias", {"mlp.fc1.bias", false}},
+            {"mlp.c_proj.weight", {"mlp.fc2.weight", true}},   {"mlp.c_proj.bias", {"mlp.fc2.bias", false}},
+        };
+        n.block_buffers = {"attn.bias", "attn.masked_bias"};
+        return n;
+    }();
     return n;
 }
 

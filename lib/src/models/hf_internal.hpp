@@ -3,8 +3,8 @@
 // buffers), config.json readers, and the small helpers of their messages.
 #pragma once
 #include <cstdint>
-#include <functional>
-#include <optional>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -19,16 +19,21 @@ struct Target {
     bool transpose = false;
 };
 
+// A family's names as tables (checkpoint names with any writer's prefix stripped); the lookups
+// both ways and the buffer test are hf_checkpoint.cpp's. lm_head.weight is the head of an
+// untied model and a skipped buffer of a tied one.
 struct Naming {
-    std::string title;                 // "GPT-2", "LLaMA" (in messages)
-    std::string strip;                 // a prefix some writers add ("transformer." for GPT-2), or ""
-    std::function<std::optional<Target>(const std::string &)> target_of; // of a stripped name
-    std::function<std::string(const std::string &)> name_of;           // of a parameter ("" = none)
-    std::function<bool(const std::string &)> is_buffer;                // of a stripped name
+    std::string title;                         // "GPT-2", "LLaMA" (in messages)
+    std::string strip;                         // a prefix some writers add ("transformer." for GPT-2), or ""
+    std::map<std::string, std::string> top;    // checkpoint name -> parameter, outside the blocks
+    std::string block_prefix;                  // "h.", "model.layers."
+    std::map<std::string, Target> blocks;      // name after "<block_prefix>N." -> parameter after "blocks.N."
+    std::set<std::string> top_buffers;         // skipped names outside the blocks
+    std::set<std::string> block_buffers;       // skipped names after "<block_prefix>N."
 };
 
-Naming gpt2_naming(bool tie_head);                // hf_gpt2.cpp
-Naming llama_naming(bool tie_head);               // hf_llama.cpp
+const Naming & gpt2_naming();                 // hf_gpt2.cpp
+const Naming & llama_naming();                // hf_llama.cpp
 HfModel gpt2_model(const nlohmann::json & c, const std::string & file);  // hf_gpt2.cpp
 HfModel llama_model(const nlohmann::json & c, const std::string & file); // hf_llama.cpp
 

@@ -5,67 +5,27 @@
 // models/llama/modeling_llama.py; configuration_llama.py@4bdeece for the defaults): nn.Linear
 // weights are stored (out, in) like ours, so nothing is transposed. The rotary inv_freq buffers of
 // older files are skipped, and lm_head.weight of a tied model.
-#include <map>
-
 #include "hf_internal.hpp"
 
 namespace moe::models::hf {
 
-namespace {
-
-const std::map<std::string, std::string> & block_targets() {
-    static const std::map<std::string, std::string> m = {
-        {"input_layernorm.weight", "ln1.weight"},
-        {"self_attn.q_proj.weight", "attn.q.weight"},
-        {"self_attn.k_proj.weight", "attn.k.weight"},
-        {"self_attn.v_proj.weight", "attn.v.weight"},
-        {"self_attn.o_proj.weight", "attn.proj.weight"},
-        {"post_attention_layernorm.weight", "ln2.weight"},
-        {"mlp.gate_proj.weight", "mlp.gate.weight"},
-        {"mlp.up_proj.weight", "mlp.up.weight"},
-        {"mlp.down_proj.weight", "mlp.down.weight"},
-    };
-    return m;
-}
-
-const std::map<std::string, std::string> & top_targets() {
-    static const std::map<std::string, std::string> m = {
-        {"model.embed_tokens.weight", "tok_emb.weight"},
-        {"model.norm.weight", "norm.weight"},
-    };
-    return m;
-}
-
-} // namespace
-
-Naming llama_naming(bool tie_head) {
-    Naming n;
-    n.title = "LLaMA";
-    n.target_of = [tie_head](const std::string & s) -> std::optional<Target> {
-        if (auto it = top_targets().find(s); it != top_targets().end()) return Target{it->second, false};
-        if (s == "lm_head.weight" && !tie_head) return Target{"head.weight", false};
-        std::string num, rest;
-        if (!split_block(s, "model.layers.", num, rest)) return std::nullopt;
-        auto it = block_targets().find(rest);
-        if (it == block_targets().end()) return std::nullopt;
-        return Target{"blocks." + num + "." + it->second, false};
-    };
-    n.name_of = [](const std::string & p) -> std::string {
-        if (p == "head.weight") return "lm_head.weight";
-        for (const auto & [k, v] : top_targets())
-            if (v == p) return k;
-        std::string num, rest;
-        if (split_block(p, "blocks.", num, rest))
-            for (const auto & [k, v] : block_targets())
-                if (v == rest) return "model.layers." + num + "." + k;
-        return "";
-    };
-    n.is_buffer = [tie_head](const std::string & s) {
-        if (s == "lm_head.weight") return tie_head;
-        if (s == "model.rotary_emb.inv_freq") return true;
-        std::string num, rest;
-        return split_block(s, "model.layers.", num, rest) && rest == "self_attn.rotary_emb.inv_freq";
-    };
+const Naming & llama_naming() {
+    static const Naming n = [] {
+        Naming n;
+        n.title = "LLaMA";
+        n.top = {{"model.embed_tokens.weight", "tok_emb.weight"}, {"model.norm.weight", "norm.weight"}};
+        n.block_prefix = "model.layers.";
+        n.blocks = {
+            {"input_layernorm.weight", {"ln1.weight"}},     {"self_attn.q_proj.weight", {"attn.q.weight"}},
+            {"self_attn.k_proj.weight", {"attn.k.weight"}}, {"self_attn.v_proj.weight", {"attn.v.weight"}},
+            {"self_attn.o_proj.weight", {"attn.proj.weight"}}, {"post_attention_layernorm.weight", {"ln2.weight"}},
+            {"mlp.gate_proj.weight", {"mlp.gate.weight"}},  {"mlp.up_proj.weight", {"mlp.up.weight"}},
+            {"mlp.down_proj.weight", {"mlp.down.weight"}},
+        };
+        n.top_buffers = {"model.rotary_emb.inv_freq"};
+        n.block_buffers = {"self_attn.rotary_emb.inv_freq"};
+        return n;
+    }();
     return n;
 }
 
