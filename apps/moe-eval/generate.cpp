@@ -91,6 +91,8 @@ int run_generate(GenerateArgs & a, int threads) {
         w.set_attr("/", "prompt", a.opt.prompt);
         w.set_attr("/", "stopped", res.stopped);
         w.write_array("trace/tokens", std::span<const int64_t>(tok), {n});
+        if (n > 0) // the logits each new token was drawn from (before temperature)
+            w.write_array("trace/logits", std::span<const float>(res.logits), {n, (int64_t)res.logits.size() / n});
         for (size_t i = 0; i < res.sites.size(); ++i) {
             const int K = res.site_k[i];
             if (K == 0) continue;

@@ -15,6 +15,7 @@
 #include "moe/io/run_file.hpp"
 #include "moe/train/evaluator.hpp"
 #include "moe/train/export.hpp"
+#include "moe/train/peft_export.hpp"
 #include "moe/train/summary.hpp"
 
 using namespace moe;
@@ -122,6 +123,7 @@ int main(int argc, char ** argv) {
                  "0,3] [--ablate]\n"
                  "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
                  "  moe-eval export-metrics RUN.h5 --csv DIR\n"
+                 "  moe-eval export RUN.h5 DIR [--format peft|moe-peft] [--force]\n"
                  "  moe-eval generate RUN.h5 --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] "
                  "[--seed S]\n"
                  "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
@@ -159,6 +161,17 @@ int main(int argc, char ** argv) {
                      "directory of the CSV files (created if missing): metrics/train.csv, metrics/eval/<split>.csv, "
                      "routing/<site>.csv, stream/accuracy_matrix.csv")
         ->required();
+    std::string peft_run, peft_dir;
+    train::PeftExportOptions peft_opt;
+    auto * peft_cmd = app.add_subcommand("export", "write a run's LoRA experts as PEFT adapters (docs/peft.md)");
+    peft_cmd->add_option("run", peft_run, "run file of moe-train on a GPT-2 or LLaMA-shaped model")->required();
+    peft_cmd->add_option("dir", peft_dir, "output directory (made; must not exist unless --force)")->required();
+    peft_cmd
+        ->add_option("--format", peft_opt.format,
+                     "peft: PEFT LoRA adapters (one per expert, routers in a side file); moe-peft: MoE-PEFT's "
+                     "MoLA / LoRAMoE names (LLaMA)")
+        ->check(CLI::IsMember({"peft", "moe-peft"}));
+    apps::add_force_option(*peft_cmd, peft_opt.force, "an existing output directory");
     apps::add_version_flag(app, "moe-eval");
     app.require_subcommand(0, 1);
     try {
@@ -171,6 +184,10 @@ int main(int argc, char ** argv) {
     return apps::run_guarded([&]() -> int {
         if (exp_cmd->parsed()) {
             for (const auto & p : train::export_metrics_csv(export_run, export_dir)) fmt::print("{}\n", p);
+            return 0;
+        }
+        if (peft_cmd->parsed()) {
+            for (const auto & p : train::export_peft(peft_run, peft_dir, peft_opt)) fmt::print("{}/{}\n", peft_dir, p);
             return 0;
         }
         if (sum->parsed()) {

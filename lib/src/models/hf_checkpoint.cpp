@@ -103,9 +103,8 @@ bool is_buffer(const hf::Naming & nm, const std::string & s, bool tie_head) {
 
 HfModel hf_model_from_config(const nlohmann::json & c, const std::string & file) {
     if (!c.is_object()) hf::fail(file + ": expected a JSON object (a Hugging Face config.json)");
-    const std::string type = c.contains("model_type") && c["model_type"].is_string()
-                                 ? c["model_type"].get<std::string>()
-                                 : std::string();
+    const std::string type =
+        c.contains("model_type") && c["model_type"].is_string() ? c["model_type"].get<std::string>() : std::string();
     if (type == "gpt2") return hf::gpt2_model(c, file);
     if (type == "llama") return hf::llama_model(c, file);
     hf::fail(file + ": model_type is " + (c.contains("model_type") ? c["model_type"].dump() : std::string("missing")) +
@@ -138,7 +137,8 @@ HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & ten
         }
         const auto tg = target_of(nm, n, tie);
         if (!tg) {
-            problems.push_back("'" + t.name + "' is not a " + nm.title + " tensor this model has (no parameter to fill)");
+            problems.push_back("'" + t.name + "' is not a " + nm.title +
+                               " tensor this model has (no parameter to fill)");
             continue;
         }
         auto ps = param_shape.find(tg->param);
@@ -178,6 +178,69 @@ HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & ten
     }
     std::sort(plan.skipped.begin(), plan.skipped.end());
     return plan;
+}
+
+std::string hf_family_of(const GptConfig & g, std::string * why) {
+    struct Want {
+        const char * key;
+        std::string gpt2, llama, got;
+    };
+    const Want keys[] = {{"norm", "layernorm", "rmsnorm", g.norm},
+                         {"positions", "learned", "rope", g.positions},
+                         {"qkv", "fused", "split", g.qkv},
+                         {"mlp", "gelu_tanh|gelu", "swiglu", g.mlp},
+                         {"bias", "true", "false", g.bias ? "true" : "false"}};
+    auto fits = [&](bool gpt2) {
+        for (const auto & k : keys) {
+            const std::string & w = gpt2 ? k.gpt2 : k.llama;
+            if (("|" + w + "|").find("|" + k.got + "|") == std::string::npos) {
+                if (why)
+                    *why = std::string("model.gpt.") + k.key + " is '" + k.got + "' (GPT-2 has '" + k.gpt2 +
+                           "', LLaMA '" + k.llama + "')";
+                return false;
+            }
+        }
+        return true;
+    };
+    std::string first;
+    if (fits(true)) return "gpt2";
+    if (why) first = *why;
+    if (fits(false)) return "llama";
+    if (why && g.norm == "layernorm") *why = first; // closer to GPT-2: name its difference
+    return "";
+}
+
+std::string hf_module_of_site(const std::string & family, const std::string & site, bool * conv1d) {
+    if (conv1d) *conv1d = false;
+    if (family != "gpt2" && family != "llama") return "";
+    if (site == "head") return "lm_head";
+    const hf::Naming & nm = family == "gpt2" ? hf::gpt2_naming() : hf::llama_naming();
+    std::string num, rest;
+    // (the Linear sites of a block are its attn.* and mlp.* weights; norms have weights too)
+    if (!hf::split_block(site, "blocks.", num, rest) || (rest.rfind("attn.", 0) != 0 && rest.rfind("mlp.", 0) != 0))
+        return "";
+    for (const auto & [k, v] : nm.blocks)
+        if (v.param == rest + ".weight" && k.size() > 7 && k.compare(k.size() - 7, 7, ".weight") == 0) {
+            if (conv1d) *conv1d = v.transpose;
+            return nm.strip + nm.block_prefix + num + "." + k.substr(0, k.size() - 7);
+        }
+    return "";
+}
+
+std::string site_of_hf_module(const std::string & family, const std::string & module) {
+    if (family != "gpt2" && family != "llama") return "";
+    if (module == "lm_head") return "head";
+    const hf::Naming & nm = family == "gpt2" ? hf::gpt2_naming() : hf::llama_naming();
+    std::string m = module;
+    if (!nm.strip.empty() && m.rfind(nm.strip, 0) == 0) m = m.substr(nm.strip.size());
+    std::string num, rest;
+    if (!hf::split_block(m, nm.block_prefix, num, rest)) return "";
+    auto it = nm.blocks.find(rest + ".weight");
+    if (it == nm.blocks.end() || it->second.param.size() <= 7) return "";
+    const std::string & p = it->second.param;
+    if (p.compare(p.size() - 7, 7, ".weight") != 0) return "";
+    const std::string site = "blocks." + num + "." + p.substr(0, p.size() - 7);
+    return hf_module_of_site(family, site) == module ? site : "";
 }
 
 } // namespace moe::models

@@ -26,6 +26,11 @@ void for_each_path(json & j, const std::function<void(const std::string &, json 
         if (obj.is_object() && obj.contains(key) && obj[key].is_string()) fn(where, obj[key]);
     };
     one(j, "base", "base");
+    if (j.contains("adapters") && j["adapters"].is_object() && j["adapters"].contains("peft") &&
+        j["adapters"]["peft"].is_array())
+        for (size_t i = 0; i < j["adapters"]["peft"].size(); ++i)
+            if (j["adapters"]["peft"][i].is_string())
+                fn("adapters.peft[" + std::to_string(i) + "]", j["adapters"]["peft"][i]);
     if (!j.contains("data") || !j["data"].is_object()) return;
     json & d = j["data"];
     for (const char * k : {"dir", "train_path", "test_path"}) one(d, k, std::string("data.") + k);
@@ -48,6 +53,7 @@ void for_each_path(json & j, const std::function<void(const std::string &, json 
 Spec absolute_paths(const Spec & s) {
     Spec out = s;
     out.base = absolute(out.base);
+    for (auto & p : out.adapters.peft) p = absolute(p);
     out.data.dir = absolute(out.data.dir);
     out.data.train_path = absolute(out.data.train_path);
     out.data.test_path = absolute(out.data.test_path);
@@ -62,6 +68,16 @@ json absolute_paths(const json & spec) {
     json out = spec;
     for_each_path(out, [](const std::string &, json & v) { v = absolute(v.get<std::string>()); });
     return out;
+}
+
+std::string drop_weight_inputs(json & spec) {
+    if (!spec.is_object()) return "";
+    std::string base;
+    if (spec.contains("base")) {
+        if (spec["base"].is_string()) base = spec["base"].get<std::string>();
+        spec["base"] = "";
+    }
+    return base;
 }
 
 std::vector<std::string> relative_paths(const json & spec) {

@@ -70,8 +70,9 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
             errs.push_back({"model.gpt.positions", "rope needs an even head size (width / heads = " +
                                                        std::to_string(g.width / g.heads) + ")"});
         if (g.max_positions != 0 && g.max_positions < g.context)
-            errs.push_back({"model.gpt.max_positions", std::to_string(g.max_positions) + " is below model.gpt.context (" +
-                                                           std::to_string(g.context) + ")"});
+            errs.push_back(
+                {"model.gpt.max_positions",
+                 std::to_string(g.max_positions) + " is below model.gpt.context (" + std::to_string(g.context) + ")"});
         if (g.heads % nkv != 0)
             errs.push_back({"model.gpt.kv_heads",
                             std::to_string(nkv) + " does not divide heads (" + std::to_string(g.heads) + ")"});
@@ -84,11 +85,14 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         if (!fs::exists(s.base, ec))
             errs.push_back({"base", "run file '" + s.base + "' does not exist"});
         else if (hf_base && !fs::exists(fs::path(s.base) / "config.json", ec))
-            errs.push_back({"base", "'" + s.base + "' is a directory without a config.json (expected a run file or a "
-                                    "Hugging Face model directory)"});
+            errs.push_back({"base", "'" + s.base +
+                                        "' is a directory without a config.json (expected a run file or a "
+                                        "Hugging Face model directory)"});
         else if (hf_base && s.model.kind != "gpt")
-            errs.push_back({"model.kind", "the base '" + s.base + "' is a Hugging Face model directory (a causal "
-                                          "language model): it needs model.kind 'gpt', not '" + s.model.kind + "'"});
+            errs.push_back({"model.kind", "the base '" + s.base +
+                                              "' is a Hugging Face model directory (a causal "
+                                              "language model): it needs model.kind 'gpt', not '" +
+                                              s.model.kind + "'"});
     }
     for (size_t i = 0; i < s.train.groups.size(); ++i)
         if (s.train.groups[i].pattern.empty())
@@ -115,8 +119,20 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         errs.push_back({"train.grad_accum", "train.batch_size (" + std::to_string(s.train.batch_size) +
                                                 ") must be divisible by grad_accum (" +
                                                 std::to_string(s.train.grad_accum) + ")"});
-    if (s.train.epochs == 0 && s.train.max_steps == 0)
+    // (imported adapters may be evaluated as they are: zero steps)
+    if (s.train.epochs == 0 && s.train.max_steps == 0 && s.adapters.peft.empty())
         errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});
+    if (!s.adapters.peft.empty()) {
+        if (s.model.kind != "gpt")
+            errs.push_back({"model.kind", "adapters.peft imports LoRA adapters of a causal language model: it needs "
+                                          "model.kind 'gpt', not '" +
+                                              s.model.kind + "'"});
+        if (s.adapters.kind != "lora")
+            errs.push_back({"adapters.kind", "adapters.peft imports LoRA experts, not '" + s.adapters.kind + "'"});
+        for (size_t i = 0; i < s.adapters.peft.size(); ++i)
+            if (s.adapters.peft[i].empty())
+                errs.push_back({"adapters.peft[" + std::to_string(i) + "]", "an empty path"});
+    }
 }
 
 } // namespace moe::spec

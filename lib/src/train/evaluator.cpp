@@ -204,11 +204,7 @@ EvalReport evaluate_run(const std::string & run_path, const EvalOptions & opt) {
     if (j.is_object() && j.contains("base") && j["base"].is_string()) stored_base = j["base"].get<std::string>();
     for (const auto & o : opt.overrides) spec::apply_override(j, o);
     // every tensor, the base's included, is in the run file: the base run need not be at hand
-    std::string set_base;
-    if (j.is_object() && j.contains("base")) {
-        if (j["base"].is_string()) set_base = j["base"].get<std::string>();
-        j["base"] = "";
-    }
+    const std::string set_base = spec::drop_weight_inputs(j);
     for (const auto & o : opt.overrides)
         if (o.rfind("base=", 0) == 0)
             log_warn("--set " + o + ": moe-eval takes every tensor from the run; base is not read");

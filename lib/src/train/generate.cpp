@@ -15,6 +15,7 @@
 #include "moe/data/text.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/spec/spec.hpp"
+#include "moe/spec/paths.hpp"
 
 namespace moe::train {
 
@@ -160,7 +161,7 @@ RunGenerator load_generator(const std::string & run_path, int threads) {
     } catch (const nlohmann::json::exception & e) {
         throw Error(ErrorCode::io, run_path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
     }
-    if (j.is_object() && j.contains("base")) j["base"] = ""; // every tensor is in the run file
+    spec::drop_weight_inputs(j); // every tensor is in the run file
     spec::Spec sp;
     try {
         sp = spec::parse_spec(j, run_path + ":/spec");

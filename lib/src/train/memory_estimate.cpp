@@ -6,6 +6,7 @@
 #include "moe/train/memory_estimate.hpp"
 
 #include "moe/train/hf_base.hpp"
+#include "moe/train/peft_import.hpp"
 
 #include <malloc.h>
 
@@ -88,7 +89,7 @@ MemoryEstimate combine(const MemoryCounts & c) {
 }
 
 MemoryEstimate estimate_run_memory(const spec::Spec & given, const std::string & tool) {
-    const spec::Spec spec = with_hf_base(given); // a Hugging Face base gives the model
+    const spec::Spec spec = with_peft_adapters(with_hf_base(given)); // a Hugging Face base gives the model
     const data::SourceSize src = data::source_size(spec.data);
     MemoryCounts c;
     c.data_bytes = src.bytes;

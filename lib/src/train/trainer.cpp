@@ -17,6 +17,7 @@
 #include "moe/train/evaluate.hpp"
 #include "moe/train/evaluator.hpp"
 #include "moe/train/hf_base.hpp"
+#include "moe/train/peft_import.hpp"
 #include "moe/train/memory_estimate.hpp"
 #include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
@@ -48,7 +49,8 @@ struct SiteAffinity {
 Summary run_training(const spec::Spec & given, const std::string & out_path, Observer & obs, const TrainOptions & opt) {
     // the run file stores its inputs' paths absolute: moe-eval finds them from any directory
     // (a Hugging Face base directory gives the model: train/hf_base.hpp)
-    const spec::Spec spec = with_hf_base(spec::absolute_paths(given));
+    // (PEFT adapters in adapters.peft give the adapters: train/peft_import.hpp)
+    const spec::Spec spec = with_peft_adapters(with_hf_base(spec::absolute_paths(given)));
     const auto t_start = Clock::now();
     const std::string ckpt_path = checkpoint_path(out_path);
     const nlohmann::json spec_j = spec::to_json(spec);
@@ -100,6 +102,7 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
     }
     if (!spec.base.empty() && !opt.resume) {
         load_base(store, spec.base, [](const std::string & n) { return !is_adapter_param(n); });
+        load_peft_adapters(store, spec);
     } else if (!net->sites.empty() && spec.base.empty()) {
         log_warn("adapters on a randomly initialised base (no \"base\" run file given)");
     }

@@ -17,6 +17,7 @@ struct AdapterConfig {
     bool rslora = false;
     double dropout = 0.0;         // dropout on the adapter input (training only)
     std::string init = "kaiming"; // kaiming (PEFT: A ~ U(±1/sqrt(C)), B = 0) | gaussian (A ~ N(0, 1/R))
+    std::vector<std::string> peft; // PEFT LoRA adapter directories imported as the experts (train/peft_import.hpp)
 };
 
 std::vector<std::string> expert_kind_names(); // adapters/registry.cpp
@@ -34,6 +35,10 @@ void visit(V & v, AdapterConfig & s) {
     v.field("dropout", s.dropout, "Dropout on the LoRA input (training only).", range(0, 0.95));
     v.field("init", s.init, "A initialisation: PEFT kaiming-uniform U(±1/sqrt(d_in)) or gaussian N(0, 1/r); B = 0.",
             one_of({"kaiming", "gaussian"}));
+    v.field("peft", s.peft,
+            "PEFT LoRA adapter directories (adapter_config.json + adapter_model.safetensors) imported as the "
+            "experts, one per expert, or one directory `moe-eval export` wrote for a mixture (experts and routers); "
+            "the sites, experts, rank and alpha come from them (docs/peft.md).");
 }
 
 } // namespace moe::adapters

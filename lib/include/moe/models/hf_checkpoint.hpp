@@ -74,4 +74,17 @@ struct HfPlan {
 HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & tensors,
                       const std::vector<NamedShape> & params, const std::string & file);
 
+// The family whose Hugging Face layout a gpt model has, "gpt2" (LayerNorm, learned positions, a
+// fused qkv, GELU, biases, a tied head) or "llama" (RMSNorm, RoPE, split q/k/v, SwiGLU, no
+// biases); "" when it has neither, with the first difference in *why.
+std::string hf_family_of(const GptConfig & g, std::string * why = nullptr);
+
+// A Linear site's module in the family's causal-LM model, the path PEFT names it by (after its
+// "base_model.model." prefix): GPT-2 "blocks.N.attn.qkv" -> "transformer.h.N.attn.c_attn", LLaMA
+// "blocks.N.attn.q" -> "model.layers.N.self_attn.q_proj", "head" -> "lm_head". "" for a site the
+// family has no module for. conv1d: the module is GPT-2's Conv1D (its weight stored (in, out)).
+std::string hf_module_of_site(const std::string & family, const std::string & site, bool * conv1d = nullptr);
+// The inverse: the site of a module path ("" when it names no Linear site of the family).
+std::string site_of_hf_module(const std::string & family, const std::string & module);
+
 } // namespace moe::models

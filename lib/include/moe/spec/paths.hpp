@@ -25,5 +25,9 @@ std::vector<std::string> relative_paths(const nlohmann::json & spec);
 // The hint for a run whose stored paths are relative and whose inputs cannot be found from here
 // (empty when none is relative).
 std::vector<std::string> relative_paths_hint(const nlohmann::json & spec);
+// A run file's spec as readers rebuild its network from the file alone: the base, whose tensors the
+// run file holds, cleared so it need not be at hand (adapters.peft is kept: only training reads
+// it). Returns the base.
+std::string drop_weight_inputs(nlohmann::json & spec);
 
 } // namespace moe::spec
