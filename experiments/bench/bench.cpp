@@ -26,6 +26,7 @@
 #include "../../apps/common/version.hpp"
 #include "moe/adapters/adapters.hpp"
 #include "moe/blas/gemm.hpp"
+#include "moe/core/parallel.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
@@ -98,7 +99,8 @@ struct Result {
     double samples_per_s = 0, gflops = 0, ms_per_step = 0, flops_per_step = 0;
     double tokens_per_s = 0; // language models: training tokens (batch x T) per second
     double gen_tokens_per_s = 0;
-    int gen_tokens = 0; // lm-mole: generation with the KV cache (greedy, batch 1, 16-token prompt)
+    int gen_tokens = 0;             // lm-mole: generation with the KV cache (greedy, batch 1, 16-token prompt)
+    double gen_bytes_per_token = 0; // what one generated token reads at least: weights and KV cache
 };
 
 // One workload, built and warmed up: its network, optimizer and batch, and the timed step.
@@ -199,6 +201,49 @@ double median(std::vector<double> v) {
 // Tokens per second of generating up to 256 tokens (the context ends it after 240) from a
 // 16-token prompt (a boundary and 15 bytes) with the KV cache, greedy, after one warm-up
 // generation: the median of `repeats`.
+// The bytes one generated token must read at least, on average over a generation of n tokens
+// after a prompt of p: every weight once (a LoRA site's experts only the k of E the router picks;
+// of the position table one row), plus the KV cache of the positions before it (2 L x t x C).
+double generation_bytes_per_token(const train::Network & net, const Workload & w, int p, int n) {
+    double floats = 0;
+    for (const auto & info : net.store.infos()) {
+        if (info.name.find(".experts.") != std::string::npos)
+            floats += (double)info.size * w.k / std::max(1, w.experts);
+        else if (info.name == "pos_emb.weight")
+            floats += (double)w.model.gpt.width;
+        else
+            floats += (double)info.size;
+    }
+    const double mean_t = p + (n - 1) / 2.0; // positions before each new token, on average
+    floats += 2.0 * w.model.gpt.depth * mean_t * w.model.gpt.width;
+    return 4 * floats;
+}
+
+// Memory read bandwidth (GB/s): the best of 5 passes summing a 512 MiB buffer, far beyond any
+// cache, split over the pool's threads as the kernels are.
+double read_bandwidth_gbs() {
+    const size_t n = (size_t)512 << 20 >> 2;
+    std::vector<float> buf(n, 1.0f);
+    double best = 0;
+    std::vector<double> part(std::max(1, par::threads()), 0.0);
+    for (int pass = 0; pass < 5; ++pass) {
+        const auto t0 = Clock::now();
+        auto task = [&](int t) {
+            const size_t T = part.size(), lo = n * t / T, hi = n * (t + 1) / T;
+            float acc[16] = {};
+            for (size_t i = lo; i + 16 <= hi; i += 16)
+                for (int j = 0; j < 16; ++j) acc[j] += buf[i + j];
+            double s = 0;
+            for (float a : acc) s += a;
+            part[t] = s;
+        };
+        par::run((int)part.size(), par::TaskRef(task));
+        const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+        best = std::max(best, n * 4.0 / sec / 1e9);
+    }
+    return best;
+}
+
 std::pair<double, int> generation_speed(train::Network & net, int repeats) {
     train::GenerateOptions g;
     g.prompt = "int main(void) ";
@@ -234,7 +279,10 @@ Result run_workload(const Workload & w, int repeats, int steps_per_repeat) {
     if (w.lm) res.tokens_per_s = (double)w.batch * w.in.d / t;
     res.flops_per_step = flops;
     res.gflops = flops / t / 1e9;
-    if (w.lm && !w.pretrain) std::tie(res.gen_tokens_per_s, res.gen_tokens) = generation_speed(run.network(), repeats);
+    if (w.lm && !w.pretrain) {
+        std::tie(res.gen_tokens_per_s, res.gen_tokens) = generation_speed(run.network(), repeats);
+        res.gen_bytes_per_token = generation_bytes_per_token(run.network(), w, 16, res.gen_tokens);
+    }
     return res;
 }
 
@@ -450,10 +498,18 @@ int main(int argc, char ** argv) {
                        w.experts, w.k, w.batch, r.samples_per_s, w.lm ? 2 : 0,
                        w.lm ? fmt::format("{:.0f}", r.tokens_per_s) : std::string("-"), r.ms_per_step,
                        r.flops_per_step / 1e9, r.gflops, 100 * r.gflops / peak, rss);
-            if (r.gen_tokens > 0)
+            if (r.gen_tokens > 0) {
                 gen_lines.push_back(fmt::format("{}: generation with the KV cache, batch 1, greedy, {} tokens after a "
                                                 "16-token prompt: {:.1f} tokens/s",
                                                 w.name, r.gen_tokens, r.gen_tokens_per_s));
+                const double bw = read_bandwidth_gbs(), bound = bw * 1e9 / r.gen_bytes_per_token;
+                gen_lines.push_back(fmt::format(
+                    "{}: memory-bandwidth bound of generation: {:.1f} MB read per token at least (weights once, "
+                    "the k of E experts, the KV cache) at {:.1f} GB/s measured (512 MiB read, {} threads) = {:.0f} "
+                    "tokens/s; measured {:.1f} tokens/s = {:.0f}% of the bound ({:.2f}x below it)",
+                    w.name, r.gen_bytes_per_token / 1e6, bw, par::threads(), bound, r.gen_tokens_per_s,
+                    100 * r.gen_tokens_per_s / bound, bound / r.gen_tokens_per_s));
+            }
             jsonl.push_back(
                 fmt::format("{{\"workload\":\"{}\",\"experts\":{},\"k\":{},\"batch\":{},\"samples_per_s\":{:.2f},"
                             "\"ms_per_step\":{:.4f},\"gflop_per_step\":{:.5f},\"gflops\":{:.3f},\"peak_gflops\":{:.3f},"
