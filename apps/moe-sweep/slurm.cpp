@@ -2,7 +2,8 @@
 // (OUT_DIR/NAME.sbatch), submitted with sbatch. Tasks are --requeue'able; a task that gets
 // SIGTERM (preemption, `scontrol requeue`, or --signal=B:TERM@120 before the time limit) lets
 // its run write a checkpoint, puts itself back in the queue, and when it starts again its run
-// continues with moe-train --resume. Slurm's options: https://slurm.schedmd.com/sbatch.html
+// continues with moe-train --resume. A run killed outright (SIGKILL: the OOM killer, kill -9)
+// requeues its task the same way, at most 3 times. Slurm's options: https://slurm.schedmd.com/sbatch.html
 #include <cstdio>
 #include <filesystem>
 
@@ -50,6 +51,12 @@ std::string script(const spec::Sweep & sw, const Options & o) {
     s += "trap on_term TERM\n";
     s += "wait \"$pid\"\n";
     s += "rc=$?\n";
+    s += "# killed by a signal (the OOM killer, kill -9; scancel --signal=KILL ends this shell as well): back\n";
+    s += "# to the queue, at most 3 times, to continue from the last checkpoint\n";
+    s += "if [ \"$rc\" -gt 128 ] && [ \"$rc\" != 130 ] && [ \"${SLURM_RESTART_COUNT:-0}\" -lt 3 ]; then\n";
+    s += "    echo \"moe-sweep: the run died of signal $((rc - 128)); requeued\" >&2\n";
+    s += "    scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\" 2>/dev/null || true\n";
+    s += "fi\n";
     s += "exit $rc\n";
     return s;
 }
@@ -79,7 +86,7 @@ int cmd_submit(const Options & o) {
     std::fprintf(stderr, "moe-sweep: submitted job array %s (%zu tasks) from %s\n", job.c_str(), sw.runs.size(),
                  path.c_str());
     std::fprintf(stderr, "moe-sweep: squeue -j %s; run logs %s/<run>.log; then moe-sweep collect %s\n", job.c_str(),
-                sw.out_dir.c_str(), o.sweep_path.c_str());
+                 sw.out_dir.c_str(), o.sweep_path.c_str());
     std::printf("%s\n", job.c_str());
     return 0;
 }

@@ -2,7 +2,9 @@
 # moe-sweep submit --slurm on a single-node Slurm cluster this test starts on localhost (munge,
 # slurmctld, slurmd; its own conf, state and ports under $TMP, stopped on exit): the sweep of
 # test_sweep_parallel.sh as a job array; one task is requeued mid-run (scontrol requeue: SIGTERM,
-# the run checkpoints) and continues with --resume; then `moe-sweep collect` gives the same table
+# the run checkpoints) and continues with --resume; a second task is killed after a checkpoint
+# (scancel --signal=KILL; Slurm requeues it) and a third's run alone (SIGKILL; its task requeues
+# itself), and both continue from their checkpoints; then `moe-sweep collect` gives the same table
 # as the same sweep under GNU parallel, but for the wall-clock column. Slurm's single-node setup:
 # https://slurm.schedmd.com/quickstart_admin.html
 source "$(dirname "$0")/lib.sh"
@@ -95,6 +97,30 @@ echo "requeued ${jid}_0 at $((SECONDS - t1)) s"
 # a requeued job waits (Reason=BeginTime) before it is eligible again; let it start now
 for i in $(seq 1 100); do [ "$(squeue -h -j "${jid}_0" -o %t 2>/dev/null)" = PD ] && break; sleep 0.1; done
 scontrol update JobId="${jid}_0" StartTime=now
+# task 1 killed outright after a checkpoint (scancel --signal=KILL: SIGKILL to every process of its
+# batch step): Slurm requeues the task (--requeue) and the run continues from that checkpoint
+second="$TMP/slu/lr0.003_hidden16_s2.h5"
+end=$((SECONDS + 100))
+while [ ! -e "$second.ckpt" ] && [ ! -e "$second" ] && [ $SECONDS -lt $end ]; do sleep 0.01; done
+victim=$(pgrep -f -- "-o $second" | head -1 || true)
+[ -n "$victim" ] && [ -e "$second.ckpt" ] || { cat "$TMP"/slu/*.out; fail "run 1 never ran to a checkpoint (a loaded machine?)"; }
+scancel --signal=KILL "${jid}_1"
+for i in $(seq 1 100); do kill -0 "$victim" 2>/dev/null || break; sleep 0.05; done
+kill -0 "$victim" 2>/dev/null && fail "scancel --signal=KILL did not kill the run of ${jid}_1"
+echo "killed ${jid}_1 (scancel --signal=KILL) at $((SECONDS - t1)) s"
+for i in $(seq 1 100); do [ "$(squeue -h -j "${jid}_1" -o %t 2>/dev/null)" = PD ] && break; sleep 0.1; done
+scontrol update JobId="${jid}_1" StartTime=now
+# the run of task 2 alone killed (SIGKILL, the OOM killer's way; its batch shell lives): the task
+# requeues itself, saying why, and the run continues from its checkpoint
+third="$TMP/slu/lr0.003_hidden32_s1.h5"
+end=$((SECONDS + 100))
+while [ ! -e "$third.ckpt" ] && [ ! -e "$third" ] && [ $SECONDS -lt $end ]; do sleep 0.01; done
+victim=$(pgrep -f -- "-o $third" | head -1 || true)
+[ -n "$victim" ] && [ -e "$third.ckpt" ] || { cat "$TMP"/slu/*.out; fail "run 2 never ran to a checkpoint (a loaded machine?)"; }
+kill -KILL "$victim"
+echo "killed the run of ${jid}_2 (pid $victim) at $((SECONDS - t1)) s"
+for i in $(seq 1 100); do [ "$(squeue -h -j "${jid}_2" -o %t 2>/dev/null)" = PD ] && break; sleep 0.1; done
+scontrol update JobId="${jid}_2" StartTime=now
 # while the array runs: the same sweep under GNU parallel (the reference table)
 "$SWEEP" run "$TMP/sweep.json" --jobs 1 --threads 1 >"$TMP/par.out" 2>&1 || { cat "$TMP/par.out"; fail "the parallel sweep"; }
 for i in $(seq 1 450); do [ -z "$(squeue -h -j "$jid" 2>/dev/null)" ] && break; sleep 0.2; done
@@ -104,6 +130,15 @@ scontrol show job "${jid}_0" >"$TMP/job0.txt"
 grep -q "Restarts=1" "$TMP/job0.txt" || { cat "$TMP/job0.txt"; fail "task 0 was requeued once"; }
 grep -q "JobState=COMPLETED" "$TMP/job0.txt" || { cat "$TMP/job0.txt" "$TMP"/slu/*.out; fail "task 0 completed"; }
 grep -q -- "'--resume'" "${first%.h5}.log" || { cat "${first%.h5}.log"; fail "the requeued run continued with --resume"; }
+scontrol show job "${jid}_1" >"$TMP/job1.txt"
+grep -q "Restarts=1" "$TMP/job1.txt" && grep -q "JobState=COMPLETED" "$TMP/job1.txt" ||
+    { cat "$TMP/job1.txt" "$TMP"/slu/*.out; fail "task 1, whose run was killed, was requeued once and completed"; }
+scontrol show job "${jid}_2" >"$TMP/job2.txt"
+grep -q "Restarts=1" "$TMP/job2.txt" && grep -q "JobState=COMPLETED" "$TMP/job2.txt" ||
+    { cat "$TMP/job2.txt" "$TMP"/slu/*.out; fail "task 2, whose run was killed, was requeued once and completed"; }
+grep -q "the run died of signal 9; requeued" "$TMP"/slu/slurm-*_2.out || { cat "$TMP"/slu/*.out; fail "task 2 said why it requeued"; }
+grep -q -- "'--resume'" "${third%.h5}.log" || { cat "${third%.h5}.log"; fail "the killed run 2 continued with --resume"; }
+grep -q -- "'--resume'" "${second%.h5}.log" || { cat "${second%.h5}.log"; fail "the killed run continued with --resume"; }
 [ -e "$first" ] && [ ! -e "$first.ckpt" ] || fail "the requeued run finished"
 
 # the same table from both engines (the wall-clock column aside)
