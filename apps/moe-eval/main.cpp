@@ -15,6 +15,7 @@
 #include "moe/io/run_file.hpp"
 #include "moe/train/evaluator.hpp"
 #include "moe/train/export.hpp"
+#include "moe/train/hf_export.hpp"
 #include "moe/train/peft_export.hpp"
 #include "moe/train/summary.hpp"
 
@@ -123,7 +124,7 @@ int main(int argc, char ** argv) {
                  "0,3] [--ablate]\n"
                  "  moe-eval summarize RUN.h5 ... [--csv FILE] [--by key,...]\n"
                  "  moe-eval export-metrics RUN.h5 --csv DIR\n"
-                 "  moe-eval export RUN.h5 DIR [--format peft|moe-peft] [--force]\n"
+                 "  moe-eval export RUN.h5 DIR [--format peft|moe-peft|hf] [--force]\n"
                  "  moe-eval generate RUN.h5 --prompt TEXT [--max-tokens N] [--temperature T] [--top-k K] [--top-p P] "
                  "[--seed S]\n"
                  "Exit codes: 0 ok, 1 internal error, 2 bad usage or spec, 3 I/O or bad file, 4 numeric failure."};
@@ -169,8 +170,9 @@ int main(int argc, char ** argv) {
     peft_cmd
         ->add_option("--format", peft_opt.format,
                      "peft: PEFT LoRA adapters (one per expert, routers in a side file); moe-peft: MoE-PEFT's "
-                     "MoLA / LoRAMoE names (LLaMA)")
-        ->check(CLI::IsMember({"peft", "moe-peft"}));
+                     "MoLA / LoRAMoE names (LLaMA); hf: the model as a Hugging Face checkpoint (a single LoRA "
+                     "merged)")
+        ->check(CLI::IsMember({"peft", "moe-peft", "hf"}));
     apps::add_force_option(*peft_cmd, peft_opt.force, "an existing output directory");
     apps::add_version_flag(app, "moe-eval");
     app.require_subcommand(0, 1);
@@ -187,7 +189,9 @@ int main(int argc, char ** argv) {
             return 0;
         }
         if (peft_cmd->parsed()) {
-            for (const auto & p : train::export_peft(peft_run, peft_dir, peft_opt)) fmt::print("{}/{}\n", peft_dir, p);
+            const auto files = peft_opt.format == "hf" ? train::export_hf_model(peft_run, peft_dir, peft_opt.force)
+                                                       : train::export_peft(peft_run, peft_dir, peft_opt);
+            for (const auto & p : files) fmt::print("{}/{}\n", peft_dir, p);
             return 0;
         }
         if (sum->parsed()) {

@@ -3,7 +3,8 @@
 # a top-2 mixture of 3 experts train, `moe-eval export` writes them as PEFT adapter directories
 # (one per expert, the routers beside them), and a torch script that knows only the checkpoint, the
 # exported files and PEFT's formula (tests/tools/peft_gpt2_reference.py) reproduces the logits
-# moe-eval generate traced (skipped without python3-torch). The exports import again through
+# moe-eval generate traced (skipped without python3-torch), as it does from the single LoRA merged
+# into a Hugging Face checkpoint (--format hf), which is a base again. The exports import again through
 # adapters.peft with the same logits bit for bit; a library of single adapters imports as the
 # experts of a router that trains on top; the LLaMA fixture exports in MoE-PEFT's MoLA names; the
 # mistakes are named, with nothing written.
@@ -83,6 +84,34 @@ assert np.array_equal(e2["base_model.model.transformer.h.1.mlp.c_proj.lora_B.wei
                       g["params/blocks.1.mlp.fc2.experts.lora_b"][2])
 print("exported: PEFT's config and names, the run's tensors")
 PY
+# the model as a Hugging Face checkpoint, the single LoRA merged into its weights (PEFT's merge);
+# it loads as a base again, and the torch script gives the traced logits from it alone
+expect_rc 0 "$MOE_BIN/moe-eval" export "$TMP/lora.h5" "$TMP/lora.hf" --format hf
+expect_out "lora.hf/config.json"
+"$PYTHON" - "$TMP" <<'PY' || fail "the Hugging Face export"
+import json, struct, sys
+import h5py, numpy as np
+tmp = sys.argv[1]
+def st(path):
+    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"])
+            for k, v in h.items()}
+c, c0 = json.load(open(f"{tmp}/lora.hf/config.json")), json.load(open(f"{tmp}/bytes_gpt2/config.json"))
+for k in ("model_type", "n_embd", "n_head", "n_layer", "n_positions", "vocab_size", "activation_function", "tie_word_embeddings"):
+    assert c[k] == c0[k], (k, c[k], c0[k])
+t = st(f"{tmp}/lora.hf/model.safetensors")
+f = h5py.File(f"{tmp}/lora.h5", "r")
+w = f["params/blocks.1.mlp.fc1.weight"][()]; a = f["params/blocks.1.mlp.fc1.experts.lora_a"][0]; b = f["params/blocks.1.mlp.fc1.experts.lora_b"][0]
+merged = (w.astype(np.float64) + 2.0 * b.astype(np.float64) @ a.astype(np.float64)).T  # Conv1D: (in, out)
+assert t["h.1.mlp.c_fc.weight"].shape == (16, 64) and np.allclose(t["h.1.mlp.c_fc.weight"], merged, rtol=1e-6, atol=1e-7)
+assert np.array_equal(t["wte.weight"], f["params/tok_emb.weight"][()]) and "lm_head.weight" not in t
+assert not any(k.startswith("transformer.") or ".lora" in k for k in t), sorted(t)
+print("Hugging Face export: config.json, the merged weights, Conv1D stored (in, out)")
+PY
+expect_rc 0 "$MOE_BIN/moe-train" "$TMP/mix.json" -q -o "$TMP/rebased.h5" --set base="$TMP/lora.hf" --set train.max_steps=2
+expect_rc 2 "$MOE_BIN/moe-eval" export "$TMP/mix.h5" "$TMP/x.hf" --format hf
+expect_out "a mixture of 3 experts cannot be merged into one model"
+[ ! -e "$TMP/x.hf" ] || fail "a refused export left its directory"
 # PEFT's formula on the checkpoint's weights gives moe-lab's logits (torch only)
 if "$PYTHON" -c "import torch" 2>/dev/null; then
     for m in lora mix; do
@@ -108,6 +137,20 @@ if m == "mix":  # the experts moe-lab chose at each generated token are the scri
 print(f"{m}: PEFT's formula on the exported files gives moe-lab's logits (max relative difference {err:.2e})")
 PY
     done
+    "$PYTHON" - "$TMP" "$MOE_SRC/tests/tools/peft_gpt2_reference.py" <<'PY' || fail "the merged checkpoint's logits"
+import json, subprocess, sys
+import h5py, numpy as np
+tmp, ref = sys.argv[1:3]
+tr = h5py.File(f"{tmp}/lora.trace.h5", "r")
+gen = [int(t) for t in tr["trace/tokens"][()]]
+ids = [256] + list(b"the cat") + gen[:-1]
+out = json.loads(subprocess.run([sys.executable, ref, f"{tmp}/lora.hf", "-"] + [str(i) for i in ids],
+                                check=True, capture_output=True, text=True).stdout)
+want = np.array(out["logits"])[-len(gen):]
+err = np.abs(tr["trace/logits"][()] - want).max() / np.abs(want).max()
+assert err < 1e-5, f"merged: max relative difference {err}"
+print(f"the merged checkpoint alone gives the LoRA run's logits (max relative difference {err:.2e})")
+PY
 else
     echo "SKIP (part): python3-torch not installed; the logits check by PEFT's formula did not run"
 fi

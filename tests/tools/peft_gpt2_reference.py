@@ -10,7 +10,7 @@ alpha / sqrt(r) with use_rslora). A mixture weighs the experts' terms by its rou
 over the router's logits x @ W_r^T, the top k, renormalised (routing "topk"), or all of them
 ("soft"). Only torch and the standard library are used (no transformers, no peft).
 
-    peft_gpt2_reference.py CHECKPOINT_DIR EXPORT_DIR TOKEN_IDS... -> prints JSON
+    peft_gpt2_reference.py CHECKPOINT_DIR EXPORT_DIR TOKEN_IDS... -> prints JSON (EXPORT_DIR "-": none)
       {"logits": [[...], ...] (T, V), "experts": {module: [[e, ...], ...]}}
 """
 import json
@@ -65,8 +65,11 @@ def load_adapter(d):
 
 class Adapters:
     def __init__(self, export_dir):
-        mix = os.path.join(export_dir, "moe_lab_mixture.json")
         self.trace = {}
+        if export_dir == "-":  # the checkpoint alone
+            self.experts, self.mixture = [], None
+            return
+        mix = os.path.join(export_dir, "moe_lab_mixture.json")
         if not os.path.exists(mix):  # one plain PEFT adapter
             self.experts = [load_adapter(export_dir)]
             self.mixture = None
@@ -81,7 +84,7 @@ class Adapters:
         terms = [None if module not in e["modules"] else
                  (x @ e["modules"][module]["lora_A"].T) @ e["modules"][module]["lora_B"].T * e["scaling"]
                  for e in self.experts]
-        if all(t is None for t in terms):
+        if not terms or all(t is None for t in terms):
             return None
         if self.mixture is None:
             return terms[0]

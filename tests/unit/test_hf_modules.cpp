@@ -77,3 +77,52 @@ TEST_CASE("the family whose layout a gpt model has") {
     CHECK(models::hf_family_of(g, &why) == "");
     CHECK(why == "model.gpt.positions is 'rope' (GPT-2 has 'learned', LLaMA 'rope')");
 }
+
+TEST_CASE("config.json written for a gpt model reads back as that model") {
+    models::GptConfig g; // GPT-2 layout
+    g.width = 24;
+    g.depth = 3;
+    g.heads = 3;
+    g.context = 16;
+    g.mlp = "gelu";
+    g.norm_eps = 1e-6;
+    auto m = models::hf_model_from_config(models::hf_config_of("gpt2", g, 300, 40, 96), "config.json");
+    CHECK(m.family == "gpt2");
+    CHECK(m.vocab == 300);
+    CHECK(m.cfg.context == 40);
+    CHECK(m.cfg.width == 24);
+    CHECK(m.cfg.depth == 3);
+    CHECK(m.cfg.heads == 3);
+    CHECK(m.cfg.mlp_dim == 96);
+    CHECK(m.cfg.mlp == "gelu");
+    CHECK(m.cfg.norm_eps == 1e-6);
+    CHECK(m.cfg.tie_head);
+    models::GptConfig l;
+    l.norm = "rmsnorm";
+    l.positions = "rope";
+    l.qkv = "split";
+    l.mlp = "swiglu";
+    l.bias = false;
+    l.tie_head = false;
+    l.width = 32;
+    l.heads = 4;
+    l.kv_heads = 2;
+    l.rope_theta = 5e5;
+    m = models::hf_model_from_config(models::hf_config_of("llama", l, 13, 64, 48), "config.json");
+    CHECK(m.family == "llama");
+    CHECK(m.cfg.kv_heads == 2);
+    CHECK(m.cfg.mlp_dim == 48);
+    CHECK(m.cfg.rope_theta == 5e5);
+    CHECK_FALSE(m.cfg.tie_head);
+    CHECK(m.cfg.context == 64);
+    // parameter names the other way, Conv1D weights transposed
+    bool tr = false;
+    CHECK(models::hf_name_of_param("gpt2", "blocks.2.attn.qkv.weight", &tr) == "h.2.attn.c_attn.weight");
+    CHECK(tr);
+    CHECK(models::hf_name_of_param("gpt2", "blocks.2.attn.qkv.bias", &tr) == "h.2.attn.c_attn.bias");
+    CHECK_FALSE(tr);
+    CHECK(models::hf_name_of_param("gpt2", "pos_emb.weight") == "wpe.weight");
+    CHECK(models::hf_name_of_param("llama", "blocks.0.mlp.down.weight", &tr) == "model.layers.0.mlp.down_proj.weight");
+    CHECK_FALSE(tr);
+    CHECK(models::hf_name_of_param("llama", "head.weight") == "lm_head.weight");
+}

@@ -260,4 +260,37 @@ void write_bytes_atomic(const std::string & path, const std::vector<std::string_
     }
 }
 
+void write_directory_atomic(const std::string & dir, bool replace,
+                            const std::function<void(const std::string &)> & fill) {
+    namespace fs = std::filesystem;
+    if (dir.empty()) throw Error(ErrorCode::spec, "an empty output directory");
+    const fs::path out = fs::absolute(fs::path(dir)).lexically_normal();
+    std::error_code ec;
+    if (fs::exists(out, ec) && !replace)
+        throw Error(ErrorCode::spec, "the output " + out.string() + " exists; --force replaces it");
+    if (!fs::is_directory(out.parent_path(), ec))
+        throw Error(ErrorCode::io, out.string() + ": its parent directory does not exist");
+    const fs::path tmp = out.string() + ".part-" + std::to_string(::getpid());
+    fs::remove_all(tmp, ec);
+    if (!fs::create_directory(tmp, ec))
+        throw Error(ErrorCode::io, "cannot create " + tmp.string() + ": " + ec.message());
+    try {
+        fill(tmp.string());
+        if (fs::exists(out, ec)) {
+            const fs::path old = out.string() + ".old-" + std::to_string(::getpid());
+            fs::rename(out, old);
+            fs::rename(tmp, out);
+            fs::remove_all(old, ec);
+        } else {
+            fs::rename(tmp, out);
+        }
+    } catch (const fs::filesystem_error & e) {
+        fs::remove_all(tmp, ec);
+        throw Error(ErrorCode::io, "cannot write " + out.string() + ": " + e.code().message());
+    } catch (...) {
+        fs::remove_all(tmp, ec);
+        throw;
+    }
+}
+
 } // namespace moe::io

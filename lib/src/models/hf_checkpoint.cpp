@@ -243,4 +243,55 @@ std::string site_of_hf_module(const std::string & family, const std::string & mo
     return hf_module_of_site(family, site) == module ? site : "";
 }
 
+std::string hf_name_of_param(const std::string & family, const std::string & param, bool * transpose) {
+    if (transpose) *transpose = false;
+    if (family != "gpt2" && family != "llama") return "";
+    const hf::Naming & nm = family == "gpt2" ? hf::gpt2_naming() : hf::llama_naming();
+    std::string num, rest;
+    if (transpose && hf::split_block(param, "blocks.", num, rest))
+        for (const auto & [k, v] : nm.blocks)
+            if (v.param == rest) *transpose = v.transpose;
+    return name_of(nm, param);
+}
+
+nlohmann::json hf_config_of(const std::string & family, const GptConfig & g, int vocab, int positions, int mlp_dim) {
+    nlohmann::json c;
+    if (family == "gpt2") {
+        c["architectures"] = {"GPT2LMHeadModel"};
+        c["model_type"] = "gpt2";
+        c["vocab_size"] = vocab;
+        c["n_positions"] = positions;
+        c["n_ctx"] = positions;
+        c["n_embd"] = g.width;
+        c["n_layer"] = g.depth;
+        c["n_head"] = g.heads;
+        c["n_inner"] = mlp_dim;
+        c["activation_function"] = g.mlp == "gelu" ? "gelu" : "gelu_new";
+        c["layer_norm_epsilon"] = g.norm_eps;
+        c["initializer_range"] = g.init_std;
+        c["tie_word_embeddings"] = g.tie_head;
+        return c;
+    }
+    MOE_CHECK(family == "llama", ErrorCode::internal, "hf_config_of: family '" + family + "'");
+    c["architectures"] = {"LlamaForCausalLM"};
+    c["model_type"] = "llama";
+    c["vocab_size"] = vocab;
+    c["hidden_size"] = g.width;
+    c["intermediate_size"] = mlp_dim;
+    c["num_hidden_layers"] = g.depth;
+    c["num_attention_heads"] = g.heads;
+    c["num_key_value_heads"] = g.kv_heads > 0 ? g.kv_heads : g.heads;
+    c["head_dim"] = g.width / g.heads;
+    c["max_position_embeddings"] = positions;
+    c["rms_norm_eps"] = g.norm_eps;
+    c["rope_theta"] = g.rope_theta;
+    c["rope_scaling"] = nullptr;
+    c["hidden_act"] = "silu";
+    c["attention_bias"] = false;
+    c["mlp_bias"] = false;
+    c["initializer_range"] = g.init_std;
+    c["tie_word_embeddings"] = g.tie_head;
+    return c;
+}
+
 } // namespace moe::models

@@ -7,7 +7,6 @@
 #include <set>
 
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "moe/core/error.hpp"
 #include "moe/io/outputs.hpp"
@@ -15,9 +14,9 @@
 #include "moe/io/safetensors.hpp"
 #include "moe/models/hf_checkpoint.hpp"
 #include "moe/routing/registry.hpp"
-#include "moe/spec/paths.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/peft_layout.hpp"
+#include "moe/train/run_spec.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -53,24 +52,12 @@ struct RunOut {
 };
 
 RunOut read_run(const std::string & run_path) {
+    RunSpec rs = read_run_spec(run_path, "export");
     io::RunReader run(run_path);
-    const std::string tool = run.attr_string("/", "tool");
-    if (tool != "moe-train") refuse(run_path + " was written by " + tool + "; export takes a moe-train run");
-    json j;
-    try {
-        j = json::parse(run.spec_json());
-    } catch (const json::exception & e) {
-        throw Error(ErrorCode::io, run_path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
-    }
     RunOut r;
-    const std::string base = spec::drop_weight_inputs(j); // every tensor is in the run file
-    try {
-        r.spec = spec::parse_spec(j, run_path + ":/spec");
-    } catch (const SpecError & e) {
-        throw Error(ErrorCode::io, std::string(e.what()),
-                    {"the run file's /spec was changed or written by another tool"});
-    }
-    r.spec.base = base;
+    r.spec = std::move(rs.spec);
+    r.spec.base = rs.base;
+    r.steps = rs.steps;
     const spec::Spec & sp = r.spec;
     if (sp.model.kind != "gpt")
         refuse(run_path + ": its model is '" + sp.model.kind +
@@ -106,9 +93,6 @@ RunOut read_run(const std::string & run_path) {
     if (sp.base.empty())
         refuse(run_path + ": the run has no base (it trained the whole model); export writes the adapters of a run "
                           "on a frozen base");
-    if (run.has("metrics")) try {
-            r.steps = std::stoll(run.attr_string("metrics", "steps"));
-        } catch (const std::exception &) {}
     r.E = sp.adapters.experts;
     std::set<std::string> names;
     for (const auto & info : net->store.infos()) names.insert(info.name);
@@ -317,36 +301,11 @@ std::vector<std::string> export_peft(const std::string & run_path, const std::st
                                      const PeftExportOptions & opt) {
     if (opt.format != "peft" && opt.format != "moe-peft")
         refuse("--format: '" + opt.format + "'; expected peft or moe-peft");
-    if (dir.empty()) refuse("export: an empty output directory");
-    const fs::path out = fs::absolute(fs::path(dir).lexically_normal());
-    std::error_code ec;
-    if (fs::exists(out, ec) && !opt.force) refuse("the output " + out.string() + " exists; --force replaces it");
-    if (!fs::is_directory(out.parent_path(), ec))
-        throw Error(ErrorCode::io, out.string() + ": its parent directory does not exist");
-    const RunOut r = read_run(run_path);
-    // built beside the output and renamed into place: nothing half-written at dir
-    const fs::path tmp = out.string() + ".part-" + std::to_string(::getpid());
-    fs::remove_all(tmp, ec);
-    if (!fs::create_directory(tmp, ec))
-        throw Error(ErrorCode::io, "cannot create " + tmp.string() + ": " + ec.message());
     std::vector<std::string> files;
-    try {
+    io::write_directory_atomic(dir, opt.force, [&](const std::string & tmp) {
+        const RunOut r = read_run(run_path);
         files = opt.format == "peft" ? write_peft(r, tmp) : write_moe_peft(r, tmp);
-        if (fs::exists(out, ec)) {
-            const fs::path old = out.string() + ".old-" + std::to_string(::getpid());
-            fs::rename(out, old);
-            fs::rename(tmp, out);
-            fs::remove_all(old, ec);
-        } else {
-            fs::rename(tmp, out);
-        }
-    } catch (const fs::filesystem_error & e) {
-        fs::remove_all(tmp, ec);
-        throw Error(ErrorCode::io, "cannot write " + out.string() + ": " + e.code().message());
-    } catch (...) {
-        fs::remove_all(tmp, ec);
-        throw;
-    }
+    });
     return files;
 }
 

@@ -2,6 +2,7 @@
 // atomic text-file writer: an output must not be one of the inputs, an existing one is replaced
 // only when asked, one writer at a time, and a text output appears whole or not at all.
 #pragma once
+#include <functional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -62,5 +63,12 @@ void write_text_atomic(const std::string & path, const std::string & text);
 // The same for a file made of pieces written one after another (a binary file whose parts live
 // in separate buffers, e.g. a header and tensors, without copying them into one).
 void write_bytes_atomic(const std::string & path, const std::vector<std::string_view> & pieces);
+
+// A directory of files, all or nothing: fill(tmp) writes them into a fresh directory beside dir
+// (dir.part-PID), which is then renamed to dir (an existing dir is replaced when replace, else
+// refused with ErrorCode::spec "the output DIR exists; --force replaces it"). On any failure the
+// temporary directory is removed and dir is as it was. dir's parent must exist (ErrorCode::io).
+void write_directory_atomic(const std::string & dir, bool replace,
+                            const std::function<void(const std::string &)> & fill);
 
 } // namespace moe::io

@@ -87,4 +87,13 @@ std::string hf_module_of_site(const std::string & family, const std::string & si
 // The inverse: the site of a module path ("" when it names no Linear site of the family).
 std::string site_of_hf_module(const std::string & family, const std::string & module);
 
+// The other way, for writing a checkpoint: the name a gpt parameter has in the family's
+// checkpoint (as the Hub's files store it: GPT-2's without "transformer."), "" when it has none
+// (a tied model's head); transpose: a Conv1D weight, stored (in, out).
+std::string hf_name_of_param(const std::string & family, const std::string & param, bool * transpose = nullptr);
+// config.json of a gpt model in the family's layout, which hf_model_from_config reads back as the
+// same model: vocab ids, positions (GPT-2's n_positions: the position table's rows; LLaMA's
+// max_position_embeddings), the MLP's hidden size.
+nlohmann::json hf_config_of(const std::string & family, const GptConfig & g, int vocab, int positions, int mlp_dim);
+
 } // namespace moe::models
