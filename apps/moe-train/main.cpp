@@ -1,18 +1,37 @@
 // moe-train: train what a JSON experiment spec makes trainable and write an HDF5 run file.
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <optional>
 
 #include "../common/cli_common.hpp"
+#include "moe/core/log.hpp"
 #include "moe/core/memory_limit.hpp"
 #include "moe/train/memory_estimate.hpp"
 #include "../common/version.hpp"
 #include "moe/spec/spec.hpp"
 #include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
+#ifdef MOE_HAVE_MPI
+#include "moe/mpi/communicator.hpp"
+#endif
 
 int main(int argc, char ** argv) {
     moe::apps::check_address_space("moe-train");
     moe::apps::select_blas_kernels(argc, argv);
+    // under mpirun: one process of a data-parallel run (docs/distributed.md)
+    std::unique_ptr<moe::train::Communicator> comm;
+#ifdef MOE_HAVE_MPI
+    moe::mpi::MpiCommunicator * mpi = nullptr;
+    if (moe::mpi::launched()) {
+        const char * t = std::getenv("MOE_MPI_TIMEOUT");
+        auto c = std::make_unique<moe::mpi::MpiCommunicator>(&argc, &argv, t && *t ? std::atof(t) : 60.0);
+        mpi = c.get();
+        comm = std::move(c);
+    }
+#endif
+    const bool rank0 = !comm || comm->rank() == 0;
     CLI::App app{
         "moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
         "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
@@ -20,7 +39,13 @@ int main(int argc, char ** argv) {
         "A run whose memory estimate exceeds the memory available (MemAvailable, ulimit -v, the cgroup\n"
         "limit) is refused before anything large is allocated (exit 2; see --estimate-memory).\n"
         "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
-        "130 interrupted (checkpoint written)."};
+        "130 interrupted (checkpoint written).\n"
+#ifdef MOE_HAVE_MPI
+        "Data parallel: mpirun -np N moe-train SPEC --set train.shards=S (N dividing S; docs/distributed.md)."
+#else
+        "Built without MPI (openmpi-bin libopenmpi-dev): no data-parallel runs (docs/distributed.md)."
+#endif
+    };
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
     bool estimate_memory = false, print_spec = false, spec_reference = false, resume = false, markdown = false,
@@ -53,6 +78,12 @@ int main(int argc, char ** argv) {
         return rc == 0 ? 0 : 2;
     }
     moe::apps::install_logger(common);
+    if (!rank0) { // rank 0 reports; the others print only their errors
+        common.quiet = true;
+        moe::set_log_callback([](moe::LogLevel lvl, std::string_view msg) {
+            if (lvl == moe::LogLevel::error) std::fprintf(stderr, "error: %.*s\n", (int)msg.size(), msg.data());
+        });
+    }
     if (spec_reference) {
         std::printf("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
         for (const auto & f : moe::spec::spec_reference())
@@ -75,7 +106,7 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "error: -o: an empty path (leave -o out for runs/<exp.name>.h5)\n");
         return 2;
     }
-    return moe::apps::run_guarded([&]() -> int {
+    const int rc = moe::apps::run_guarded([&]() -> int {
         moe::spec::Spec spec = moe::spec::load_spec(spec_path, overrides);
         moe::apps::print_spec_warnings(spec);
         if (common.threads >= 0) spec.exp.threads = common.threads;
@@ -92,15 +123,27 @@ int main(int argc, char ** argv) {
             out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
-        const auto lock = moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume);
+        std::optional<moe::io::OutputLock> lock; // (rank 0 writes)
+        if (rank0) lock.emplace(moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume));
         moe::apps::ConsoleObserver obs(spec.log.progress, common.quiet);
         moe::train::TrainOptions opt;
         opt.resume = resume;
         opt.spec_source = spec_path;
         opt.resume_command = moe::apps::resume_command(argc, argv);
+        opt.comm = comm.get();
         moe::apps::install_interrupt_handlers();
         const auto sum = moe::train::run_training(spec, out_path, obs, opt);
-        if (sum.already_finished) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
+        if (sum.already_finished && rank0) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
         return 0;
     });
+#ifdef MOE_HAVE_MPI
+    // one process failed: the others may be waiting on it, so the whole job ends with its code
+    // (an interrupt stops every process at the same step: they all finish normally)
+    if (mpi && mpi->size() > 1 && rc != 0 && rc != 130) {
+        std::fflush(stdout);
+        std::fflush(stderr);
+        mpi->abort(rc);
+    }
+#endif
+    return rc;
 }
