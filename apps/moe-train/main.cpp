@@ -125,7 +125,9 @@ int main(int argc, char ** argv) {
         }
         std::optional<moe::io::OutputLock> lock; // (rank 0 writes)
         if (rank0) lock.emplace(moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume));
-        moe::apps::ConsoleObserver obs(spec.log.progress, common.quiet);
+        moe::apps::ConsoleObserver console(spec.log.progress, common.quiet);
+        moe::train::Observer silent; // the ranks but 0
+        moe::train::Observer & obs = rank0 ? static_cast<moe::train::Observer &>(console) : silent;
         moe::train::TrainOptions opt;
         opt.resume = resume;
         opt.spec_source = spec_path;

@@ -14,7 +14,7 @@ export OPENBLAS_NUM_THREADS=1
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 # a synthetic two-domain text corpus (throughput does not depend on the text)
-python3 - "$T/corpus" <<'PY'
+/usr/bin/python3 - "$T/corpus" <<'PY'
 import os, random, sys
 rnd = random.Random(1)
 for dom in ("a", "b"):
@@ -41,10 +41,10 @@ cat >"$T/lm-mole.json" <<JSON
    "experts": 8, "rank": 16, "alpha": 32},
  "routing": {"router": "topk", "k": 2, "renormalize": true}, "loss": {"lbl": "switch", "lbl_coef": 0.01},
  "train": {"epochs": 0, "max_steps": $((STEPS / 4)), "batch_size": 8, "lr": 0.001},
- "eval": {"val": false, "test": false}, "log": {"every": 3, "progress": "none"}}
+ "eval": {"val": false, "test": false, "batch_size": 8}, "log": {"every": 3, "progress": "none"}}
 JSON
 median() { # median samples/s of the windows after the first
-    python3 - "$1" "$2" <<'PY'
+    /usr/bin/python3 - "$1" "$2" <<'PY'
 import sys, statistics, h5py
 v = h5py.File(sys.argv[1], "r")["metrics/train/samples_per_s"][1:]
 print(f"{statistics.median(v) * float(sys.argv[2]):.0f}")
@@ -61,9 +61,9 @@ for w in mlp-mole lm-mole; do
         np=$1 th=$2 sh=$3
         out="$T/${w}_${np}x${th}_s${sh}.h5"
         if [ "$np" = 1 ]; then
-            "$TRAIN" "$T/$w.json" -o "$out" --threads "$th" -q --set train.shards="$sh"
+            "$TRAIN" "$T/$w.json" -o "$out" --threads "$th" -q --set train.shards="$sh" >/dev/null
         else
-            mpirun --oversubscribe -np "$np" "$TRAIN" "$T/$w.json" -o "$out" --threads "$th" -q --set train.shards="$sh"
+            mpirun --oversubscribe -np "$np" "$TRAIN" "$T/$w.json" -o "$out" --threads "$th" -q --set train.shards="$sh" >/dev/null
         fi
         echo "| $w | $unit | $np x $th | $sh | $(median "$out" $scale) |"
     done
