@@ -71,9 +71,7 @@ void wait_all(MPI_Request * req, const int * peer, int n, double timeout_s, int 
         std::string who;
         int count = 0;
         for (int i = 0; i < n; ++i)
-            if (req[i] != MPI_REQUEST_NULL) {
-                who += (count++ ? ", " : "") + std::to_string(peer[i]);
-            }
+            if (req[i] != MPI_REQUEST_NULL) { who += (count++ ? ", " : "") + std::to_string(peer[i]); }
         return (count > 1 ? "ranks " : "rank ") + who;
     };
     for (long spin = 0;; ++spin) {
