@@ -1,6 +1,7 @@
 // moe-train: train what a JSON experiment spec makes trainable and write an HDF5 run file.
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "../common/cli_common.hpp"
 #include "moe/core/memory_limit.hpp"
@@ -9,10 +10,13 @@
 #include "moe/spec/spec.hpp"
 #include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
+#include "processes.hpp"
 
 int main(int argc, char ** argv) {
     moe::apps::check_address_space("moe-train");
     moe::apps::select_blas_kernels(argc, argv);
+    moe::apps::Processes procs(&argc, &argv); // under mpirun: one rank of a data-parallel run
+    const bool rank0 = procs.rank0();
     CLI::App app{
         "moe-train: train a base model (or adapters on a frozen base) from a JSON experiment spec.\n"
         "Writes every weight and metric to one HDF5 run file (readable with h5py).\n"
@@ -20,7 +24,13 @@ int main(int argc, char ** argv) {
         "A run whose memory estimate exceeds the memory available (MemAvailable, ulimit -v, the cgroup\n"
         "limit) is refused before anything large is allocated (exit 2; see --estimate-memory).\n"
         "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
-        "130 interrupted (checkpoint written)."};
+        "130 interrupted (checkpoint written).\n"
+#ifdef MOE_HAVE_MPI
+        "Data parallel: mpirun -np N moe-train SPEC --set train.shards=S (N dividing S; docs/distributed.md)."
+#else
+        "Built without MPI (openmpi-bin libopenmpi-dev): no data-parallel runs (docs/distributed.md)."
+#endif
+    };
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
     bool estimate_memory = false, print_spec = false, spec_reference = false, resume = false, markdown = false,
@@ -53,6 +63,7 @@ int main(int argc, char ** argv) {
         return rc == 0 ? 0 : 2;
     }
     moe::apps::install_logger(common);
+    procs.quiet_other_ranks();
     if (spec_reference) {
         std::printf("| key | type | default | meaning |\n| --- | --- | --- | --- |\n");
         for (const auto & f : moe::spec::spec_reference())
@@ -75,7 +86,7 @@ int main(int argc, char ** argv) {
         std::fprintf(stderr, "error: -o: an empty path (leave -o out for runs/<exp.name>.h5)\n");
         return 2;
     }
-    return moe::apps::run_guarded([&]() -> int {
+    const int rc = moe::apps::run_guarded([&]() -> int {
         moe::spec::Spec spec = moe::spec::load_spec(spec_path, overrides);
         moe::apps::print_spec_warnings(spec);
         if (common.threads >= 0) spec.exp.threads = common.threads;
@@ -92,15 +103,20 @@ int main(int argc, char ** argv) {
             out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
-        const auto lock = moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume);
-        moe::apps::ConsoleObserver obs(spec.log.progress, common.quiet);
+        std::optional<moe::io::OutputLock> lock; // (rank 0 writes)
+        if (rank0) lock.emplace(moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume));
+        moe::apps::ConsoleObserver console(spec.log.progress, common.quiet);
+        moe::train::Observer silent; // the ranks but 0
+        moe::train::Observer & obs = rank0 ? static_cast<moe::train::Observer &>(console) : silent;
         moe::train::TrainOptions opt;
         opt.resume = resume;
         opt.spec_source = spec_path;
-        opt.resume_command = moe::apps::resume_command(argc, argv);
+        opt.resume_command = procs.launcher() + moe::apps::resume_command(argc, argv);
+        opt.comm = procs.comm();
         moe::apps::install_interrupt_handlers();
         const auto sum = moe::train::run_training(spec, out_path, obs, opt);
-        if (sum.already_finished) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
+        if (sum.already_finished && rank0) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
         return 0;
     });
+    return procs.finish(rc);
 }

@@ -40,6 +40,25 @@ inline spec::Spec moe_spec(const std::string & model, std::vector<std::string> s
     return sp;
 }
 
+// A fixed batch of a classifier cut into n consecutive micro-batches (n divides B; d features).
+struct SplitBatch final : public train::MicroBatches {
+    const models::Batch<float> * whole = nullptr;
+    int n = 1, d = 0;
+    uint64_t noise = 0;
+    models::Batch<float> part;
+    int count() const override { return n; }
+    const models::Batch<float> & fill(int i) override {
+        const int b = whole->B / n;
+        part = *whole;
+        part.B = b;
+        part.x = whole->x + (size_t)i * b * d;
+        part.targets = whole->targets + (size_t)i * b;
+        part.task = whole->task + (size_t)i * b;
+        return part;
+    }
+    uint64_t stream(int i) const override { return noise * 1000 + (uint64_t)i; }
+};
+
 // The shipped training step (train/step.hpp) on one fixed random batch of B samples with 10
 // classes, AdamW at lr.
 struct TrainLoop {
@@ -53,6 +72,7 @@ struct TrainLoop {
     train::StepBuffers buf;
     train::StepResult last;
     int64_t steps = 0;
+    SplitBatch split; // with use_shards: the batch as `shards` micro-batches
 
     TrainLoop(const spec::Spec & sp, const models::InputShape & in, int batch_size, double lr, uint64_t seed)
         : B(batch_size) {
@@ -74,10 +94,26 @@ struct TrainLoop {
         batch.batch.task = task.data();
         buf.plan(B, V);
     }
+    // Data-parallel steps: the batch cut into `shards` shards of one micro-batch each, this process
+    // computing its block of them (comm null: all).
+    void use_shards(int shards, train::Communicator * comm, int d) {
+        split.whole = &batch.batch;
+        split.n = shards;
+        split.d = d;
+        cfg.accum = shards;
+        cfg.shards = shards;
+        cfg.comm = comm;
+        net->set_aux_scale(1.0 / shards);
+        buf.plan_shards(*net, shards, comm);
+    }
     // one training step (the noise stream is the step number)
     void step() {
         batch.noise = (uint64_t)steps;
-        last = train::train_step(*net, *opt, batch, cfg, buf);
+        split.noise = (uint64_t)steps;
+        if (cfg.shards > 1 || cfg.comm)
+            last = train::train_step(*net, *opt, split, cfg, buf);
+        else
+            last = train::train_step(*net, *opt, batch, cfg, buf);
         ++steps;
     }
     // the logits of the batch in evaluation mode

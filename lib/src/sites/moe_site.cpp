@@ -329,6 +329,11 @@ void MoeSite<T>::after_step() {
 }
 
 template <typename T>
+void MoeSite<T>::restart_running() {
+    for (auto & l : losses_) l->after_step();
+}
+
+template <typename T>
 double MoeSite<T>::flops_ratio() const {
     return stats_.tokens ? stats_.active_sum / (double(stats_.tokens) * E_) : 0.0;
 }

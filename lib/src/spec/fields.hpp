@@ -31,6 +31,11 @@ void visit(V & v, TrainSpec & s) {
     v.field("epochs", s.epochs, "Passes over the training set.", at_least(0));
     v.field("grad_accum", s.grad_accum, "Micro-batches per optimizer step (batch_size is split among them).",
             range(1, 1 << 16));
+    v.field("shards", s.shards,
+            "Gradient shards per step: the batch is cut into this many shards of grad_accum micro-batches, each "
+            "shard's gradient computed on its own and the shards summed in one fixed pairwise order, so that "
+            "mpirun -np N (any N dividing it) gives the same bits (docs/distributed.md). 1 = one shard.",
+            range(1, 1 << 12));
     v.field("max_steps", s.max_steps, "Stop after this many optimizer steps (0 = the epochs decide).", at_least(0));
     v.field("batch_size", s.batch_size, "Samples per optimizer step.", range(1, 1 << 20));
     v.field("optimizer", s.optimizer, "Optimizer.", one_of({"adamw", "sgd"}));

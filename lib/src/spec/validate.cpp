@@ -119,6 +119,11 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         errs.push_back({"train.grad_accum", "train.batch_size (" + std::to_string(s.train.batch_size) +
                                                 ") must be divisible by grad_accum (" +
                                                 std::to_string(s.train.grad_accum) + ")"});
+    else if (s.train.batch_size % (s.train.grad_accum * s.train.shards) != 0)
+        errs.push_back({"train.shards", "train.batch_size (" + std::to_string(s.train.batch_size) +
+                                            ") must be divisible by shards x grad_accum (" +
+                                            std::to_string(s.train.shards) + " x " +
+                                            std::to_string(s.train.grad_accum) + ")"});
     // (imported adapters may be evaluated as they are: zero steps)
     if (s.train.epochs == 0 && s.train.max_steps == 0 && s.adapters.peft.empty())
         errs.push_back({"train.epochs", "train.epochs and train.max_steps are both 0: nothing would be trained"});

@@ -81,7 +81,7 @@ MemoryEstimate combine(const MemoryCounts & c) {
     const uint64_t optim = states * c.n_trainable * f * (c.checkpoint_copy ? 2 : 1);
     e.parts = {{"data", c.data_bytes, {}},
                {"parameters", (c.n_trainable + c.n_frozen) * f, {}},
-               {"gradients", c.n_trainable * f, {}},
+               {"gradients", c.n_trainable * f * (c.shards > 1 ? 1 + (uint64_t)c.shards : 1), {}},
                {"optimizer", optim, {}},
                {"activations", c.activation_bytes, {}},
                {"overhead", c.overhead, {}}};
@@ -98,6 +98,7 @@ MemoryEstimate estimate_run_memory(const spec::Spec & given, const std::string &
     c.optimizer = spec.train.optimizer;
     c.momentum = spec.train.momentum;
     c.checkpoint_copy = tool == "moe-train";
+    if (tool == "moe-train") c.shards = spec.train.shards; // (the shard buffers of a single process)
     // moe-expand: its per-task checkpoints and evaluations over every task seen hold more,
     // measured on the tiny stream (tests/cli/test_memory.sh)
     c.overhead = kOverhead + (tool == "moe-expand" ? kExpandOverhead : 0);

@@ -92,6 +92,11 @@ void Network::after_step() {
     ++step_;
 }
 
+void Network::begin_shard() {
+    for (auto & s : sites) s->restart_running();
+    for (auto & p : pools_) p.state.reset();
+}
+
 void Network::set_stats_enabled(bool on) {
     for (auto & s : sites) s->set_stats_enabled(on);
 }

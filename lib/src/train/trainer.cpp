@@ -59,6 +59,13 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
     Summary sum;
     sum.out_path = out_path;
     std::error_code ec;
+    // data parallel (docs/distributed.md): every process reads the same data and keeps the same
+    // weights; only rank 0 writes the checkpoints and the run file
+    Communicator single;
+    Communicator & comm = opt.comm ? *opt.comm : single;
+    const bool writer = comm.rank() == 0;
+    const int shards = spec.train.shards;
+    shard_block(shards, comm.rank(), comm.size()); // train.shards must be a multiple of the processes
     if (opt.resume) {
         if (!fs::exists(ckpt_path, ec)) {
             if (is_complete_run(out_path)) {
@@ -72,14 +79,14 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
                             (fs::exists(out_path, ec) ? " (" + out_path + " is not a complete run file)" : ""));
         }
         check_same_spec(io::RunReader(ckpt_path).spec_json(), spec_j, "the checkpoint " + ckpt_path, spec_name);
-        io::remove_stale_temporaries(out_path);
-    } else if (fs::exists(ckpt_path, ec)) {
+        if (writer) io::remove_stale_temporaries(out_path);
+    } else if (writer && fs::exists(ckpt_path, ec)) {
         log_warn(ckpt_path + " is the checkpoint of an unfinished run; this run starts over and replaces it "
                              "(--resume continues it instead)");
     }
     auto inputs = spec::input_files(spec);
     inputs.push_back({"the spec file", opt.spec_source});
-    prepare_outputs({out_path, ckpt_path}, inputs, "moe-train");
+    if (writer) prepare_outputs({out_path, ckpt_path}, inputs, "moe-train");
     // the memory guard: refused before the data is read or anything large is allocated
     check_memory(estimate_run_memory(spec, "moe-train"), available_memory());
 
@@ -108,12 +115,13 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
     }
     MOE_CHECK(store.n_trainable() > 0, ErrorCode::spec, "train.freeze: every parameter is frozen; nothing to train");
     const int accum = spec.train.grad_accum;
-    const int B = spec.train.batch_size / accum; // micro-batch
+    const int B = spec.train.batch_size / (accum * shards); // micro-batch
     const int Be = spec.eval.batch_size;
     net->plan(std::max(B, Be));
-    net->set_aux_scale(1.0 / accum);
+    net->set_aux_scale(1.0 / (accum * shards));
     StepBuffers sbuf;
     sbuf.plan(B * net->model->rows_per_sample(), V);
+    sbuf.plan_shards(*net, shards, &comm);
 
     // ---- optimisation
     optim::OptimConfig oc{spec.train.optimizer, spec.train.lr,    spec.train.momentum, spec.train.nesterov,
@@ -126,10 +134,10 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
     optim::ScheduleConfig sc{spec.train.schedule, spec.train.warmup_steps, spec.train.min_lr / spec.train.lr,
                              spec.train.step_size, spec.train.gamma};
 
-    auto feed = data->train_feed(B, accum, seed);
+    auto feed = data->train_feed(B, accum * shards, seed);
     TrainFeed & micro = *feed;
     const int64_t micro_per_epoch = micro.micro_per_epoch();
-    const int64_t steps_per_epoch = (micro_per_epoch + accum - 1) / accum;
+    const int64_t steps_per_epoch = (micro_per_epoch + accum * shards - 1) / (accum * shards);
     int64_t total = (int64_t)spec.train.epochs * steps_per_epoch;
     if (spec.train.max_steps > 0)
         total = spec.train.epochs > 0 ? std::min(total, spec.train.max_steps) : spec.train.max_steps;
@@ -208,7 +216,7 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
         st.optim_steps = optimizer.steps();
         st.m.assign(optimizer.state_m().begin(), optimizer.state_m().end());
         st.v.assign(optimizer.state_v().begin(), optimizer.state_v().end());
-        write_checkpoint(ckpt_path, "moe-train", spec_json, spec.exp.name, store, st);
+        if (writer) write_checkpoint(ckpt_path, "moe-train", spec_json, spec.exp.name, store, st);
         last_ckpt_step = step;
         win_t0 += Clock::now() - t0; // writing checkpoints is not training throughput
         log_debug("checkpoint (" + std::string(reason) + ") at step " + std::to_string(step) + ": " + ckpt_path);
@@ -221,7 +229,9 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
     };
     const int64_t ckpt_every = spec.log.checkpoint_every;
     StepConfig scfg;
-    scfg.accum = accum;
+    scfg.accum = accum * shards;
+    scfg.shards = shards;
+    scfg.comm = &comm;
     scfg.clip = spec.train.clip_grad_norm;
 
     store.zero_grad();
@@ -281,7 +291,7 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
                 st.win_n = st.win_samples = 0;
                 win_t0 = Clock::now();
             }
-            if (interrupt_requested()) {
+            if (comm.any(interrupt_requested())) { // (every process stops at the same step)
                 save(epoch, bi + 1, "interrupt");
                 throw interrupted();
             }
@@ -322,10 +332,14 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
         }
         if (last) break;
         save(epoch + 1, 0, "epoch");
-        if (interrupt_requested()) throw interrupted();
+        if (comm.any(interrupt_requested())) throw interrupted();
     }
     sum.steps = step;
     sum.seconds = train_seconds();
+    if (!writer) { // the run file is rank 0's
+        obs.on_end(sum);
+        return sum;
+    }
     io::RunWriter w(out_path, "moe-train");
     write_run_body(w, spec_json, spec.exp.name, store, st.series);
     for (const auto & [k, v] : sum.final_metrics) w.set_attr("metrics", "final/" + k, v);

@@ -37,6 +37,8 @@ class MoeSite final : public Site<T> {
     void forward(T * out, const T * inp, int N, bool train) override;
     void backward(T * dinp, const T * dout, const T * inp, int N) override;
     void after_step() override;
+    void restart_running() override;
+    std::span<int64_t> step_counts() override { return step_load_; }
     double aux_loss() const override { return last_aux_; }
     void set_aux_scale(double s) override { aux_scale_ = s; }
     routing::SiteLoss<T> * pooled_loss(int kind) override;

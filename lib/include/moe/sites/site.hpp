@@ -9,6 +9,7 @@
 // analysis, aux scale) are set up before a run or an evaluation, never inside a step.
 #pragma once
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,11 @@ class Site : public nn::SiteHook<T> {
     virtual void record_pooled(int kind, double value) {}
     // After every optimizer step (bias updates, running counts).
     virtual void after_step() {}
+    // Data-parallel steps (train.shards > 1): at the start of each shard, the running counts of
+    // the losses restart (a global-batch scope covers one shard); step_counts() are the counts the
+    // after-step update reads (summed over the processes before it).
+    virtual void restart_running() {}
+    virtual std::span<int64_t> step_counts() { return {}; }
     // Telemetry since the last clear (null: the site keeps none); collected only while enabled.
     virtual routing::RoutingStats * stats() { return nullptr; }
     virtual void set_stats_enabled(bool) {}

@@ -34,6 +34,7 @@ struct ParamGroupSpec {
 struct TrainSpec {
     int epochs = 10;
     int grad_accum = 1;    // micro-batches per optimizer step (batch_size is the whole step)
+    int shards = 1;        // gradient shards per step, each grad_accum micro-batches (docs/distributed.md)
     int64_t max_steps = 0; // stop after this many optimizer steps (0 = epochs decide)
     int batch_size = 128;
     std::string optimizer = "adamw"; // adamw | sgd

@@ -36,6 +36,7 @@ struct MemoryCounts {
     std::string optimizer = "adamw";        // "adamw": m and v; "sgd": momentum when momentum > 0
     double momentum = 0;
     bool checkpoint_copy = true;            // the trainer's checkpoint keeps a copy of m and v
+    int shards = 1;                         // train.shards > 1: a gradient copy per shard (one process)
     uint64_t activation_bytes = 0;
     uint64_t overhead = 0;
 };

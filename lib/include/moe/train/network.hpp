@@ -48,6 +48,10 @@ class Network {
     void backward(const float * dlogits, const models::Batch<float> & b);
     // The sites' own objectives over the last forward (SEMA's descriptors), gradients added.
     double objective_backward();
+    // At the start of each shard of a data-parallel step: the running counts of the losses (a
+    // global-batch scope, pooled or per site) restart, so a shard's result never depends on the
+    // shards computed before it in the same process.
+    void begin_shard();
     // After every optimizer step: the sites' updates, the pooled losses' running counts; step + 1.
     void after_step();
     // Optimizer steps done: what schedules see in training and evaluation alike.

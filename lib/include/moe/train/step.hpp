@@ -11,6 +11,7 @@
 
 #include "moe/models/batch.hpp"
 #include "moe/optim/optim.hpp"
+#include "moe/train/communicator.hpp"
 #include "moe/train/network.hpp"
 
 namespace moe::train {
@@ -42,6 +43,13 @@ struct StepConfig {
     bool task_loss = true; // false: the sites' own objectives only (SEMA's descriptor phase)
     double clip = 0;       // clip the global gradient norm to this (0: off)
     double lr_factor = 1;  // schedule factor of the peak learning rates
+    // Data parallel (docs/distributed.md): the step's accum micro-batches are cut into `shards`
+    // consecutive shards of accum / shards; this process computes its block of them (comm: null =
+    // one process, every shard), each shard's gradient and sums from zero, and the shards are
+    // summed in one fixed pairwise order. shards = 1 with one process: the gradients accumulate
+    // over the micro-batches in the store, as always.
+    int shards = 1;
+    Communicator * comm = nullptr;
 };
 
 struct StepResult {
@@ -54,10 +62,18 @@ struct StepResult {
     std::string bad_term; // then: the first non-finite loss term ("the cross-entropy", ...)
 };
 
-// The step's own buffers: losses (rows), probs and dlogits (rows, V).
+// The step's own buffers: losses (rows), probs and dlogits (rows, V); with shards, this process's
+// shard gradients and sums (plan_shards, once the network is built).
 struct StepBuffers {
     std::vector<float> losses, probs, dlogits;
     void plan(int rows, int V);
+    void plan_shards(Network & net, int shards, Communicator * comm);
+    int n_shards = 1;
+    std::vector<float> grads, grad_scratch; // (local shards, trainable) and one peer's partial sum
+    std::vector<double> metrics, metric_scratch, metric_out;
+    std::vector<int64_t> exact; // every site's step counts (summed over the processes)
+    std::vector<float *> grad_ptrs;
+    std::vector<double *> metric_ptrs;
 };
 
 StepResult train_step(Network & net, optim::Optimizer<float> & opt, MicroBatches & micro, const StepConfig & cfg,

@@ -11,6 +11,7 @@
 
 #include "moe/spec/spec.hpp"
 #include "moe/train/checkpoint.hpp"
+#include "moe/train/communicator.hpp"
 #include "moe/train/observer.hpp"
 #include "moe/train/series.hpp"
 #include "moe/train/spec_check.hpp"
@@ -24,6 +25,9 @@ struct TrainOptions {
     bool resume = false;
     std::string spec_source;    // the spec file, named in messages
     std::string resume_command; // the command that resumes this run, quoted in the interrupt message
+    // The processes of a data-parallel run (null: this one alone); train.shards must be a multiple
+    // of their number. Rank 0 writes the checkpoints and the run file (docs/distributed.md).
+    Communicator * comm = nullptr;
 };
 
 // Trains what the spec makes trainable and writes out_path (atomically: the file appears only
