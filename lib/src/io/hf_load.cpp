@@ -55,7 +55,12 @@ models::HfPlan load_hf_checkpoint(const HfCheckpoint & hf, ParamStore<T> & st,
                      " at element " + std::to_string(i) + ", expected finite weights");
         const int id = st.find(im.param);
         MOE_ASSERT(id >= 0 && st.info(id).size == v.size());
+        std::vector<T> conv; // a tensor kept in bfloat16 is rounded from this by assign()
         T * p = st.value(id);
+        if (!p) {
+            conv.resize(v.size());
+            p = conv.data();
+        }
         if (!im.transpose) {
             for (size_t i = 0; i < v.size(); ++i) p[i] = T(v[i]);
         } else { // stored (rows, cols) = (in, out); ours is (out, in)
@@ -63,6 +68,7 @@ models::HfPlan load_hf_checkpoint(const HfCheckpoint & hf, ParamStore<T> & st,
             for (size_t r = 0; r < rows; ++r)
                 for (size_t c = 0; c < cols; ++c) p[c * rows + r] = T(v[r * cols + c]);
         }
+        if (!conv.empty()) st.assign(id, conv.data());
     }
     return plan;
 }

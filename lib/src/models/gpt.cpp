@@ -127,6 +127,7 @@ struct GptBlock {
             fc1.declare(s, nm + ".mlp.fc1", C, I, c.bias, tr, wi, bi);
             fc2.declare(s, nm + ".mlp.fc2", I, C, c.bias, tr, ri, bi);
         }
+        for (auto * l : linears()) s.allow_bf16(l->id_w); // model.base_storage = bf16 (frozen only)
     }
     std::vector<Linear<T> *> linears() {
         std::vector<Linear<T> *> out;
@@ -325,7 +326,10 @@ class Gpt final : public Model<T>, public CausalDecoder<T> {
         blocks_.resize(cfg.depth);
         for (int i = 0; i < cfg.depth; ++i) blocks_[i].declare(s, "blocks." + std::to_string(i), cfg, tr);
         norm_.declare(s, "norm", C, cfg.norm == "rmsnorm" ? Norm::rms : Norm::layer, cfg.norm_eps, tr);
-        if (!cfg.tie_head) head_.declare(s, "head", C, V, false, tr, wi, Init::Zeros());
+        if (!cfg.tie_head) {
+            head_.declare(s, "head", C, V, false, tr, wi, Init::Zeros());
+            s.allow_bf16(head_.id_w);
+        }
         if (cfg.positions == "rope") {
             rope_.assign((size_t)T_ * (C / cfg.heads / 2) * 2, 0.0);
             nn::rope_table(rope_.data(), T_, C / cfg.heads, cfg.rope_theta);
