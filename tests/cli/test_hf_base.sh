@@ -120,6 +120,13 @@ PY
 "$MOE_BIN/moe-eval" "$TMP/gpt2.h5" -o "$TMP/e32.h5" >"$TMP/e32.txt" 2>&1 || { cat "$TMP/e32.txt"; fail "moe-eval f32"; }
 "$MOE_BIN/moe-eval" "$TMP/gpt2_bf16.h5" -o "$TMP/e16.h5" >"$TMP/e16.txt" 2>&1 || { cat "$TMP/e16.txt"; fail "moe-eval bf16"; }
 diff <(grep '^|' "$TMP/e32.txt") <(grep '^|' "$TMP/e16.txt") || fail "moe-eval differs between f32 and bf16 storage"
+# the memory estimate counts them at 2 bytes plus a float scratch as large as the largest: the
+# LLaMA's 14 frozen block Linear weights (7 per block; the untied head stays f32) hold 3840
+# elements, the largest 384 (gate, up, down: 24 x 16)
+par() { "$MOE_BIN/moe-train" "$TMP/llama.json" --estimate-memory "$@" 2>/dev/null | awk '$1 == "parameters" {print $4}' | tr -d '('; }
+p32=$(par) p16=$(par --set model.base_storage=bf16)
+[ -n "$p32" ] && [ "$p16" = $((p32 - 2 * 3840 + 4 * 384)) ] || fail "the memory estimate's parameters: f32 $p32, bf16 $p16"
+echo "memory estimate, parameters: $p32 bytes with f32 storage, $p16 with bf16"
 RUN=("$TMP/llama.json" -q --set model.base_storage=bf16)
 expect_rc 0 "$MOE_BIN/moe-train" "${RUN[@]}" -o "$TMP/llama_bf16.h5"
 signal_run "$TMP/int16.h5" INT

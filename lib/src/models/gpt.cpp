@@ -326,10 +326,9 @@ class Gpt final : public Model<T>, public CausalDecoder<T> {
         blocks_.resize(cfg.depth);
         for (int i = 0; i < cfg.depth; ++i) blocks_[i].declare(s, "blocks." + std::to_string(i), cfg, tr);
         norm_.declare(s, "norm", C, cfg.norm == "rmsnorm" ? Norm::rms : Norm::layer, cfg.norm_eps, tr);
-        if (!cfg.tie_head) {
-            head_.declare(s, "head", C, V, false, tr, wi, Init::Zeros());
-            s.allow_bf16(head_.id_w);
-        }
+        // (an untied head stays f32 under bf16 storage: it is the largest weight, and the scratch
+        // that widens it would outweigh what it saves)
+        if (!cfg.tie_head) head_.declare(s, "head", C, V, false, tr, wi, Init::Zeros());
         if (cfg.positions == "rope") {
             rope_.assign((size_t)T_ * (C / cfg.heads / 2) * 2, 0.0);
             nn::rope_table(rope_.data(), T_, C / cfg.heads, cfg.rope_theta);
