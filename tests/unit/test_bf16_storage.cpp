@@ -1,5 +1,5 @@
 // test_bf16_storage.cpp — frozen base weights kept in bfloat16 (model.base_storage = "bf16";
-// moe/core/params.hpp): the rounding (nearest even, lm_interop.md's 0.1 and 1.01171875 cases),
+// moe/core/params.hpp): the rounding (nearest even: 0.1 and the tie 1.01171875),
 // the store's blocks and conversions, the BF16 GPT-2 fixture giving bit-identical logits and
 // gradients under either storage, and the F32 tiny LLaMA staying within the documented tolerance
 // of its reference logits and loss (docs/hf-checkpoints.md).
@@ -161,7 +161,7 @@ TEST_CASE("bf16 storage: a BF16 checkpoint gives the same bits as float32 storag
 }
 
 TEST_CASE("bf16 storage: an F32 checkpoint rounded to bfloat16 stays within the documented tolerance") {
-    // tiny LLaMA (F32 weights): the reference logits of lm_golden.py section 3, as in test_hf_llama
+    // tiny LLaMA (F32 weights): the reference logits and loss that test_hf_llama checks
     Loaded f, h;
     load(f, "tiny_llama", "f32", norms_only);
     load(h, "tiny_llama", "bf16", norms_only);
