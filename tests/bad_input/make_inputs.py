@@ -10,6 +10,13 @@
                                valid header so that the semantic checks are reached: bad /spec,
                                missing or reshaped or non-finite parameters) and the libhdf5 crash
                                reproducers REPRO/*.h5.gz unpacked
+  make_inputs.py hf FIXTURES DIR
+                               damaged copies of the Hugging Face checkpoint FIXTURES/bytes_gpt2
+                               (config.json + BF16 model.safetensors) in DIR/hf/: safetensors
+                               headers and layouts broken one rule at a time, NaN and Inf weights,
+                               config.json contradicting the tensors or malformed, tensors missing
+                               or extra, a sharded index naming a missing shard; and DIR/hf/lm.json,
+                               a LoRA mixture on DIR/text (make_inputs.py data DIR first)
   make_inputs.py checkpoints CKPT STREAM DIR
                                edited and resealed copies of moe-train's checkpoint CKPT and of
                                moe-expand's finished run STREAM (what a resume reads from a
@@ -180,6 +187,115 @@ def make_text(root):
     write(os.path.join(t, "lm_alpha.json"), json.dumps(spec(["alpha"], "cache_swap")).encode())
 
 
+def st_parse(b):
+    """The tensors of safetensors bytes: {name: [dtype, shape, raw]} (the header is trusted)."""
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n])
+    h.pop("__metadata__", None)
+    data = b[8 + n:]
+    return {k: [v["dtype"], v["shape"], data[v["data_offsets"][0]:v["data_offsets"][1]]] for k, v in h.items()}
+
+
+def st_bytes(tensors, offsets=None, pad_data=b""):
+    """Safetensors bytes of {name: [dtype, shape, raw]}, tensors laid out by name; offsets
+    {name: [begin, end]} replaces the computed ones, pad_data is put before the first tensor."""
+    hdr, at, data = {"__metadata__": {"format": "pt"}}, len(pad_data), pad_data
+    for name in sorted(tensors):
+        dtype, shape, raw = tensors[name]
+        hdr[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [at, at + len(raw)]}
+        at += len(raw)
+        data += raw
+    for name, off in (offsets or {}).items():
+        hdr[name]["data_offsets"] = off
+    text = json.dumps(hdr, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def make_hf(fixtures, root):
+    """Broken copies of the BF16 GPT-2 checkpoint bytes_gpt2 (V=257, 32 positions, width 16, two
+    blocks), one mistake each, in root/hf/<name>/, and root/hf/lm.json, a LoRA mixture whose base
+    the cases set."""
+    src = os.path.join(fixtures, "bytes_gpt2")
+    cfg = json.load(open(os.path.join(src, "config.json")))
+    model = open(os.path.join(src, "model.safetensors"), "rb").read()
+    hf = os.path.join(root, "hf")
+
+    def ckpt(name, st=model, config=None, config_text=None, files=None):
+        d = os.path.join(hf, name)
+        if config_text is None:
+            config_text = json.dumps(cfg if config is None else config, indent=2).encode()
+        write(os.path.join(d, "config.json"), config_text)
+        if st is not None:
+            write(os.path.join(d, "model.safetensors"), st)
+        for f, data in (files or {}).items():
+            write(os.path.join(d, f), data)
+
+    def edited(edit):
+        t = st_parse(model)
+        edit(t)
+        return st_bytes(t)
+
+    def cfg_with(**kv):
+        c = dict(cfg)
+        c.update(kv)
+        return c
+
+    def bf16_at(name, index, bits):
+        def edit(t):
+            raw = bytearray(t[name][2])
+            raw[2 * index:2 * index + 2] = struct.pack("<H", bits)
+            t[name][2] = bytes(raw)
+        return edit
+
+    n = struct.unpack("<Q", model[:8])[0]
+    ckpt("ok")
+    # the safetensors file itself
+    ckpt("header_len_past_end", st=struct.pack("<Q", len(model)) + model[8:])
+    ckpt("header_len_huge", st=struct.pack("<Q", 2**40) + model[8:])
+    ckpt("truncated", st=model[:len(model) - 100])
+    ckpt("truncated_header", st=model[:8 + n // 2])
+    t = st_parse(model)
+    ckpt("offsets_outside", st=st_bytes(t, {"h.1.mlp.c_proj.bias": [len(model), len(model) + 32]}))
+    # two tensors of one size: the second laid over the first (its own bytes then belong to none)
+    laid = st_bytes(t)
+    offs = json.loads(laid[8:8 + struct.unpack("<Q", laid[:8])[0]])
+    ckpt("overlap", st=st_bytes(t, {"h.1.ln_2.bias": offs["h.1.ln_1.bias"]["data_offsets"]}))
+    ckpt("hole", st=st_bytes(t, pad_data=b"\0" * 8))
+    ckpt("unknown_dtype", st=edited(lambda t: t["h.0.attn.c_proj.weight"].__setitem__(0, "BF17")))
+    ckpt("int_dtype", st=edited(lambda t: t["h.0.attn.c_proj.weight"].__setitem__(0, "I16")))
+    ckpt("nan_weight", st=edited(bf16_at("h.0.mlp.c_fc.weight", 37, 0x7FC0)))
+    ckpt("inf_weight", st=edited(bf16_at("ln_f.weight", 3, 0xFF80)))
+    # config.json against the tensors
+    ckpt("config_n_embd", config=cfg_with(n_embd=12))
+    ckpt("config_n_layer", config=cfg_with(n_layer=3))
+    ckpt("shape_mismatch", st=edited(lambda t: t.__setitem__("h.1.mlp.c_fc.bias", ["BF16", [32], t["h.1.mlp.c_fc.bias"][2][:64]])))
+    ckpt("missing_tensor", st=edited(lambda t: t.pop("h.1.ln_2.bias")))
+    ckpt("extra_tensor", st=edited(lambda t: t.__setitem__("h.0.mlp.c_gate.weight", ["BF16", [16, 64], bytes(2048)])))
+    ckpt("config_malformed", config_text=json.dumps(cfg, indent=2).encode()[:-30])
+    ckpt("config_not_object", config_text=b"[1, 2, 3]\n")
+    ckpt("config_n_head_string", config=cfg_with(n_head="two"))
+    ckpt("config_model_type", config=cfg_with(model_type="bert"))
+    ckpt("no_weights", st=None)
+    # a sharded index: every tensor in shard 1 (a copy of model.safetensors), one name in a shard
+    # that is not there
+    wm = {k: "model-00001-of-00002.safetensors" for k in st_parse(model)}
+    wm["lm_head.weight"] = "model-00002-of-00002.safetensors"
+    ckpt("shard_missing", st=None, files={"model-00001-of-00002.safetensors": model,
+                                          "model.safetensors.index.json": json.dumps({"metadata": {}, "weight_map": wm}).encode()})
+    # the LoRA mixture on the text corpus of make_text (the same token cache as text/lm.json)
+    t = os.path.join(root, "text")
+    spec = {"exp": {"name": "hf_lm", "seed": 1, "threads": 1}, "base": os.path.join(hf, "ok"),
+            "data": {"source": "text", "text": {"block_size": 16, "cache_dir": os.path.join(t, "cache"),
+                     "domains": [{"name": d, "paths": [os.path.join(t, d)]} for d in ("alpha", "code")]}},
+            "model": {"kind": "gpt"},
+            "adapters": {"sites": ["blocks.*.attn.qkv"], "kind": "lora", "experts": 2, "rank": 2, "alpha": 4},
+            "routing": {"router": "topk", "k": 1},
+            "train": {"epochs": 0, "max_steps": 2, "batch_size": 4},
+            "eval": {"val": False, "test": True, "batch_size": 8}, "log": {"every": 1}}
+    write(os.path.join(hf, "lm.json"), json.dumps(spec).encode())
+
+
 HEADER = 512  # moe-lab's integrity header in HDF5's user block (lib/src/io/integrity.cpp)
 
 
@@ -333,8 +449,9 @@ def make_checkpoints(ckpt, stream, root):
     def optim_steps_plus_one(f):
         f["optim"].attrs["steps"] = np.int64(int(f["checkpoint"].attrs["step"]) + 1)
 
-    def epoch_minus_one(f):
-        f["checkpoint"].attrs["epoch"] = np.int64(int(f["checkpoint"].attrs["epoch"]) - 1)
+    def epoch_minus_one(f):  # (plus one when the interrupt came in the first epoch: -1 is refused sooner)
+        e = int(f["checkpoint"].attrs["epoch"])
+        f["checkpoint"].attrs["epoch"] = np.int64(e - 1 if e > 0 else e + 1)
 
     def site(f):
         return "checkpoint/sites/" + sorted(f["checkpoint/sites"])[0]
@@ -394,6 +511,8 @@ if __name__ == "__main__":
         make_data(sys.argv[2])
     elif len(sys.argv) in (4, 5) and sys.argv[1] == "runs":
         make_runs(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) == 5 else None)
+    elif len(sys.argv) == 4 and sys.argv[1] == "hf":
+        make_hf(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 5 and sys.argv[1] == "checkpoints":
         make_checkpoints(sys.argv[2], sys.argv[3], sys.argv[4])
     else:

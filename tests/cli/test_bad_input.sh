@@ -85,6 +85,8 @@ fi
     || { cat "$TMP/out" >&2; fail "cannot train the tiny language model"; }
 "$MOE_BIN/moe-train" "$GEN/text/lm_alpha.json" -o "$TMP/lm_alpha.h5" -q >"$TMP/out" 2>&1 \
     || { cat "$TMP/out" >&2; fail "cannot build the alpha-only token cache"; }
+# broken copies of a Hugging Face checkpoint (BF16 GPT-2) and a LoRA mixture on it (text/cache)
+"$PYTHON" "$CASES/make_inputs.py" hf "$MOE_SRC/tests/fixtures/safetensors" "$GEN"
 cp -r "$GEN/text/cache" "$GEN/text/cache_trunc"
 for f in "$GEN"/text/cache_trunc/*.tok; do truncate -s -9 "$f"; done
 for f in "$GEN"/text/cache_swap/*.tok; do cp "$GEN"/text/cache/*.tok "$f"; done

@@ -94,6 +94,58 @@ signal_run "$TMP/int.h5" INT
 [ "$rc" = 130 ] || { cat "$TMP/sig.err"; fail "SIGINT: expected exit 130, got $rc"; }
 expect_rc 0 "$MOE_BIN/moe-train" "$TMP/llama.json" -q -o "$TMP/int.h5" --resume
 same_run "$TMP/llama.h5" "$TMP/int.h5"
+# model.base_storage bf16: the frozen Linear weights in bfloat16. On the BF16 GPT-2 it is lossless:
+# the run (parameters, every metric) is the float32-storage run bit for bit, and moe-eval agrees.
+# On the F32 LLaMA the weights are rounded; a run interrupted and resumed is still bitwise the
+# uninterrupted one.
+expect_rc 0 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/gpt2_bf16.h5" --set model.base_storage=bf16
+expect_out "model.base_storage bf16: .* frozen weights in bfloat16; parameters "
+"$PYTHON" - "$TMP/gpt2.h5" "$TMP/gpt2_bf16.h5" <<'PY' || fail "bf16 storage of a BF16 checkpoint is not lossless"
+import json, sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+assert json.loads(b["spec"][()])["model"]["base_storage"] == "bf16"
+clock = {"ms_per_step", "samples_per_s"}
+n = 0
+for g in ("params", "metrics"):
+    def cmp(name, o):
+        global n
+        if isinstance(o, h5py.Dataset) and name.split("/")[-1] not in clock:
+            x, y = a[g + "/" + name][()], o[()]
+            assert x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes(), (g, name)
+            if g == "params": assert x.dtype == np.float32, name  # run files store float32 as before
+            n += 1
+    b[g].visititems(cmp)
+print(f"bf16 storage of the BF16 GPT-2: {n} datasets bitwise the float32-storage run")
+PY
+"$MOE_BIN/moe-eval" "$TMP/gpt2.h5" -o "$TMP/e32.h5" >"$TMP/e32.txt" 2>&1 || { cat "$TMP/e32.txt"; fail "moe-eval f32"; }
+"$MOE_BIN/moe-eval" "$TMP/gpt2_bf16.h5" -o "$TMP/e16.h5" >"$TMP/e16.txt" 2>&1 || { cat "$TMP/e16.txt"; fail "moe-eval bf16"; }
+diff <(grep '^|' "$TMP/e32.txt") <(grep '^|' "$TMP/e16.txt") || fail "moe-eval differs between f32 and bf16 storage"
+# the memory estimate counts them at 2 bytes plus a float scratch as large as the largest: the
+# LLaMA's 14 frozen block Linear weights (7 per block; the untied head stays f32) hold 3840
+# elements, the largest 384 (gate, up, down: 24 x 16)
+par() { "$MOE_BIN/moe-train" "$TMP/llama.json" --estimate-memory "$@" 2>/dev/null | awk '$1 == "parameters" {print $4}' | tr -d '('; }
+p32=$(par) p16=$(par --set model.base_storage=bf16)
+[ -n "$p32" ] && [ "$p16" = $((p32 - 2 * 3840 + 4 * 384)) ] || fail "the memory estimate's parameters: f32 $p32, bf16 $p16"
+echo "memory estimate, parameters: $p32 bytes with f32 storage, $p16 with bf16"
+RUN=("$TMP/llama.json" -q --set model.base_storage=bf16)
+expect_rc 0 "$MOE_BIN/moe-train" "${RUN[@]}" -o "$TMP/llama_bf16.h5"
+signal_run "$TMP/int16.h5" INT
+[ "$rc" = 130 ] || { cat "$TMP/sig.err"; fail "SIGINT (bf16): expected exit 130, got $rc"; }
+expect_rc 0 "$MOE_BIN/moe-train" "${RUN[@]}" -o "$TMP/int16.h5" --resume
+same_run "$TMP/llama_bf16.h5" "$TMP/int16.h5"
+"$PYTHON" - "$TMP/llama.h5" "$TMP/llama_bf16.h5" <<'PY' || fail "bf16 storage of an F32 checkpoint"
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+w = b["params/blocks.0.attn.q.weight"][()]
+assert w.dtype == np.float32 and not np.any(w.view(np.uint32) & 0xFFFF), "frozen Linear weights are bfloat16 values"
+assert not np.array_equal(a["params/blocks.0.attn.q.weight"][()], w), "the F32 weights were rounded"
+assert np.array_equal(a["params/tok_emb.weight"][()], b["params/tok_emb.weight"][()]), "embeddings stay float32"
+la, lb = a["metrics/train/loss"][()], b["metrics/train/loss"][()]
+assert np.all(np.abs(la - lb) < 2e-2), (la, lb)
+print(f"bf16 storage of the F32 LLaMA: weights rounded, losses within {np.abs(la - lb).max():.2e} of float32 storage")
+PY
+expect_rc 2 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/bad.h5" --set model.base_storage=fp8
+expect_out "model.base_storage: 'fp8' is not one of: f32 bf16"
 # the spec's mistakes, named with their keys
 expect_rc 2 "$MOE_BIN/moe-train" "$TMP/gpt2.json" -o "$TMP/bad.h5" --set model.gpt.width=32
 expect_out "model.gpt.width: 32, but the base's config.json ($TMP/bytes_gpt2) gives 16"

@@ -37,6 +37,11 @@ TEST_CASE("memory estimate: parameters, gradients, AdamW and SGD state, by hand"
     CHECK(combine(c).parts[3].bytes == 100 * 4);
     c.momentum = 0;
     CHECK(combine(c).parts[3].bytes == 0);
+    // model.base_storage bf16: 40 of the 50 frozen elements at 2 bytes, and a 12-element scratch
+    c.n_frozen_bf16 = 40;
+    c.bf16_scratch = 12;
+    CHECK(combine(c).parts[1].bytes == (100 + 10) * 4 + 40 * 2 + 12 * 4);
+    CHECK(combine(c).parts[2].bytes == 100 * 4); // gradients unchanged
 }
 
 TEST_CASE("memory guard: refuses with the estimate, the limit and the keys, largest part first") {

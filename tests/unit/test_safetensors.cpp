@@ -150,7 +150,7 @@ TEST_CASE("safetensors: the reference page's golden file reads back") {
     CHECK(error_of([&] { st.read_f32("nope"); }) == "golden.safetensors: no tensor 'nope'");
     // the two rejections of the reference page: one byte short, a zeroed header
     CHECK(refusal(file.substr(0, 295)) ==
-          "x.safetensors: tensor 'a': data_offsets [28, 32] run past the end of the data area (31 bytes)");
+          "x.safetensors: tensor 'a': data_offsets [28, 32] run past the end of the data area (31 bytes; a truncated file?)");
     std::string zeroed = file;
     std::fill(zeroed.begin() + 8, zeroed.begin() + 264, '\0');
     CHECK(refusal(zeroed).find("x.safetensors: the safetensors header is not valid JSON") == 0);
@@ -279,7 +279,7 @@ TEST_CASE("safetensors: hostile headers are refused with the file and the tensor
     CHECK(refusal(st_file(one("{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}"), d8)) ==
           "x.safetensors: tensor 't': data_offsets [0, 8] span 8 bytes, but shape [3] of F32 needs 12");
     CHECK(refusal(st_file(one("{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}"), d8)) ==
-          "x.safetensors: tensor 't': data_offsets [4, 12] run past the end of the data area (8 bytes)");
+          "x.safetensors: tensor 't': data_offsets [4, 12] run past the end of the data area (8 bytes; a truncated file?)");
     CHECK(refusal(st_file(one("{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}"), d8)) ==
           "x.safetensors: tensor 't': data_offsets [8, 4] end before they begin");
     CHECK(refusal(st_file(one("{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}"), d8)) ==

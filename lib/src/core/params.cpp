@@ -34,23 +34,72 @@ int ParamStore<T>::declare(const std::string & name, std::vector<int64_t> shape,
     return id;
 }
 
+uint16_t float_to_bf16(float x) {
+    uint32_t u;
+    __builtin_memcpy(&u, &x, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return uint16_t((u >> 16) | 0x0040u); // NaN: quiet, sign kept
+    return uint16_t((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+template <typename T>
+void bf16_widen(T * out, const uint16_t * in, int64_t n) {
+    par::parallel_for(n, 1 << 16, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) out[i] = T(bf16_to_float(in[i]));
+    });
+}
+template void bf16_widen<float>(float *, const uint16_t *, int64_t);
+template void bf16_widen<double>(double *, const uint16_t *, int64_t);
+
+template <typename T>
+void ParamStore<T>::allow_bf16(int id) {
+    MOE_ASSERT(!allocated_ && id >= 0 && id < size());
+    infos_[id].allow_bf16 = true;
+}
+
+template <typename T>
+void ParamStore<T>::set_frozen_bf16(bool on) {
+    MOE_ASSERT(!allocated_);
+    frozen_bf16_ = on;
+}
+
+template <typename T>
+size_t ParamStore<T>::n_frozen_bf16() const {
+    size_t n = 0;
+    for (const auto & pi : infos_)
+        if (kept_bf16(pi)) n += (pi.size + 15) / 16 * 16;
+    return n;
+}
+
+template <typename T>
+size_t ParamStore<T>::bf16_scratch_size() const {
+    size_t n = 0;
+    for (const auto & pi : infos_)
+        if (kept_bf16(pi)) n = std::max(n, pi.size);
+    return n;
+}
+
 template <typename T>
 void ParamStore<T>::allocate(uint64_t seed) {
     MOE_ASSERT(!allocated_);
-    size_t nt = 0, nf = 0;
+    size_t nt = 0, nf = 0, nh = 0;
     for (auto & pi : infos_) {
         // keep every tensor 16-element aligned inside its block (64 bytes in float)
-        size_t & n = pi.trainable ? nt : nf;
+        pi.bf16 = kept_bf16(pi);
+        size_t & n = pi.bf16 ? nh : pi.trainable ? nt : nf;
         pi.offset = n;
         n += (pi.size + 15) / 16 * 16;
     }
     trainable_.assign(nt, T(0));
     frozen_.assign(nf, T(0));
     grads_.assign(nt, T(0));
+    bf16_.assign(nh, uint16_t(0));
+    bf16_scratch_.assign(bf16_scratch_size(), T(0));
     allocated_ = true;
+    std::vector<T> tmp; // a bfloat16 tensor's initial values, rounded by assign()
     for (int id = 0; id < size(); ++id) {
         const auto & pi = infos_[id];
-        T * v = value(id);
+        if (pi.bf16) tmp.assign(pi.size, T(0));
+        T * v = pi.bf16 ? tmp.data() : value(id);
         Rng rng(seed, pi.name);
         switch (pi.init.kind) {
         case Init::zeros: break;
@@ -63,6 +112,7 @@ void ParamStore<T>::allocate(uint64_t seed) {
             for (size_t i = 0; i < pi.size; ++i) v[i] = static_cast<T>(pi.init.a * rng.normal());
             break;
         }
+        if (pi.bf16) assign(id, v);
     }
 }
 
@@ -70,7 +120,35 @@ template <typename T>
 T * ParamStore<T>::value(int id) {
     MOE_ASSERT(allocated_ && id >= 0 && id < size());
     const auto & pi = infos_[id];
+    if (pi.bf16) return nullptr;
     return (pi.trainable ? trainable_.data() : frozen_.data()) + pi.offset;
+}
+
+template <typename T>
+const uint16_t * ParamStore<T>::bf16(int id) const {
+    MOE_ASSERT(allocated_ && id >= 0 && id < size());
+    const auto & pi = infos_[id];
+    return pi.bf16 ? bf16_.data() + pi.offset : nullptr;
+}
+
+template <typename T>
+void ParamStore<T>::assign(int id, const T * src) {
+    const auto & pi = infos_.at(id);
+    if (!pi.bf16) {
+        std::copy(src, src + pi.size, value(id));
+        return;
+    }
+    uint16_t * d = bf16_.data() + pi.offset;
+    for (size_t i = 0; i < pi.size; ++i) d[i] = float_to_bf16(static_cast<float>(src[i]));
+}
+
+template <typename T>
+void ParamStore<T>::read_value(int id, T * out) const {
+    const auto & pi = infos_.at(id);
+    if (const uint16_t * h = bf16(id))
+        bf16_widen(out, h, int64_t(pi.size));
+    else
+        std::copy(value(id), value(id) + pi.size, out);
 }
 
 template <typename T>

@@ -40,16 +40,27 @@ models::HfPlan load_hf_checkpoint(const HfCheckpoint & hf, ParamStore<T> & st,
     for (const auto & n : hf.checkpoint.names()) tensors.push_back({n, hf.checkpoint.find(n)->shape});
     for (int id = 0; id < st.size(); ++id)
         if (!fill || fill(st.info(id).name)) params.push_back({st.info(id).name, st.info(id).shape});
-    models::HfPlan plan = models::plan_hf_import(hf.model, tensors, params, hf.checkpoint.path());
+    const std::string config = (std::filesystem::path(hf.checkpoint.path()) / "config.json").string();
+    models::HfPlan plan = models::plan_hf_import(hf.model, tensors, params, hf.checkpoint.source(),
+                                                 is_hf_dir(hf.checkpoint.path()) ? config : std::string());
     for (const auto & im : plan.imports) {
-        const std::vector<float> v = hf.checkpoint.read_f32(im.tensor);
+        const SafetensorsFile * file = nullptr;
+        const StTensorInfo * info = hf.checkpoint.find(im.tensor, &file);
+        MOE_ASSERT(info && file);
+        const std::vector<float> v = file->read_f32(im.tensor);
         for (size_t i = 0; i < v.size(); ++i)
             if (!std::isfinite(v[i]))
-                fail(hf.checkpoint.path() + ": tensor '" + im.tensor + "' has a non-finite value (" + std::to_string(v[i]) +
-                     ") at element " + std::to_string(i));
+                fail(file->path() + ": tensor '" + im.tensor + "' " + st_shape_str(info->shape) + " holds " +
+                     (std::isnan(v[i]) ? std::string("NaN") : v[i] > 0 ? std::string("+Inf") : std::string("-Inf")) +
+                     " at element " + std::to_string(i) + ", expected finite weights");
         const int id = st.find(im.param);
         MOE_ASSERT(id >= 0 && st.info(id).size == v.size());
+        std::vector<T> conv; // a tensor kept in bfloat16 is rounded from this by assign()
         T * p = st.value(id);
+        if (!p) {
+            conv.resize(v.size());
+            p = conv.data();
+        }
         if (!im.transpose) {
             for (size_t i = 0; i < v.size(); ++i) p[i] = T(v[i]);
         } else { // stored (rows, cols) = (in, out); ours is (out, in)
@@ -57,6 +68,7 @@ models::HfPlan load_hf_checkpoint(const HfCheckpoint & hf, ParamStore<T> & st,
             for (size_t r = 0; r < rows; ++r)
                 for (size_t c = 0; c < cols; ++c) p[c * rows + r] = T(v[r * cols + c]);
         }
+        if (!conv.empty()) st.assign(id, conv.data());
     }
     return plan;
 }

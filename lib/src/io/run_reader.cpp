@@ -318,11 +318,16 @@ void RunReader::load_params(ParamStore<T> & store, const std::vector<std::string
         fail(msg);
     }
     const hid_t mtype = std::is_same_v<T, float> ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE;
+    std::vector<T> conv; // a tensor the store keeps in bfloat16 is read here, then rounded by assign()
     for (int id : ids) {
         const ParamInfo & pi = store.info(id);
         std::string norm = "params/" + pi.name;
         Dataset ds = impl_->open_ds(norm);
         T * v = store.value(id);
+        if (!v) {
+            conv.resize(pi.size);
+            v = conv.data();
+        }
         if (pi.size > 0 && H5Dread(ds.get(), mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0)
             fail_h5(impl_->obj(norm) + ": cannot read the parameter");
         // a NaN/Inf weight would only surface as a NaN loss much later
@@ -336,6 +341,8 @@ void RunReader::load_params(ParamStore<T> & store, const std::vector<std::string
             problems.push_back(norm + ": " + std::to_string(bad) + " non-finite value" + (bad == 1 ? "" : "s") +
                                " (first at element " + std::to_string(first) + ": " + format_double(double(v[first])) +
                                ")");
+        else if (v == conv.data())
+            store.assign(id, v);
     }
     if (!problems.empty()) {
         std::string msg = path_ + ": cannot load parameters (" + std::to_string(problems.size()) + " problem" +

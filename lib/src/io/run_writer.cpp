@@ -432,7 +432,12 @@ void RunWriter::write_params(const ParamStore<T> & store, const std::string & gr
         std::string path = g.empty() ? pi.name : g + "/" + pi.name;
         const T * v = store.value(id);
         const float * data;
-        if constexpr (std::is_same_v<T, float>) {
+        if (!v) { // kept in bfloat16: stored widened, as float32 like every parameter
+            std::vector<T> wide(pi.size);
+            store.read_value(id, wide.data());
+            conv.assign(wide.begin(), wide.end());
+            data = conv.data();
+        } else if constexpr (std::is_same_v<T, float>) {
             data = v;
         } else {
             conv.assign(v, v + pi.size);

@@ -147,7 +147,7 @@ void parse_st_header(std::string_view header, uint64_t data_size, const std::str
         if (t.end < t.begin) fail(pre + "data_offsets " + offs + " end before they begin");
         if (t.end > data_size)
             fail(pre + "data_offsets " + offs + " run past the end of the data area (" + std::to_string(data_size) +
-                 " bytes)");
+                 " bytes; a truncated file?)");
         if (t.end - t.begin != total_bits / 8)
             fail(pre + "data_offsets " + offs + " span " + std::to_string(t.end - t.begin) + " bytes, but shape " +
                  st_shape_str(t.shape) + " of " + st_dtype_name(t.dtype) + " needs " + std::to_string(total_bits / 8));

@@ -80,6 +80,7 @@ SafetensorsCheckpoint SafetensorsCheckpoint::open(const std::string & path) {
         else
             fail(path + ": a directory without model.safetensors.index.json or model.safetensors");
     }
+    ck.source_ = target;
     if (!ends_with(target, ".index.json")) {
         ck.files_.push_back(SafetensorsFile::open(target));
         for (const auto & t : ck.files_[0].tensors()) ck.where_[t.name] = 0;

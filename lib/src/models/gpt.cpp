@@ -127,6 +127,7 @@ struct GptBlock {
             fc1.declare(s, nm + ".mlp.fc1", C, I, c.bias, tr, wi, bi);
             fc2.declare(s, nm + ".mlp.fc2", I, C, c.bias, tr, ri, bi);
         }
+        for (auto * l : linears()) s.allow_bf16(l->id_w); // model.base_storage = bf16 (frozen only)
     }
     std::vector<Linear<T> *> linears() {
         std::vector<Linear<T> *> out;
@@ -325,6 +326,8 @@ class Gpt final : public Model<T>, public CausalDecoder<T> {
         blocks_.resize(cfg.depth);
         for (int i = 0; i < cfg.depth; ++i) blocks_[i].declare(s, "blocks." + std::to_string(i), cfg, tr);
         norm_.declare(s, "norm", C, cfg.norm == "rmsnorm" ? Norm::rms : Norm::layer, cfg.norm_eps, tr);
+        // (an untied head stays f32 under bf16 storage: it is the largest weight, and the scratch
+        // that widens it would outweigh what it saves)
         if (!cfg.tie_head) head_.declare(s, "head", C, V, false, tr, wi, Init::Zeros());
         if (cfg.positions == "rope") {
             rope_.assign((size_t)T_ * (C / cfg.heads / 2) * 2, 0.0);

@@ -112,7 +112,8 @@ HfModel hf_model_from_config(const nlohmann::json & c, const std::string & file)
 }
 
 HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & tensors,
-                      const std::vector<NamedShape> & params, const std::string & file) {
+                      const std::vector<NamedShape> & params, const std::string & file,
+                      const std::string & config) {
     using hf::shape_str;
     const hf::Naming & nm = model.family == "gpt2" ? hf::gpt2_naming() : hf::llama_naming();
     const bool tie = model.cfg.tie_head;
@@ -171,7 +172,8 @@ HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & ten
         plan.imports.push_back({it->second->name, p.name, transposed[p.name], it->second->shape});
     }
     if (!problems.empty()) {
-        std::string m = file + ": cannot map the " + nm.title + " checkpoint onto the gpt model (" +
+        std::string m = file + ": cannot map the " + nm.title + " checkpoint onto the gpt model" +
+                        (config.empty() ? std::string() : " that " + config + " describes") + " (" +
                         std::to_string(problems.size()) + (problems.size() == 1 ? " problem):" : " problems):");
         for (const auto & p : problems) m += "\n  " + p;
         hf::fail(m);

@@ -37,6 +37,8 @@ template <typename T>
 void Linear<T>::bind(ParamStore<T> & s) {
     w = s.value(id_w);
     dw = s.grad(id_w);
+    w16 = s.bf16(id_w);
+    wbuf = w16 ? s.bf16_scratch() : nullptr;
     if (has_bias) {
         b = s.value(id_b);
         db = s.grad(id_b);
@@ -44,15 +46,24 @@ void Linear<T>::bind(ParamStore<T> & s) {
 }
 
 template <typename T>
+const T * Linear<T>::weight() const {
+    if (!w16) return w;
+    // exact: the same float values as a float32 copy, so the GEMMs give the same bits
+    bf16_widen(wbuf, w16, (int64_t)OC * C);
+    return wbuf;
+}
+
+template <typename T>
 void Linear<T>::forward(T * out, const T * inp, int N, bool train) const {
-    linear_forward(out, inp, w, b, N, C, OC);
+    linear_forward(out, inp, weight(), b, N, C, OC);
     if (hook) hook->forward(out, inp, N, train);
 }
 
 template <typename T>
 void Linear<T>::backward(T * dinp, const T * dout, const T * inp, int N) {
     if (hook) hook->backward(dinp, dout, inp, N);
-    linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
+    // a bfloat16 weight is frozen (no dw): only the input gradient reads it
+    linear_backward(dinp, dw, db, dout, inp, dinp ? weight() : w, N, C, OC);
 }
 
 // ------------------------------------------------------------------------------------- LayerNorm

@@ -60,6 +60,9 @@ void validate(const Spec & s, std::vector<SpecProblem> & errs) {
         errs.push_back({"data.source", "model.kind 'gpt' is a language model: it needs data.source 'text', not '" +
                                            s.data.source + "'"});
     }
+    if (s.model.base_storage == "bf16" && s.model.kind != "gpt")
+        errs.push_back({"model.base_storage", "bf16 storage is for the gpt model's frozen Linear weights; model.kind is '" +
+                                                  s.model.kind + "' (leave it \"f32\")"});
     if (s.model.kind == "gpt") {
         const auto & g = s.model.gpt;
         const int nkv = g.kv_heads > 0 ? g.kv_heads : g.heads;

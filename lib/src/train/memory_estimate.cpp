@@ -80,7 +80,10 @@ MemoryEstimate combine(const MemoryCounts & c) {
         states = 1;
     const uint64_t optim = states * c.n_trainable * f * (c.checkpoint_copy ? 2 : 1);
     e.parts = {{"data", c.data_bytes, {}},
-               {"parameters", (c.n_trainable + c.n_frozen) * f, {}},
+               {"parameters",
+                (c.n_trainable + c.n_frozen - c.n_frozen_bf16) * f + c.n_frozen_bf16 * sizeof(uint16_t) +
+                    c.bf16_scratch * f,
+                {}},
                {"gradients", c.n_trainable * f * (c.shards > 1 ? 1 + (uint64_t)c.shards : 1), {}},
                {"optimizer", optim, {}},
                {"activations", c.activation_bytes, {}},
@@ -116,7 +119,11 @@ MemoryEstimate estimate_run_memory(const spec::Spec & given, const std::string &
     } catch (const Error &) { // the run reports it in its own words, after the data
     }
     if (net) {
-        for (const auto & pi : net->store.infos()) (pi.trainable ? c.n_trainable : c.n_frozen) += pi.size;
+        for (const auto & pi : net->store.infos()) {
+            (pi.trainable ? c.n_trainable : c.n_frozen) += pi.size;
+            if (net->store.frozen_bf16() && pi.allow_bf16 && !pi.trainable) c.n_frozen_bf16 += pi.size;
+        }
+        c.bf16_scratch = net->store.bf16_scratch_size();
         const int accum = std::max(1, spec.train.grad_accum);
         const int B = std::max(spec.train.batch_size / accum, spec.eval.batch_size);
         const AvailableMemory avail = available_memory();
@@ -149,6 +156,7 @@ MemoryEstimate estimate_run_memory(const spec::Spec & given, const std::string &
     if (spec.model.kind == "gpt") ak.push_back("model.gpt.context");
     e.parts[0].keys = data_keys(spec.data);
     e.parts[1].keys = mk;
+    if (spec.model.kind == "gpt") e.parts[1].keys.push_back("model.base_storage");
     e.parts[2].keys = gk;
     e.parts[3].keys = gk;
     e.parts[3].keys.push_back("train.optimizer");

@@ -118,6 +118,7 @@ std::unique_ptr<Network> build_network(const models::ModelConfig & mc, const mod
                                        const nn::TrainablePred & trainable, const SiteFactory & make, uint64_t seed,
                                        bool allocate) {
     auto net = std::make_unique<Network>();
+    net->store.set_frozen_bf16(mc.base_storage == "bf16");
     net->model = models::make_model<float>(mc, in, n_outputs, net->store, trainable);
     for (auto & ref : net->model->sites()) {
         auto site = make(ref, net->store);

@@ -12,6 +12,7 @@
 #include "moe/core/error.hpp"
 #include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
+#include "moe/core/memory_limit.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/optim/optim.hpp"
 #include "moe/train/evaluate.hpp"
@@ -114,6 +115,12 @@ Summary run_training(const spec::Spec & given, const std::string & out_path, Obs
         log_warn("adapters on a randomly initialised base (no \"base\" run file given)");
     }
     MOE_CHECK(store.n_trainable() > 0, ErrorCode::spec, "train.freeze: every parameter is frozen; nothing to train");
+    if (store.frozen_bf16()) {
+        const uint64_t n16 = store.n_frozen_bf16(), all = store.n_trainable() + store.n_frozen();
+        log_info("model.base_storage bf16: " + std::to_string(n16) + " frozen weights in bfloat16; parameters " +
+                 format_bytes(all * 4) + " -> " + format_bytes((all - n16) * 4 + n16 * 2) + " (plus " +
+                 format_bytes(store.bf16_scratch_size() * 4) + " of scratch)");
+    }
     const int accum = spec.train.grad_accum;
     const int B = spec.train.batch_size / (accum * shards); // micro-batch
     const int Be = spec.eval.batch_size;

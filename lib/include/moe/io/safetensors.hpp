@@ -136,6 +136,8 @@ class SafetensorsCheckpoint {
     static SafetensorsCheckpoint open(const std::string & path);
 
     const std::string & path() const { return path_; } // what was opened
+    // The file open() read: the .safetensors file, or the index of a sharded checkpoint.
+    const std::string & source() const { return source_; }
     const std::vector<SafetensorsFile> & files() const { return files_; }
     // Every tensor name, sorted.
     std::vector<std::string> names() const;
@@ -144,7 +146,7 @@ class SafetensorsCheckpoint {
     std::vector<float> read_f32(const std::string & name) const;
 
   private:
-    std::string path_;
+    std::string path_, source_;
     std::vector<SafetensorsFile> files_;
     std::map<std::string, size_t> where_; // name -> index into files_
 };

@@ -46,6 +46,7 @@ struct GptConfig {
 
 struct ModelConfig {
     std::string kind = "mlp"; // a model family of the registry
+    std::string base_storage = "f32"; // "bf16": frozen gpt Linear weights kept in bfloat16
     MlpConfig mlp;
     VitConfig vit;
     GptConfig gpt;
@@ -114,6 +115,12 @@ void visit(V & v, GptConfig & s) {
 template <typename V>
 void visit(V & v, ModelConfig & s) {
     v.field("kind", s.kind, "Base model.", one_of(model_family_names()));
+    v.field("base_storage", s.base_storage,
+            "Storage of the frozen base's block Linear weights (gpt only): f32, or bf16 (bfloat16, rounded to "
+            "nearest even when loaded, widened to float into one preallocated scratch for each use; half their "
+            "memory; lossless for a BF16 checkpoint). Trainable weights, biases, norms, embeddings and the head "
+            "stay f32; run files store float32.",
+            one_of({"f32", "bf16"}));
     v.object("mlp", s.mlp, "mlp settings (used when kind = mlp).");
     v.object("vit", s.vit, "vit settings (used when kind = vit).");
     v.object("gpt", s.gpt, "gpt settings (used when kind = gpt): a causal language model.");

@@ -70,9 +70,12 @@ struct HfPlan {
 // parameter must be filled exactly once by a tensor of its shape (transposed for Conv1D weights),
 // and every tensor must fill a parameter or be a skipped buffer. All problems are reported at
 // once: Error(ErrorCode::io) "<file>: cannot map the <family> checkpoint onto the gpt model (N
-// problems):" and one line per tensor or parameter, naming both and the shapes.
+// problems):" and one line per tensor or parameter, naming both and the shapes. A non-empty
+// config (the config.json the model came from) is named too: "... onto the gpt model that
+// <config> describes (N problems):".
 HfPlan plan_hf_import(const HfModel & model, const std::vector<NamedShape> & tensors,
-                      const std::vector<NamedShape> & params, const std::string & file);
+                      const std::vector<NamedShape> & params, const std::string & file,
+                      const std::string & config = "");
 
 // The family whose Hugging Face layout a gpt model has, "gpt2" (LayerNorm, learned positions, a
 // fused qkv, GELU, biases, a tied head) or "llama" (RMSNorm, RoPE, split q/k/v, SwiGLU, no

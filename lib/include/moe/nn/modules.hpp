@@ -53,6 +53,10 @@ struct Linear {
     T * b = nullptr;  // (OC)
     T * dw = nullptr; // (OC,C) or null when frozen
     T * db = nullptr; // (OC)   or null when frozen
+    // a frozen weight the store keeps in bfloat16 (then w is null): widened into wbuf, the
+    // store's shared scratch, before each forward and input-gradient GEMM
+    const uint16_t * w16 = nullptr; // (OC,C)
+    T * wbuf = nullptr;             // (OC,C) scratch, overwritten by every use of any such weight
     SiteHook<T> * hook = nullptr;
 
     // weight U(±1/sqrt(C)) and bias U(±1/sqrt(C)) (PyTorch nn.Linear) unless overridden
@@ -65,6 +69,8 @@ struct Linear {
     // dinp (N,C) +=, dw +=, db +=, hook grads +=
     void backward(T * dinp, const T * dout, const T * inp, int N);
     bool frozen() const { return dw == nullptr; }
+    // w, or w16 widened into wbuf
+    const T * weight() const;
 };
 
 template <typename T>

@@ -32,7 +32,9 @@ struct MemoryEstimate {
 // The counts the estimate is made of (the arithmetic, unit-tested on its own).
 struct MemoryCounts {
     uint64_t data_bytes = 0;
-    uint64_t n_trainable = 0, n_frozen = 0; // float32 elements
+    uint64_t n_trainable = 0, n_frozen = 0; // elements (n_frozen: in either storage)
+    uint64_t n_frozen_bf16 = 0;             // of n_frozen, kept in bfloat16 (2 bytes each)
+    uint64_t bf16_scratch = 0;              // float32 elements of the scratch that widens them
     std::string optimizer = "adamw";        // "adamw": m and v; "sgd": momentum when momentum > 0
     double momentum = 0;
     bool checkpoint_copy = true;            // the trainer's checkpoint keeps a copy of m and v
