@@ -109,8 +109,8 @@ void MpiCommunicator::exchange(const void * send, int to, void * recv, int from,
     size_t off = 0;
     do {
         const int n = (int)std::min(kPiece, bytes - off);
-        MPI_Request req[2];
-        int peer[2], nr = 0;
+        MPI_Request req[2] = {MPI_REQUEST_NULL, MPI_REQUEST_NULL};
+        int peer[2] = {-1, -1}, nr = 0;
         if (from >= 0) {
             MPI_Irecv((char *)recv + off, n, MPI_BYTE, from, kTagExchange, MPI_COMM_WORLD, &req[nr]);
             peer[nr++] = from;
