@@ -78,3 +78,17 @@ signal_run() {
     done
     fail "the run finished before the signal reached it, three times"
 }
+# two_domains DIR SEED: a tiny two-domain text corpus (alpha: English-like words, code: C-like
+# tokens; 20 documents of 80 words each) for the language-model tests
+two_domains() {
+    "$PYTHON" - "$1" "$2" <<'PY'
+import os, random, sys
+rnd = random.Random(int(sys.argv[2]))
+words = {"alpha": ["the", "cat", "sat", "on", "a", "mat"], "code": ["int", "x", "=", "0;", "{", "}"]}
+for dom, ws in words.items():
+    os.makedirs(os.path.join(sys.argv[1], dom))
+    for f in range(20):
+        with open(os.path.join(sys.argv[1], dom, f"d{f}.txt"), "w") as fh:
+            fh.write(" ".join(rnd.choice(ws) for _ in range(80)) + "\n")
+PY
+}

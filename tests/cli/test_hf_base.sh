@@ -9,16 +9,7 @@ source "$(dirname "$0")/lib.sh"
 have_h5py || { echo "SKIP: python3-h5py not installed"; exit 0; }
 FIX=$MOE_SRC/tests/fixtures/safetensors
 C="$TMP/corpus"
-"$PYTHON" - "$C" <<'PY'
-import os, random, sys
-rnd = random.Random(7)
-words = {"alpha": ["the", "cat", "sat", "on", "a", "mat"], "code": ["int", "x", "=", "0;", "{", "}"]}
-for dom, ws in words.items():
-    os.makedirs(os.path.join(sys.argv[1], dom))
-    for f in range(20):
-        with open(os.path.join(sys.argv[1], dom, f"d{f}.txt"), "w") as fh:
-            fh.write(" ".join(rnd.choice(ws) for _ in range(80)) + "\n")
-PY
+two_domains "$C" 7
 cp -r "$FIX/bytes_gpt2" "$FIX/bytes_llama" "$TMP/"
 spec() { # spec NAME BASE SITES
     cat >"$TMP/$1.json" <<EOF

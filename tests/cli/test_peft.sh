@@ -12,16 +12,7 @@ source "$(dirname "$0")/lib.sh"
 have_h5py || { echo "SKIP: python3-h5py not installed"; exit 0; }
 FIX=$MOE_SRC/tests/fixtures/safetensors
 C="$TMP/corpus"
-"$PYTHON" - "$C" <<'PY'
-import os, random, sys
-rnd = random.Random(11)
-words = {"alpha": ["the", "cat", "sat", "on", "a", "mat"], "code": ["int", "x", "=", "0;", "{", "}"]}
-for dom, ws in words.items():
-    os.makedirs(os.path.join(sys.argv[1], dom))
-    for f in range(20):
-        with open(os.path.join(sys.argv[1], dom, f"d{f}.txt"), "w") as fh:
-            fh.write(" ".join(rnd.choice(ws) for _ in range(80)) + "\n")
-PY
+two_domains "$C" 11
 cp -r "$FIX/bytes_gpt2" "$FIX/bytes_llama" "$TMP/"
 spec() { # spec NAME BASE SITES EXPERTS ROUTING [ADAPTERS_EXTRA]
     cat >"$TMP/$1.json" <<EOF
@@ -50,13 +41,12 @@ ls "$TMP/mix.peft" | tr '\n' ' ' | grep -qx "expert_0 expert_1 expert_2 moe_lab_
     fail "a mixture exports one adapter per expert and its routers: $(ls "$TMP/mix.peft")"
 # the files: PEFT's config keys, names and shapes, the run's tensors as they are
 "$PYTHON" - "$TMP" <<'PY' || fail "the exported files"
-import json, struct, sys
+import json, os, sys
 import h5py, numpy as np
 tmp = sys.argv[1]
-def st(path):
-    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
-    return h.pop("__metadata__", {}), {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
-                                        "<f4").reshape(v["shape"]) for k, v in h.items()}
+sys.path.insert(0, os.path.join(os.environ["MOE_SRC"], "tests", "tools"))
+from st_numpy import read as st_read
+st = st_read
 cfg = json.load(open(f"{tmp}/lora.peft/adapter_config.json"))
 want = {"base_model_name_or_path", "bias", "fan_in_fan_out", "inference_mode", "init_lora_weights", "lora_alpha",
         "lora_dropout", "peft_type", "r", "target_modules", "task_type", "use_rslora"}
@@ -89,13 +79,12 @@ PY
 expect_rc 0 "$MOE_BIN/moe-eval" export "$TMP/lora.h5" "$TMP/lora.hf" --format hf
 expect_out "lora.hf/config.json"
 "$PYTHON" - "$TMP" <<'PY' || fail "the Hugging Face export"
-import json, struct, sys
+import json, os, sys
 import h5py, numpy as np
 tmp = sys.argv[1]
-def st(path):
-    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
-    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"])
-            for k, v in h.items()}
+sys.path.insert(0, os.path.join(os.environ["MOE_SRC"], "tests", "tools"))
+from st_numpy import read as st_read
+def st(path): return st_read(path)[1]
 c, c0 = json.load(open(f"{tmp}/lora.hf/config.json")), json.load(open(f"{tmp}/bytes_gpt2/config.json"))
 for k in ("model_type", "n_embd", "n_head", "n_layer", "n_positions", "vocab_size", "activation_function", "tie_word_embeddings"):
     assert c[k] == c0[k], (k, c[k], c0[k])
@@ -212,20 +201,13 @@ print("a library of PEFT adapters routed by a new router")
 PY
 # adapters of another rank and scale: padded, each one's scale folded into its B
 "$PYTHON" - "$TMP" <<'PY'
-import json, os, shutil, struct, sys
+import json, os, sys
 import numpy as np
 tmp = sys.argv[1]
-def st(path):
-    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
-    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"])
-            for k, v in h.items()}
-def write(path, t):
-    h, off, data = {}, 0, b""
-    for k in sorted(t):
-        a = np.ascontiguousarray(t[k], "<f4"); h[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + a.nbytes]}
-        off += a.nbytes; data += a.tobytes()
-    j = json.dumps(h).encode(); j += b" " * (-len(j) % 8)
-    open(path, "wb").write(struct.pack("<Q", len(j)) + j + data)
+sys.path.insert(0, os.path.join(os.environ["MOE_SRC"], "tests", "tools"))
+from st_numpy import read as st_read
+def st(path): return st_read(path)[1]
+from st_numpy import write
 os.makedirs(f"{tmp}/r3.peft")
 t = st(f"{tmp}/lora.peft/adapter_model.safetensors")
 r3 = {}
@@ -262,13 +244,12 @@ expect_rc 0 "$MOE_BIN/moe-train" "$TMP/llama.json" -q -o "$TMP/llama.h5"
 expect_rc 0 "$MOE_BIN/moe-eval" export "$TMP/llama.h5" "$TMP/llama.peft"
 expect_rc 0 "$MOE_BIN/moe-eval" export "$TMP/llama.h5" "$TMP/llama.moepeft" --format moe-peft
 "$PYTHON" - "$TMP" <<'PY' || fail "the LLaMA exports"
-import json, struct, sys
+import json, os, sys
 import h5py, numpy as np
 tmp = sys.argv[1]
-def st(path):
-    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); h.pop("__metadata__")
-    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], "<f4").reshape(v["shape"])
-            for k, v in h.items()}
+sys.path.insert(0, os.path.join(os.environ["MOE_SRC"], "tests", "tools"))
+from st_numpy import read as st_read
+def st(path): return st_read(path)[1]
 f = h5py.File(f"{tmp}/llama.h5", "r")
 p = st(f"{tmp}/llama.peft/expert_1/adapter_model.safetensors")
 assert np.array_equal(p["base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight"],

@@ -15,7 +15,7 @@
 #include "moe/data/text.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/spec/spec.hpp"
-#include "moe/spec/paths.hpp"
+#include "moe/train/run_spec.hpp"
 
 namespace moe::train {
 
@@ -153,22 +153,8 @@ Generated generate(Network & net, const GenerateOptions & o, TokenSink * sink) {
 
 RunGenerator load_generator(const std::string & run_path, int threads) {
     io::RunReader run(run_path);
-    const std::string tool = run.attr_string("/", "tool");
-    MOE_CHECK(tool == "moe-train", ErrorCode::spec, run_path + " was written by " + tool + ", not moe-train");
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(run.spec_json());
-    } catch (const nlohmann::json::exception & e) {
-        throw Error(ErrorCode::io, run_path + ": /spec is not valid JSON (" + std::string(e.what()) + ")");
-    }
-    spec::drop_weight_inputs(j); // every tensor is in the run file
-    spec::Spec sp;
-    try {
-        sp = spec::parse_spec(j, run_path + ":/spec");
-    } catch (const SpecError & e) {
-        throw Error(ErrorCode::io, std::string(e.what()),
-                    {"the run file's /spec was changed or written by another tool"});
-    }
+    const RunSpec rs = read_run_spec(run, "generate"); // every tensor is in the run file
+    const spec::Spec & sp = rs.spec;
     MOE_CHECK(sp.model.kind == "gpt", ErrorCode::spec,
               run_path + ": its model is '" + sp.model.kind + "'; generate needs a causal language model (gpt)");
     blas::blas_init(threads >= 0 ? threads : sp.exp.threads);
@@ -179,11 +165,7 @@ RunGenerator load_generator(const std::string & run_path, int threads) {
     g.net = build_network(sp, models::InputShape{sp.model.gpt.context, 0, 0, 0}, g.tokenizer->vocab(), n_tasks,
                           sp.exp.seed);
     run.load_params(g.net->store, {});
-    int64_t steps = 0;
-    if (run.has("metrics")) try {
-            steps = std::stoll(run.attr_string("metrics", "steps"));
-        } catch (const std::exception &) {}
-    g.net->set_step(steps); // schedules route as training ended
+    g.net->set_step(rs.steps); // schedules route as training ended
     g.net->plan(1);
     return g;
 }

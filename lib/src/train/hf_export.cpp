@@ -26,7 +26,8 @@ namespace {
 [[noreturn]] void refuse(const std::string & msg) { throw Error(ErrorCode::spec, msg); }
 
 std::vector<std::string> write_model(const std::string & run_path, const fs::path & tmp) {
-    const RunSpec rs = read_run_spec(run_path, "export");
+    io::RunReader run(run_path);
+    const RunSpec rs = read_run_spec(run, "export");
     const spec::Spec & sp = rs.spec;
     if (sp.model.kind != "gpt")
         refuse(run_path + ": its model is '" + sp.model.kind + "'; --format hf writes causal language models (gpt)");
@@ -44,7 +45,6 @@ std::vector<std::string> write_model(const std::string & run_path, const fs::pat
     if (adapted && sp.routing.kind != "none" && routing::router_entry(sp.routing.kind).traits.weights)
         refuse(run_path + ": its expert has a router ('" + sp.routing.kind +
                "'), whose gate a merge would lose; export it with --format peft");
-    io::RunReader run(run_path);
     const int V = (int)run.shape("params/tok_emb.weight").at(0);
     const int n_tasks = std::max<int>(1, (int)sp.data.text.domains.size());
     auto net = build_network(sp, models::InputShape{sp.model.gpt.context, 0, 0, 0}, V, n_tasks, sp.exp.seed);

@@ -52,8 +52,8 @@ struct RunOut {
 };
 
 RunOut read_run(const std::string & run_path) {
-    RunSpec rs = read_run_spec(run_path, "export");
     io::RunReader run(run_path);
+    RunSpec rs = read_run_spec(run, "export");
     RunOut r;
     r.spec = std::move(rs.spec);
     r.spec.base = rs.base;

@@ -4,16 +4,16 @@
 #include <nlohmann/json.hpp>
 
 #include "moe/core/error.hpp"
-#include "moe/io/run_file.hpp"
 #include "moe/spec/paths.hpp"
 
 namespace moe::train {
 
-RunSpec read_run_spec(const std::string & run_path, const std::string & what) {
-    io::RunReader run(run_path);
+RunSpec read_run_spec(const io::RunReader & run, const std::string & what) {
+    const std::string & run_path = run.path();
     const std::string tool = run.attr_string("/", "tool");
     if (tool != "moe-train")
-        throw Error(ErrorCode::spec, run_path + " was written by " + tool + "; " + what + " takes a moe-train run");
+        throw Error(ErrorCode::spec,
+                    run_path + " was written by " + tool + ", not moe-train (" + what + " takes moe-train runs)");
     nlohmann::json j;
     try {
         j = nlohmann::json::parse(run.spec_json());

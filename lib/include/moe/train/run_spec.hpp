@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "moe/io/run_reader.hpp"
 #include "moe/spec/spec.hpp"
 
 namespace moe::train {
@@ -15,8 +16,9 @@ struct RunSpec {
     int64_t steps = 0;
 };
 
+// The spec of an open run file (read once; the caller goes on to read its tensors).
 // ErrorCode::spec: a file another tool wrote (what names the reader: "export", "generate");
-// ErrorCode::io: a bad run file or a /spec that does not parse.
-RunSpec read_run_spec(const std::string & run_path, const std::string & what);
+// ErrorCode::io: a /spec that does not parse.
+RunSpec read_run_spec(const io::RunReader & run, const std::string & what);
 
 } // namespace moe::train
