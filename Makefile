@@ -5,7 +5,7 @@ JOBS  ?= 2
 CMAKE_FLAGS ?=
 DEB_PKGS = cmake g++ make pkg-config libcli11-dev nlohmann-json3-dev libopenblas-dev libfmt-dev \
            libhdf5-dev doctest-dev zlib1g-dev libssl-dev dataset-fashion-mnist python3-h5py python3-numpy \
-           python3-matplotlib time parallel slurm-wlm munge libpcre2-dev libsentencepiece-dev \
+           python3-matplotlib time parallel slurm-wlm munge libpcre2-dev libsentencepiece-dev libhwy-dev \
            openmpi-bin libopenmpi-dev
 # `make fuzz` only: clang with libFuzzer and the sanitizer runtimes
 FUZZ_PKGS = clang libclang-rt-14-dev

@@ -22,6 +22,7 @@
 #include "moe/core/interrupt.hpp"
 #include "moe/core/log.hpp"
 #include "moe/core/memory_limit.hpp"
+#include "moe/simd/isa.hpp"
 #include "moe/train/checkpoint.hpp"
 
 namespace moe::apps {
@@ -91,6 +92,19 @@ void add_common_options(CLI::App & app, CommonArgs & args) {
                    "threads of the run: one pool for the matrix products and the kernels (default: exp.threads of the "
                    "spec, 0 = all cores)")
         ->check(CLI::Range(0, 1024));
+    app.add_option("--isa", args.isa,
+                   "instruction set of moe-lab's own kernels: auto (the best this CPU runs), avx512, avx2, sse4 or "
+                   "scalar (OpenBLAS chooses its own)")
+        ->envname("MOE_ISA")
+        ->check([](const std::string & name) {
+            std::string why;
+            if (name == "auto") return std::string();
+            for (const auto & n : simd::available_isas())
+                if (n == name) return std::string();
+            simd::force_isa(name, &why); // not available: only the reason is wanted
+            return why;
+        })
+        ->each([](const std::string & name) { simd::force_isa(name, nullptr); });
     app.add_flag("-q,--quiet", args.quiet, "print only errors and the final result");
     app.add_flag("-v,--verbose", args.verbose, "print debug messages");
 }

@@ -24,6 +24,7 @@ int finish(int rc);
 
 struct CommonArgs {
     int threads = -1; // -1 = spec decides
+    std::string isa = "auto"; // --isa / MOE_ISA: the kernels' instruction set (moe/simd/isa.hpp)
     bool quiet = false;
     bool verbose = false;
 };

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "moe/blas/gemm.hpp"
+#include "moe/simd/isa.hpp"
 
 #ifndef MOE_VERSION
 #define MOE_VERSION "0.0.0"
@@ -22,6 +23,9 @@ std::string version_text(const std::string & tool) {
         tool + " " + MOE_VERSION + " (git " + MOE_GIT + ")\nblas: " + blas + ", core " + blas::blas_core_name();
     if (const char * was = std::getenv("MOE_BLAS_REEXEC"))
         s += std::string(" (OPENBLAS_CORETYPE set by moe-lab; OpenBLAS chose ") + was + ")";
+    s += "\nkernels: " + simd::isa() + " (this CPU runs:";
+    for (const auto & n : simd::available_isas()) s += " " + n;
+    s += "; --isa or MOE_ISA forces one)";
     return s;
 }
 

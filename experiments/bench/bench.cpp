@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <fmt/format.h>
 
 #include "../../apps/common/cli_common.hpp"
 #include "../../apps/common/version.hpp"
@@ -31,6 +32,7 @@
 #include "moe/models/model.hpp"
 #include "moe/nn/kernels.hpp"
 #include "moe/optim/optim.hpp"
+#include "moe/simd/isa.hpp"
 #include "moe/train/generate.hpp"
 #include "moe/train/network.hpp"
 #include "moe/train/step.hpp"
@@ -39,6 +41,11 @@ using namespace moe;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+// Which instruction set each group of moe-lab's own kernels ran.
+std::string kernels_isa_text() {
+    return "LoRA row tiles and scatter-addmm " + simd::isa();
+}
 
 struct Workload {
     std::string name;
@@ -471,6 +478,8 @@ int main(int argc, char ** argv) {
         fmt::print("GEMM peak (1024^3 SGEMM, {} threads): {:.1f} GFLOP/s (OpenBLAS's own threads {:.1f}, split over "
                    "moe-lab's pool {:.1f})\n",
                    blas::blas_threads(), peak, pk.openblas, pk.split);
+        fmt::print("kernels: {} (--isa / MOE_ISA; this CPU runs {}), GEMMs: OpenBLAS {}\n", kernels_isa_text(),
+                   fmt::join(simd::available_isas(), ", "), blas::blas_core_name());
         fmt::print("| workload | E | k | batch | samples/s | tokens/s | ms/step | GFLOP/step | GFLOP/s | of peak | "
                    "peak RSS MB |\n");
         fmt::print("|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -515,10 +524,10 @@ int main(int argc, char ** argv) {
                             "\"ms_per_step\":{:.4f},\"gflop_per_step\":{:.5f},\"gflops\":{:.3f},\"peak_gflops\":{:.3f},"
                             "\"peak_openblas_gflops\":{:.3f},\"peak_split_gflops\":{:.3f},\"ratio\":{:.4f},\"peak_rss_"
                             "mb\":{:.1f},\"threads\":{},\"tokens_per_s\":{:.1f},\"gen_tokens_per_s\":{:.2f},"
-                            "\"gen_tokens\":{}}}",
+                            "\"gen_tokens\":{},\"isa\":\"{}\"}}",
                             w.name, w.experts, w.k, w.batch, r.samples_per_s, r.ms_per_step, r.flops_per_step / 1e9,
                             r.gflops, peak, pk.openblas, pk.split, r.gflops / peak, rss, blas::blas_threads(),
-                            r.tokens_per_s, r.gen_tokens_per_s, r.gen_tokens));
+                            r.tokens_per_s, r.gen_tokens_per_s, r.gen_tokens, simd::isa()));
             std::fflush(stdout);
         }
         for (const auto & l : gen_lines) fmt::print("{}\n", l);

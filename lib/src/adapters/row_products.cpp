@@ -8,6 +8,7 @@
 #include "moe/adapters/adapters.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
+#include "moe/simd/row_kernels.hpp"
 #include "simd8.hpp"
 
 namespace moe::adapters {
@@ -86,58 +87,12 @@ void scatter_addmm_rows(T * out, int64_t ldo, const T * h, const T * w, const in
     }
 }
 
-// float: ROWS (6) rows x 16 columns of sums in 2*ROWS 8-lane registers (12 in flight cover the FMA
-// latency); each of the R steps loads the panel's two vectors once for all the rows and broadcasts
-// one h per row; then the sums are added into the token rows, row by row (a token twice in a tile
-// still adds both). GCC's vector extension: AVX2 + FMA with -march=native, pairs of SSE registers
-// without.
-
-template <int ROWS>
-static void addmm_rows(float * const * o, const float * h, const float * w, int R, int OC) {
-    for (int c0 = 0; c0 < OC; c0 += kPanel) {
-        const float * p = w + (int64_t)c0 * R;
-        v8f acc[ROWS][2] = {};
-        for (int r = 0; r < R; ++r) {
-            const v8f w0 = load8(p + r * kPanel), w1 = load8(p + r * kPanel + 8);
-            for (int j = 0; j < ROWS; ++j) {
-                const float hv = h[(int64_t)j * R + r];
-                acc[j][0] += hv * w0;
-                acc[j][1] += hv * w1;
-            }
-        }
-        const int nc = std::min(kPanel, OC - c0);
-        for (int j = 0; j < ROWS; ++j) {
-            float * oj = o[j] + c0;
-            if (nc == kPanel) {
-                store8(oj, load8(oj) + acc[j][0]);
-                store8(oj + 8, load8(oj + 8) + acc[j][1]);
-            } else { // the last, padded panel
-                float s[kPanel];
-                store8(s, acc[j][0]);
-                store8(s + 8, acc[j][1]);
-                for (int c = 0; c < nc; ++c) oj[c] += s[c];
-            }
-        }
-    }
-}
-
+// float: register tiles over the SIMD target dispatched at run time (moe/simd/row_kernels.hpp)
+static_assert(kPanel == simd::kPanel, "the panels the SIMD kernels read");
 template <>
 void scatter_addmm_rows<float>(float * out, int64_t ldo, const float * h, const float * w, const int32_t * perm,
                                int begin, int end, int K, int R, int ncols) {
-    float * o[6];
-    int i = begin;
-    for (; i + 6 <= end; i += 6) {
-        for (int j = 0; j < 6; ++j) o[j] = out + (int64_t)(perm[i + j] / K) * ldo;
-        addmm_rows<6>(o, h + (int64_t)(i - begin) * R, w, R, ncols);
-    }
-    for (; i + 2 <= end; i += 2) {
-        for (int j = 0; j < 2; ++j) o[j] = out + (int64_t)(perm[i + j] / K) * ldo;
-        addmm_rows<2>(o, h + (int64_t)(i - begin) * R, w, R, ncols);
-    }
-    for (; i < end; ++i) {
-        o[0] = out + (int64_t)(perm[i] / K) * ldo;
-        addmm_rows<1>(o, h + (int64_t)(i - begin) * R, w, R, ncols);
-    }
+    simd::scatter_addmm(out, ldo, perm + begin, K, end - begin, h, w, R, ncols);
 }
 
 template <typename T>

@@ -8,6 +8,7 @@
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
+#include "moe/simd/isa.hpp"
 #include "moe/train/spec_check.hpp"
 
 namespace moe::expand {
@@ -15,6 +16,7 @@ namespace moe::expand {
 void Expander::write_state(io::RunWriter & w, bool final) const {
     w.set_attr("/", "name", spec_.exp.name); // as moe-train's run files
     w.set_attr("/", "blas", blas::blas_description());
+    w.set_attr("/", "isa", simd::isa());
     w.write_string("spec", spec::to_json(spec_).dump(2));
     w.write_params(net_->store);
     const int N = (int)st_.names.size();

@@ -8,6 +8,7 @@
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/error.hpp"
+#include "moe/simd/isa.hpp"
 #include "moe/train/records.hpp"
 
 namespace moe::train {
@@ -86,6 +87,7 @@ void write_run_body(io::RunWriter & w, const std::string & spec_json, const std:
     w.write_string("spec", spec_json);
     w.set_attr("/", "name", run_name);
     w.set_attr("/", "blas", blas::blas_description());
+    w.set_attr("/", "isa", simd::isa()); // the target of moe-lab's own kernels (moe/simd/isa.hpp)
     for (const auto & name : series.names()) {
         if (const int64_t width = series.width(name); width > 0) {
             const auto & r = series.rows(name);
