@@ -42,9 +42,11 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Which instruction set each group of moe-lab's own kernels ran.
+// Which instruction set moe-lab's own kernels ran: every one (the LoRA row tiles, scatter-addmm,
+// LayerNorm, RMSNorm, GELU, SwiGLU, softmax, attention, cross-entropy, AdamW) dispatches through
+// Highway's one chosen target.
 std::string kernels_isa_text() {
-    return "LoRA row tiles and scatter-addmm " + simd::isa();
+    return "moe-lab's kernels (LoRA tiles, norms, activations, softmax, attention, AdamW) " + simd::isa();
 }
 
 struct Workload {

@@ -178,7 +178,8 @@ TEST_CASE("simd: scatter_addmm adds panel products into token rows on every inst
                     const vector<float> h = random_floats((size_t)n * R, 8), w = random_floats((size_t)R * ncols, 9);
                     vector<float> panels((size_t)R * ((ncols + P - 1) / P * P), 0.f);
                     for (int c = 0; c < ncols; ++c)
-                        for (int r = 0; r < R; ++r) panels[(size_t)(c / P) * R * P + (size_t)r * P + c % P] = w[(size_t)r * ncols + c];
+                        for (int r = 0; r < R; ++r)
+                            panels[(size_t)(c / P) * R * P + (size_t)r * P + c % P] = w[(size_t)r * ncols + c];
                     const vector<float> out0 = random_floats((size_t)tokens * ldo, 10);
                     vector<float> out = out0;
                     simd::scatter_addmm(out.data(), ldo, perm.data(), K, n, h.data(), panels.data(), R, ncols);

@@ -1,16 +1,62 @@
-// nn kernels (see moe/nn/kernels.hpp for the conventions).
+// nn kernels (see moe/nn/kernels.hpp for the conventions): Linear, LayerNorm, activations, patches
+// and tokens. Compiled once per SIMD target: Highway's foreach_target includes this file again for
+// each one (the code between HWY_BEFORE_NAMESPACE and HWY_AFTER_NAMESPACE, in namespace N_AVX2
+// etc.), and the public kernels at the end call the target chosen at run time (moe/simd/isa.hpp),
+// float and double alike.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "nn/kernels.cpp"
+#include <hwy/foreach_target.h> // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include "row_sums-inl.hpp" // per target, as this file
+
 #include "moe/nn/kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
 
-namespace moe::nn {
+// The kernels of this file, one slot each; every target's pass fills one table of them (TablesOf below).
+#ifndef MOE_NN_KERNELS_CPP_TABLE
+#define MOE_NN_KERNELS_CPP_TABLE
+#define MOE_KERNELS_OF_FILE(X)                                                                                         \
+    X(linear_forward)                                                                                                  \
+    X(linear_backward)                                                                                                 \
+    X(layernorm_forward)                                                                                               \
+    X(layernorm_backward)                                                                                              \
+    X(gelu_forward)                                                                                                    \
+    X(gelu_backward)                                                                                                   \
+    X(bias_gelu_forward)                                                                                               \
+    X(relu_forward)                                                                                                    \
+    X(relu_backward)                                                                                                   \
+    X(residual_forward)                                                                                                \
+    X(add_inplace)                                                                                                     \
+    X(zero)                                                                                                            \
+    X(patchify_forward)                                                                                                \
+    X(tokens_forward)                                                                                                  \
+    X(tokens_backward)
+namespace moe::nn::detail {
+template <typename T>
+struct NnTable {
+#define MOE_SLOT(name) decltype(&nn::name<T>) name;
+    MOE_KERNELS_OF_FILE(MOE_SLOT)
+#undef MOE_SLOT
+};
+struct NnTables {
+    NnTable<float> f;
+    NnTable<double> d;
+};
+} // namespace moe::nn::detail
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace moe::nn::HWY_NAMESPACE {
 
 using blas::gemm;
 using par::parallel_for;
@@ -55,41 +101,6 @@ void linear_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, co
 }
 
 // ------------------------------------------------------------------------------------- LayerNorm
-// Row sums in 16 interleaved partial sums (lane j takes c = j mod 16), folded pairwise: a fixed
-// order that gcc can vectorise (a plain running sum is a serial chain it may not reorder).
-template <typename T>
-static inline T fold16(T * acc) {
-    for (int w = 8; w > 0; w /= 2)
-        for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
-    return acc[0];
-}
-// sum_c x[c]
-template <typename T>
-static inline T sum16(const T * x, int C) {
-    T acc[16] = {}, tail = 0;
-    int c = 0;
-    for (; c + 16 <= C; c += 16)
-        for (int j = 0; j < 16; ++j) acc[j] += x[c + j];
-    for (; c < C; ++c) tail += x[c];
-    return fold16(acc) + tail;
-}
-// sum_c (x[c] - m)^2
-template <typename T>
-static inline T sqdev16(const T * x, T m, int C) {
-    T acc[16] = {}, tail = 0;
-    int c = 0;
-    for (; c + 16 <= C; c += 16)
-        for (int j = 0; j < 16; ++j) {
-            const T d = x[c + j] - m;
-            acc[j] += d * d;
-        }
-    for (; c < C; ++c) {
-        const T d = x[c] - m;
-        tail += d * d;
-    }
-    return fold16(acc) + tail;
-}
-
 template <typename T>
 void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C, T eps) {
     parallel_for(N, min_rows(C), [&](int64_t n0, int64_t n1) {
@@ -302,147 +313,97 @@ void tokens_backward(T * demb, T * dcls, T * dpos, const T * dout, int B, int P,
     }
 }
 
-// ------------------------------------------------------------------------------------- attention
-template <typename T>
-void attention_forward(T * out, T * att, const T * qkv, int B, int Tn, int C, int NH, bool causal) {
-    const int hs = C / NH, C3 = 3 * C;
-    const T scale = T(1) / std::sqrt(T(hs));
-    // one (sample, head) pair per iteration, the pairs split over the threads
-    parallel_for((int64_t)B * NH, std::max<int64_t>(1, kParElems / ((int64_t)Tn * Tn)), [&](int64_t p0, int64_t p1) {
-        for (int64_t bh = p0; bh < p1; ++bh) {
-            const int b = int(bh / NH), h = int(bh % NH);
-            const T * q = qkv + (int64_t)b * Tn * C3 + h * hs;
-            const T * k = q + C;
-            const T * v = q + 2 * C;
-            T * a = att + bh * Tn * Tn;
-            // preatt (T,T) = scale * q (T,hs) @ k^T (hs,T)
-            gemm<T>(false, true, Tn, Tn, hs, scale, q, C3, k, C3, T(0), a, Tn);
-            for (int t = 0; t < Tn; ++t) {
-                T * row = a + (int64_t)t * Tn;
-                const int valid = causal ? t + 1 : Tn;
-                T mx = row[0];
-                for (int j = 1; j < valid; ++j) mx = std::max(mx, row[j]);
-                for (int j = 0; j < valid; ++j) row[j] = exp_t(row[j] - mx); // vectorised exp, then the sum
-                const T inv = T(1) / sum16(row, valid);
-                for (int j = 0; j < valid; ++j) row[j] *= inv;
-                for (int j = valid; j < Tn; ++j) row[j] = T(0);
-            }
-            // out_h (T,hs) = att (T,T) @ v (T,hs)
-            gemm<T>(false, false, Tn, hs, Tn, T(1), a, Tn, v, C3, T(0), out + (int64_t)b * Tn * C + h * hs, C);
-        }
-    });
+// this target's kernels
+const detail::NnTables * NnTablesOf() {
+#define MOE_F(name) &name<float>,
+#define MOE_D(name) &name<double>,
+    static const detail::NnTables t{{MOE_KERNELS_OF_FILE(MOE_F)}, {MOE_KERNELS_OF_FILE(MOE_D)}};
+#undef MOE_F
+#undef MOE_D
+    return &t;
 }
 
-template <typename T>
-void attention_backward(T * dqkv, T * datt_all, const T * dout, const T * qkv, const T * att, int B, int Tn, int C,
-                        int NH) {
-    const int hs = C / NH, C3 = 3 * C;
-    const T scale = T(1) / std::sqrt(T(hs));
-    parallel_for((int64_t)B * NH, std::max<int64_t>(1, kParElems / ((int64_t)Tn * Tn)), [&](int64_t p0, int64_t p1) {
-        for (int64_t bh = p0; bh < p1; ++bh) {
-            const int b = int(bh / NH), h = int(bh % NH);
-            const T * q = qkv + (int64_t)b * Tn * C3 + h * hs;
-            const T * k = q + C;
-            const T * v = q + 2 * C;
-            T * datt = datt_all + bh * Tn * Tn;
-            T * dq = dqkv + (int64_t)b * Tn * C3 + h * hs;
-            T * dk = dq + C;
-            T * dv = dq + 2 * C;
-            const T * a = att + bh * Tn * Tn;
-            const T * dout_h = dout + (int64_t)b * Tn * C + h * hs;
-            // forward was: out_h = att @ v   so   dv += att^T @ dout_h ; datt = dout_h @ v^T
-            gemm<T>(true, false, Tn, hs, Tn, T(1), a, Tn, dout_h, C, T(1), dv, C3);
-            gemm<T>(false, true, Tn, Tn, hs, T(1), dout_h, C, v, C3, T(0), datt, Tn);
-            // forward was: att = softmax(preatt) row-wise   so   dpre = att * (datt - sum(datt * att))
-            // (masked entries have att = 0, so they get dpre = 0)
-            for (int t = 0; t < Tn; ++t) {
-                const T * ar = a + (int64_t)t * Tn;
-                T * dr = datt + (int64_t)t * Tn;
-                const T dot = dot16(ar, dr, Tn);
-                for (int j = 0; j < Tn; ++j) dr[j] = ar[j] * (dr[j] - dot);
-            }
-            // forward was: preatt = scale * q @ k^T   so   dq += scale * dpre @ k ; dk += scale * dpre^T @ q
-            gemm<T>(false, false, Tn, hs, Tn, scale, datt, Tn, k, C3, T(1), dq, C3);
-            gemm<T>(true, false, Tn, hs, Tn, scale, datt, Tn, q, C3, T(1), dk, C3);
-        }
-    });
-}
+} // namespace moe::nn::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
 
-// ------------------------------------------------------------------------------------- losses
+#if HWY_ONCE
+namespace moe::nn {
+HWY_EXPORT(NnTablesOf);
+
+namespace {
+// the kernels of the target chosen at run time (moe/simd/isa.hpp)
 template <typename T>
-T cross_entropy_forward(T * losses, T * probs, const T * logits, const int32_t * targets, int N, int V, int v_lo,
-                        int v_hi) {
-    T total = 0;
-    for (int n = 0; n < N; ++n) {
-        const T * z = logits + (int64_t)n * V;
-        T * p = probs + (int64_t)n * V;
-        T mx = -std::numeric_limits<T>::infinity();
-        for (int v = v_lo; v < v_hi; ++v) mx = std::max(mx, z[v]);
-        T sum = 0;
-        for (int v = 0; v < V; ++v) {
-            if (v < v_lo || v >= v_hi) {
-                p[v] = 0;
-                continue;
-            }
-            p[v] = std::exp(z[v] - mx);
-            sum += p[v];
-        }
-        const T inv = T(1) / sum;
-        for (int v = v_lo; v < v_hi; ++v) p[v] *= inv;
-        const int y = targets[n];
-        // -log p[y] computed from the logits for accuracy: logsumexp - z[y]
-        T l = (y >= v_lo && y < v_hi) ? (mx + std::log(sum) - z[y]) : std::numeric_limits<T>::infinity();
-        losses[n] = l;
-        total += l;
-    }
-    return N > 0 ? total / N : T(0);
+const detail::NnTable<T> & table() {
+    const detail::NnTables * t = HWY_DYNAMIC_DISPATCH(NnTablesOf)();
+    if constexpr (std::is_same_v<T, float>)
+        return t->f;
+    else
+        return t->d;
 }
+} // namespace
 
 template <typename T>
-void cross_entropy_backward(T * dlogits, const T * probs, const int32_t * targets, T dloss, int N, int V) {
-    // forward was: loss = -log softmax(z)[y]   so   dz = p - onehot(y)
-    for (int n = 0; n < N; ++n) {
-        const T * p = probs + (int64_t)n * V;
-        T * d = dlogits + (int64_t)n * V;
-        for (int v = 0; v < V; ++v) d[v] += dloss * p[v];
-        d[targets[n]] -= dloss;
-    }
+void linear_forward(T * out, const T * inp, const T * w, const T * b, int N, int C, int OC) {
+    return table<T>().linear_forward(out, inp, w, b, N, C, OC);
 }
-
 template <typename T>
-void softmax_forward(T * probs, const T * logits, int N, int V) {
-    parallel_for(N, min_rows(V), [&](int64_t n0, int64_t n1) { // rows are independent
-        for (int64_t n = n0; n < n1; ++n) {
-            const T * z = logits + n * V;
-            T * p = probs + n * V;
-            T mx = z[0];
-            for (int v = 1; v < V; ++v) mx = std::max(mx, z[v]);
-            T sum = 0;
-            for (int v = 0; v < V; ++v) {
-                p[v] = std::exp(z[v] - mx);
-                sum += p[v];
-            }
-            const T inv = T(1) / sum;
-            for (int v = 0; v < V; ++v) p[v] *= inv;
-        }
-    });
+void linear_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, int N, int C, int OC) {
+    return table<T>().linear_backward(dinp, dw, db, dout, inp, w, N, C, OC);
 }
-
 template <typename T>
-void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int V) {
-    parallel_for(N, min_rows(V), [&](int64_t n0, int64_t n1) {
-        for (int64_t n = n0; n < n1; ++n) {
-            const T * p = probs + n * V;
-            const T * dp = dprobs + n * V;
-            T * dz = dlogits + n * V;
-            T dot = 0;
-            for (int v = 0; v < V; ++v) dot += p[v] * dp[v];
-            for (int v = 0; v < V; ++v) dz[v] += p[v] * (dp[v] - dot);
-        }
-    });
+void layernorm_forward(T * out, T * mean, T * rstd, const T * inp, const T * w, const T * b, int N, int C, T eps) {
+    return table<T>().layernorm_forward(out, mean, rstd, inp, w, b, N, C, eps);
+}
+template <typename T>
+void layernorm_backward(T * dinp, T * dw, T * db, const T * dout, const T * inp, const T * w, const T * mean,
+                        const T * rstd, int N, int C) {
+    return table<T>().layernorm_backward(dinp, dw, db, dout, inp, w, mean, rstd, N, C);
+}
+template <typename T>
+void gelu_forward(T * out, const T * inp, int64_t n) {
+    return table<T>().gelu_forward(out, inp, n);
+}
+template <typename T>
+void gelu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
+    return table<T>().gelu_backward(dinp, inp, dout, n);
+}
+template <typename T>
+void bias_gelu_forward(T * out, T * x, const T * b, int N, int C) {
+    return table<T>().bias_gelu_forward(out, x, b, N, C);
+}
+template <typename T>
+void relu_forward(T * out, const T * inp, int64_t n) {
+    return table<T>().relu_forward(out, inp, n);
+}
+template <typename T>
+void relu_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
+    return table<T>().relu_backward(dinp, inp, dout, n);
+}
+template <typename T>
+void residual_forward(T * out, const T * a, const T * b, int64_t n) {
+    return table<T>().residual_forward(out, a, b, n);
+}
+template <typename T>
+void add_inplace(T * dst, const T * src, int64_t n) {
+    return table<T>().add_inplace(dst, src, n);
+}
+template <typename T>
+void zero(T * dst, int64_t n) {
+    return table<T>().zero(dst, n);
+}
+template <typename T>
+void patchify_forward(T * patches, const T * img, int B, int Cin, int H, int W, int ps) {
+    return table<T>().patchify_forward(patches, img, B, Cin, H, W, ps);
+}
+template <typename T>
+void tokens_forward(T * out, const T * emb, const T * cls, const T * pos, int B, int P, int C) {
+    return table<T>().tokens_forward(out, emb, cls, pos, B, P, C);
+}
+template <typename T>
+void tokens_backward(T * demb, T * dcls, T * dpos, const T * dout, int B, int P, int C) {
+    return table<T>().tokens_backward(demb, dcls, dpos, dout, B, P, C);
 }
 
-// ------------------------------------------------------------------------------------- instantiation
 #define MOE_NN_INSTANTIATE(T)                                                                                          \
     template void linear_forward<T>(T *, const T *, const T *, const T *, int, int, int);                              \
     template void linear_backward<T>(T *, T *, T *, const T *, const T *, const T *, int, int, int);                   \
@@ -459,15 +420,10 @@ void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int
     template void zero<T>(T *, int64_t);                                                                               \
     template void patchify_forward<T>(T *, const T *, int, int, int, int, int);                                        \
     template void tokens_forward<T>(T *, const T *, const T *, const T *, int, int, int);                              \
-    template void tokens_backward<T>(T *, T *, T *, const T *, int, int, int);                                         \
-    template void attention_forward<T>(T *, T *, const T *, int, int, int, int, bool);                                 \
-    template void attention_backward<T>(T *, T *, const T *, const T *, const T *, int, int, int, int);                \
-    template T cross_entropy_forward<T>(T *, T *, const T *, const int32_t *, int, int, int, int);                     \
-    template void cross_entropy_backward<T>(T *, const T *, const int32_t *, T, int, int);                             \
-    template void softmax_forward<T>(T *, const T *, int, int);                                                        \
-    template void softmax_backward<T>(T *, const T *, const T *, int, int);
+    template void tokens_backward<T>(T *, T *, T *, const T *, int, int, int);
 
 MOE_NN_INSTANTIATE(float)
 MOE_NN_INSTANTIATE(double)
 
 } // namespace moe::nn
+#endif // HWY_ONCE

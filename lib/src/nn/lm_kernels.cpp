@@ -1,15 +1,54 @@
-// nn: the kernels of causal language models (see moe/nn/lm_kernels.hpp).
+// nn: the kernels of causal language models (see moe/nn/lm_kernels.hpp), compiled once per SIMD
+// target and dispatched at run time as those of kernels.cpp.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "nn/lm_kernels.cpp"
+#include <hwy/foreach_target.h> // IWYU pragma: keep
+#include <hwy/highway.h>
+
 #include "moe/nn/lm_kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
 
-namespace moe::nn {
+// The kernels of this file, one slot each; every target's pass fills one table of them (TablesOf below).
+#ifndef MOE_NN_LM_KERNELS_CPP_TABLE
+#define MOE_NN_LM_KERNELS_CPP_TABLE
+#define MOE_KERNELS_OF_FILE(X)                                                                                         \
+    X(embedding_forward)                                                                                               \
+    X(embedding_backward)                                                                                              \
+    X(rmsnorm_forward)                                                                                                 \
+    X(rmsnorm_backward)                                                                                                \
+    X(rope_forward)                                                                                                    \
+    X(rope_backward)                                                                                                   \
+    X(gelu_tanh_forward)                                                                                               \
+    X(gelu_tanh_backward)                                                                                              \
+    X(swiglu_forward)                                                                                                  \
+    X(swiglu_backward)                                                                                                 \
+    X(gqa_attention_forward)                                                                                           \
+    X(gqa_attention_backward)                                                                                          \
+    X(gqa_attention_decode)
+namespace moe::nn::detail {
+template <typename T>
+struct LmTable {
+#define MOE_SLOT(name) decltype(&nn::name<T>) name;
+    MOE_KERNELS_OF_FILE(MOE_SLOT)
+#undef MOE_SLOT
+};
+struct LmTables {
+    LmTable<float> f;
+    LmTable<double> d;
+};
+} // namespace moe::nn::detail
+#endif
+
+HWY_BEFORE_NAMESPACE();
+namespace moe::nn::HWY_NAMESPACE {
 
 using blas::gemm;
 using par::parallel_for;
@@ -105,15 +144,6 @@ void rmsnorm_backward(T * dinp, T * dw, const T * dout, const T * inp, const T *
 }
 
 // ------------------------------------------------------------------------------------- RoPE
-void rope_table(double * cos_sin, int Tmax, int hd, double theta) {
-    const int h = hd / 2;
-    for (int t = 0; t < Tmax; ++t)
-        for (int i = 0; i < h; ++i) {
-            const double a = t * std::pow(theta, -2.0 * i / hd);
-            cos_sin[((int64_t)t * h + i) * 2] = std::cos(a);
-            cos_sin[((int64_t)t * h + i) * 2 + 1] = std::sin(a);
-        }
-}
 
 template <typename T>
 static void rope_rotate(T * x, int64_t ld, const double * cos_sin, int N, int Tn, int pos0, int n_heads, int hd,
@@ -310,6 +340,101 @@ void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T
         }
 }
 
+// this target's kernels
+const detail::LmTables * LmTablesOf() {
+#define MOE_F(name) &name<float>,
+#define MOE_D(name) &name<double>,
+    static const detail::LmTables t{{MOE_KERNELS_OF_FILE(MOE_F)}, {MOE_KERNELS_OF_FILE(MOE_D)}};
+#undef MOE_F
+#undef MOE_D
+    return &t;
+}
+
+} // namespace moe::nn::HWY_NAMESPACE
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace moe::nn {
+HWY_EXPORT(LmTablesOf);
+
+namespace {
+// the kernels of the target chosen at run time (moe/simd/isa.hpp)
+template <typename T>
+const detail::LmTable<T> & table() {
+    const detail::LmTables * t = HWY_DYNAMIC_DISPATCH(LmTablesOf)();
+    if constexpr (std::is_same_v<T, float>)
+        return t->f;
+    else
+        return t->d;
+}
+} // namespace
+
+void rope_table(double * cos_sin, int Tmax, int hd, double theta) {
+    const int h = hd / 2;
+    for (int t = 0; t < Tmax; ++t)
+        for (int i = 0; i < h; ++i) {
+            const double a = t * std::pow(theta, -2.0 * i / hd);
+            cos_sin[((int64_t)t * h + i) * 2] = std::cos(a);
+            cos_sin[((int64_t)t * h + i) * 2 + 1] = std::sin(a);
+        }
+}
+
+template <typename T>
+void embedding_forward(T * out, const int32_t * tokens, const T * wte, const T * wpe, int N, int Tn, int C) {
+    return table<T>().embedding_forward(out, tokens, wte, wpe, N, Tn, C);
+}
+template <typename T>
+void embedding_backward(T * dwte, T * dwpe, const T * dout, const int32_t * tokens, int N, int Tn, int C, int V) {
+    return table<T>().embedding_backward(dwte, dwpe, dout, tokens, N, Tn, C, V);
+}
+template <typename T>
+void rmsnorm_forward(T * out, T * rstd, const T * inp, const T * w, int N, int C, T eps) {
+    return table<T>().rmsnorm_forward(out, rstd, inp, w, N, C, eps);
+}
+template <typename T>
+void rmsnorm_backward(T * dinp, T * dw, const T * dout, const T * inp, const T * w, const T * rstd, int N, int C) {
+    return table<T>().rmsnorm_backward(dinp, dw, dout, inp, w, rstd, N, C);
+}
+template <typename T>
+void rope_forward(T * x, int64_t ld, const double * cos_sin, int N, int Tn, int pos0, int n_heads, int hd) {
+    return table<T>().rope_forward(x, ld, cos_sin, N, Tn, pos0, n_heads, hd);
+}
+template <typename T>
+void rope_backward(T * dx, int64_t ld, const double * cos_sin, int N, int Tn, int pos0, int n_heads, int hd) {
+    return table<T>().rope_backward(dx, ld, cos_sin, N, Tn, pos0, n_heads, hd);
+}
+template <typename T>
+void gelu_tanh_forward(T * out, const T * inp, int64_t n) {
+    return table<T>().gelu_tanh_forward(out, inp, n);
+}
+template <typename T>
+void gelu_tanh_backward(T * dinp, const T * inp, const T * dout, int64_t n) {
+    return table<T>().gelu_tanh_backward(dinp, inp, dout, n);
+}
+template <typename T>
+void swiglu_forward(T * out, const T * gate, const T * up, int64_t n) {
+    return table<T>().swiglu_forward(out, gate, up, n);
+}
+template <typename T>
+void swiglu_backward(T * dgate, T * dup, const T * dout, const T * gate, const T * up, int64_t n) {
+    return table<T>().swiglu_backward(dgate, dup, dout, gate, up, n);
+}
+template <typename T>
+void gqa_attention_forward(T * out, T * att, const T * q, const T * k, const T * v, int64_t lq, int64_t lk, int64_t lv,
+                           int B, int Tn, int NH, int NKV, int hd) {
+    return table<T>().gqa_attention_forward(out, att, q, k, v, lq, lk, lv, B, Tn, NH, NKV, hd);
+}
+template <typename T>
+void gqa_attention_backward(T * dq, T * dk, T * dv, T * datt, const T * dout, const T * q, const T * k, const T * v,
+                            const T * att, int64_t lq, int64_t lk, int64_t lv, int B, int Tn, int NH, int NKV, int hd) {
+    return table<T>().gqa_attention_backward(dq, dk, dv, datt, dout, q, k, v, att, lq, lk, lv, B, Tn, NH, NKV, hd);
+}
+template <typename T>
+void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T * kc, const T * vc, int B, int t,
+                          int Tmax, int NH, int NKV, int hd) {
+    return table<T>().gqa_attention_decode(out, scratch, q, lq, kc, vc, B, t, Tmax, NH, NKV, hd);
+}
+
 #define MOE_LM_KERNELS_INSTANTIATE(T)                                                                                  \
     template void embedding_forward<T>(T *, const int32_t *, const T *, const T *, int, int, int);                     \
     template void embedding_backward<T>(T *, T *, const T *, const int32_t *, int, int, int, int);                     \
@@ -332,3 +457,4 @@ MOE_LM_KERNELS_INSTANTIATE(float)
 MOE_LM_KERNELS_INSTANTIATE(double)
 
 } // namespace moe::nn
+#endif // HWY_ONCE

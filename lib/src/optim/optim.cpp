@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "adamw_kernel.hpp"
 #include "moe/core/error.hpp"
 #include "moe/core/glob.hpp"
 #include "moe/core/parallel.hpp"
@@ -60,23 +61,6 @@ double clip_grad_norm(std::span<T> g, double max_norm) {
                           16);
     }
     return norm;
-}
-
-// AdamW on n elements. Restrict-qualified arguments let gcc vectorise the loop (sqrt and the
-// division included: the library is built with -fno-math-errno).
-// (gcc would split the zero store of g back out into a memset pass: the attribute keeps the
-// one pass)
-template <typename T>
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void
-adamw_update(T * __restrict p, T * __restrict m, T * __restrict v, T * __restrict g, int64_t n, T b1, T b2, T decay,
-             T step_size, T inv_sqrt_bc2, T eps, bool zero_grads) {
-    for (int64_t i = 0; i < n; ++i) {
-        const T gi = g[i];
-        if (zero_grads) g[i] = T(0); // cleared while its cache line is at hand (gcc unswitches the test)
-        m[i] = b1 * m[i] + (T(1) - b1) * gi;
-        v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-        p[i] = p[i] * decay - step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-    }
 }
 
 template <typename T>

@@ -47,7 +47,8 @@ bool force_isa(std::string_view name, std::string * why) {
     }
     const int64_t want = targets_of(name);
     if (want == 0) {
-        if (why) *why = "unknown instruction set '" + std::string(name) + "' (expected auto, avx512, avx2, sse4 or scalar)";
+        if (why)
+            *why = "unknown instruction set '" + std::string(name) + "' (expected auto, avx512, avx2, sse4 or scalar)";
         return false;
     }
     const int64_t have = real_targets();
