@@ -5,7 +5,8 @@
 # weights, accuracy matrix, every detection score and decision, the descriptors' FIFOs; a rank
 # count that does not divide the shards is refused with one message; a rank killed after the
 # first task's checkpoint ends the job, and --resume on 4 ranks finishes with the bits of the
-# uninterrupted stream.
+# uninterrupted stream; SIGINT to one rank stops every rank after one task, said once, and the
+# stream resumes without mpirun.
 source "$(dirname "$0")/lib.sh"
 command -v mpirun >/dev/null || { echo "SKIP: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"; exit 0; }
 "$MOE_BIN/moe-expand" --help | grep -q "mpirun -np" || { echo "SKIP: moe-expand was built without MPI"; exit 0; }
@@ -106,4 +107,33 @@ grep -q "rank 1" "$TMP/kill.out" || { cat "$TMP/kill.out"; fail "the message doe
 [ ! -e "$TMP/kill.h5" ] || fail "a killed stream wrote its run file"
 expand_np 4 "$TMP/stream.json" -o "$TMP/kill.h5" "${LONG[@]}" --resume
 same_stream "$TMP/full.h5" "$TMP/kill.h5"
-echo "mpi expand: np 1/2/4 identical (SEMA, three tasks, an expansion); killed, resumed on 4 ranks identical"
+# SIGINT to rank 1 alone (a stop request one process sees): every rank stops after the same task,
+# rank 0 says so once with the command that resumes it, and the stream continues without mpirun
+rm -f "$TMP/int.h5" "$TMP/int.h5.ckpt"
+"${MPIRUN[@]}" -np 2 "$X" "$TMP/stream.json" -o "$TMP/int.h5" --threads 1 -q "${LONG[@]}" >"$TMP/int.out" 2>&1 &
+tp=$!
+wait_for "$TMP/int.h5.ckpt" $tp || true
+victim=""
+for p in $(pgrep -f "$X .*$TMP/int.h5" || true); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
+done
+if [ -n "$victim" ] && [ ! -e "$TMP/int.h5" ]; then
+    kill -INT "$victim"
+    set +e
+    wait $tp
+    rc=$?
+    set -e
+    if [ -e "$TMP/int.h5" ]; then
+        echo "note: the stream finished before the interrupt was seen"
+    else
+        [ "$rc" != 0 ] || { cat "$TMP/int.out"; fail "an interrupted stream: mpirun exited 0"; }
+        n=$(grep -c "checkpoint written to $TMP/int.h5.ckpt; resume with: mpirun -np 2 " "$TMP/int.out" || true)
+        [ "$n" = 1 ] || { cat "$TMP/int.out"; fail "the interrupt message is printed $n times, not once"; }
+        expect_rc 0 "$X" "$TMP/stream.json" -o "$TMP/int.h5" --threads 1 -q "${LONG[@]}" --resume
+        same_stream "$TMP/full.h5" "$TMP/int.h5"
+    fi
+else
+    wait $tp || true
+    echo "note: the stream finished before the interrupt"
+fi
+echo "mpi expand: np 1/2/4 identical (SEMA, three tasks, an expansion); killed, resumed on 4 ranks identical; interrupted once"
