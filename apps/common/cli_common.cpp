@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <string_view>
 
 #include <fmt/core.h>
 
@@ -143,33 +144,56 @@ void print_spec_warnings(const spec::Spec & spec) {
 }
 
 namespace {
+// Set on the ranks but 0 of a data-parallel run (report_errors_as_other_rank).
+bool g_other_rank = false, g_left_to_rank0 = false;
+std::string g_who;
+
+// "rank R of N: " unless the message names a rank already (the communicator's errors do).
+std::string named(const char * msg) {
+    return !g_other_rank || std::string_view(msg).starts_with("rank ") ? std::string(msg) : g_who + msg;
+}
+
 int run_guarded_body(const std::function<int()> & fn) {
     ::signal(SIGXFSZ, SIG_IGN); // past a file-size limit write() fails with EFBIG: an I/O error like ENOSPC
     try {
         return fn();
-    } catch (const Interrupted & e) {
-        std::fprintf(stderr, "%s\n", e.what());
+    } catch (const Interrupted & e) { // (every process stops alike: rank 0 says so)
+        g_left_to_rank0 = g_other_rank;
+        if (!g_other_rank) std::fprintf(stderr, "%s\n", e.what());
         return static_cast<int>(ErrorCode::interrupted);
     } catch (const SpecError & e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        g_left_to_rank0 = g_other_rank;
+        if (!g_other_rank) std::fprintf(stderr, "error: %s\n", e.what());
         return 2;
     } catch (const Error & e) {
-        std::fprintf(stderr, "error: %s\n", e.what());
+        if (g_other_rank && (e.code() == ErrorCode::spec || e.code() == ErrorCode::interrupted)) {
+            g_left_to_rank0 = true; // (met by every process: rank 0 prints it)
+            return static_cast<int>(e.code());
+        }
+        std::fprintf(stderr, "error: %s\n", named(e.what()).c_str());
         for (const auto & h : e.hints()) std::fprintf(stderr, "hint: %s\n", h.c_str());
         return static_cast<int>(e.code());
     } catch (const std::bad_alloc &) { // the spec asks for more than the machine has
         std::fprintf(stderr,
-                     "error: out of memory: the run needs more memory than this machine has\n"
+                     "error: %sout of memory: the run needs more memory than this machine has\n"
                      "hint: smaller model widths (model.*), adapters.experts or adapters.rank, train.batch_size or "
-                     "eval.batch_size, or less data (data.train_limit)\n");
+                     "eval.batch_size, or less data (data.train_limit)\n",
+                     g_other_rank ? g_who.c_str() : "");
         return 2;
     } catch (const std::exception & e) {
-        std::fprintf(stderr, "error: internal error: %s\n", e.what());
+        std::fprintf(stderr, "error: %sinternal error: %s\n", g_other_rank ? g_who.c_str() : "", e.what());
         return 1;
     }
 }
 
 } // namespace
+
+void report_errors_as_other_rank(std::string who) {
+    g_other_rank = true;
+    g_who = std::move(who);
+}
+
+bool error_left_to_rank0() { return g_left_to_rank0; }
 
 int run_guarded(const std::function<int()> & fn) { return finish(run_guarded_body(fn)); }
 

@@ -54,6 +54,12 @@ void print_spec_warnings(const spec::Spec & spec);
 // limit (ulimit -f) fails the write with EFBIG, reported like a full disk (exit 3, the temporary
 // removed, the last checkpoint kept), instead of killing the process.
 int run_guarded(const std::function<int()> & fn);
+// On a process of a data-parallel run other than rank 0 (Processes::quiet_other_ranks): the
+// errors every process meets alike (a bad spec or usage, an interrupt) are left to rank 0 to
+// print, and the others are printed naming this process once (`who`: "rank R of N: ").
+void report_errors_as_other_rank(std::string who);
+// True when run_guarded's last error was left to rank 0 that way (rank 0 ends the job).
+bool error_left_to_rank0();
 // SIGINT / SIGTERM: the first one asks the library to stop (moe::request_interrupt; the trainer
 // writes a checkpoint after the current step and throws ErrorCode::interrupted); a second one
 // exits at once with 130, leaving the last complete checkpoint in place.

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "moe/expand/expander.hpp"
 #include "moe/io/run_file.hpp"
 #include "moe/spec/spec.hpp"
+#include "../common/processes.hpp"
 
 namespace {
 
@@ -94,13 +96,21 @@ class Console : public moe::expand::StreamObserver {
 int main(int argc, char ** argv) {
     moe::apps::check_address_space("moe-expand");
     moe::apps::select_blas_kernels(argc, argv);
+    moe::apps::Processes procs(&argc, &argv); // under mpirun: one rank of a data-parallel run
+    const bool rank0 = procs.rank0();
     CLI::App app{"moe-expand: continual learning over a stream of tasks on a frozen base, with self-expanding\n"
                  "adapters (SEMA) or a baseline strategy. Writes the accuracy matrix, every expansion decision and\n"
                  "the weights to one HDF5 run file; a checkpoint after every task makes the stream resumable.\n"
                  "A run whose memory estimate exceeds the memory available (MemAvailable, ulimit -v, the cgroup\n"
         "limit) is refused before anything large is allocated (exit 2; see --estimate-memory).\n"
         "Exit codes: 0 ok, 1 internal error, 2 bad spec or usage, 3 I/O or bad data, 4 numeric failure,\n"
-                 "130 interrupted (checkpoint written; continue with --resume)."};
+                 "130 interrupted (checkpoint written; continue with --resume).\n"
+#ifdef MOE_HAVE_MPI
+                 "Data parallel: mpirun -np N moe-expand SPEC --set train.shards=S (N dividing S; docs/distributed.md)."
+#else
+                 "Built without MPI (openmpi-bin libopenmpi-dev): no data-parallel runs (docs/distributed.md)."
+#endif
+    };
     std::string spec_path, out_path;
     std::vector<std::string> overrides;
     bool estimate_memory = false, print_spec = false, resume = false, force = false;
@@ -127,11 +137,12 @@ int main(int argc, char ** argv) {
         return rc == 0 ? 0 : 2;
     }
     moe::apps::install_logger(common);
+    procs.quiet_other_ranks();
     if (out_opt->count() > 0 && out_path.empty()) {
         std::fprintf(stderr, "error: -o: an empty path (leave -o out for runs/<exp.name>.h5)\n");
         return 2;
     }
-    return moe::apps::run_guarded([&]() -> int {
+    const int rc = moe::apps::run_guarded([&]() -> int {
         moe::spec::Spec spec = moe::spec::load_spec(spec_path, overrides);
         moe::apps::print_spec_warnings(spec);
         if (common.threads >= 0) spec.exp.threads = common.threads;
@@ -148,27 +159,31 @@ int main(int argc, char ** argv) {
             out_path = moe::spec::default_run_path(spec);
             std::filesystem::create_directories("runs");
         }
-        const auto lock = moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume);
+        std::optional<moe::io::OutputLock> lock; // (rank 0 writes)
+        if (rank0) lock.emplace(moe::apps::claim_run_outputs(spec, spec_path, out_path, force, resume));
         const std::string ckpt = moe::expand::checkpoint_path(out_path);
         std::error_code ec;
         // the command that continues this stream: this one, without --stop-after, with --resume
-        const std::string again = moe::apps::resume_command(argc, argv, {"--stop-after"});
+        const std::string again = procs.launcher() + moe::apps::resume_command(argc, argv, {"--stop-after"});
         moe::apps::install_interrupt_handlers();
-        Console obs(common.quiet, common.verbose);
+        Console console(common.quiet, common.verbose);
+        moe::expand::StreamObserver silent; // the ranks but 0
+        moe::expand::StreamObserver & obs = rank0 ? static_cast<moe::expand::StreamObserver &>(console) : silent;
         moe::expand::StreamOptions opt;
         opt.resume = resume;
         opt.stop_after = stop_after;
         opt.spec_source = spec_path;
+        opt.comm = procs.comm();
         try {
             auto sum = moe::expand::run_stream(spec, out_path, obs, opt);
-            if (sum.already_finished) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
-            if (!sum.finished)
+            if (sum.already_finished && rank0) std::printf("run %s already finished; nothing to do\n", out_path.c_str());
+            if (!sum.finished && rank0)
                 std::printf("stopped after task %d: checkpoint %s; continue with: %s\n", sum.tasks_done, ckpt.c_str(),
                             again.c_str());
         } catch (const moe::Error & e) {
-            if (e.code() == moe::ErrorCode::interrupted)
-                std::fprintf(stderr, "%s; resume with: %s\n", e.what(), again.c_str());
-            else if (e.code() != moe::ErrorCode::spec &&
+            if (e.code() == moe::ErrorCode::interrupted) {
+                if (rank0) std::fprintf(stderr, "%s; resume with: %s\n", e.what(), again.c_str());
+            } else if (rank0 && e.code() != moe::ErrorCode::spec &&
                      std::filesystem::symlink_status(ckpt, ec).type() == std::filesystem::file_type::regular) {
                 // e.g. a full disk at the final write: the tasks done so far are not lost
                 auto hints = e.hints();
@@ -180,4 +195,5 @@ int main(int argc, char ** argv) {
         }
         return 0;
     });
+    return procs.finish(rc);
 }

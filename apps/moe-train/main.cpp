@@ -10,7 +10,7 @@
 #include "moe/spec/spec.hpp"
 #include "moe/train/parts.hpp"
 #include "moe/train/trainer.hpp"
-#include "processes.hpp"
+#include "../common/processes.hpp"
 
 int main(int argc, char ** argv) {
     moe::apps::check_address_space("moe-train");

@@ -25,11 +25,16 @@ double seconds_since(Clock::time_point t0) { return std::chrono::duration<double
 
 StreamSummary Expander::run() {
     const auto t0 = Clock::now();
+    check_shards();
     if (opt_.resume) { // no checkpoint, but this stream's finished run: nothing to do
         std::error_code ec;
-        if (!fs::exists(checkpoint_path(out_), ec) && fs::exists(out_, ec)) {
+        bool finished = false; // (rank 0 looks, before any process may write)
+        if (writer() && !fs::exists(checkpoint_path(out_), ec) && fs::exists(out_, ec)) {
             io::RunReader done(out_);
             check_same_stream(done, spec_, opt_.spec_source.empty() ? std::string("the spec") : opt_.spec_source);
+            finished = true;
+        }
+        if (comm_.any(finished)) {
             StreamSummary s;
             s.out_path = out_;
             s.finished = s.already_finished = true;
@@ -37,14 +42,15 @@ StreamSummary Expander::run() {
         }
     }
     // an output that cannot be written fails now, not after the first task (the probe's
-    // temporary file is removed when it goes out of scope uncommitted)
+    // temporary file is removed when it goes out of scope uncommitted); rank 0 writes
     auto inputs = spec::input_files(spec_);
     inputs.push_back({"the spec file", opt_.spec_source});
-    train::prepare_outputs({out_, checkpoint_path(out_)}, inputs, "moe-expand");
+    if (writer()) train::prepare_outputs({out_, checkpoint_path(out_)}, inputs, "moe-expand");
     // the memory guard: refused before the data is read or anything large is allocated
     train::check_memory(train::estimate_run_memory(spec_, "moe-expand"), available_memory());
     blas::blas_init(spec_.exp.threads);
     build();
+    plan_parallel();
     const int N = (int)st_.names.size();
     const std::string ckpt = checkpoint_path(out_);
     StreamSummary sum;
@@ -54,10 +60,11 @@ StreamSummary Expander::run() {
         if (fs::exists(ckpt, ec)) {
             io::RunReader r(ckpt);
             restore(r);
-            io::remove_stale_temporaries(out_);
+            if (writer()) io::remove_stale_temporaries(out_);
         } else {
             throw Error(ErrorCode::io, "no checkpoint " + ckpt + " to resume from");
         }
+        comm_.any(false); // (every process has read the checkpoint before rank 0 may replace it)
     }
     {
         StreamStart s;
@@ -106,7 +113,7 @@ StreamSummary Expander::run() {
         rep.params_total = pt;
         rep.seconds = seconds_since(tt);
         seconds_ += rep.seconds;
-        if (done_ < N) write_checkpoint(); // resumable after every task
+        if (done_ < N && writer()) write_checkpoint(); // resumable after every task
         obs_.on_task(rep);
         if (done_ < N && opt_.stop_after > 0 && done_ >= opt_.stop_after) {
             sum.tasks_done = done_;
@@ -116,17 +123,19 @@ StreamSummary Expander::run() {
             obs_.on_end(sum);
             return sum;
         }
-        if (done_ < N && interrupt_requested())
+        if (done_ < N && comm_.any(interrupt_requested())) // (every process stops after the same task)
             throw Error(ErrorCode::interrupted, "interrupted after task " + std::to_string(done_) + " of " +
                                                     std::to_string(N) + ": checkpoint written to " + ckpt);
     }
-    {
-        io::RunWriter w(out_, "moe-expand");
-        write_state(w, true);
-        w.commit();
+    if (writer()) {
+        {
+            io::RunWriter w(out_, "moe-expand");
+            write_state(w, true);
+            w.commit();
+        }
+        std::error_code ec;
+        fs::remove(ckpt, ec);
     }
-    std::error_code ec;
-    fs::remove(ckpt, ec);
     std::vector<int64_t> ntest;
     for (const auto & d : st_.test) ntest.push_back(d.n);
     sum.tasks_done = done_;

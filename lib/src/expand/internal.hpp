@@ -3,6 +3,7 @@
 //   evaluation), strategies.cpp (what each continual-learning method does per task),
 //   state.cpp (the run file and checkpoint), expander.cpp (the stream loop).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,7 +21,8 @@ namespace moe::expand {
 class Expander {
   public:
     Expander(const spec::Spec & spec, const std::string & out, StreamObserver & obs, const StreamOptions & opt)
-        : spec_(spec), cfg_(spec.expand), out_(out), obs_(obs), opt_(opt), seed_(spec.exp.seed) {}
+        : spec_(spec), cfg_(spec.expand), out_(out), obs_(obs), opt_(opt), seed_(spec.exp.seed),
+          comm_(opt.comm ? *opt.comm : single_), shards_(std::max(1, spec.train.shards)) {}
 
     StreamSummary run();
 
@@ -50,6 +52,14 @@ class Expander {
                      const std::vector<std::string> & params, int epochs, double lr, const std::string & tag);
     void evaluate_after(int t);
     void count_params(int64_t & inference, int64_t & total) const;
+    // data parallel (parallel.cpp): the shards of a step and the processes checked against the
+    // spec; after a sharded step, every shard's held descriptor losses entered into the FIFOs of
+    // every process in shard order; rank 0's expansion decision, checked on the others
+    void check_shards() const;
+    void plan_parallel();
+    void enter_held_records();
+    bool shared_decision(bool go);
+    bool writer() const { return comm_.rank() == 0; }
 
     const spec::Spec & spec_;
     const spec::ExpandSpec & cfg_;
@@ -57,6 +67,11 @@ class Expander {
     StreamObserver & obs_;
     StreamOptions opt_;
     uint64_t seed_;
+    train::Communicator single_;
+    train::Communicator & comm_;
+    int shards_ = 1;                  // train.shards: the micro-batches (and shards) of a training step
+    std::vector<double> held_blocks_; // (processes, held_len_): every process's held losses of a step
+    size_t held_len_ = 0;
     data::Stream st_;
     std::unique_ptr<train::Network> net_;
     std::vector<sites::SemaSite<float> *> sites_; // the network's sites, typed

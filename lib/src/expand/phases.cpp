@@ -18,26 +18,30 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// One batch a step (SEMA trains without accumulation), augmented from the epoch's generator.
+// One batch a step (SEMA trains without accumulation), augmented from the epoch's generator. With
+// train.shards = S > 1 the batch is the step's S micro-batches of batch_size / S consecutive
+// samples (the last batch of an epoch may fill fewer); every process fills and augments the whole
+// batch, so a shard's samples do not depend on which process computes it.
 class PhaseBatches final : public train::MicroBatches {
   public:
     PhaseBatches(const data::Batcher & b, const data::Dataset & ds, const data::AugmentConfig & a, bool augment,
-                 std::vector<float> & x, std::vector<int32_t> & y, std::vector<int32_t> & task,
+                 int shards, int micro, std::vector<float> & x, std::vector<int32_t> & y, std::vector<int32_t> & task,
                  std::vector<float> & scratch)
-        : b_(b), ds_(ds), a_(a), augment_(augment), x_(x), y_(y), task_(task), scratch_(scratch) {}
+        : b_(b), ds_(ds), a_(a), augment_(augment), shards_(shards), micro_(micro), x_(x), y_(y), task_(task),
+          scratch_(scratch) {}
+    // the step's batch: batch i of the epoch
     void at(int64_t i, Rng * aug) {
-        i_ = i;
-        aug_ = aug;
-    }
-    int count() const override { return 1; }
-    const models::Batch<float> & fill(int) override {
-        const int n = b_.fill(i_, x_.data(), y_.data(), task_.data());
+        n_ = b_.fill(i, x_.data(), y_.data(), task_.data());
         if (augment_)
-            data::augment_batch(x_.data(), n, ds_.channels, ds_.height, ds_.width, a_, *aug_, scratch_.data());
-        batch_.B = n;
-        batch_.x = x_.data();
-        batch_.targets = y_.data();
-        batch_.task = task_.data();
+            data::augment_batch(x_.data(), n_, ds_.channels, ds_.height, ds_.width, a_, *aug, scratch_.data());
+    }
+    int count() const override { return shards_ == 1 ? 1 : (n_ + micro_ - 1) / micro_; }
+    const models::Batch<float> & fill(int m) override {
+        const int o = shards_ == 1 ? 0 : m * micro_;
+        batch_.B = shards_ == 1 ? n_ : std::min(micro_, n_ - o);
+        batch_.x = x_.data() + (size_t)o * ds_.d;
+        batch_.targets = y_.data() + o;
+        batch_.task = task_.data() + o;
         return batch_;
     }
 
@@ -46,11 +50,11 @@ class PhaseBatches final : public train::MicroBatches {
     const data::Dataset & ds_;
     const data::AugmentConfig & a_;
     bool augment_;
+    int shards_, micro_;
     std::vector<float> & x_;
     std::vector<int32_t> &y_, &task_;
     std::vector<float> & scratch_;
-    int64_t i_ = 0;
-    Rng * aug_ = nullptr;
+    int n_ = 0;
     models::Batch<float> batch_;
 };
 
@@ -88,8 +92,11 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
     step.lo = lo;
     step.hi = hi;
     step.task_loss = !rd;
+    step.accum = step.shards = shards_; // (one micro-batch a shard)
+    step.comm = &comm_;
     data::Batcher batcher(ds, cfg_.batch_size, true, seed_for(seed_, tag));
-    PhaseBatches micro(batcher, ds, spec_.data.augment, augment_, x_, y_, task_, aug_);
+    PhaseBatches micro(batcher, ds, spec_.data.augment, augment_, shards_, cfg_.batch_size / shards_, x_, y_, task_,
+                       aug_);
     store.zero_grad();
     for (int e = 0; e < epochs; ++e) {
         step.lr_factor = optim::schedule_factor(sc, e, epochs); // stepped per epoch (CosineAnnealingLR)
@@ -107,6 +114,7 @@ void Expander::train_phase(const std::string & kind, const data::Dataset & ds, i
                                 (std::isfinite(r.loss) ? "gradient norm" : "loss") + " is not finite (" +
                                 std::to_string(std::isfinite(r.loss) ? r.grad_norm : r.loss) + ")" +
                                 (r.bad_term.empty() ? "" : "; first non-finite term: " + r.bad_term));
+            if (shards_ > 1) enter_held_records();
             ++steps_;
             loss_sum += r.loss * r.samples;
             correct += r.correct;
@@ -202,8 +210,8 @@ std::vector<std::string> Expander::detect_and_expand(int t, std::vector<double> 
                 const int K = site.adapters();
                 double score = 0;
                 const bool full = K >= site.slots();
-                const bool go =
-                    sites::expansion_rule(site.last_z().data(), K, n, cfg_.threshold, expanded[s] || full, &score);
+                const bool go = shared_decision(
+                    sites::expansion_rule(site.last_z().data(), K, n, cfg_.threshold, expanded[s] || full, &score));
                 Detection d;
                 d.task = t, d.pass = pass, d.batch = (int)i, d.site = (int)s, d.adapters = K, d.score = score;
                 d.expanded = go;

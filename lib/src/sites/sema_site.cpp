@@ -98,7 +98,9 @@ void SemaSite<T>::plan(int N, int tokens) {
         rd_scratch_.assign(b * (C_ + D_), T(0));
         rd_dloss_.assign(b, T(0));
         z_.assign(S * b, 0.0);
+        held_.assign(S * b, 0.0);
     }
+    held_n_.assign(S, 0);
 }
 
 template <typename T>
@@ -179,8 +181,13 @@ void SemaSite<T>::forward(T * out, const T * inp, int N, bool train) {
             T * l = rd_loss_.data() + (size_t)k * Bmax_;
             rd_forward(l, rd_z_.data() + (size_t)k * Bmax_ * D_, rd_r_.data() + (size_t)k * Bmax_ * C_, u_.data(),
                        sl.ew, sl.eb, sl.cw, sl.cb, B, C_, D_);
-            if (train && updating_[k])
+            if (train && updating_[k] && hold_) {
+                MOE_CHECK(held_n_[k] + B <= Bmax_, ErrorCode::internal,
+                          "SemaSite " + site_ + ": more held records than a planned batch");
+                for (int b = 0; b < B; ++b) held_[(size_t)k * Bmax_ + held_n_[k]++] = double(l[b]);
+            } else if (train && updating_[k]) {
                 for (int b = 0; b < B; ++b) rec_[k].push(double(l[b]));
+            }
             if (!train && detect_)
                 for (int b = 0; b < B; ++b) z_[(size_t)k * B + b] = rec_[k].z(double(l[b]));
         }
@@ -264,12 +271,12 @@ double SemaSite<T>::rd_loss_backward(const std::vector<bool> & train_rd) {
         double s = 0;
         for (int b = 0; b < B; ++b) s += double(l[b]);
         total += B ? s / B : 0.0;
-        std::fill(rd_dloss_.begin(), rd_dloss_.begin() + B, T(1) / T(std::max(1, B)));
+        std::fill(rd_dloss_.begin(), rd_dloss_.begin() + B, T(objective_scale_) / T(std::max(1, B)));
         rd_backward<T>(nullptr, sl.g_ew, sl.g_eb, sl.g_cw, sl.g_cb, rd_scratch_.data(), rd_dloss_.data(), u_.data(),
                        rd_z_.data() + (size_t)k * Bmax_ * D_, rd_r_.data() + (size_t)k * Bmax_ * C_, sl.ew, sl.cw, B,
                        C_, D_);
     }
-    return total;
+    return total * objective_scale_;
 }
 
 template class SemaSite<float>;

@@ -34,7 +34,8 @@ void visit(V & v, TrainSpec & s) {
     v.field("shards", s.shards,
             "Gradient shards per step: the batch is cut into this many shards of grad_accum micro-batches, each "
             "shard's gradient computed on its own and the shards summed in one fixed pairwise order, so that "
-            "mpirun -np N (any N dividing it) gives the same bits (docs/distributed.md). 1 = one shard.",
+            "mpirun -np N (any N dividing it) gives the same bits (docs/distributed.md). 1 = one shard. moe-expand "
+            "cuts expand.batch_size into this many micro-batches, one a shard.",
             range(1, 1 << 12));
     v.field("max_steps", s.max_steps, "Stop after this many optimizer steps (0 = the epochs decide).", at_least(0));
     v.field("batch_size", s.batch_size, "Samples per optimizer step.", range(1, 1 << 20));

@@ -101,7 +101,7 @@ MemoryEstimate estimate_run_memory(const spec::Spec & given, const std::string &
     c.optimizer = spec.train.optimizer;
     c.momentum = spec.train.momentum;
     c.checkpoint_copy = tool == "moe-train";
-    if (tool == "moe-train") c.shards = spec.train.shards; // (the shard buffers of a single process)
+    if (tool == "moe-train" || tool == "moe-expand") c.shards = spec.train.shards; // (one process's shard buffers)
     // moe-expand: its per-task checkpoints and evaluations over every task seen hold more,
     // measured on the tiny stream (tests/cli/test_memory.sh)
     c.overhead = kOverhead + (tool == "moe-expand" ? kExpandOverhead : 0);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "moe/spec/spec.hpp"
+#include "moe/train/communicator.hpp"
 
 namespace moe::expand {
 
@@ -84,6 +85,11 @@ struct StreamOptions {
     bool resume = false;     // continue from <out>.ckpt
     int stop_after = 0;      // stop (checkpoint kept, no run file) after this many tasks (0 = run all)
     std::string spec_source; // the spec file, for messages and the output check ("" = none)
+    // The processes of a data-parallel run (null: this one alone); train.shards must be a multiple
+    // of their number and divide expand.batch_size. Every process runs the whole stream on the same
+    // data, each computing its shards of every training step; rank 0 writes the checkpoints and the
+    // run file (docs/distributed.md).
+    train::Communicator * comm = nullptr;
 };
 
 // The checkpoint beside a run file.

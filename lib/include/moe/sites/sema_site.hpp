@@ -18,8 +18,10 @@
 // Which slots receive gradients is set per training phase (set_training); frozen slots only
 // pass the input gradient, so "only the new router column trains" holds by construction.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,16 @@ class SemaSite final : public Site<T> {
     int last_batch() const { return B_; }
     LossRecords & records(int k) { return rec_.at(k); }
     const LossRecords & records(int k) const { return rec_.at(k); }
+    // Data parallel (docs/distributed.md): with held records on, the losses of training forwards
+    // are held here instead of entering the FIFOs (held(k): slot k's, in forward order, at most a
+    // planned batch of them between clears), so that every process can enter the losses of every
+    // shard of a step in shard order once the step is done.
+    void set_hold_records(bool on) {
+        hold_ = on;
+        clear_held();
+    }
+    std::span<const double> held(int k) const { return {held_.data() + (size_t)k * Bmax_, (size_t)held_n_.at(k)}; }
+    void clear_held() { std::fill(held_n_.begin(), held_n_.end(), 0); }
 
     // ---- descriptor phase
     // After a forward: Σ over training descriptors k of mean_b ℓ_k (the descriptor loss), and
@@ -81,6 +93,9 @@ class SemaSite final : public Site<T> {
     double rd_loss_backward(const std::vector<bool> & train_rd);
     // The descriptors the site objective trains (objective_backward = rd_loss_backward of them).
     void set_descriptor_training(std::vector<bool> rds) { train_rd_ = std::move(rds); }
+    // Multiplies the descriptor loss and its gradient (1 / micro-batches of a step, so that a step
+    // of several micro-batches trains on their mean).
+    void set_objective_scale(double s) { objective_scale_ = s; }
     double objective_backward() override { return rd_loss_backward(train_rd_); }
     // Per-sample ℓ_k of the last forward (B) — for tests.
     const T * rd_losses(int k) const { return rd_loss_.data() + (size_t)k * Bmax_; }
@@ -97,7 +112,8 @@ class SemaSite final : public Site<T> {
     std::string site_;
     SemaSiteConfig cfg_;
     int C_ = 0, OC_ = 0, D_ = 1, S_ = 1, K_ = 0, Tn_ = 1, Nmax_ = 0, Bmax_ = 0, N_ = 0, B_ = 0;
-    bool expandable_ = false, rd_ = false, detect_ = false, train_ = false;
+    bool expandable_ = false, rd_ = false, detect_ = false, train_ = false, hold_ = false;
+    double objective_scale_ = 1.0;
     std::unique_ptr<adapters::ExpertBank<T>> bank_; // the S adapter slots
     // a slot's router column (weight (C), bias (1)) and descriptor (enc (D,C)+(D), dec (C,D)+(C));
     // g_*: their gradients
@@ -113,6 +129,8 @@ class SemaSite final : public Site<T> {
     std::vector<T> u_, logits_, w_, y_, dy_, dw_, dlog_, du_;
     std::vector<T> rd_z_, rd_r_, rd_loss_, rd_scratch_, rd_dloss_;
     std::vector<double> z_;
+    std::vector<double> held_; // (slots, Bmax): the held losses (set_hold_records)
+    std::vector<int> held_n_;
 };
 
 extern template class SemaSite<float>;

@@ -1,10 +1,11 @@
-// moe-train: the processes of a data-parallel run (see processes.hpp).
+// apps: the processes of a data-parallel run (see processes.hpp).
 #include "processes.hpp"
 
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
+#include "cli_common.hpp"
 #include "moe/core/log.hpp"
 #ifdef MOE_HAVE_MPI
 #include "moe/mpi/communicator.hpp"
@@ -25,8 +26,12 @@ Processes::~Processes() = default;
 
 void Processes::quiet_other_ranks() const {
     if (rank0()) return;
-    set_log_callback([](LogLevel lvl, std::string_view msg) {
-        if (lvl == LogLevel::error) std::fprintf(stderr, "error: %.*s\n", (int)msg.size(), msg.data());
+    const std::string who = comm_->who();
+    report_errors_as_other_rank(who);
+    set_log_callback([who](LogLevel lvl, std::string_view msg) {
+        if (lvl != LogLevel::error) return;
+        const bool named = msg.starts_with("rank ");
+        std::fprintf(stderr, "error: %s%.*s\n", named ? "" : who.c_str(), (int)msg.size(), msg.data());
     });
 }
 
@@ -36,7 +41,9 @@ std::string Processes::launcher() const {
 
 int Processes::finish(int rc) {
 #ifdef MOE_HAVE_MPI
-    if (comm_ && comm_->size() > 1 && rc != 0 && rc != 130) {
+    // (an error every process meets alike is rank 0's to print: aborting here could end rank 0
+    // before it does, so this process finishes and rank 0 ends the job)
+    if (comm_ && comm_->size() > 1 && rc != 0 && rc != 130 && !error_left_to_rank0()) {
         std::fflush(stdout);
         std::fflush(stderr);
         static_cast<mpi::MpiCommunicator &>(*comm_).abort(rc);
