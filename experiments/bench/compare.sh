@@ -9,6 +9,7 @@
 #   experiments/bench/compare.sh [--threads N] [--workloads a,b] [--repeats R] [--steps S]
 #   BUILD=build-x experiments/bench/compare.sh      # another build directory (default: build)
 #   PYTHON=/usr/bin/python3                         # the interpreter for bench_torch.py
+#   --isa avx2 (or MOE_ISA=avx2)                    # moe-lab's kernels on that path (docs/simd.md)
 # Defaults: all cores (nproc), all five workloads, moe-bench's repeats/steps (5 x 5).
 # OpenBLAS kernels: an explicit OPENBLAS_CORETYPE applies to both; when it is unset, both pick
 # the same kernels by the same rule (apps/common/cli_common.cpp, select_blas_kernels).
@@ -21,11 +22,13 @@ case $build in /*) ;; *) build=$root/$build ;; esac
 python=${PYTHON:-/usr/bin/python3}
 threads=$(nproc)
 pass=()
+moe_only=()
 while [ $# -gt 0 ]; do
     case $1 in
         --threads) threads=$2; shift 2 ;;
         --workloads|--repeats|--steps) pass+=("$1" "$2"); shift 2 ;;
-        -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --isa) moe_only+=("$1" "$2"); shift 2 ;;
+        -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -37,8 +40,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 echo "threads: $threads; load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-echo "== moe-lab: $bench --json --threads $threads ${pass[*]}"
-"$bench" --json --threads "$threads" "${pass[@]}" >"$tmp/moe.out" 2>"$tmp/moe.err" || {
+echo "== moe-lab: $bench --json --threads $threads ${pass[*]} ${moe_only[*]}"
+"$bench" --json --threads "$threads" "${pass[@]}" "${moe_only[@]}" >"$tmp/moe.out" 2>"$tmp/moe.err" || {
     cat "$tmp/moe.err" >&2; echo "compare.sh: moe-bench failed" >&2; exit 1; }
 grep -v '^{' "$tmp/moe.out" || true
 # the kernels moe-lab ran with, from its log line "blas: OpenBLAS (pthreads, <core>; ...)"
@@ -99,6 +102,8 @@ print()
 if any_m:
     print(f"GEMM peak (1024^3 SGEMM, {any_m['threads']} threads): moe-lab {any_m['peak_gflops']:.1f} GFLOP/s"
           + (f", PyTorch {any_p['peak_gflops']:.1f} GFLOP/s" if any_p else ""))
+if any_m and "isa" in any_m:
+    print(f"moe-lab's own kernels: {any_m['isa']}")
 print(f"OpenBLAS kernels: moe-lab {os.environ['MOE_CORE']}"
       + (f", PyTorch {any_p['blas_core']} (torch {any_p['torch']})" if any_p else ", PyTorch skipped"))
 EOF
