@@ -6,6 +6,7 @@
 // models also training tokens/s, and for lm-mole generation tokens/s. Prints a table and,
 // with --json, one JSON line per workload.
 //   moe-bench [--workloads mlp-mole,vit-mole,mlp-mole-wide,lm-mole,lm-pretrain] [--repeats 5] [--steps 5] [--pairs 9]
+//             [--context T] (the language models' sequence length: cost growth in T)
 //             [--threads N] [--experts E --k K --batch B] [--json]
 //   moe-bench --lora-kernels [--experts 64 --k 2 --batch 512 --rank 16]   one site's LoRA experts alone
 #include <sys/resource.h>
@@ -421,7 +422,8 @@ int main(int argc, char ** argv) {
     apps::select_blas_kernels(argc, argv);
     CLI::App app{"moe-bench: the standard workloads (experiments/bench/README.md) against this machine's GEMM peak"};
     std::string list = "mlp-mole,vit-mole,mlp-mole-wide,lm-mole,lm-pretrain";
-    int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16, in_dim = 1024, out_dim = 1024;
+    int repeats = 5, steps = 5, pairs = 9, experts = 0, k = 0, batch = 0, rank = 16, in_dim = 1024, out_dim = 1024,
+        context = 0;
     bool json = false, lora_kernels = false;
     apps::CommonArgs common;
     app.add_option("--workloads", list, "comma-separated workloads");
@@ -433,6 +435,8 @@ int main(int argc, char ** argv) {
     app.add_option("--experts", experts, "override E of every workload (cost-growth tables)");
     app.add_option("--k", k, "override k of every workload");
     app.add_option("--batch", batch, "override the batch of every workload");
+    app.add_option("--context", context, "override the context (sequence length) of the language models")
+        ->check(CLI::Range(16, 4096));
     app.add_flag("--json", json, "also print one JSON line per workload");
     app.add_flag("--lora-kernels", lora_kernels,
                  "instead: one site's LoRA experts alone at 1 thread (--in, --out, --experts (64), --k (2), "
@@ -495,6 +499,7 @@ int main(int argc, char ** argv) {
             if (experts > 0) w.experts = experts;
             if (k > 0) w.k = k;
             if (batch > 0) w.batch = batch;
+            if (context > 0 && w.lm) w.model.gpt.context = w.in.d = context;
             Result r = run_workload(w, repeats, steps);
             const double rss = peak_rss_mb();
             if (w.name == "mlp-mole") {
