@@ -26,6 +26,16 @@ wait_for() {
     done
     fail "timed out waiting for $1"
 }
+# mpi_ranks PATTERN: "RANK PID" lines of the processes mpirun started (their OMPI_COMM_WORLD_RANK)
+# whose command line matches PATTERN; mpi_rank_pid PATTERN RANK: that rank's pid, or nothing
+mpi_ranks() {
+    local p r
+    for p in $(pgrep -f "$1" || true); do
+        r=$(tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | sed -n 's/^OMPI_COMM_WORLD_RANK=//p') || r="" # (gone)
+        [ -z "$r" ] || echo "$r $p"
+    done
+}
+mpi_rank_pid() { mpi_ranks "$1" | awk -v r="$2" '$1 == r { print $2 }'; }
 # plant_stale OUT: temporaries of OUT a killed writer left behind (OUT.tmp-PID, OUT.ckpt.tmp-PID of
 # a PID that no longer exists, in $stale) and one of another output; stale_removed OUT checks
 # that a --resume removed OUT's and kept the other.

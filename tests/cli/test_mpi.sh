@@ -79,14 +79,8 @@ for attempt in 1 2 3; do
     "${MPIRUN[@]}" -np 2 "$MOE_BIN/moe-train" "${LONG[@]}" -o "$TMP/kill.h5" --threads 1 -q >"$TMP/kill.out" 2>&1 &
     tp=$!
     wait_for "$TMP/kill.h5.ckpt" $tp || true
-    victim="" others=""
-    for p in $(pgrep -f "$MOE_BIN/moe-train .*$TMP/kill.h5" || true); do # the two rank processes
-        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
-            victim=$p
-        elif tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q "^OMPI_COMM_WORLD_RANK="; then
-            others="$others $p"
-        fi
-    done
+    victim=$(mpi_rank_pid "$MOE_BIN/moe-train .*$TMP/kill.h5" 1) # of the two rank processes
+    others=$(mpi_ranks "$MOE_BIN/moe-train .*$TMP/kill.h5" | awk '$1 != 1 { print $2 }')
     if [ -n "$victim" ] && [ ! -e "$TMP/kill.h5" ]; then
         t0=$(date +%s.%N)
         kill -9 "$victim"
@@ -151,10 +145,7 @@ rm -f "$TMP/stop.h5" "$TMP/stop.h5.ckpt"
 MOE_MPI_TIMEOUT=3 "${MPIRUN[@]}" -np 2 "$MOE_BIN/moe-train" "${LONG[@]}" -o "$TMP/stop.h5" --threads 1 -q >"$TMP/stop.out" 2>&1 &
 tp=$!
 wait_for "$TMP/stop.h5.ckpt" $tp || true
-stopped=""
-for p in $(pgrep -f "$MOE_BIN/moe-train .*$TMP/stop.h5" || true); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && stopped=$p
-done
+stopped=$(mpi_rank_pid "$MOE_BIN/moe-train .*$TMP/stop.h5" 1)
 if [ -n "$stopped" ] && [ ! -e "$TMP/stop.h5" ]; then
     kill -STOP "$stopped"
     set +e

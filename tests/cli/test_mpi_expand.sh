@@ -85,10 +85,7 @@ for attempt in 1 2 3; do
     "${MPIRUN[@]}" -np 2 "$X" "$TMP/stream.json" -o "$TMP/kill.h5" --threads 1 -q "${LONG[@]}" >"$TMP/kill.out" 2>&1 &
     tp=$!
     wait_for "$TMP/kill.h5.ckpt" $tp || true
-    victim=""
-    for p in $(pgrep -f "$X .*$TMP/kill.h5" || true); do
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
-    done
+    victim=$(mpi_rank_pid "$X .*$TMP/kill.h5" 1)
     if [ -n "$victim" ] && [ ! -e "$TMP/kill.h5" ]; then
         kill -9 "$victim"
         set +e
@@ -113,10 +110,7 @@ rm -f "$TMP/int.h5" "$TMP/int.h5.ckpt"
 "${MPIRUN[@]}" -np 2 "$X" "$TMP/stream.json" -o "$TMP/int.h5" --threads 1 -q "${LONG[@]}" >"$TMP/int.out" 2>&1 &
 tp=$!
 wait_for "$TMP/int.h5.ckpt" $tp || true
-victim=""
-for p in $(pgrep -f "$X .*$TMP/int.h5" || true); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1" && victim=$p
-done
+victim=$(mpi_rank_pid "$X .*$TMP/int.h5" 1)
 if [ -n "$victim" ] && [ ! -e "$TMP/int.h5" ]; then
     kill -INT "$victim"
     set +e

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "each_isa.hpp"
 #include "harness.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/nn/kernels.hpp"
@@ -19,23 +20,9 @@
 
 using namespace moe;
 using std::vector;
+using test::each_isa;
 
 namespace {
-
-struct AutoIsa {
-    ~AutoIsa() { simd::force_isa("auto", nullptr); }
-};
-
-template <typename F>
-void each_isa(F && body) {
-    AutoIsa restore;
-    for (const std::string & isa : simd::available_isas()) {
-        std::string why;
-        REQUIRE_MESSAGE(simd::force_isa(isa, &why), why);
-        INFO("isa " << isa);
-        body(isa);
-    }
-}
 
 vector<double> random_doubles(size_t n, uint64_t seed, double lo = -2.0, double hi = 2.0) {
     Rng rng(seed);

@@ -9,12 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "each_isa.hpp"
 #include "moe/core/rng.hpp"
 #include "moe/simd/isa.hpp"
 #include "moe/simd/row_kernels.hpp"
 
 using namespace moe;
 using std::vector;
+using test::AutoIsa;
+using test::each_isa;
 
 namespace {
 
@@ -28,24 +31,6 @@ vector<float> random_floats(size_t n, uint64_t seed) {
 // |got - want| within float rounding of a sum of `terms` products of magnitude sum `mag`
 bool close(float got, double want, double mag, int terms) {
     return std::fabs((double)got - want) <= 1.2e-7 * (terms + 2) * (mag + std::fabs(want)) + 1e-30;
-}
-
-// Restores automatic dispatch when a test case ends, whatever it forced.
-struct AutoIsa {
-    ~AutoIsa() { simd::force_isa("auto", nullptr); }
-};
-
-// Runs body once per instruction set this machine has, forced.
-template <typename F>
-void each_isa(F && body) {
-    AutoIsa restore;
-    for (const std::string & isa : simd::available_isas()) {
-        std::string why;
-        REQUIRE_MESSAGE(simd::force_isa(isa, &why), why);
-        REQUIRE(simd::isa() == isa);
-        INFO("isa " << isa);
-        body(isa);
-    }
 }
 
 vector<const float *> row_ptrs(const vector<float> & m, int n, int ld) {

@@ -13,8 +13,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
+#include "kernel_table.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
@@ -32,14 +32,9 @@
 namespace moe::nn::detail {
 template <typename T>
 struct AttentionTable {
-#define MOE_SLOT(name) decltype(&nn::name<T>) name;
-    MOE_KERNELS_OF_FILE(MOE_SLOT)
-#undef MOE_SLOT
+    MOE_KERNELS_OF_FILE(MOE_KERNEL_SLOT)
 };
-struct AttentionTables {
-    AttentionTable<float> f;
-    AttentionTable<double> d;
-};
+using AttentionTables = FloatDouble<AttentionTable>;
 } // namespace moe::nn::detail
 #endif
 
@@ -202,11 +197,8 @@ void softmax_backward(T * dlogits, const T * probs, const T * dprobs, int N, int
 
 // this target's kernels
 const detail::AttentionTables * AttentionTablesOf() {
-#define MOE_F(name) &name<float>,
-#define MOE_D(name) &name<double>,
-    static const detail::AttentionTables t{{MOE_KERNELS_OF_FILE(MOE_F)}, {MOE_KERNELS_OF_FILE(MOE_D)}};
-#undef MOE_F
-#undef MOE_D
+    static const detail::AttentionTables t{{MOE_KERNELS_OF_FILE(MOE_KERNEL_FLOAT)},
+                                           {MOE_KERNELS_OF_FILE(MOE_KERNEL_DOUBLE)}};
     return &t;
 }
 
@@ -221,11 +213,7 @@ namespace {
 // the kernels of the target chosen at run time (moe/simd/isa.hpp)
 template <typename T>
 const detail::AttentionTable<T> & table() {
-    const detail::AttentionTables * t = HWY_DYNAMIC_DISPATCH(AttentionTablesOf)();
-    if constexpr (std::is_same_v<T, float>)
-        return t->f;
-    else
-        return t->d;
+    return detail::pick<T>(*HWY_DYNAMIC_DISPATCH(AttentionTablesOf)());
 }
 } // namespace
 

@@ -16,8 +16,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <type_traits>
 
+#include "kernel_table.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
@@ -44,14 +44,9 @@
 namespace moe::nn::detail {
 template <typename T>
 struct NnTable {
-#define MOE_SLOT(name) decltype(&nn::name<T>) name;
-    MOE_KERNELS_OF_FILE(MOE_SLOT)
-#undef MOE_SLOT
+    MOE_KERNELS_OF_FILE(MOE_KERNEL_SLOT)
 };
-struct NnTables {
-    NnTable<float> f;
-    NnTable<double> d;
-};
+using NnTables = FloatDouble<NnTable>;
 } // namespace moe::nn::detail
 #endif
 
@@ -315,11 +310,7 @@ void tokens_backward(T * demb, T * dcls, T * dpos, const T * dout, int B, int P,
 
 // this target's kernels
 const detail::NnTables * NnTablesOf() {
-#define MOE_F(name) &name<float>,
-#define MOE_D(name) &name<double>,
-    static const detail::NnTables t{{MOE_KERNELS_OF_FILE(MOE_F)}, {MOE_KERNELS_OF_FILE(MOE_D)}};
-#undef MOE_F
-#undef MOE_D
+    static const detail::NnTables t{{MOE_KERNELS_OF_FILE(MOE_KERNEL_FLOAT)}, {MOE_KERNELS_OF_FILE(MOE_KERNEL_DOUBLE)}};
     return &t;
 }
 
@@ -334,11 +325,7 @@ namespace {
 // the kernels of the target chosen at run time (moe/simd/isa.hpp)
 template <typename T>
 const detail::NnTable<T> & table() {
-    const detail::NnTables * t = HWY_DYNAMIC_DISPATCH(NnTablesOf)();
-    if constexpr (std::is_same_v<T, float>)
-        return t->f;
-    else
-        return t->d;
+    return detail::pick<T>(*HWY_DYNAMIC_DISPATCH(NnTablesOf)());
 }
 } // namespace
 

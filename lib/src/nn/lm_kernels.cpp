@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
+#include "kernel_table.hpp"
 #include "moe/blas/gemm.hpp"
 #include "moe/core/parallel.hpp"
 #include "moe/nn/fast_math.hpp"
@@ -36,14 +36,9 @@
 namespace moe::nn::detail {
 template <typename T>
 struct LmTable {
-#define MOE_SLOT(name) decltype(&nn::name<T>) name;
-    MOE_KERNELS_OF_FILE(MOE_SLOT)
-#undef MOE_SLOT
+    MOE_KERNELS_OF_FILE(MOE_KERNEL_SLOT)
 };
-struct LmTables {
-    LmTable<float> f;
-    LmTable<double> d;
-};
+using LmTables = FloatDouble<LmTable>;
 } // namespace moe::nn::detail
 #endif
 
@@ -342,11 +337,7 @@ void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T
 
 // this target's kernels
 const detail::LmTables * LmTablesOf() {
-#define MOE_F(name) &name<float>,
-#define MOE_D(name) &name<double>,
-    static const detail::LmTables t{{MOE_KERNELS_OF_FILE(MOE_F)}, {MOE_KERNELS_OF_FILE(MOE_D)}};
-#undef MOE_F
-#undef MOE_D
+    static const detail::LmTables t{{MOE_KERNELS_OF_FILE(MOE_KERNEL_FLOAT)}, {MOE_KERNELS_OF_FILE(MOE_KERNEL_DOUBLE)}};
     return &t;
 }
 
@@ -361,11 +352,7 @@ namespace {
 // the kernels of the target chosen at run time (moe/simd/isa.hpp)
 template <typename T>
 const detail::LmTable<T> & table() {
-    const detail::LmTables * t = HWY_DYNAMIC_DISPATCH(LmTablesOf)();
-    if constexpr (std::is_same_v<T, float>)
-        return t->f;
-    else
-        return t->d;
+    return detail::pick<T>(*HWY_DYNAMIC_DISPATCH(LmTablesOf)());
 }
 } // namespace
 
