@@ -126,7 +126,9 @@ void experts_addmm(T * out, const T * h, const T * w, int64_t w_stride, bool tra
         return;
     }
     const int64_t n_panels = (OC + kPanel - 1) / kPanel;
-    const int64_t serial_panels = (1 << 17) / std::max<int64_t>(1, routed * R * kPanel) + 1;
+    // packing a panel costs about as much as using it once: at batch 1 (generation, two routed rows)
+    // the panels of a 1536-wide output split over the pool
+    const int64_t serial_panels = (1 << 15) / std::max<int64_t>(1, routed * R * kPanel) + 1;
     par::parallel_for(n_panels, serial_panels, [&](int64_t p0, int64_t p1) {
         const int c0 = int(p0 * kPanel), c1 = std::min(OC, int(p1 * kPanel));
         thread_local std::vector<T> panels;

@@ -32,6 +32,10 @@ static int g_threads = 0;
 // work saves.
 static constexpr double kSplitMacs = 1 << 18;
 static constexpr int kSplitAlign = 16; // OpenBLAS's sgemm tiles are 4-16 wide: keep parts whole
+// A matrix-vector product streams its weight from memory: 2^15 multiply-adds read 128 KB, ~3 us,
+// already longer than waking the pool (generation at batch 1: the 384 x 384 attention output and
+// the 384 x 257 head ran on one core).
+static constexpr double kSplitGemvMacs = 1 << 15;
 
 static void sgemm_raw(bool ta, bool tb, int M, int N, int K, float alpha, const float * A, int lda, const float * B,
                       int ldb, float beta, float * C, int ldc) {
@@ -77,7 +81,7 @@ void gemm<float>(bool ta, bool tb, int M, int N, int K, float alpha, const float
     if (M == 0 || N == 0) return;
     count(2.0 * M * N * K);
     if (M == 1 && K > 0) {
-        if ((double)N * K < kSplitMacs || par::threads() <= 1 || par::in_task()) {
+        if ((double)N * K < kSplitGemvMacs || par::threads() <= 1 || par::in_task()) {
             sgemv_row(ta, tb, N, K, alpha, A, lda, B, ldb, beta, C);
             return;
         }

@@ -274,7 +274,7 @@ struct GptBlock {
         Tmax = tmax;
         kc.assign((size_t)B * NKV * Tmax * hd, T(0));
         vc.assign(kc.size(), T(0));
-        scratch.assign(Tmax, T(0));
+        scratch.assign((size_t)B * NH * Tmax, T(0)); // one score row per (sequence, head)
     }
     void decode(T * out, const T * inp, int B, int t) {
         const int64_t n = (int64_t)B * C;

@@ -303,36 +303,74 @@ void gqa_attention_backward(T * dq, T * dk, T * dv, T * datt_all, const T * dout
                  });
 }
 
+// One (sequence, head) pair of the decode: the scores of q against keys 0..t (vector dot products
+// over hd, four keys at a time), their softmax, and the weighted sum of the values into o.
+template <typename T>
+void decode_head(T * o, T * s, const T * qh, const T * kg, const T * vg, int t, int hd, T scale) {
+    namespace hn = hwy::HWY_NAMESPACE;
+    const hn::ScalableTag<T> d;
+    const int L = (int)hn::Lanes(d), hv = hd / L * L;
+    auto dot = [&](const T * k) {
+        auto acc = hn::Zero(d);
+        for (int i = 0; i < hv; i += L) acc = hn::MulAdd(hn::LoadU(d, qh + i), hn::LoadU(d, k + i), acc);
+        T r = hn::GetLane(hn::SumOfLanes(d, acc));
+        for (int i = hv; i < hd; ++i) r += qh[i] * k[i];
+        return r;
+    };
+    int j = 0;
+    for (; j + 4 <= t + 1; j += 4) { // four independent chains
+        const T *k0 = kg + (int64_t)j * hd, *k1 = k0 + hd, *k2 = k1 + hd, *k3 = k2 + hd;
+        auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+        for (int i = 0; i < hv; i += L) {
+            const auto q = hn::LoadU(d, qh + i);
+            a0 = hn::MulAdd(q, hn::LoadU(d, k0 + i), a0);
+            a1 = hn::MulAdd(q, hn::LoadU(d, k1 + i), a1);
+            a2 = hn::MulAdd(q, hn::LoadU(d, k2 + i), a2);
+            a3 = hn::MulAdd(q, hn::LoadU(d, k3 + i), a3);
+        }
+        T r[4] = {hn::GetLane(hn::SumOfLanes(d, a0)), hn::GetLane(hn::SumOfLanes(d, a1)),
+                  hn::GetLane(hn::SumOfLanes(d, a2)), hn::GetLane(hn::SumOfLanes(d, a3))};
+        for (int i = hv; i < hd; ++i) {
+            r[0] += qh[i] * k0[i];
+            r[1] += qh[i] * k1[i];
+            r[2] += qh[i] * k2[i];
+            r[3] += qh[i] * k3[i];
+        }
+        for (int u = 0; u < 4; ++u) s[j + u] = r[u] * scale;
+    }
+    for (; j <= t; ++j) s[j] = dot(kg + (int64_t)j * hd) * scale;
+    T mx = -INFINITY;
+    for (j = 0; j <= t; ++j) mx = std::max(mx, s[j]);
+    T sum = 0;
+    for (j = 0; j <= t; ++j) {
+        s[j] = exp_t(s[j] - mx);
+        sum += s[j];
+    }
+    for (int i = 0; i < hd; ++i) o[i] = 0;
+    for (j = 0; j <= t; ++j) {
+        const T a = s[j] / sum;
+        const T * vj = vg + (int64_t)j * hd;
+        const auto av = hn::Set(d, a);
+        int i = 0;
+        for (; i < hv; i += L) hn::StoreU(hn::MulAdd(av, hn::LoadU(d, vj + i), hn::LoadU(d, o + i)), d, o + i);
+        for (; i < hd; ++i) o[i] += a * vj[i];
+    }
+}
+
 template <typename T>
 void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T * kc, const T * vc, int B, int t,
                           int Tmax, int NH, int NKV, int hd) {
     const int rep = NH / NKV;
     const T scale = T(1) / std::sqrt(T(hd));
-    for (int b = 0; b < B; ++b)
-        for (int h = 0; h < NH; ++h) {
-            const int g = h / rep;
-            const T * qh = q + (int64_t)b * lq + (int64_t)h * hd;
-            const T * kg = kc + ((int64_t)b * NKV + g) * Tmax * hd;
-            const T * vg = vc + ((int64_t)b * NKV + g) * Tmax * hd;
-            T mx = -INFINITY;
-            for (int j = 0; j <= t; ++j) {
-                T s = 0;
-                for (int i = 0; i < hd; ++i) s += qh[i] * kg[(int64_t)j * hd + i];
-                scratch[j] = s * scale;
-                mx = std::max(mx, scratch[j]);
-            }
-            T sum = 0;
-            for (int j = 0; j <= t; ++j) {
-                scratch[j] = exp_t(scratch[j] - mx);
-                sum += scratch[j];
-            }
-            T * o = out + (int64_t)b * NH * hd + (int64_t)h * hd;
-            for (int i = 0; i < hd; ++i) o[i] = 0;
-            for (int j = 0; j <= t; ++j) {
-                const T a = scratch[j] / sum;
-                for (int i = 0; i < hd; ++i) o[i] += a * vg[(int64_t)j * hd + i];
-            }
+    // the (sequence, head) pairs split over the pool once the cache is long enough to pay for it
+    const int64_t pairs = (int64_t)B * NH, macs = 2 * (int64_t)(t + 1) * hd;
+    parallel_for(pairs, macs * pairs >= kParElems ? 2 : pairs + 1, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+            const int b = int(p / NH), h = int(p % NH), g = h / rep;
+            decode_head(out + (int64_t)b * NH * hd + (int64_t)h * hd, scratch + p * Tmax, q + (int64_t)b * lq + (int64_t)h * hd,
+                        kc + ((int64_t)b * NKV + g) * Tmax * hd, vc + ((int64_t)b * NKV + g) * Tmax * hd, t, hd, scale);
         }
+    });
 }
 
 // this target's kernels

@@ -82,11 +82,11 @@ class ExpertBank {
 // contiguous groups of about equal routed rows and the groups run in parallel: an expert touches
 // only its own rows of the dispatch buffers and its own parameter gradients, and its GEMMs run
 // single-threaded inside the task, so no result depends on the grouping. work: multiply-adds of
-// the whole call (below 2^18 it runs on the calling thread).
+// the whole call (below 2^15 it runs on the calling thread).
 template <typename F>
 void for_each_expert(const int32_t * offsets, int E, int64_t work, F && body) {
     const int T = par::threads();
-    if (T <= 1 || work < (1 << 18) || par::in_task()) {
+    if (T <= 1 || work < (1 << 15) || par::in_task()) {
         for (int e = 0; e < E; ++e)
             if (offsets[e + 1] > offsets[e]) body(e);
         return;

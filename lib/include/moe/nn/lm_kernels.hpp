@@ -69,7 +69,8 @@ void gqa_attention_backward(T * dq, T * dk, T * dv, T * datt, const T * dout, co
 // ---- one position against a KV cache (generation) ----------------------------------------------
 // The new token of each of B sequences sits at position t; kc, vc (B, NKV, Tmax, hd) hold the keys
 // and values of positions 0..t (position t already written). out (B, NH*hd); q (B rows, lq apart);
-// scratch (Tmax) overwritten. Equals row t of gqa_attention_forward over positions 0..t.
+// scratch (B * NH * Tmax) overwritten. Equals row t of gqa_attention_forward over positions 0..t
+// up to rounding (the scores are vector dot products here, GEMM rows there).
 template <typename T>
 void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T * kc, const T * vc, int B, int t,
                           int Tmax, int NH, int NKV, int hd);
