@@ -191,8 +191,11 @@ void check_same_bits(const Steps & a, const Steps & b) {
     CHECK(n_diff(a.final, b.final) == 0);
 }
 // 1 vs 2 threads: the same training up to rounding. The first gradients agree to ~1e-6 of the
-// largest one (a gradient counted twice or dropped would be off by its own size); three AdamW
-// steps at lr 1e-2 move a weight by up to 3e-2, rounding differences move it by far less.
+// largest one (a gradient counted twice or dropped would be off by its own size). Three AdamW
+// steps at lr 1e-2 move a weight by up to 3e-2; AdamW divides each step by the gradient's own
+// scale, so where a weight's successive gradients nearly cancel, a rounding difference of 1e-7
+// in them moves it by a tenth of lr (seen: 1.0e-3 on one LoRA weight). Half the lr still catches
+// a step taken twice or lost.
 void check_close(const Steps & a, const Steps & b) {
     REQUIRE(a.grads.size() == b.grads.size());
     REQUIRE(a.final.size() == b.final.size());
@@ -206,7 +209,7 @@ void check_close(const Steps & a, const Steps & b) {
                                                    << worst);
     CHECK(gmax > 0);
     CHECK(gdiff <= 1e-5 * gmax);
-    CHECK(worst < 1e-3);
+    CHECK(worst < 5e-3);
 }
 } // namespace
 

@@ -1,8 +1,10 @@
 // simd: the float row kernels of moe/simd/row_kernels.hpp, written once over Highway and compiled
 // per x86 target by foreach_target (this file includes itself once per target; HWY_ONCE marks
-// the last pass, which holds the dispatchers). Tiles keep about 12 accumulators in flight (24 on
-// AVX-512, which has 32 registers) to cover the FMA latency; the lane count N of the target sets
-// how many vectors a row of a tile spans.
+// the last pass, which holds the dispatchers). Tiles keep about 12 accumulators in flight to cover
+// the FMA latency; the lane count N of the target sets how many vectors a row of a tile spans.
+// Tiles of one-vector rows (rank 16 on AVX-512) take 8 token rows, not 12: rows of a 1024-wide
+// matrix sit 4 KB apart, all in one set of the 12-way L1, and 12 of them no longer fit beside the
+// weights (24-row tiles ran 25-60% slower there; measured on Zen 4).
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "simd/row_kernels.cpp"
 #include <hwy/foreach_target.h> // IWYU pragma: keep
@@ -21,26 +23,38 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using D = hn::ScalableTag<float>;
 constexpr int N = (int)hn::MaxLanes(D());
-constexpr int kAcc = N >= 16 ? 24 : 12;
+constexpr int kAcc = 12;
+// Every loop over a tile's rows or vectors is unrolled whole, so its accumulators stay in
+// registers: left alone, gcc 12 kept a 24-row AVX-512 tile's accumulators on the stack and
+// looped over them (OuterAcc's (1536, 16) weight gradient ran at 70% of the core's peak).
+#define MOE_UNROLL _Pragma("GCC unroll 32")
 
-// ---- dot: ROWS x RB sums over C in N lanes, then the lanes summed, then the C % N tail -------
-template <int ROWS, int RB>
+// ---- dot: ROWS x RB sums over C in L lanes, then the lanes summed, then the C % L tail -------
+template <class DT, int ROWS, int RB>
 HWY_INLINE void DotTile(float * HWY_RESTRICT h, int ldh, const float * const * x, const float * HWY_RESTRICT a, int C) {
-    const D d;
-    using V = hn::Vec<D>;
+    const DT d;
+    constexpr int L = (int)hn::MaxLanes(DT());
+    using V = hn::Vec<DT>;
     V acc[ROWS][RB];
+    MOE_UNROLL
     for (int i = 0; i < ROWS; ++i)
+        MOE_UNROLL
         for (int r = 0; r < RB; ++r) acc[i][r] = hn::Zero(d);
-    const int CN = C / N * N;
-    for (int c = 0; c < CN; c += N) {
+    const int CN = C / L * L;
+    for (int c = 0; c < CN; c += L) {
         V av[RB];
+        MOE_UNROLL
         for (int r = 0; r < RB; ++r) av[r] = hn::LoadU(d, a + (int64_t)r * C + c);
+        MOE_UNROLL
         for (int i = 0; i < ROWS; ++i) {
             const V xv = hn::LoadU(d, x[i] + c);
+            MOE_UNROLL
             for (int r = 0; r < RB; ++r) acc[i][r] = hn::MulAdd(xv, av[r], acc[i][r]);
         }
     }
+    MOE_UNROLL
     for (int i = 0; i < ROWS; ++i)
+        MOE_UNROLL
         for (int r = 0; r < RB; ++r) {
             float t = hn::GetLane(hn::SumOfLanes(d, acc[i][r]));
             for (int c = CN; c < C; ++c) t += x[i][c] * a[(int64_t)r * C + c];
@@ -48,18 +62,23 @@ HWY_INLINE void DotTile(float * HWY_RESTRICT h, int ldh, const float * const * x
         }
 }
 
-template <int ROWS>
+template <class DT, int ROWS>
 HWY_INLINE void DotRows(float * h, const float * const * x, const float * a, int R, int C) {
     int r = 0;
-    for (; r + 4 <= R; r += 4) DotTile<ROWS, 4>(h + r, R, x, a + (int64_t)r * C, C);
-    for (; r < R; ++r) DotTile<ROWS, 1>(h + r, R, x, a + (int64_t)r * C, C);
+    for (; r + 4 <= R; r += 4) DotTile<DT, ROWS, 4>(h + r, R, x, a + (int64_t)r * C, C);
+    for (; r < R; ++r) DotTile<DT, ROWS, 1>(h + r, R, x, a + (int64_t)r * C, C);
 }
+
+// On AVX-512 the sums run in 8 lanes: the 16-lane reductions at the end of every element cost more
+// than the wider products save at LoRA widths (C = 192..1024: 50 against 66-71 GFLOP/s on one
+// Zen 4 core).
+using DDot = hn::CappedTag<float, 8>;
 
 void DotRowsF32(float * h, const float * const * x, int n, const float * a, int R, int C) {
     constexpr int ROWS = kAcc / 4;
     int i = 0;
-    for (; i + ROWS <= n; i += ROWS) DotRows<ROWS>(h + (int64_t)i * R, x + i, a, R, C);
-    for (; i < n; ++i) DotRows<1>(h + (int64_t)i * R, x + i, a, R, C);
+    for (; i + ROWS <= n; i += ROWS) DotRows<DDot, ROWS>(h + (int64_t)i * R, x + i, a, R, C);
+    for (; i < n; ++i) DotRows<DDot, 1>(h + (int64_t)i * R, x + i, a, R, C);
 }
 
 // ---- times: ROWS rows x NV vectors of p's columns, summed over k in order --------------------
@@ -69,23 +88,30 @@ HWY_INLINE void TimesTile(float * out, int R, const float * const * u, const flo
     constexpr int L = (int)hn::MaxLanes(DT());
     using V = hn::Vec<DT>;
     V acc[ROWS][NV];
+    MOE_UNROLL
     for (int i = 0; i < ROWS; ++i)
+        MOE_UNROLL
         for (int v = 0; v < NV; ++v) acc[i][v] = hn::Zero(d);
     for (int k = 0; k < Kd; ++k) {
         V pv[NV];
+        MOE_UNROLL
         for (int v = 0; v < NV; ++v) pv[v] = hn::LoadU(d, p + (int64_t)k * R + L * v);
+        MOE_UNROLL
         for (int i = 0; i < ROWS; ++i) {
             const V uv = hn::Set(d, u[i][k]);
+            MOE_UNROLL
             for (int v = 0; v < NV; ++v) acc[i][v] = hn::MulAdd(uv, pv[v], acc[i][v]);
         }
     }
+    MOE_UNROLL
     for (int i = 0; i < ROWS; ++i)
+        MOE_UNROLL
         for (int v = 0; v < NV; ++v) hn::StoreU(acc[i][v], d, out + (int64_t)i * R + L * v);
 }
 
 template <class DT, int NV>
 HWY_INLINE void TimesRows(float * out, const float * const * u, int n, const float * p, int Kd) {
-    constexpr int ROWS = std::max(1, kAcc / NV);
+    constexpr int ROWS = NV == 1 ? 8 : std::max(1, kAcc / NV);
     const int R = (int)hn::MaxLanes(DT()) * NV;
     int i = 0;
     for (; i + ROWS <= n; i += ROWS) TimesTile<DT, ROWS, NV>(out + (int64_t)i * R, R, u + i, p, Kd);
@@ -126,20 +152,27 @@ HWY_INLINE void OuterTile(float * out, int64_t ldo, int a0, int b0, const float 
     constexpr int L = (int)hn::MaxLanes(DT());
     using V = hn::Vec<DT>;
     V acc[MA][NV];
+    MOE_UNROLL
     for (int j = 0; j < MA; ++j)
+        MOE_UNROLL
         for (int k = 0; k < NV; ++k) acc[j][k] = hn::Zero(d);
     for (int i = 0; i < n; ++i) {
         const float * vi = v[i] + b0;
         const float * ui = u[i] + a0;
         V vv[NV];
+        MOE_UNROLL
         for (int k = 0; k < NV; ++k) vv[k] = hn::LoadU(d, vi + L * k);
+        MOE_UNROLL
         for (int j = 0; j < MA; ++j) {
             const V uv = hn::Set(d, ui[j]);
+            MOE_UNROLL
             for (int k = 0; k < NV; ++k) acc[j][k] = hn::MulAdd(uv, vv[k], acc[j][k]);
         }
     }
+    MOE_UNROLL
     for (int j = 0; j < MA; ++j) {
         float * o = out + (int64_t)(a0 + j) * ldo + b0;
+        MOE_UNROLL
         for (int k = 0; k < NV; ++k) hn::StoreU(hn::Add(hn::LoadU(d, o + L * k), acc[j][k]), d, o + L * k);
     }
 }
@@ -147,7 +180,7 @@ HWY_INLINE void OuterTile(float * out, int64_t ldo, int a0, int b0, const float 
 template <class DT, int NV>
 HWY_INLINE void OuterCols(float * out, int64_t ldo, int M, int b0, const float * const * u, const float * const * v,
                           int n) {
-    constexpr int MA = std::max(1, kAcc / NV); // 2 vectors: 6 rows on AVX2, 12 on AVX-512
+    constexpr int MA = std::max(1, kAcc / NV); // 1 vector: 12 rows, 2 vectors: 6
     int a = 0;
     for (; a + MA <= M; a += MA) OuterTile<DT, MA, NV>(out, ldo, a, b0, u, v, n);
     if constexpr (MA > 4)
@@ -186,23 +219,31 @@ HWY_INLINE void AddmmTile(float * const * o, const float * HWY_RESTRICT h, const
     for (int c0 = 0; c0 < OC; c0 += kPanel) {
         const float * p = w + (int64_t)c0 * R;
         V acc[ROWS][kNV];
+        MOE_UNROLL
         for (int j = 0; j < ROWS; ++j)
+            MOE_UNROLL
             for (int v = 0; v < kNV; ++v) acc[j][v] = hn::Zero(d);
         for (int r = 0; r < R; ++r) {
             V wv[kNV];
+            MOE_UNROLL
             for (int v = 0; v < kNV; ++v) wv[v] = hn::LoadU(d, p + r * kPanel + N * v);
+            MOE_UNROLL
             for (int j = 0; j < ROWS; ++j) {
                 const V hv = hn::Set(d, h[(int64_t)j * R + r]);
+                MOE_UNROLL
                 for (int v = 0; v < kNV; ++v) acc[j][v] = hn::MulAdd(hv, wv[v], acc[j][v]);
             }
         }
         const int nc = std::min(kPanel, OC - c0);
+        MOE_UNROLL
         for (int j = 0; j < ROWS; ++j) {
             float * oj = o[j] + c0;
             if (nc == kPanel) {
+                MOE_UNROLL
                 for (int v = 0; v < kNV; ++v) hn::StoreU(hn::Add(hn::LoadU(d, oj + N * v), acc[j][v]), d, oj + N * v);
             } else { // the last, padded panel
                 HWY_ALIGN float s[kPanel];
+                MOE_UNROLL
                 for (int v = 0; v < kNV; ++v) hn::Store(acc[j][v], d, s + N * v);
                 for (int c = 0; c < nc; ++c) oj[c] += s[c];
             }
@@ -225,7 +266,7 @@ void ScatterAddmmF32(float * out, int64_t ldo, const int32_t * perm, int K, int 
             }
         }
     } else {
-        constexpr int ROWS = std::max(1, kAcc / kNV);
+        constexpr int ROWS = kNV == 1 ? 8 : std::max(1, kAcc / kNV);
         float * o[ROWS];
         int i = 0;
         for (; i + ROWS <= n; i += ROWS) {
