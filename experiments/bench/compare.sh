@@ -100,8 +100,11 @@ any_m = next(iter(moe.values()), None)
 any_p = next(iter(pt.values()), None)
 print()
 if any_m:
-    print(f"GEMM peak (1024^3 SGEMM, {any_m['threads']} threads): moe-lab {any_m['peak_gflops']:.1f} GFLOP/s"
-          + (f", PyTorch {any_p['peak_gflops']:.1f} GFLOP/s" if any_p else ""))
+    def span(rows):  # each row's peak: the better of the measurements just before and after it
+        lo, hi = min(r['peak_gflops'] for r in rows), max(r['peak_gflops'] for r in rows)
+        return f"{lo:.1f}" if hi - lo < 0.05 else f"{lo:.1f}-{hi:.1f}"
+    print(f"GEMM peak (1024^3 SGEMM, {any_m['threads']} threads, per row): moe-lab {span(moe.values())} GFLOP/s"
+          + (f", PyTorch {span(pt.values())} GFLOP/s" if any_p else ""))
 if any_m and "isa" in any_m:
     print(f"moe-lab's own kernels: {any_m['isa']}")
 print(f"OpenBLAS kernels: moe-lab {os.environ['MOE_CORE']}"
