@@ -171,6 +171,17 @@ void check_golden(const Golden & g, void (*load)(ParamStore<T> &, const Golden &
     CHECK(shifted_loss(z, g.tokens, g.V) == doctest::Approx(g.loss).epsilon(rel));
 }
 
+// the default gpt family (GPT-2 layout) at a size
+models::ModelConfig gpt2_sized(int context, int width, int depth, int heads) {
+    models::ModelConfig c;
+    c.kind = "gpt";
+    c.gpt.context = context;
+    c.gpt.width = width;
+    c.gpt.depth = depth;
+    c.gpt.heads = heads;
+    return c;
+}
+
 // decode position by position against the cache == the full forward, for B sequences
 template <typename T>
 void check_decode(models::ModelConfig cfg, int V, double tol) {
@@ -247,12 +258,7 @@ TEST_CASE("gpt: the erf GELU and an untransposed projection do not pass as GPT-2
 }
 
 TEST_CASE("gpt: decoding against the KV cache equals the full forward") {
-    models::ModelConfig gpt2;
-    gpt2.kind = "gpt";
-    gpt2.gpt.context = 7;
-    gpt2.gpt.width = 8;
-    gpt2.gpt.depth = 2;
-    gpt2.gpt.heads = 2;
+    const models::ModelConfig gpt2 = gpt2_sized(7, 8, 2, 2);
     models::ModelConfig llama = llama_golden().cfg;
     llama.gpt.context = 7;
     llama.gpt.tie_head = false;
@@ -267,12 +273,7 @@ TEST_CASE("gpt: decoding against the KV cache equals the full forward") {
 // the rest) and a cache long enough that the (sequence, head) pairs split over two threads, on
 // every instruction set this CPU has.
 TEST_CASE("gpt: the decode of wider heads, split over the threads, equals the full forward") {
-    models::ModelConfig gpt2;
-    gpt2.kind = "gpt";
-    gpt2.gpt.context = 70;
-    gpt2.gpt.width = 64;
-    gpt2.gpt.depth = 1;
-    gpt2.gpt.heads = 2;
+    const models::ModelConfig gpt2 = gpt2_sized(70, 64, 1, 2);
     models::ModelConfig llama = llama_golden().cfg;
     llama.gpt.context = 70;
     llama.gpt.width = 64;

@@ -367,8 +367,9 @@ void gqa_attention_decode(T * out, T * scratch, const T * q, int64_t lq, const T
     parallel_for(pairs, macs * pairs >= kParElems ? 2 : pairs + 1, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
             const int b = int(p / NH), h = int(p % NH), g = h / rep;
-            decode_head(out + (int64_t)b * NH * hd + (int64_t)h * hd, scratch + p * Tmax, q + (int64_t)b * lq + (int64_t)h * hd,
-                        kc + ((int64_t)b * NKV + g) * Tmax * hd, vc + ((int64_t)b * NKV + g) * Tmax * hd, t, hd, scale);
+            decode_head(out + (int64_t)b * NH * hd + (int64_t)h * hd, scratch + p * Tmax,
+                        q + (int64_t)b * lq + (int64_t)h * hd, kc + ((int64_t)b * NKV + g) * Tmax * hd,
+                        vc + ((int64_t)b * NKV + g) * Tmax * hd, t, hd, scale);
         }
     });
 }

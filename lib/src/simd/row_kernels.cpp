@@ -37,9 +37,10 @@ HWY_INLINE void DotTile(float * HWY_RESTRICT h, int ldh, const float * const * x
     using V = hn::Vec<DT>;
     V acc[ROWS][RB];
     MOE_UNROLL
-    for (int i = 0; i < ROWS; ++i)
+    for (int i = 0; i < ROWS; ++i) {
         MOE_UNROLL
         for (int r = 0; r < RB; ++r) acc[i][r] = hn::Zero(d);
+    }
     const int CN = C / L * L;
     for (int c = 0; c < CN; c += L) {
         V av[RB];
@@ -53,13 +54,14 @@ HWY_INLINE void DotTile(float * HWY_RESTRICT h, int ldh, const float * const * x
         }
     }
     MOE_UNROLL
-    for (int i = 0; i < ROWS; ++i)
+    for (int i = 0; i < ROWS; ++i) {
         MOE_UNROLL
         for (int r = 0; r < RB; ++r) {
             float t = hn::GetLane(hn::SumOfLanes(d, acc[i][r]));
             for (int c = CN; c < C; ++c) t += x[i][c] * a[(int64_t)r * C + c];
             h[(int64_t)i * ldh + r] = t;
         }
+    }
 }
 
 template <class DT, int ROWS>
@@ -89,9 +91,10 @@ HWY_INLINE void TimesTile(float * out, int R, const float * const * u, const flo
     using V = hn::Vec<DT>;
     V acc[ROWS][NV];
     MOE_UNROLL
-    for (int i = 0; i < ROWS; ++i)
+    for (int i = 0; i < ROWS; ++i) {
         MOE_UNROLL
         for (int v = 0; v < NV; ++v) acc[i][v] = hn::Zero(d);
+    }
     for (int k = 0; k < Kd; ++k) {
         V pv[NV];
         MOE_UNROLL
@@ -104,9 +107,10 @@ HWY_INLINE void TimesTile(float * out, int R, const float * const * u, const flo
         }
     }
     MOE_UNROLL
-    for (int i = 0; i < ROWS; ++i)
+    for (int i = 0; i < ROWS; ++i) {
         MOE_UNROLL
         for (int v = 0; v < NV; ++v) hn::StoreU(acc[i][v], d, out + (int64_t)i * R + L * v);
+    }
 }
 
 template <class DT, int NV>
@@ -153,9 +157,10 @@ HWY_INLINE void OuterTile(float * out, int64_t ldo, int a0, int b0, const float 
     using V = hn::Vec<DT>;
     V acc[MA][NV];
     MOE_UNROLL
-    for (int j = 0; j < MA; ++j)
+    for (int j = 0; j < MA; ++j) {
         MOE_UNROLL
         for (int k = 0; k < NV; ++k) acc[j][k] = hn::Zero(d);
+    }
     for (int i = 0; i < n; ++i) {
         const float * vi = v[i] + b0;
         const float * ui = u[i] + a0;
@@ -220,9 +225,10 @@ HWY_INLINE void AddmmTile(float * const * o, const float * HWY_RESTRICT h, const
         const float * p = w + (int64_t)c0 * R;
         V acc[ROWS][kNV];
         MOE_UNROLL
-        for (int j = 0; j < ROWS; ++j)
+        for (int j = 0; j < ROWS; ++j) {
             MOE_UNROLL
             for (int v = 0; v < kNV; ++v) acc[j][v] = hn::Zero(d);
+        }
         for (int r = 0; r < R; ++r) {
             V wv[kNV];
             MOE_UNROLL

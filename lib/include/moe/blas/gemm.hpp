@@ -7,8 +7,8 @@
 // Thread policy: OpenBLAS always runs single-threaded; moe-lab's own pool
 // (moe/core/parallel.hpp) splits every product of at least 2^18 multiply-adds (2^15 for one
 // row, a matrix-vector product) into row (or column) blocks of C, one single-threaded OpenBLAS
-// call per thread, and the elementwise kernels split their rows over the same threads. One set of threads, so nothing oversubscribes and no
-// idle BLAS worker spins on a core our loops need. The split never cuts the inner dimension and
+// call per thread, and the elementwise kernels split their rows over the same threads. One set
+// of threads, so nothing oversubscribes and no idle BLAS worker spins on a core our loops need. The split never cuts the inner dimension and
 // depends only on the sizes and the thread count: the same bits on every run at a thread count;
 // another thread count moves OpenBLAS's tile edges, so the last bits may differ.
 #pragma once
